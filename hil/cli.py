@@ -1,0 +1,156 @@
+"""The ``hil`` command line: a thin shell over the library."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.table import Table
+
+from hil.config import ConfigError, find_profile, load_site, load_yaml
+from twin import ParameterError, load_cell, run_cell_experiment, shipped_cells
+from twin.experiment import parse_duration
+
+__all__ = ["main"]
+
+err = Console(stderr=True)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="aidc-hil")
+def main() -> None:
+    """Digital-twin HIL bench for AI data centres with distributed battery storage."""
+
+
+@main.command()
+@click.option("--params", "params", default="lfp_280ah", show_default=True,
+              help=f"Shipped cell set ({', '.join(shipped_cells())}) or a YAML path.")
+@click.option("--soc0", type=float, default=0.5, show_default=True, help="Initial SoC (0–1).")
+@click.option("--temp", "temp", type=float, default=25.0, show_default=True,
+              help="Initial and ambient temperature, °C.")
+@click.option("--dt", type=float, default=1.0, show_default=True, help="Output / step interval, s.")
+@click.option("--step", "steps", multiple=True, required=True,
+              help="'discharge|charge <x> A for <dur>', '... until <v> V' or 'rest <dur>'.")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="CSV file to write (default: standard output).")
+def cell(params: str, soc0: float, temp: float, dt: float, steps: tuple[str, ...], out: Path | None) -> None:
+    """Run a cell experiment, as on a cell cycler, and write a CSV.
+
+    \b
+    Example:
+      hil cell --params ecm_example_100ah --soc0 0.99 --temp 25 --dt 0.1 \\
+               --step "discharge 100 A until 3.2 V" --step "rest 1 h" --out cell.csv
+    """
+    try:
+        cell_params = _cell_params(params)
+        result = run_cell_experiment(cell_params, list(steps), soc0=soc0, temp_degc=temp, dt=dt)
+    except (ParameterError, ConfigError) as exc:
+        err.print(f"[red]error:[/red] {exc}")
+        sys.exit(2)
+    text = result.to_csv()
+    if out is None:
+        sys.stdout.write(text)
+    else:
+        out.write_text(text)
+        c = result.columns
+        err.print(
+            f"{out}: {len(c['t_s'])} rows, {c['t_s'][-1]:.1f} s, V {c['voltage_v'].min():.4f}–"
+            f"{c['voltage_v'].max():.4f} V, steps ended by: {', '.join(result.end_reasons)}"
+        )
+
+
+def _cell_params(spec: str):  # type: ignore[no-untyped-def]
+    if spec in shipped_cells():
+        return load_cell(spec)
+    path = Path(spec)
+    if path.suffix in (".yaml", ".yml") or path.exists():
+        data, _ = load_yaml(path)
+        return load_cell(data, base_dir=path.parent)
+    return load_cell(spec)  # raises with a did-you-mean
+
+
+@main.command()
+@click.option("--site", "site_name", default="aidc_10k", show_default=True, help="Shipped site or YAML path.")
+@click.option("--hours", type=float, default=1.0, show_default=True, help="Simulated duration, hours.")
+@click.option("--tick", type=float, default=None, help="Tick length in s (default: the site's).")
+@click.option("--method", type=click.Choice(["fixed", "ivp"]), default=None, help="Integration path.")
+@click.option("--seed", type=int, default=None, help="Random seed (default: the site's).")
+def demo(site_name: str, hours: float, tick: float | None, method: str | None, seed: int | None) -> None:
+    """Simulate a site with a simple peak-shaving stand-in EMS and print what happened.
+
+    \b
+    Example:
+      hil demo --site aidc_10k --hours 1
+    """
+    from hil.demo import run_demo
+
+    overrides: dict[str, object] = {}
+    if tick is not None:
+        overrides["tick_s"] = tick
+    if method is not None:
+        overrides["method"] = method
+    if seed is not None:
+        overrides["seed"] = seed
+    try:
+        site = load_site(site_name, overrides=overrides)
+    except ConfigError as exc:
+        err.print(f"[red]error:[/red] {exc}")
+        sys.exit(2)
+    path = find_profile("sites", site_name)
+    err.print(f"site [bold]{site.params.name}[/bold] ({path}), tick {site.dt} s, {site.method} path, {hours} h")
+    with Progress(TextColumn("simulating"), BarColumn(), TextColumn("{task.percentage:>5.1f}%"),
+                  TimeElapsedColumn(), TimeRemainingColumn(), console=err, transient=True) as bar:
+        task = bar.add_task("sim", total=1.0)
+        summary = run_demo(site, duration_s=hours * 3600.0, progress=lambda f: bar.update(task, completed=f))
+    _print_summary(summary)
+
+
+def _print_summary(s) -> None:  # type: ignore[no-untyped-def]
+    out = Console()
+    e = s.energy
+    t = Table(title=f"{s.site}: {s.simulated_s / 3600:.2f} h simulated in {s.wall_s:.1f} s "
+                    f"({s.speedup:.0f}× faster than real time)")
+    t.add_column("quantity")
+    t.add_column("value", justify="right")
+    rows = [
+        ("grid import (net)", f"{e['grid_kwh'] / 1000:.3f} MWh"),
+        ("PV", f"{e['pv_kwh'] / 1000:.3f} MWh"),
+        ("genset", f"{e['genset_kwh'] / 1000:.3f} MWh"),
+        ("IT load", f"{e['it_kwh'] / 1000:.3f} MWh"),
+        ("cooling", f"{e['cooling_kwh'] / 1000:.3f} MWh"),
+        ("PCS losses + aux", f"{(e['pcs_loss_kwh'] + e['aux_kwh']) / 1000:.3f} MWh"),
+        ("battery losses", f"{e['battery_loss_kwh'] / 1000:.3f} MWh"),
+        ("battery net discharge (chemical)", f"{e['battery_chem_kwh'] / 1000:.3f} MWh"),
+        ("peak import", f"{s.peak_import_kw / 1000:.2f} MW"),
+        ("mean / min import", f"{s.mean_import_kw / 1000:.2f} / {s.min_import_kw / 1000:.2f} MW"),
+        ("BESS SoC range", f"{s.soc_min_pct:.1f} – {s.soc_max_pct:.1f} %"),
+        ("hottest cell", f"{s.t_cell_max_degc:.1f} °C"),
+        ("frequency range", f"{s.f_min_hz:.3f} – {s.f_max_hz:.3f} Hz"),
+        ("GPU-hours lost", f"{s.gpu_hours_lost:.1f}"),
+    ]
+    for r in rows:
+        t.add_row(*r)
+    out.print(t)
+    alarms = [ev for ev in s.events if ev[2] in ("alarm", "breaker") or "FAULT" in ev[3]]
+    if alarms:
+        out.print(f"[yellow]{len(alarms)} alarm / protection event(s):[/yellow]")
+        for tt, dev, kind, detail in alarms[:20]:
+            out.print(f"  t={tt:9.1f} s  {dev:<10} {kind:<8} {detail}")
+    else:
+        out.print("[green]no alarms or protection events[/green]")
+    other = [ev for ev in s.events if ev not in alarms]
+    if other:
+        out.print(f"{len(other)} other event(s), first: " + "; ".join(f"t={a:.1f} {b} {d}" for a, b, _, d in other[:5]))
+
+
+@main.command(name="duration", hidden=True)
+@click.argument("text")
+def _duration(text: str) -> None:
+    click.echo(parse_duration(text))
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,134 @@
+"""YAML loading with line numbers, and site files.
+
+Errors name the file, the line and, for misspelt keys, a did-you-mean; every problem in a
+file is reported at once.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from twin import Site
+from twin.errors import ParameterError
+from twin.params import suggest
+
+__all__ = ["ConfigError", "find_profile", "load_site", "load_yaml"]
+
+Path_ = tuple[str | int, ...]
+
+
+@dataclass(frozen=True)
+class Problem:
+    file: str
+    line: int | None
+    where: str
+    message: str
+
+    def __str__(self) -> str:
+        loc = f"{self.file}:{self.line}" if self.line else self.file
+        return f"{loc}: {self.where}: {self.message}" if self.where else f"{loc}: {self.message}"
+
+
+class ConfigError(Exception):
+    """A configuration file is invalid; carries every problem found."""
+
+    def __init__(self, problems: list[Problem]) -> None:
+        self.problems = problems
+        body = "\n".join(f"  - {p}" for p in problems)
+        super().__init__(f"{len(problems)} problem(s):\n{body}")
+
+
+class _LineLoader(yaml.SafeLoader):
+    pass
+
+
+def load_yaml(path: Path) -> tuple[Any, dict[Path_, int]]:
+    """Parse ``path``; returns the data and a map from key path to 1-based line."""
+    text = path.read_text(encoding="utf-8")
+    try:
+        node = yaml.compose(text, Loader=_LineLoader)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = mark.line + 1 if mark is not None else None
+        raise ConfigError([Problem(str(path), line, "", f"malformed YAML: {getattr(exc, 'problem', exc)}")]) from None
+    lines: dict[Path_, int] = {}
+    if node is None:
+        return {}, lines
+
+    def walk(n: yaml.Node, p: Path_) -> None:
+        lines[p] = n.start_mark.line + 1
+        if isinstance(n, yaml.MappingNode):
+            for k, v in n.value:
+                key = k.value
+                lines[(*p, key)] = k.start_mark.line + 1
+                walk(v, (*p, key))
+                lines[(*p, key)] = k.start_mark.line + 1
+        elif isinstance(n, yaml.SequenceNode):
+            for i, v in enumerate(n.value):
+                walk(v, (*p, i))
+
+    walk(node, ())
+    loader = _LineLoader(text)
+    try:
+        data = loader.construct_document(node)
+    finally:
+        loader.dispose()
+    return data, lines
+
+
+def _line_for(lines: Mapping[Path_, int], path: Path_) -> int | None:
+    p = tuple(path)
+    while p:
+        if p in lines:
+            return lines[p]
+        p = p[:-1]
+    return lines.get(())
+
+
+def profiles_dir() -> Path:
+    env = os.environ.get("HIL_PROFILES")
+    if env:
+        return Path(env)
+    return Path(__file__).resolve().parent.parent / "profiles"
+
+
+def find_profile(kind: str, name_or_path: str) -> Path:
+    """A path as given, or a shipped profile ``profiles/<kind>/<name>.yaml``."""
+    p = Path(name_or_path)
+    if p.suffix in (".yaml", ".yml") or p.exists():
+        if not p.is_file():
+            raise ConfigError([Problem(str(p), None, "", "file not found")])
+        return p
+    folder = profiles_dir() / kind
+    candidate = folder / f"{name_or_path}.yaml"
+    if candidate.is_file():
+        return candidate
+    names = sorted(f.stem for f in folder.glob("*.yaml"))
+    hint = suggest(name_or_path, names)
+    tail = f"; did you mean {hint[0]!r}?" if hint else ""
+    raise ConfigError(
+        [Problem(str(folder), None, "", f"no {kind[:-1]} named {name_or_path!r}{tail} (shipped: {', '.join(names)})")]
+    )
+
+
+def load_site(name_or_path: str, *, overrides: Mapping[str, Any] | None = None) -> Site:
+    """Build a :class:`twin.Site` from a site YAML (a shipped name or a path)."""
+    path = find_profile("sites", name_or_path)
+    data, lines = load_yaml(path)
+    if not isinstance(data, dict):
+        raise ConfigError([Problem(str(path), 1, "", "a site file must be a mapping")])
+    data = dict(data)
+    for key, value in (overrides or {}).items():
+        data[key] = value
+    try:
+        return Site(data, base_dir=path.parent)
+    except ParameterError as exc:
+        raise ConfigError(
+            [Problem(str(path), _line_for(lines, i.path), i.where(), i.message) for i in exc.issues]
+        ) from None

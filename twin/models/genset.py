@@ -1,0 +1,131 @@
+"""Standby genset: start delay, first-order engine, load-acceptance limit, droop, fuel.
+
+ISO 8528-5 / NFPA 110 flavoured [K]: a turbocharged diesel accepts 30–50 % of its rating
+per load step, responds with τ ≈ 1–3 s, should not run below ~30 % load for long, and an
+NFPA 110 Type 10 set carries emergency load within 10 s of an outage.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from enum import IntEnum
+
+import numpy as np
+
+from twin._interp import FloatArray
+from twin.params import param
+from twin.signals import Signal
+
+__all__ = ["Genset", "GensetParams", "GensetState"]
+
+
+class GensetState(IntEnum):
+    OFF = 0
+    CRANKING = 1
+    RUNNING = 2
+    COOLDOWN = 3
+    FAIL_TO_START = 4
+
+
+@dataclass(frozen=True)
+class GensetParams:
+    n_units: int = param(1, ge=0, source="site layout")
+    p_rated_kw: float = param(2500.0, unit="kW", gt=0, source="[K] 2.5 MW standby diesel class")
+    start_delay_s: float = param(8.0, unit="s", ge=0, source="[K] NFPA 110 Type 10: on load within 10 s")
+    tau_s: float = param(2.0, unit="s", gt=0, source="[K] engine τ ≈ 1–3 s (physics.md §5)")
+    step_limit_frac: float = param(
+        0.4, gt=0, le=1, source="[K] turbocharged diesel load step 30–50 % of rating"
+    )
+    min_load_frac: float = param(0.3, ge=0, lt=1, source="[K] wet-stacking limit ≈ 30 %")
+    droop_pct: float = param(4.0, unit="%", gt=0, source="[K] governor droop 3–5 %")
+    fuel_a_l_per_kwh: float = param(
+        0.08415, ge=0, source="[K] Skarstein–Uhlen fuel line: F = a·P_rated + b·P (l/h)"
+    )
+    fuel_b_l_per_kwh: float = param(0.246, ge=0, source="[K] Skarstein–Uhlen fuel line")
+    fail_to_start_prob: float = param(0.0, ge=0, le=1, source="test knob: seeded per start")
+    auto_start: bool = param(True, source="start on loss of grid")
+    cooldown_s: float = param(300.0, unit="s", ge=0, source="[K] unloaded cool-down run")
+
+
+class Genset:
+    name = "genset"
+    outputs = (
+        Signal("p_kw", "kW", "electrical output"),
+        Signal("state", "enum", "0 off, 1 cranking, 2 running, 3 cool-down, 4 fail-to-start"),
+        Signal("fuel_l", "l", "fuel used (cumulative)"),
+        Signal("fuel_l_per_h", "l/h", "fuel rate"),
+    )
+
+    def __init__(self, params: GensetParams, *, rng: np.random.Generator) -> None:
+        n = params.n_units
+        self.params = params
+        self.n = n
+        self.rng = rng
+        self.state = np.full(n, int(GensetState.OFF))
+        self.p = np.zeros(n)
+        self.p_mean = np.zeros(n)
+        self.crank_left = np.zeros(n)
+        self.cool_left = np.zeros(n)
+        self.fuel_l = np.zeros(n)
+        self.fuel_rate = np.zeros(n)
+        self.accept_ceiling = np.zeros(n)
+        # inputs
+        self.start_cmd = np.zeros(n)
+        self.p_set = np.zeros(n)
+        self.force_fail = np.zeros(n)
+        self.tau = params.tau_s
+
+    @property
+    def running(self) -> FloatArray:
+        return (self.state == GensetState.RUNNING).astype(float)
+
+    def update_states(self, dt: float, *, demand_start: bool) -> None:
+        p = self.params
+        s = self.state
+        want = (self.start_cmd > 0) | (demand_start & p.auto_start)
+        begin = (s == GensetState.OFF) & want
+        if np.any(begin):
+            fails = (self.rng.random(self.n) < p.fail_to_start_prob) | (self.force_fail > 0)
+            self.crank_left = np.where(begin, p.start_delay_s, self.crank_left)
+            s = np.where(begin & fails, int(GensetState.FAIL_TO_START), np.where(begin, int(GensetState.CRANKING), s))
+        crank = s == GensetState.CRANKING
+        self.crank_left = np.where(crank, self.crank_left - dt, self.crank_left)
+        up = crank & (self.crank_left <= 1e-9)
+        s = np.where(up, int(GensetState.RUNNING), s)
+        stop = (s == GensetState.RUNNING) & ~want
+        self.cool_left = np.where(stop, p.cooldown_s, self.cool_left)
+        s = np.where(stop, int(GensetState.COOLDOWN), s)
+        cool = s == GensetState.COOLDOWN
+        self.cool_left = np.where(cool, self.cool_left - dt, self.cool_left)
+        s = np.where(cool & want, int(GensetState.RUNNING), s)
+        s = np.where(cool & (self.cool_left <= 1e-9), int(GensetState.OFF), s)
+        # a failed start stays failed until the start command is withdrawn and re-issued
+        s = np.where((s == GensetState.FAIL_TO_START) & ~want, int(GensetState.OFF), s)
+        self.state = s
+        self.p = np.where(s == GensetState.RUNNING, self.p, 0.0)
+        # load acceptance: the engine takes at most step_limit_frac of its rating above
+        # what it carries now (the lag then closes the gap with τ); more needs shedding
+        self.accept_ceiling = np.where(
+            s == GensetState.RUNNING,
+            np.minimum(self.p + p.step_limit_frac * p.p_rated_kw, p.p_rated_kw),
+            0.0,
+        )
+
+    def droop_target(self, f_dev_pu: float | FloatArray) -> FloatArray:
+        """Governor target for a frequency deviation (pu of nominal), clipped to limits."""
+        p = self.params
+        tgt = self.p_set - np.asarray(f_dev_pu) / (p.droop_pct / 100.0) * p.p_rated_kw
+        return np.asarray(np.clip(tgt, 0.0, self.accept_ceiling) * self.running)
+
+    def step_lag(self, target: FloatArray, dt: float) -> None:
+        e = math.exp(-dt / self.tau)
+        p0 = self.p
+        self.p = target + (p0 - target) * e
+        self.p_mean = target + (p0 - target) * self.tau / dt * (1.0 - e)
+
+    def finish_tick(self, dt: float) -> None:
+        p = self.params
+        run = self.running
+        self.fuel_rate = run * (p.fuel_a_l_per_kwh * p.p_rated_kw + p.fuel_b_l_per_kwh * self.p_mean)
+        self.fuel_l = self.fuel_l + self.fuel_rate * dt / 3600.0

@@ -1,0 +1,115 @@
+"""PV park: irradiance (clear sky plus seeded clouds, or a profile) to AC power.
+
+Clear sky: Haurwitz GHI = 1098 cos z · exp(−0.057 / cos z) W/m² with the solar zenith from
+the day of year, latitude and solar time [K]. Clouds: a clear-sky index drawn per simulated
+minute from a counter-based seeded generator and interpolated, so the same seed gives the
+same sky whatever the tick. DC power: P = P_stc · G/1000 · (1 + γ (T_cell − 25)), with
+T_cell from NOCT. AC: Notton inverter efficiency, clipped at the inverter rating.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from twin.params import param
+from twin.signals import Signal
+
+__all__ = ["Pv", "PvParams", "clear_sky_ghi"]
+
+
+@dataclass(frozen=True)
+class PvParams:
+    p_dc_stc_kw: float = param(5000.0, unit="kWp", ge=0, source="site layout")
+    s_inverter_kva: float = param(4500.0, unit="kVA", gt=0, source="[K] DC/AC ratio ≈ 1.1")
+    latitude_deg: float = param(23.1, unit="deg", ge=-90, le=90, source="site (default Guangzhou)")
+    day_of_year: int = param(172, ge=1, le=366, source="scenario (default 21 June)")
+    gamma_per_k: float = param(-0.0035, unit="1/K", source="[K] mono-Si power temperature coefficient")
+    noct_degc: float = param(45.0, unit="°C", source="[K] typical module NOCT")
+    t_ambient_degc: float = param(30.0, unit="°C", source="scenario")
+    cloud_cover: float = param(0.3, ge=0, le=1, source="scenario: mean fraction of cloudy minutes")
+    cloud_depth: float = param(0.6, ge=0, le=1, source="[K] clear-sky index drop under a cloud")
+    eff_p0: float = param(0.0072, ge=0, source="[K] Notton fit of a string inverter")
+    eff_k: float = param(0.0345, ge=0, source="[K] Notton fit of a string inverter")
+    t_start_s: float = param(0.0, unit="s", source="solar time of day at t = 0 (0 = midnight)")
+
+
+def clear_sky_ghi(hour_solar: float, latitude_deg: float, day_of_year: int) -> float:
+    """Haurwitz clear-sky global horizontal irradiance (W/m²)."""
+    decl = math.radians(23.45) * math.sin(2 * math.pi * (284 + day_of_year) / 365.0)
+    lat = math.radians(latitude_deg)
+    hour_angle = math.radians(15.0 * (hour_solar - 12.0))
+    cos_z = math.sin(lat) * math.sin(decl) + math.cos(lat) * math.cos(decl) * math.cos(hour_angle)
+    if cos_z <= 0.01:
+        return 0.0
+    return 1098.0 * cos_z * math.exp(-0.057 / cos_z)
+
+
+class Pv:
+    name = "pv"
+    outputs = (
+        Signal("p_ac_kw", "kW", "AC output", per_unit=False),
+        Signal("ghi_w_m2", "W/m²", "irradiance in use", per_unit=False),
+        Signal("loss_kw", "kW", "inverter loss", per_unit=False),
+        Signal("state", "enum", "SunSpec 701 InvSt", per_unit=False),
+    )
+
+    def __init__(self, params: PvParams, *, seed: int) -> None:
+        self.params = params
+        self.seed = seed
+        self.irradiance_override: float | None = None  # W/m², from a profile or a test
+        self.cloud_override: float | None = None  # clear-sky index 0..1
+        self.limit_pct = 100.0
+        self._minute_cache: dict[int, float] = {}
+        self.p_ac = 0.0
+        self.p_dc = 0.0
+        self.ghi = 0.0
+        self.loss = 0.0
+        self.tripped = False
+        self.enabled = True
+
+    def _cloud_index(self, minute: int) -> float:
+        k = self._minute_cache.get(minute)
+        if k is None:
+            if len(self._minute_cache) > 4096:
+                self._minute_cache.clear()
+            rng = np.random.default_rng([self.seed, 0x5057, minute])
+            p = self.params
+            cloudy = rng.random() < p.cloud_cover
+            k = 1.0 - p.cloud_depth * (0.6 + 0.4 * rng.random()) if cloudy else 1.0 - 0.03 * rng.random()
+            self._minute_cache[minute] = k
+        return k
+
+    def irradiance(self, t: float) -> float:
+        if self.irradiance_override is not None:
+            return self.irradiance_override
+        p = self.params
+        t_day = (p.t_start_s + t) % 86400.0
+        day = p.day_of_year + int((p.t_start_s + t) // 86400.0)
+        ghi = clear_sky_ghi(t_day / 3600.0, p.latitude_deg, (day - 1) % 365 + 1)
+        if self.cloud_override is not None:
+            return ghi * self.cloud_override
+        m = (p.t_start_s + t) / 60.0
+        m0 = math.floor(m)
+        w = m - m0
+        k = (1 - w) * self._cloud_index(m0) + w * self._cloud_index(m0 + 1)
+        return ghi * k
+
+    def step(self, t: float, dt: float) -> None:
+        """Mean output over [t, t+dt): irradiance at the tick's midpoint (held)."""
+        p = self.params
+        g = self.irradiance(t + 0.5 * dt)
+        self.ghi = g
+        t_cell = p.t_ambient_degc + g / 800.0 * (p.noct_degc - 20.0)
+        p_dc = p.p_dc_stc_kw * g / 1000.0 * (1.0 + p.gamma_per_k * (t_cell - 25.0))
+        s = p.s_inverter_kva
+        cap = s * self.limit_pct / 100.0
+        x = max(p_dc, 0.0) / s
+        eta = x / (x + p.eff_p0 + p.eff_k * x * x) if x > 0 else 0.0
+        p_ac = min(p_dc * eta, cap)
+        on = self.enabled and not self.tripped
+        self.p_ac = p_ac if on else 0.0
+        self.p_dc = min(p_dc, p_ac / eta if eta > 0 else 0.0) if on else 0.0
+        self.loss = self.p_dc - self.p_ac

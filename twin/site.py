@@ -1,0 +1,983 @@
+"""The site: every device in one state, stepped on an integer tick.
+
+``Site`` is built from plain dicts (``hil`` loads YAML). Each :meth:`Site.step` holds the
+inputs over the tick (zero-order hold), runs the discrete logic once (BMS, PCS and genset
+state machines, grid-code timers, breaker, load shedding), then advances the continuous
+states either with the fixed-step exact discretisation (``method="fixed"``, for long
+runs) or with ``scipy.integrate.solve_ivp`` (``method="ivp"``, the reference path). Both
+paths share the discrete logic, the GPU fleet's exact tick means and the bookkeeping, and
+a test holds them to the same answer.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from scipy.integrate import solve_ivp
+
+from twin._interp import FloatArray
+from twin.aging import AgingModel
+from twin.errors import ParameterError, ParameterIssue, SolverError, UnknownSignalError
+from twin.models.battery import Battery, BatteryParams
+from twin.models.bms import ALARM_BITS, ALARMS_THAT_TRIP, Bms, BmsParams, Contactor
+from twin.models.cell import CellModel, load_cell
+from twin.models.ecm import EcmState
+from twin.models.genset import Genset, GensetParams, GensetState
+from twin.models.gpu import GpuFleet, GpuFleetParams
+from twin.models.grid import FacilityParams, GridParams
+from twin.models.gridcode import GridCodeMonitor, freq_watt_dp_pu, load_grid_code, volt_var_q_pu
+from twin.models.pcs import PCS_ALARM_BITS, Pcs, PcsParams, PcsState, notton_loss_kw
+from twin.models.pv import Pv, PvParams
+from twin.params import from_dict, param, suggest
+from twin.signals import resolve_alias
+
+__all__ = ["Site", "SiteParams", "Snapshot"]
+
+_UNIT_RE_CACHE: dict[str, tuple[str, int | None, str]] = {}
+
+
+@dataclass(frozen=True)
+class AgingParams:
+    model: str = param("naumann", choices=("naumann", "blast_lfp250", "none"), source="physics.md §1.3")
+    window_s: float = param(3600.0, unit="s", gt=0, source="stressor averaging window")
+
+
+@dataclass(frozen=True)
+class SiteParams:
+    name: str = param("site", source="site file")
+    source: str = param("", source="site file", doc="where the site's figures come from")
+    tick_s: float = param(0.1, unit="s", gt=0, le=60, source="design.md: default tick 100 ms")
+    seed: int = param(0, ge=0, source="run choice: the same seed gives a bit-identical trace")
+    method: str = param("fixed", choices=("fixed", "ivp"), source="integration path")
+    grid: GridParams = param(GridParams(), source="see GridParams")
+    facility: FacilityParams = param(FacilityParams(), source="see FacilityParams")
+    battery: BatteryParams = param(BatteryParams(), source="see BatteryParams")
+    bms: BmsParams = param(BmsParams(), source="see BmsParams")
+    pcs: PcsParams = param(PcsParams(), source="see PcsParams")
+    pv: PvParams | None = param(None, source="see PvParams; omit for no PV")
+    genset: GensetParams | None = param(None, source="see GensetParams; omit for no genset")
+    gpu: GpuFleetParams = param(GpuFleetParams(), source="see GpuFleetParams")
+    aging: AgingParams = param(AgingParams(), source="see AgingParams")
+    cell: dict[str, Any] | None = field(default=None, metadata={"source": "inline cell set"})
+
+
+# ------------------------------------------------------------------------------------------
+# snapshot
+# ------------------------------------------------------------------------------------------
+class Snapshot(Mapping[str, float]):
+    """Every signal at one tick, by fully qualified name.
+
+    Aggregates are ``device.signal``; per-unit values ``device[i].signal``. Built from the
+    arrays the site already holds, so taking one each tick is cheap; flatten with
+    :meth:`to_dict`.
+    """
+
+    def __init__(self, t: float, tick: int, scalars: dict[str, float], arrays: dict[str, FloatArray]) -> None:
+        self.t = t
+        self.tick = tick
+        self.scalars = scalars
+        self.arrays = arrays
+
+    def __getitem__(self, name: str) -> float:
+        name = resolve_alias(name)
+        v = self.scalars.get(name)
+        if v is not None:
+            return v
+        dev, idx, sig = _split(name)
+        if idx is not None:
+            arr = self.arrays.get(f"{dev}.{sig}")
+            if arr is not None and 0 <= idx < arr.shape[0]:
+                return float(arr[idx])
+        raise UnknownSignalError(name, suggest(name, list(self._names(limit_units=4)), n=3))
+
+    def _names(self, limit_units: int | None = None) -> Iterator[str]:
+        yield from self.scalars
+        for key, arr in self.arrays.items():
+            dev, sig = key.split(".", 1)
+            n = arr.shape[0] if limit_units is None else min(arr.shape[0], limit_units)
+            for i in range(n):
+                yield f"{dev}[{i}].{sig}"
+
+    def __iter__(self) -> Iterator[str]:
+        return self._names()
+
+    def __len__(self) -> int:
+        return len(self.scalars) + sum(a.shape[0] for a in self.arrays.values())
+
+    def to_dict(self) -> dict[str, float]:
+        out = dict(self.scalars)
+        for key, arr in self.arrays.items():
+            dev, sig = key.split(".", 1)
+            for i, v in enumerate(arr.tolist()):
+                out[f"{dev}[{i}].{sig}"] = float(v)
+        return out
+
+
+def _split(name: str) -> tuple[str, int | None, str]:
+    hit = _UNIT_RE_CACHE.get(name)
+    if hit is not None:
+        return hit
+    dev, _, sig = name.partition(".")
+    idx: int | None = None
+    if dev.endswith("]") and "[" in dev:
+        base, _, num = dev[:-1].partition("[")
+        if num.isdigit():
+            dev, idx = base, int(num)
+    out = (dev, idx, sig)
+    if len(_UNIT_RE_CACHE) < 100_000:
+        _UNIT_RE_CACHE[name] = out
+    return out
+
+
+# ------------------------------------------------------------------------------------------
+# site
+# ------------------------------------------------------------------------------------------
+@dataclass
+class Energy:
+    """Energy accumulators (kWh) for the balance: sources = loads + losses + Δstored."""
+
+    grid_kwh: float = 0.0
+    pv_kwh: float = 0.0
+    genset_kwh: float = 0.0
+    it_kwh: float = 0.0
+    cooling_kwh: float = 0.0
+    base_kwh: float = 0.0
+    pcs_loss_kwh: float = 0.0
+    aux_kwh: float = 0.0
+    battery_loss_kwh: float = 0.0
+    battery_chem_kwh: float = 0.0  # chemical energy drawn from the cells (+ discharge)
+    unserved_kwh: float = 0.0
+    island_kwh: float = 0.0  # island imbalance absorbed by rotating mass (swing equation)
+
+
+class Site:
+    """An AI training site with distributed battery storage, as one state vector."""
+
+    def __init__(self, config: Mapping[str, Any] | SiteParams | None = None, *, base_dir: Path | None = None) -> None:
+        if isinstance(config, SiteParams):
+            params = config
+        else:
+            cfg = dict(config or {})
+            cell_spec = cfg.get("battery", {}).get("cell") if isinstance(cfg.get("battery"), Mapping) else None
+            if isinstance(cell_spec, Mapping):
+                cfg["battery"] = {**cfg["battery"], "cell": str(cell_spec.get("name", "inline"))}
+                cfg["cell"] = dict(cell_spec)
+            params = from_dict(SiteParams, cfg)
+        self.params = params
+        self.dt = params.tick_s
+        self.tick = 0
+        self.method = params.method
+        rng = np.random.default_rng(params.seed)
+        seeds = rng.integers(0, 2**31 - 1, size=8)
+        cell_params = load_cell(params.cell if params.cell is not None else params.battery.cell, base_dir=base_dir)
+        n = params.battery.n_cabinets
+        self.n_cab = n
+        self.battery = Battery(params.battery, cell_params, rng=np.random.default_rng(seeds[0]))
+        self.bms = Bms(
+            params.bms,
+            n,
+            i_max_charge_a=cell_params.i_max_charge_a,
+            i_max_discharge_a=cell_params.i_max_discharge_a,
+            cell_t_charge=(cell_params.t_charge_min_degc, cell_params.t_charge_max_degc),
+            cell_t_discharge=(cell_params.t_discharge_min_degc, cell_params.t_discharge_max_degc),
+            soc0=params.battery.soc0,
+        )
+        self.pcs = Pcs(params.pcs, n)
+        code_issues: list[ParameterIssue] = []
+        try:
+            self.pcs_code = load_grid_code(params.pcs.grid_code)
+        except ParameterError as exc:
+            code_issues += [ParameterIssue(("pcs", "grid_code", *i.path), i.message) for i in exc.issues]
+        if code_issues:
+            raise ParameterError(code_issues)
+        self.pcs_monitor = GridCodeMonitor(n, self.pcs_code)
+        self.pv = Pv(params.pv, seed=int(seeds[1])) if params.pv is not None else None
+        self.pv_monitor = GridCodeMonitor(1, self.pcs_code) if self.pv is not None else None
+        self.genset = Genset(params.genset, rng=np.random.default_rng(seeds[2])) if params.genset is not None else None
+        self.gpu = GpuFleet(params.gpu, seed=int(seeds[3]))
+        n_racks = params.gpu.n_racks
+        self.powered = np.ones(n_racks, dtype=bool)
+        self.aging = (
+            AgingModel(n * params.battery.cells_modelled, model=params.aging.model, window_s=params.aging.window_s)
+            if params.aging.model != "none"
+            else None
+        )
+        g = params.grid
+        self.f0 = g.f_nom_hz
+        # grid inputs and state
+        self.grid_available = True
+        self.grid_v_pu = 1.0
+        self.grid_f_hz = g.f_nom_hz
+        self.grid_rocof = 0.0
+        self.breaker_closed = True
+        self.breaker_cmd_close = True
+        self.outage_for = 0.0
+        self.healthy_for = 0.0
+        self.f = g.f_nom_hz
+        self.v = 1.0
+        self.p_grid = 0.0
+        self.q_grid = 0.0
+        # facility
+        self.t_ambient = params.facility.t_ambient_degc
+        self.p_it_racks = np.zeros(n_racks)
+        self.p_it = 0.0
+        self.p_cool = 0.0
+        self.p_cool_mean = 0.0
+        self.energy = Energy()
+        self.events: list[tuple[float, str, str, str]] = []
+        self._last_bms_bits = np.zeros(n, dtype=np.int64)
+        self._last_pcs_state = self.pcs.state.copy()
+        self._last_genset_state = self.genset.state.copy() if self.genset else np.zeros(0)
+        self._racks_dark_prev = 0
+        self.bess_p_set_total: float | None = None
+        self.s_base_kva = max(self._s_base(), 1.0)
+        self._inputs = self._build_inputs()
+        self._init_cooling()
+        self._snapshot = self._make_snapshot()
+
+    # -- construction helpers --------------------------------------------------------------
+    def _s_base(self) -> float:
+        s = self.params.pcs.s_rated_kva * self.n_cab
+        if self.genset is not None:
+            s += self.genset.params.p_rated_kw * self.genset.n
+        return s
+
+    def _init_cooling(self) -> None:
+        # start in steady state: IT at its first-tick mean, cooling settled on it
+        probe = copy.deepcopy(self.gpu)
+        p0 = probe.mean_power_kw(0.0, self.dt, self.powered)
+        self.p_cool = float(p0.sum()) * (self.params.facility.pue - 1.0)
+        self.p_cool_mean = self.p_cool
+
+    @property
+    def t(self) -> float:
+        """Simulated time in seconds (tick count × tick length)."""
+        return self.tick * self.dt
+
+    # -- inputs -----------------------------------------------------------------------------
+    def _build_inputs(self) -> dict[str, Callable[[float, int | None], None]]:
+        pcs, bms, bat = self.pcs, self.bms, self.battery
+
+        def unit_setter(arr_owner: Any, attr: str) -> Callable[[float, int | None], None]:
+            def setter(value: float, idx: int | None) -> None:
+                arr = getattr(arr_owner, attr)
+                if idx is None:
+                    arr[:] = value
+                else:
+                    arr[idx] = value
+
+            return setter
+
+        def bess_total(value: float, idx: int | None) -> None:
+            self.bess_p_set_total = float(value)
+
+        def pcs_p_set(value: float, idx: int | None) -> None:
+            self.bess_p_set_total = None
+            unit_setter(pcs, "p_set")(value, idx)
+
+        def alarm_reset(value: float, idx: int | None) -> None:
+            mask = np.zeros(self.n_cab)
+            if idx is None:
+                mask[:] = value
+            else:
+                mask[idx] = value
+            bms.reset_alarms(mask)
+            pcs.fault_reset = np.maximum(pcs.fault_reset, mask)
+
+        def coolant(value: float, idx: int | None) -> None:
+            unit_setter(bat, "t_coolant")(value, idx)
+
+        def scalar(attr: str, conv: Callable[[float], Any] = float) -> Callable[[float, int | None], None]:
+            def setter(value: float, idx: int | None) -> None:
+                setattr(self, attr, conv(value))
+
+            return setter
+
+        inputs: dict[str, Callable[[float, int | None], None]] = {
+            "pcs.enable": unit_setter(pcs, "enable"),
+            "pcs.p_set_kw": pcs_p_set,
+            "pcs.q_set_kvar": unit_setter(pcs, "q_set"),
+            "pcs.fault_reset": unit_setter(pcs, "fault_reset"),
+            "pcs.derate_pu": unit_setter(pcs, "derate"),
+            "pcs.fault_trip": unit_setter(pcs, "fault_trip"),
+            "bess.p_set_kw": bess_total,
+            "bms.alarm_reset": alarm_reset,
+            "bms.fault_contactor": unit_setter(bms, "fault_contactor"),
+            "bms.fault_ground": unit_setter(bms, "fault_ground"),
+            "bms.fault_other": unit_setter(bms, "fault_other"),
+            "bms.soc_sensor_bias_a": unit_setter(bms, "sensor_bias_a"),
+            "bms.soc_sensor_gain": unit_setter(bms, "sensor_gain"),
+            "bms.soc_sensor_drift_a_per_h": unit_setter(bms, "sensor_drift"),
+            "bess.t_coolant_degc": coolant,
+            "grid.available": scalar("grid_available", lambda v: bool(v)),
+            "grid.v_pu": scalar("grid_v_pu"),
+            "grid.f_hz": scalar("grid_f_hz"),
+            "grid.rocof_hz_per_s": scalar("grid_rocof"),
+            "grid.breaker_close": scalar("breaker_cmd_close", lambda v: bool(v)),
+            "site.t_ambient_degc": scalar("t_ambient"),
+        }
+        if self.genset is not None:
+            gs = self.genset
+            inputs["genset.start"] = unit_setter(gs, "start_cmd")
+            inputs["genset.p_set_kw"] = unit_setter(gs, "p_set")
+            inputs["genset.fail_to_start"] = unit_setter(gs, "force_fail")
+        if self.pv is not None:
+            pv = self.pv
+
+            def irr(value: float, idx: int | None) -> None:
+                pv.irradiance_override = None if math.isnan(value) else float(value)
+
+            def cloud(value: float, idx: int | None) -> None:
+                pv.cloud_override = None if math.isnan(value) else float(np.clip(value, 0.0, 1.0))
+
+            def limit(value: float, idx: int | None) -> None:
+                pv.limit_pct = float(np.clip(value, 0.0, 100.0))
+
+            def trip(value: float, idx: int | None) -> None:
+                pv.tripped = bool(value)
+
+            inputs.update({"pv.irradiance_w_m2": irr, "pv.cloud_index": cloud, "pv.p_limit_pct": limit, "pv.trip": trip})
+        gpu = self.gpu
+
+        def job(kind: str) -> Callable[[float, int | None], None]:
+            def setter(value: float, idx: int | None) -> None:
+                j = int(value) if value >= 0 else None
+                getattr(gpu, kind)(self.t, j)
+
+            return setter
+
+        inputs["gpu.smoothing"] = lambda v, i: gpu.set_smoothing(bool(v))
+        inputs["gpu.job_start"] = job("start_job")
+        inputs["gpu.job_stop"] = job("stop_job")
+        inputs["gpu.job_fail"] = job("fail_job")
+        inputs["gpu.checkpoint"] = job("checkpoint_now")
+        return inputs
+
+    @property
+    def input_names(self) -> list[str]:
+        return sorted(self._inputs)
+
+    def set(self, name: str, value: float) -> None:
+        """Set an input or setpoint; it takes effect from the next tick (held over it).
+
+        ``device.input`` sets every unit, ``device[i].input`` one unit.
+        """
+        name = resolve_alias(name)
+        dev, idx, sig = _split(name)
+        key = f"{dev}.{sig}"
+        setter = self._inputs.get(key)
+        if setter is None:
+            raise UnknownSignalError(name, suggest(key, list(self._inputs)))
+        n_units = {"pcs": self.n_cab, "bms": self.n_cab, "bess": self.n_cab}.get(dev, 1)
+        if idx is not None and not 0 <= idx < n_units:
+            raise UnknownSignalError(name, [f"{dev}[{n_units - 1}].{sig}"])
+        v = float(value)
+        if math.isinf(v):
+            raise ValueError(f"{name}: value must be finite, got {value!r}")
+        setter(v, idx)
+
+    # -- the tick ---------------------------------------------------------------------------
+    def step(self, n: int = 1) -> Snapshot:
+        """Advance ``n`` ticks; returns the snapshot after the last."""
+        for _ in range(n):
+            self._step_once()
+        return self._snapshot
+
+    def snapshot(self) -> Snapshot:
+        return self._snapshot
+
+    def _step_once(self) -> None:
+        dt = self.dt
+        t0 = self.t
+        self._discrete(t0, dt)
+        saved = self._save()
+        try:
+            if self.method == "ivp":
+                self._continuous_ivp(t0, dt)
+            else:
+                self._continuous_fixed(t0, dt)
+            self._check_finite(t0)
+        except SolverError:
+            self._restore(saved)
+            raise
+        self.tick += 1
+        self._bookkeeping(dt)
+        self._snapshot = self._make_snapshot()
+
+    # discrete logic -------------------------------------------------------------------------
+    def _discrete(self, t: float, dt: float) -> None:
+        g = self.params.grid
+        # breaker and islanding
+        if self.grid_available:
+            self.outage_for = 0.0
+            self.healthy_for += dt
+        else:
+            self.outage_for += dt
+            self.healthy_for = 0.0
+        was_closed = self.breaker_closed
+        if self.breaker_closed and (not self.breaker_cmd_close or self.outage_for > g.breaker_open_delay_s - 1e-9):
+            if not self.grid_available or not self.breaker_cmd_close:
+                self.breaker_closed = False
+        elif not self.breaker_closed and self.grid_available and self.breaker_cmd_close:
+            if g.auto_reclose and self.healthy_for >= g.reclose_delay_s - 1e-9:
+                self.breaker_closed = True
+        if was_closed != self.breaker_closed:
+            self._event(t, "grid", "breaker", "closed" if self.breaker_closed else "opened (island)")
+        islanded = not self.breaker_closed
+        if not islanded:
+            self.grid_f_hz += self.grid_rocof * dt
+            self.f = self.grid_f_hz
+            self.v = self.grid_v_pu if self.grid_available else 0.0
+        else:
+            self.v = 1.0 if self._island_has_former() else 0.0
+        # grid code on the PCS and PV terminals
+        v_arr = np.full(self.n_cab, self.v)
+        rocof = self.grid_rocof if not islanded else 0.0
+        status = self.pcs_monitor.update(t, dt, v_arr, self.f, rocof)
+        grid_trip = np.asarray(status.tripped, dtype=float)
+        if islanded:
+            # grid-forming units hold the island; protection watches the grid side only
+            grid_trip = np.where(self.pcs.gfm, 0.0, grid_trip)
+        trip_bits = _reason_bits(status.trip_reason, grid_trip > 0)
+        grid_ok = np.asarray(status.may_energize, dtype=float) * (0.0 if islanded else 1.0)
+        if self.pv is not None and self.pv_monitor is not None:
+            pst = self.pv_monitor.update(t, dt, np.array([self.v]), self.f, rocof)
+            self.pv.tripped = bool(pst.tripped[0]) or islanded and not self._island_has_former()
+        # BMS from the battery's present outputs
+        bat_out = self.battery.outputs_now()
+        self.bms.update(dt, bat_out, self.params.battery.n_parallel, self.battery.capacity_ah)
+        bms_fault = (self.bms.contactor == Contactor.FAULT).astype(float)
+        # setpoint distribution
+        if self.bess_p_set_total is not None:
+            avail = np.maximum(self.pcs.running, 1e-12 * np.ones(self.n_cab))
+            self.pcs.p_set = self.bess_p_set_total * avail / max(float(avail.sum()), 1e-12)
+        close = self.pcs.update_states(
+            dt,
+            contactor_closed=(self.bms.contactor == Contactor.CLOSED).astype(float),
+            bms_fault=bms_fault,
+            grid_ok=grid_ok,
+            grid_trip=grid_trip,
+            islanded=islanded,
+            trip_bits=trip_bits,
+        )
+        self.bms.close_cmd = close
+        self.pcs.limits(self.bms.dcl, self.bms.ccl, bat_out["v_dc_v"])
+        if self.genset is not None:
+            self.genset.update_states(dt, demand_start=islanded)
+        self._shed_load(t, dt, islanded)
+        self._log_transitions(t)
+
+    def _island_has_former(self) -> bool:
+        gfm_up = bool(np.any(self.pcs.gfm & (self.pcs.running > 0)))
+        gen_up = self.genset is not None and bool(np.any(self.genset.running > 0))
+        return gfm_up or gen_up
+
+    def _shed_load(self, t: float, dt: float, islanded: bool) -> None:
+        """Islanded: power only as many racks as supply can carry (whole racks, in order)."""
+        n_racks = self.powered.size
+        if not islanded:
+            self.powered[:] = True
+        else:
+            supply = float(np.sum(self.pcs.p_max_dis * self.pcs.gfm) * self.params.pcs.gfm_overload_pu)
+            if self.genset is not None:
+                supply += float(np.sum(self.genset.accept_ceiling))
+            if self.pv is not None and self._island_has_former():
+                supply += self.pv.p_ac
+            pue = self.params.facility.pue
+            other = self.params.facility.base_load_kw + float(self.pcs.aux.sum())
+            per_rack = np.maximum(self.p_it_racks, self.gpu_rack_nominal_kw()) * pue
+            budget = 0.95 * supply - other
+            if budget <= 0:
+                n_on = 0
+            else:
+                cum = np.cumsum(per_rack)
+                n_on = int(np.searchsorted(cum, budget, side="right"))
+            self.powered[:] = False
+            self.powered[:n_on] = True
+        dark = int(n_racks - self.powered.sum())
+        if dark != self._racks_dark_prev:
+            self._event(t, "gpu", "load", f"{dark} of {n_racks} racks without supply")
+            self._racks_dark_prev = dark
+
+    def gpu_rack_nominal_kw(self) -> float:
+        gp = self.params.gpu
+        return float(gp.node_peak_kw * gp.nodes_per_rack)
+
+    # continuous: fixed-step exact discretisation -------------------------------------------
+    def _gpu_and_cooling(self, t0: float, dt: float) -> None:
+        self.p_it_racks = self.gpu.mean_power_kw(t0, dt, self.powered)
+        self.p_it = float(self.p_it_racks.sum())
+        fac = self.params.facility
+        target = self.p_it * (fac.pue - 1.0)
+        tau = fac.cooling_tau_s
+        e = math.exp(-dt / tau)
+        c0 = self.p_cool
+        self.p_cool = target + (c0 - target) * e
+        self.p_cool_mean = target + (c0 - target) * tau / dt * (1.0 - e)
+
+    def _pcs_commands(self) -> tuple[FloatArray, FloatArray]:
+        pp = self.params.pcs
+        dp = freq_watt_dp_pu(np.full(self.n_cab, self.f), self.f0) if pp.freq_watt else np.zeros(self.n_cab)
+        q_curve = volt_var_q_pu(np.full(self.n_cab, self.v)) if pp.volt_var else None
+        return self.pcs.command(dp, q_curve)
+
+    def _continuous_fixed(self, t0: float, dt: float) -> None:
+        self._gpu_and_cooling(t0, dt)
+        if self.pv is not None:
+            self.pv.step(t0, dt)
+        islanded = not self.breaker_closed
+        p_cmd, q_cmd = self._pcs_commands()
+        gs = self.genset
+        if not islanded:
+            self.pcs.step_following(p_cmd, q_cmd, dt)
+            if gs is not None:
+                tgt = np.clip(gs.p_set, 0.0, gs.accept_ceiling) * gs.running
+                gs.step_lag(tgt, dt)
+            self.island_imbalance = 0.0
+        else:
+            self._island_fixed(p_cmd, q_cmd, dt)
+        self.pcs.finish_tick()
+        res = self.battery.step_power(self.pcs.p_dc * 1000.0, dt, closed=(self.bms.contactor == Contactor.CLOSED).astype(float))
+        self._batt_step = res
+        if gs is not None:
+            gs.finish_tick(dt)
+
+    def _island_fixed(self, p_cmd: FloatArray, q_cmd: FloatArray, dt: float) -> None:
+        """Islanded: sub-steps with each lag advanced exactly and f by the swing equation."""
+        g = self.params.grid
+        pcs, gs = self.pcs, self.genset
+        n_sub = max(1, math.ceil(dt / g.island_substep_s - 1e-9))
+        h = dt / n_sub
+        load = self._island_load()
+        acc_p = np.zeros(self.n_cab)
+        acc_q = np.zeros(self.n_cab)
+        acc_g = np.zeros(gs.n) if gs is not None else np.zeros(0)
+        acc_imb = 0.0
+        e_p = math.exp(-h / pcs.tau)
+        e_g = math.exp(-h / pcs.tau_gfm)
+        e_q = math.exp(-h / pcs.tau_q)
+        run = pcs.running > 0
+        for _ in range(n_sub):
+            dev = (self.f - self.f0) / self.f0
+            tgt = self._gfm_target(dev, p_cmd)
+            tau_p = np.where(pcs.gfm, pcs.tau_gfm, pcs.tau)
+            e = np.where(pcs.gfm, e_g, e_p)
+            p0 = pcs.p_ac
+            pcs.p_ac = np.where(run, tgt + (p0 - tgt) * e, 0.0)
+            pm = np.where(run, tgt + (p0 - tgt) * tau_p / h * (1.0 - e), 0.0)
+            q0 = pcs.q_ac
+            pcs.q_ac = q_cmd + (q0 - q_cmd) * e_q
+            qm = q_cmd + (q0 - q_cmd) * pcs.tau_q / h * (1.0 - e_q)
+            supply = float(pm.sum())
+            if gs is not None:
+                gs.step_lag(gs.droop_target(dev), h)
+                acc_g += gs.p_mean
+                supply += float(gs.p_mean.sum())
+            if self.pv is not None:
+                supply += self.pv.p_ac
+            imbalance = supply - load - float(self._aux_now(pm).sum())
+            acc_imb += imbalance
+            self.f += h * self.f0 / (2.0 * g.inertia_h_s) * (imbalance / self.s_base_kva - g.damping_pu * dev)
+            acc_p += pm
+            acc_q += qm
+        pcs.p_ref = pcs.p_ac.copy()
+        pcs.p_ac_mean = acc_p / n_sub
+        pcs.q_ac_mean = acc_q / n_sub
+        if gs is not None:
+            gs.p_mean = acc_g / n_sub
+        self.island_imbalance = acc_imb / n_sub
+
+    def _island_load(self) -> float:
+        return self.p_it + self.p_cool_mean + self.params.facility.base_load_kw
+
+    def _aux_now(self, p_ac: FloatArray) -> FloatArray:
+        pp = self.params.pcs
+        return np.asarray(np.where(self.pcs.state != PcsState.OFF, pp.aux_kw, 0.0) + pp.hvac_frac * np.abs(p_ac))
+
+    def _gfm_target(self, dev: float, p_cmd: FloatArray) -> FloatArray:
+        pcs = self.pcs
+        pp = self.params.pcs
+        droop = -dev / (pp.gfm_droop_pct / 100.0) * pp.p_rated_kw
+        gfm_t = np.clip(pcs.p_set + droop, -pcs.p_max_ch, pcs.p_max_dis * pp.gfm_overload_pu)
+        return np.asarray(np.where(pcs.gfm, gfm_t, p_cmd))
+
+    # continuous: solve_ivp reference ----------------------------------------------------------
+    def _layout(self) -> dict[str, slice]:
+        n_cells = self.battery.shape[0] * self.battery.shape[1]
+        n_rc = self.battery.n_rc
+        sizes = [
+            ("soc", n_cells),
+            ("v_rc", n_rc * n_cells),
+            ("t_cell", n_cells),
+            ("t_jig", n_cells),
+            ("p_ac", self.n_cab),
+            ("q_ac", self.n_cab),
+            ("gen", self.genset.n if self.genset else 0),
+            ("cool", 1),
+            ("f", 1),
+            ("e", 8),  # pcs loss, aux, batt loss, chem, gen, island imbalance, cooling, p_ac
+        ]
+        out: dict[str, slice] = {}
+        k = 0
+        for name, size in sizes:
+            out[name] = slice(k, k + size)
+            k += size
+        return out
+
+    def _continuous_ivp(self, t0: float, dt: float) -> None:
+        bat, pcs, gs = self.battery, self.pcs, self.genset
+        self.p_it_racks = self.gpu.mean_power_kw(t0, dt, self.powered)
+        self.p_it = float(self.p_it_racks.sum())
+        if self.pv is not None:
+            self.pv.step(t0, dt)
+        islanded = not self.breaker_closed
+        p_cmd, q_cmd = self._pcs_commands()
+        lay = self._layout()
+        shape = bat.shape
+        x0 = np.zeros(lay["e"].stop)
+        st = bat.state
+        x0[lay["soc"]] = st.soc.ravel()
+        x0[lay["v_rc"]] = st.v_rc.ravel()
+        x0[lay["t_cell"]] = st.t_cell_degc.ravel()
+        x0[lay["t_jig"]] = st.t_jig_degc.ravel()
+        x0[lay["p_ac"]] = pcs.p_ac
+        x0[lay["q_ac"]] = pcs.q_ac
+        if gs is not None:
+            x0[lay["gen"]] = gs.p
+        x0[lay["cool"]] = self.p_cool
+        x0[lay["f"]] = self.f
+        rate = pcs.rate_kw_s
+        ref0 = pcs.p_ref.copy()
+        delta = p_cmd - ref0
+        slope = np.sign(delta) * rate
+        t_ramp = np.abs(delta) / rate
+        closed = (self.bms.contactor == Contactor.CLOSED).astype(float)
+        run = pcs.running > 0
+        i_lookup = bat.i_pack.copy()
+        fac = self.params.facility
+        g = self.params.grid
+        pue1 = fac.pue - 1.0
+        gen_tgt_connected = (np.clip(gs.p_set, 0.0, gs.accept_ceiling) * gs.running) if gs is not None else None
+        pv_p = self.pv.p_ac if self.pv is not None else 0.0
+        n_rc = bat.n_rc
+
+        def rhs(t: float, x: FloatArray) -> FloatArray:
+            s = t - t0
+            state = EcmState(
+                x[lay["soc"]].reshape(shape),
+                x[lay["v_rc"]].reshape((n_rc, *shape)),
+                x[lay["t_cell"]].reshape(shape),
+                x[lay["t_jig"]].reshape(shape),
+            )
+            p_ac = x[lay["p_ac"]]
+            f = x[lay["f"]][0]
+            dev = (f - self.f0) / self.f0
+            dx = np.zeros_like(x)
+            if islanded:
+                tgt = self._gfm_target(dev, p_cmd)
+                tau = np.where(pcs.gfm, pcs.tau_gfm, pcs.tau)
+            else:
+                tgt = ref0 + slope * np.minimum(s, t_ramp)
+                tau = np.full(self.n_cab, pcs.tau)
+            dx[lay["p_ac"]] = np.where(run, (tgt - p_ac) / tau, 0.0)
+            dx[lay["q_ac"]] = (q_cmd - x[lay["q_ac"]]) / pcs.tau_q
+            loss = notton_loss_kw(p_ac, self.params.pcs, pcs.running)
+            p_dc_w = (p_ac + loss) * 1000.0 * closed
+            e, r = bat.pack_instant(state, i_lookup)
+            i_pack, _ = bat.current_for_power(e, r, p_dc_w)
+            i_pack = i_pack * closed
+            dsoc, dv, dtc, dtj = bat.rhs(state, i_pack, i_lookup)
+            dx[lay["soc"]] = dsoc.ravel()
+            dx[lay["v_rc"]] = dv.ravel()
+            dx[lay["t_cell"]] = dtc.ravel()
+            dx[lay["t_jig"]] = dtj.ravel()
+            p_cool = x[lay["cool"]][0]
+            dx[lay["cool"]] = (self.p_it * pue1 - p_cool) / fac.cooling_tau_s
+            p_gen = 0.0
+            if gs is not None:
+                pg = x[lay["gen"]]
+                gt = gs.droop_target(dev) if islanded else gen_tgt_connected
+                dx[lay["gen"]] = (gt - pg) / gs.tau
+                p_gen = float(pg.sum())
+            aux = self._aux_now(p_ac)
+            imbalance = 0.0
+            if islanded:
+                imbalance = float(p_ac.sum()) + p_gen + pv_p - (self.p_it + p_cool + fac.base_load_kw) - float(aux.sum())
+                dx[lay["f"]] = self.f0 / (2.0 * g.inertia_h_s) * (imbalance / self.s_base_kva - g.damping_pu * dev)
+            chem = bat.chem_power_w(state, i_pack) / 1000.0
+            p_del = i_pack * (e - r * i_pack) / 1000.0
+            ee = dx[lay["e"]]
+            ee[0] = float(loss.sum())
+            ee[1] = float(aux.sum())
+            ee[2] = float((chem - p_del).sum())
+            ee[3] = float(chem.sum())
+            ee[4] = p_gen
+            ee[5] = imbalance
+            ee[6] = p_cool
+            ee[7] = float(p_ac.sum())
+            return dx
+
+        try:
+            sol = solve_ivp(rhs, (t0, t0 + dt), x0, method="LSODA", rtol=1e-8, atol=1e-9, t_eval=[t0 + dt])
+        except (ValueError, FloatingPointError, ArithmeticError) as exc:
+            raise SolverError("site", t0, str(exc)) from exc
+        if not sol.success:
+            raise SolverError("site", t0, str(sol.message))
+        x1 = sol.y[:, -1]
+        if not np.all(np.isfinite(x1)):
+            bad = [k for k, sl in lay.items() if not np.all(np.isfinite(x1[sl]))]
+            raise SolverError(_device_of(bad[0]), t0, f"non-finite state {bad}")
+        bat.state = EcmState(
+            x1[lay["soc"]].reshape(shape).copy(),
+            x1[lay["v_rc"]].reshape((n_rc, *shape)).copy(),
+            x1[lay["t_cell"]].reshape(shape).copy(),
+            x1[lay["t_jig"]].reshape(shape).copy(),
+        )
+        ee = (x1[lay["e"]] - x0[lay["e"]]) / dt
+        pcs.p_ac = np.where(run, x1[lay["p_ac"]], 0.0)
+        pcs.q_ac = x1[lay["q_ac"]].copy()
+        # the ramp reference evolves in closed form
+        pcs.p_ref = pcs.p_ac.copy() if islanded else ref0 + slope * np.minimum(dt, t_ramp)
+        p_ac_mean_total = ee[7]
+        # per-unit means are not integrated one by one: spread the exact total by end values
+        w = pcs.p_ac / pcs.p_ac.sum() if abs(float(pcs.p_ac.sum())) > 1e-9 else np.full(self.n_cab, 1.0 / self.n_cab)
+        pcs.p_ac_mean = p_ac_mean_total * w
+        pcs.q_ac_mean = pcs.q_ac.copy()
+        pcs.finish_tick()
+        pcs.loss = np.full(self.n_cab, ee[0] / self.n_cab)
+        pcs.aux = np.full(self.n_cab, ee[1] / self.n_cab)
+        pcs.p_dc = pcs.p_ac_mean + pcs.loss
+        # battery current at the end of the tick, for outputs and the next tick's lookups
+        e, r = bat.pack_instant(bat.state, i_lookup)
+        i_end, _ = bat.current_for_power(e, r, (pcs.p_ac + notton_loss_kw(pcs.p_ac, self.params.pcs, pcs.running)) * 1000.0 * closed)
+        bat.i_pack = i_end * closed
+        self._batt_step = {
+            "p_chem_w": np.full(self.n_cab, ee[3] * 1000.0 / self.n_cab),
+            "p_dc_w": np.full(self.n_cab, (ee[3] - ee[2]) * 1000.0 / self.n_cab),
+        }
+        self.p_cool = float(x1[lay["cool"]][0])
+        self.p_cool_mean = ee[6]
+        if gs is not None:
+            gs.p = x1[lay["gen"]].copy()
+            gs.p_mean = np.full(gs.n, ee[4] / max(gs.n, 1))
+            gs.finish_tick(dt)
+        self.f = float(x1[lay["f"]][0]) if islanded else self.f
+        self.island_imbalance = ee[5]
+
+    # bookkeeping -------------------------------------------------------------------------------
+    def _bookkeeping(self, dt: float) -> None:
+        h = dt / 3600.0
+        en = self.energy
+        pcs = self.pcs
+        p_bess = float(pcs.p_ac_mean.sum())
+        aux = float(pcs.aux.sum())
+        p_pv = self.pv.p_ac if self.pv is not None else 0.0
+        p_gen = float(self.genset.p_mean.sum()) if self.genset is not None else 0.0
+        base = self.params.facility.base_load_kw
+        load = self.p_it + self.p_cool_mean + base + aux
+        if self.breaker_closed:
+            self.p_grid = load - p_bess - p_pv - p_gen
+            self.q_grid = -float(pcs.q_ac_mean.sum())
+            island = 0.0
+        else:
+            self.p_grid = 0.0
+            self.q_grid = 0.0
+            island = self.island_imbalance
+        res = self._batt_step
+        chem = float(np.sum(res["p_chem_w"])) / 1000.0
+        p_dc_del = float(np.sum(res["p_dc_w"])) / 1000.0
+        en.grid_kwh += self.p_grid * h
+        en.pv_kwh += p_pv * h
+        en.genset_kwh += p_gen * h
+        en.it_kwh += self.p_it * h
+        en.cooling_kwh += self.p_cool_mean * h
+        en.base_kwh += base * h
+        en.pcs_loss_kwh += float(pcs.loss.sum()) * h
+        en.aux_kwh += aux * h
+        en.battery_chem_kwh += chem * h
+        en.battery_loss_kwh += (chem - p_dc_del) * h
+        en.island_kwh += island * h
+        # mismatch between what the PCS asked of the DC side and what the cells delivered
+        en.unserved_kwh += (float(pcs.p_dc.sum()) - p_dc_del) * h
+        if self.aging is not None:
+            st = self.battery.state
+            i_cell = (self.battery.i_pack / self.params.battery.n_parallel)[:, None] * np.ones(self.battery.shape)
+            c_rate = np.abs(i_cell) / self.battery.capacity_ah
+            self.aging.accumulate(dt, st.soc.ravel(), st.t_cell_degc.ravel() + 273.15, c_rate.ravel())
+            self.battery.soh = (self.aging.soh_pct / 100.0).reshape(self.battery.shape)
+            self.battery.r_aging = np.asarray(self.aging.r_factor).reshape(self.battery.shape)
+
+    def _check_finite(self, t0: float) -> None:
+        st = self.battery.state
+        if not (np.all(np.isfinite(st.soc)) and np.all(np.isfinite(st.t_cell_degc)) and np.all(np.isfinite(self.pcs.p_ac))):
+            raise SolverError("bess", t0, "non-finite battery or PCS state")
+
+    def _save(self) -> dict[str, Any]:
+        return {
+            "state": self.battery.state.copy(),
+            "i_pack": self.battery.i_pack.copy(),
+            "p_ac": self.pcs.p_ac.copy(),
+            "p_ref": self.pcs.p_ref.copy(),
+            "q_ac": self.pcs.q_ac.copy(),
+            "p_cool": self.p_cool,
+            "f": self.f,
+            "gen": self.genset.p.copy() if self.genset else None,
+        }
+
+    def _restore(self, s: dict[str, Any]) -> None:
+        self.battery.state = s["state"]
+        self.battery.i_pack = s["i_pack"]
+        self.pcs.p_ac, self.pcs.p_ref, self.pcs.q_ac = s["p_ac"], s["p_ref"], s["q_ac"]
+        self.p_cool, self.f = s["p_cool"], s["f"]
+        if self.genset is not None:
+            self.genset.p = s["gen"]
+
+    # events --------------------------------------------------------------------------------------
+    def _event(self, t: float, device: str, kind: str, detail: str) -> None:
+        self.events.append((t, device, kind, detail))
+
+    def _log_transitions(self, t: float) -> None:
+        bits = self.bms.alarm_bits
+        new = bits & ~self._last_bms_bits
+        if np.any(new):
+            for i in np.nonzero(new)[0]:
+                names = [k for k, b in ALARM_BITS.items() if new[i] >> b & 1]
+                self._event(t, f"bms[{i}]", "alarm", ",".join(names))
+        self._last_bms_bits = bits.copy()
+        s = self.pcs.state
+        changed = s != self._last_pcs_state
+        if np.any(changed):
+            for i in np.nonzero(changed)[0]:
+                name = PcsState(int(s[i])).name
+                if name == "FAULT":
+                    al = [k for k, b in PCS_ALARM_BITS.items() if int(self.pcs.alarm_bits[i]) >> b & 1]
+                    name += f" ({','.join(al)})"
+                self._event(t, f"pcs[{i}]", "state", name)
+        self._last_pcs_state = s.copy()
+        if self.genset is not None:
+            gs = self.genset.state
+            for i in np.nonzero(gs != self._last_genset_state)[0]:
+                self._event(t, f"genset[{i}]", "state", GensetState(int(gs[i])).name)
+            self._last_genset_state = gs.copy()
+
+    # outputs ---------------------------------------------------------------------------------------
+    def _make_snapshot(self) -> Snapshot:
+        bat = self.battery.outputs_now()
+        pcs = self.pcs
+        bms = self.bms
+        energy = bat["energy_kwh"]
+        e_total = float(energy.sum())
+        cap = self.battery.capacity_ah.sum(axis=1)
+        soc_site = float(np.sum(bat["soc_pct"] * cap) / cap.sum())
+        arrays: dict[str, FloatArray] = {f"bess.{k}": v for k, v in bat.items()}
+        arrays.update(
+            {
+                "pcs.p_ac_kw": pcs.p_ac.copy(),
+                "pcs.p_ac_mean_kw": pcs.p_ac_mean.copy(),
+                "pcs.q_ac_kvar": pcs.q_ac.copy(),
+                "pcs.p_dc_kw": pcs.p_dc.copy(),
+                "pcs.loss_kw": pcs.loss.copy(),
+                "pcs.aux_kw": pcs.aux.copy(),
+                "pcs.state": pcs.state.astype(float),
+                "pcs.alarm_bits": pcs.alarm_bits.astype(float),
+                "pcs.p_max_dis_kw": pcs.p_max_dis.copy(),
+                "pcs.p_max_ch_kw": pcs.p_max_ch.copy(),
+                "pcs.p_set_kw": pcs.p_set.copy(),
+                "pcs.enable": pcs.enable.copy(),
+                "bms.ccl_a": bms.ccl.copy(),
+                "bms.dcl_a": bms.dcl.copy(),
+                "bms.alarm_bits": bms.alarm_bits.astype(float),
+                "bms.state": bms.state_code(),
+                "bms.cha_st": bms.cha_st.astype(float),
+                "bms.contactor": bms.contactor.astype(float),
+                "bms.soc_est_pct": 100.0 * bms.soc_est,
+                "bms.soh_pct": 100.0 * self.battery.soh.mean(axis=1),
+                "gpu.p_kw": self.p_it_racks.copy(),
+                "gpu.powered": self.powered.astype(float),
+            }
+        )
+        g = self.genset
+        if g is not None:
+            arrays.update(
+                {
+                    "genset.p_kw": g.p.copy(),
+                    "genset.state": g.state.astype(float),
+                    "genset.fuel_l": g.fuel_l.copy(),
+                    "genset.fuel_l_per_h": g.fuel_rate.copy(),
+                }
+            )
+        p_bess = float(pcs.p_ac_mean.sum())
+        aux = float(pcs.aux.sum())
+        scalars: dict[str, float] = {
+            "site.t_s": self.t,
+            "grid.p_import_kw": self.p_grid,
+            "grid.q_import_kvar": self.q_grid,
+            "grid.f_hz": self.f,
+            "grid.v_pu": self.v,
+            "grid.breaker_closed": float(self.breaker_closed),
+            "grid.available": float(self.grid_available),
+            "site.p_it_kw": self.p_it,
+            "site.p_cooling_kw": self.p_cool_mean,
+            "site.p_facility_kw": self.p_it + self.p_cool_mean + self.params.facility.base_load_kw,
+            "site.p_aux_kw": aux,
+            "site.gpu_hours_lost": float(self.gpu.gpu_hours_lost),
+            "site.racks_dark": float(self.powered.size - self.powered.sum()),
+            "site.t_ambient_degc": self.t_ambient,
+            "bess.p_ac_kw": p_bess,
+            "bess.q_ac_kvar": float(pcs.q_ac_mean.sum()),
+            "bess.soc_pct": soc_site,
+            "bess.energy_kwh": e_total,
+            "bess.p_dc_kw": float(bat["p_dc_kw"].sum()),
+            "bess.v_cell_min_v": float(bat["v_cell_min_v"].min()),
+            "bess.v_cell_max_v": float(bat["v_cell_max_v"].max()),
+            "bess.t_cell_max_degc": float(bat["t_cell_max_degc"].max()),
+            "bess.t_cell_min_degc": float(bat["t_cell_min_degc"].min()),
+            "bess.loss_kw": float(pcs.loss.sum()),
+            "bms.alarm_count": float(np.count_nonzero(bms.alarm_bits)),
+            "pcs.running_count": float(np.sum(pcs.running)),
+            "genset.p_kw": float(g.p_mean.sum()) if g is not None else 0.0,
+            "genset.fuel_l": float(g.fuel_l.sum()) if g is not None else 0.0,
+        }
+        if self.pv is not None:
+            scalars.update({"pv.p_ac_kw": self.pv.p_ac, "pv.ghi_w_m2": self.pv.ghi, "pv.loss_kw": self.pv.loss, "pv.tripped": float(self.pv.tripped)})
+        else:
+            scalars["pv.p_ac_kw"] = 0.0
+        return Snapshot(self.t, self.tick, scalars, arrays)
+
+    def energy_balance(self) -> dict[str, float]:
+        """Sources, sinks and the closing error of the energy balance since t = 0 (kWh)."""
+        en = self.energy
+        sources = en.grid_kwh + en.pv_kwh + en.genset_kwh
+        sinks = en.it_kwh + en.cooling_kwh + en.base_kwh + en.aux_kwh + en.pcs_loss_kwh + en.battery_loss_kwh
+        return {"sources_kwh": sources, "sinks_kwh": sinks, **en.__dict__}
+
+
+def _device_of(segment: str) -> str:
+    return {"soc": "bess", "v_rc": "bess", "t_cell": "bess", "t_jig": "bess", "p_ac": "pcs", "q_ac": "pcs", "gen": "genset", "cool": "facility", "f": "grid"}.get(segment, "site")
+
+
+def _reason_bits(reasons: Any, tripped: FloatArray) -> FloatArray:
+    """SunSpec 701 alarm bits for grid-code trip reasons."""
+    table = {
+        "OV": PCS_ALARM_BITS["AC_OVER_VOLT"],
+        "UV": PCS_ALARM_BITS["AC_UNDER_VOLT"],
+        "OF": PCS_ALARM_BITS["OVER_FREQUENCY"],
+        "UF": PCS_ALARM_BITS["UNDER_FREQUENCY"],
+        "RO": PCS_ALARM_BITS["GRID_DISCONNECT"],
+    }
+    out = np.zeros(len(tripped), dtype=np.int64)
+    for i, (r, t) in enumerate(zip(reasons, tripped, strict=False)):
+        if t and r:
+            out[i] = 1 << table.get(str(r)[:2].upper(), PCS_ALARM_BITS["GRID_DISCONNECT"])
+    return out
+
+
+# ALARMS_THAT_TRIP is re-exported for docs generation
+_ = ALARMS_THAT_TRIP
+_ = CellModel

@@ -18,8 +18,8 @@ demo: $(STAMP)
 	$(BIN)/hil demo --site aidc_10k --hours 1
 
 lint: $(STAMP)
-	$(BIN)/ruff check twin hil tests benchmarks
-	$(BIN)/ruff format --check twin hil tests benchmarks
+	$(BIN)/ruff check twin hil tests benchmarks tools
+	$(BIN)/ruff format --check twin hil tests benchmarks tools
 	$(BIN)/mypy twin
 
 test: lint

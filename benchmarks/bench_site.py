@@ -41,7 +41,9 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=600.0)
     ap.add_argument("--ivp-seconds", type=float, default=20.0)
     args = ap.parse_args()
-    print(f"site {args.site}; {platform.processor() or platform.machine()}, Python {platform.python_version()}")
+    print(
+        f"site {args.site}; {platform.processor() or platform.machine()}, Python {platform.python_version()}"
+    )
     print()
     print("| path | tick | simulated | wall | µs / tick | × real time | year at this rate |")
     print("|---|---|---|---|---|---|---|")

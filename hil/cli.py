@@ -26,16 +26,36 @@ def main() -> None:
 
 
 @main.command()
-@click.option("--params", "params", default="lfp_280ah", show_default=True,
-              help=f"Shipped cell set ({', '.join(shipped_cells())}) or a YAML path.")
+@click.option(
+    "--params",
+    "params",
+    default="lfp_280ah",
+    show_default=True,
+    help=f"Shipped cell set ({', '.join(shipped_cells())}) or a YAML path.",
+)
 @click.option("--soc0", type=float, default=0.5, show_default=True, help="Initial SoC (0–1).")
-@click.option("--temp", "temp", type=float, default=25.0, show_default=True,
-              help="Initial and ambient temperature, °C.")
+@click.option(
+    "--temp",
+    "temp",
+    type=float,
+    default=25.0,
+    show_default=True,
+    help="Initial and ambient temperature, °C.",
+)
 @click.option("--dt", type=float, default=1.0, show_default=True, help="Output / step interval, s.")
-@click.option("--step", "steps", multiple=True, required=True,
-              help="'discharge|charge <x> A for <dur>', '... until <v> V' or 'rest <dur>'.")
-@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="CSV file to write (default: standard output).")
+@click.option(
+    "--step",
+    "steps",
+    multiple=True,
+    required=True,
+    help="'discharge|charge <x> A for <dur>', '... until <v> V' or 'rest <dur>'.",
+)
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="CSV file to write (default: standard output).",
+)
 def cell(params: str, soc0: float, temp: float, dt: float, steps: tuple[str, ...], out: Path | None) -> None:
     """Run a cell experiment, as on a cell cycler, and write a CSV.
 
@@ -100,9 +120,18 @@ def demo(site_name: str, hours: float, tick: float | None, method: str | None, s
         err.print(f"[red]error:[/red] {exc}")
         sys.exit(2)
     path = find_profile("sites", site_name)
-    err.print(f"site [bold]{site.params.name}[/bold] ({path}), tick {site.dt} s, {site.method} path, {hours} h")
-    with Progress(TextColumn("simulating"), BarColumn(), TextColumn("{task.percentage:>5.1f}%"),
-                  TimeElapsedColumn(), TimeRemainingColumn(), console=err, transient=True) as bar:
+    err.print(
+        f"site [bold]{site.params.name}[/bold] ({path}), tick {site.dt} s, {site.method} path, {hours} h"
+    )
+    with Progress(
+        TextColumn("simulating"),
+        BarColumn(),
+        TextColumn("{task.percentage:>5.1f}%"),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=err,
+        transient=True,
+    ) as bar:
         task = bar.add_task("sim", total=1.0)
         summary = run_demo(site, duration_s=hours * 3600.0, progress=lambda f: bar.update(task, completed=f))
     _print_summary(summary)
@@ -111,8 +140,10 @@ def demo(site_name: str, hours: float, tick: float | None, method: str | None, s
 def _print_summary(s) -> None:  # type: ignore[no-untyped-def]
     out = Console()
     e = s.energy
-    t = Table(title=f"{s.site}: {s.simulated_s / 3600:.2f} h simulated in {s.wall_s:.1f} s "
-                    f"({s.speedup:.0f}× faster than real time)")
+    t = Table(
+        title=f"{s.site}: {s.simulated_s / 3600:.2f} h simulated in {s.wall_s:.1f} s "
+        f"({s.speedup:.0f}× faster than real time)"
+    )
     t.add_column("quantity")
     t.add_column("value", justify="right")
     rows = [
@@ -143,7 +174,10 @@ def _print_summary(s) -> None:  # type: ignore[no-untyped-def]
         out.print("[green]no alarms or protection events[/green]")
     other = [ev for ev in s.events if ev not in alarms]
     if other:
-        out.print(f"{len(other)} other event(s), first: " + "; ".join(f"t={a:.1f} {b} {d}" for a, b, _, d in other[:5]))
+        out.print(
+            f"{len(other)} other event(s), first: "
+            + "; ".join(f"t={a:.1f} {b} {d}" for a, b, _, d in other[:5])
+        )
 
 
 @main.command(name="duration", hidden=True)

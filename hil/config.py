@@ -56,7 +56,9 @@ def load_yaml(path: Path) -> tuple[Any, dict[Path_, int]]:
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = mark.line + 1 if mark is not None else None
-        raise ConfigError([Problem(str(path), line, "", f"malformed YAML: {getattr(exc, 'problem', exc)}")]) from None
+        raise ConfigError(
+            [Problem(str(path), line, "", f"malformed YAML: {getattr(exc, 'problem', exc)}")]
+        ) from None
     lines: dict[Path_, int] = {}
     if node is None:
         return {}, lines
@@ -113,7 +115,14 @@ def find_profile(kind: str, name_or_path: str) -> Path:
     hint = suggest(name_or_path, names)
     tail = f"; did you mean {hint[0]!r}?" if hint else ""
     raise ConfigError(
-        [Problem(str(folder), None, "", f"no {kind[:-1]} named {name_or_path!r}{tail} (shipped: {', '.join(names)})")]
+        [
+            Problem(
+                str(folder),
+                None,
+                "",
+                f"no {kind[:-1]} named {name_or_path!r}{tail} (shipped: {', '.join(names)})",
+            )
+        ]
     )
 
 

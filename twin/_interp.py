@@ -19,8 +19,7 @@ __all__ = ["Grid1D", "GridND"]
 def _locate(axis: FloatArray, x: FloatArray) -> tuple[NDArray[np.intp], FloatArray]:
     """Segment index and fractional position of ``x`` on ``axis`` (unclipped fraction,
     so points outside the grid extrapolate along the end segment)."""
-    idx = np.searchsorted(axis, x, side="right") - 1
-    np.clip(idx, 0, axis.size - 2, out=idx)
+    idx = np.clip(np.searchsorted(axis, x, side="right") - 1, 0, axis.size - 2)
     lo = axis[idx]
     w = (x - lo) / (axis[idx + 1] - lo)
     return idx, w
@@ -72,13 +71,9 @@ class GridND:
             self.values = self.values[..., None]
         self.n_out = self.values.shape[-1]
         self._flat = self.values.reshape(-1, self.n_out)
-        self._strides = np.array(
-            [int(np.prod(shape[i + 1 :])) for i in range(len(shape))], dtype=np.intp
-        )
+        self._strides = np.array([int(np.prod(shape[i + 1 :])) for i in range(len(shape))], dtype=np.intp)
         ndim = len(shape)
-        self._bits = np.array(
-            [[(c >> d) & 1 for d in range(ndim)] for c in range(1 << ndim)], dtype=np.intp
-        )
+        self._bits = np.array([[(c >> d) & 1 for d in range(ndim)] for c in range(1 << ndim)], dtype=np.intp)
         self._dims = np.arange(ndim)
         self._offsets = (self._bits * self._strides).sum(axis=1)
 
@@ -105,9 +100,7 @@ def table_from_columns(columns: FloatArray, n_axes: int) -> tuple[tuple[FloatArr
     axes = tuple(np.unique(columns[:, i]) for i in range(n_axes))
     shape = tuple(a.size for a in axes)
     if int(np.prod(shape)) != columns.shape[0]:
-        raise ValueError(
-            f"table is not a full grid: {columns.shape[0]} rows for axes of sizes {shape}"
-        )
+        raise ValueError(f"table is not a full grid: {columns.shape[0]} rows for axes of sizes {shape}")
     index = tuple(np.searchsorted(a, columns[:, i]) for i, a in enumerate(axes))
     values = np.full((*shape, columns.shape[1] - n_axes), np.nan)
     values[index] = columns[:, n_axes:]

@@ -104,9 +104,7 @@ class NaumannParams:
         source=f"{_SIMSES}_capacity_decrease_param.csv, A_cyc",
         doc="C-rate slope",
     )
-    cyc_q_b: float = param(
-        0.0971, unit="% FEC^-0.5", source=f"{_SIMSES}_capacity_decrease_param.csv, B_cyc"
-    )
+    cyc_q_b: float = param(0.0971, unit="% FEC^-0.5", source=f"{_SIMSES}_capacity_decrease_param.csv, B_cyc")
     cyc_q_c: float = param(
         4.0253, source=f"{_SIMSES}_capacity_decrease_param.csv, C_cyc", doc="(DOC-0.6)^3 coef."
     )
@@ -130,9 +128,7 @@ class NaumannParams:
     cyc_r_a: float = param(
         -0.0020, unit="% h FEC^-1", source=f"{_SIMSES}_resistance_increase_param.csv, A_cyc"
     )
-    cyc_r_b: float = param(
-        0.0021, unit="% FEC^-1", source=f"{_SIMSES}_resistance_increase_param.csv, B_cyc"
-    )
+    cyc_r_b: float = param(0.0021, unit="% FEC^-1", source=f"{_SIMSES}_resistance_increase_param.csv, B_cyc")
     cyc_r_c: float = param(
         6.8477, source=f"{_SIMSES}_resistance_increase_param.csv, C_cyc", doc="(DOC-0.5)^3"
     )
@@ -305,9 +301,7 @@ def _blast_cal_rate(soc: ArrayLike, t_k: ArrayLike, p: BlastParams) -> FloatArra
     return p.degradation_scalar * abs(p.p1) * np.exp(p.p2_k / t_k) * np.exp(p.p3_k_per_v * ua / t_k)
 
 
-def _blast_cyc_rate(
-    dod: ArrayLike, c_rate: ArrayLike, t_k: ArrayLike, p: BlastParams
-) -> FloatArray:
+def _blast_cyc_rate(dod: ArrayLike, c_rate: ArrayLike, t_k: ArrayLike, p: BlastParams) -> FloatArray:
     """k_cyc such that q_cyc = k_cyc·EFC^pcyc."""
     t_k = _f(t_k)
     lin = p.p4 + p.p5 * _f(dod) + p.p6_h * _f(c_rate)
@@ -428,19 +422,13 @@ class AgingModel:
         if model not in MODELS:
             hint = suggest(str(model), MODELS)
             tail = f"; did you mean {hint[0]!r}?" if hint else ""
-            issues.append(
-                ParameterIssue(("model",), f"{model!r} is not one of {', '.join(MODELS)}{tail}")
-            )
+            issues.append(ParameterIssue(("model",), f"{model!r} is not one of {', '.join(MODELS)}{tail}"))
         if not window_s > 0.0:
             issues.append(ParameterIssue(("window_s",), f"must be > 0 s, got {window_s} s"))
         if not 0.0 <= doc_hysteresis < 1.0:
-            issues.append(
-                ParameterIssue(("doc_hysteresis",), f"must be in [0, 1), got {doc_hysteresis}")
-            )
+            issues.append(ParameterIssue(("doc_hysteresis",), f"must be in [0, 1), got {doc_hysteresis}"))
         if not max_half_cycle_s > 0.0:
-            issues.append(
-                ParameterIssue(("max_half_cycle_s",), f"must be > 0 s, got {max_half_cycle_s} s")
-            )
+            issues.append(ParameterIssue(("max_half_cycle_s",), f"must be > 0 s, got {max_half_cycle_s} s"))
         expected = NaumannParams if model == "naumann" else BlastParams
         if params is not None and model in MODELS and not isinstance(params, expected):
             issues.append(

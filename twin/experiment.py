@@ -61,7 +61,9 @@ def parse_step(text: str) -> CellStep:
             "'discharge|charge <x> A until <v> V' or 'rest <duration>'"
         )
     if m.group("rest"):
-        return CellStep(text, 0.0, duration_s=parse_duration(m.group("rdur"), allowed=("ms", "s", "min", "h")))
+        return CellStep(
+            text, 0.0, duration_s=parse_duration(m.group("rdur"), allowed=("ms", "s", "min", "h"))
+        )
     amps = float(m.group("amps"))
     current = amps if m.group("kind").lower() == "discharge" else -amps
     if m.group("volts") is not None:
@@ -80,7 +82,12 @@ class ExperimentResult:
         names = list(self.columns)
         lines = [",".join(names)]
         data = np.column_stack([self.columns[n] for n in names])
-        lines += [",".join(repr(float(v)) if not float(v).is_integer() or abs(v) > 1e15 else str(int(v)) for v in row) for row in data]
+        lines += [
+            ",".join(
+                repr(float(v)) if not float(v).is_integer() or abs(v) > 1e15 else str(int(v)) for v in row
+            )
+            for row in data
+        ]
         return "\n".join(lines) + "\n"
 
 
@@ -92,12 +99,15 @@ def run_cell_experiment(
     temp_degc: float,
     dt: float,
     max_step_s: float = 7 * 86400.0,
+    max_internal_step_s: float = 1.0,
 ) -> ExperimentResult:
     """Run ``steps`` on one cell from ``soc0`` at ``temp_degc`` (initial and ambient).
 
     Rows: one at t = 0, one every ``dt`` inside each step, and one at each step's end
     (its exact cut-off time when a voltage limit ends it). A row carries the current of
-    the step it belongs to; the first row of a step is ``dt`` after its start.
+    the step it belongs to; the first row of a step is ``dt`` after its start. Rows more
+    than ``max_internal_step_s`` apart are computed with internal sub-steps, so the answer
+    does not depend on ``dt`` (lookups are held only over a sub-step).
     """
     issues = []
     if not 0.0 <= soc0 <= 1.0:
@@ -116,10 +126,19 @@ def run_cell_experiment(
     n_rc = model.n_rc
     one = np.ones(1)
     state = EcmState(one * soc0, np.zeros((n_rc, 1)), one * temp_degc, one * temp_degc)
-    thermal = model.thermal_step_matrices(dt)
     cols: dict[str, list[float]] = {
         k: []
-        for k in ("t_s", "step", "current_a", "voltage_v", "soc", "ocv_v", "t_cell_degc", "t_jig_degc", "heat_w")
+        for k in (
+            "t_s",
+            "step",
+            "current_a",
+            "voltage_v",
+            "soc",
+            "ocv_v",
+            "t_cell_degc",
+            "t_jig_degc",
+            "heat_w",
+        )
     }
     for j in range(n_rc):
         cols[f"v_rc{j + 1}_v"] = []
@@ -142,45 +161,88 @@ def run_cell_experiment(
     first = parsed[0].current_a if parsed else 0.0
     record(t, 0, first, state, 0.0)
     reasons: list[str] = []
+    cache: dict[float, tuple[FloatArray, FloatArray]] = {}
+    soc_eps = 1e-12
     for k, step in enumerate(parsed):
         cur = one * step.current_a
         limit = step.duration_s if step.duration_s is not None else max_step_s
         elapsed = 0.0
         reason = "duration"
+        soc_now = float(state.soc[0])
+        if (step.current_a > 0 and soc_now <= soc_eps) or (step.current_a < 0 and soc_now >= 1 - soc_eps):
+            reasons.append("soc limit at start")
+            continue
         if step.until_v is not None:
             v_now = float(terminal_voltage(model, state, cur)[0])
-            if (step.current_a > 0 and v_now <= step.until_v) or (step.current_a < 0 and v_now >= step.until_v):
+            if (step.current_a > 0 and v_now <= step.until_v) or (
+                step.current_a < 0 and v_now >= step.until_v
+            ):
                 reasons.append("cut-off at start")
                 continue
-        while elapsed < limit - 1e-12:
+        while elapsed < limit - 1e-6:
             h = min(dt, limit - elapsed)
-            th = thermal if h == dt else model.thermal_step_matrices(h)
-            res = ecm_step(model, state, cur, h, temp_degc, thermal=th)
-            new = res.state
-            soc_out = not (0.0 <= float(new.soc[0]) <= 1.0)
+            if limit - elapsed - h < 1e-6:
+                h = limit - elapsed
+            new, heat = _advance(model, state, cur, h, temp_degc, max_internal_step_s, cache)
+            soc1 = float(new.soc[0])
+            soc_out = (step.current_a > 0 and soc1 < 0.0) or (step.current_a < 0 and soc1 > 1.0)
             crossed = False
             if step.until_v is not None:
                 v1 = float(terminal_voltage(model, new, cur)[0])
                 crossed = (v1 <= step.until_v) if step.current_a > 0 else (v1 >= step.until_v)
             if crossed or soc_out:
-                target = step.until_v
-                h_hit = _locate_event(model, state, cur, h, temp_degc, target, step.current_a)
-                res = ecm_step(model, state, cur, h_hit, temp_degc, thermal=model.thermal_step_matrices(h_hit))
-                state = res.state
+                h_hit = _locate_event(
+                    model,
+                    state,
+                    cur,
+                    h,
+                    temp_degc,
+                    step.until_v,
+                    step.current_a,
+                    max_internal_step_s,
+                    cache,
+                )
+                state, heat = _advance(model, state, cur, h_hit, temp_degc, max_internal_step_s, cache)
                 elapsed += h_hit
                 t += h_hit
-                record(t, k, step.current_a, state, float(res.heat_w[0]))
+                record(t, k, step.current_a, state, heat)
                 reason = "cut-off" if crossed else "soc limit"
                 break
             state = new
             elapsed += h
             t += h
-            record(t, k, step.current_a, state, float(res.heat_w[0]))
+            record(t, k, step.current_a, state, heat)
         else:
             if step.until_v is not None:
                 reason = "max step time"
         reasons.append(reason)
     return ExperimentResult({k: np.asarray(v) for k, v in cols.items()}, reasons)
+
+
+def _advance(
+    model: CellModel,
+    state: EcmState,
+    cur: FloatArray,
+    h: float,
+    temp: float,
+    max_h: float,
+    cache: dict[float, tuple[FloatArray, FloatArray]],
+) -> tuple[EcmState, float]:
+    """Advance by ``h`` in equal sub-steps no longer than ``max_h``; returns the state and
+    the mean heat generation."""
+    n = max(1, math.ceil(h / max_h - 1e-9))
+    sub = h / n
+    th = cache.get(sub)
+    if th is None:
+        th = model.thermal_step_matrices(sub)
+        if len(cache) < 64:
+            cache[sub] = th
+    heat = 0.0
+    for _ in range(n):
+        res = ecm_step(model, state, cur, sub, temp, thermal=th)
+        state = res.state
+        heat += float(res.heat_w[0]) / n
+    return state, heat
 
 
 def _locate_event(
@@ -191,11 +253,13 @@ def _locate_event(
     temp_degc: float,
     v_limit: float | None,
     current: float,
+    max_h: float,
+    cache: dict[float, tuple[FloatArray, FloatArray]],
 ) -> float:
     """Time within (0, h] where the voltage reaches ``v_limit`` (or SoC reaches 0/1)."""
 
     def g(x: float) -> float:
-        st = ecm_step(model, state, cur, x, temp_degc, thermal=model.thermal_step_matrices(x)).state
+        st, _ = _advance(model, state, cur, x, temp_degc, max_h, cache)
         out = math.inf
         if v_limit is not None:
             v = float(terminal_voltage(model, st, cur)[0])
@@ -207,4 +271,6 @@ def _locate_event(
     tiny = min(1e-9, h * 1e-6)
     if g(tiny) <= 0:
         return tiny
+    if g(h) > 0:  # rounding: the event is at the end of the interval
+        return h
     return float(brentq(g, tiny, h, xtol=1e-9, rtol=1e-12))

@@ -97,9 +97,7 @@ def _build(cls: type, data: Any, path: _Path, issues: list[ParameterIssue]) -> A
     return obj
 
 
-def _coerce(
-    tp: Any, value: Any, path: _Path, issues: list[ParameterIssue], meta: Mapping[str, Any]
-) -> Any:
+def _coerce(tp: Any, value: Any, path: _Path, issues: list[ParameterIssue], meta: Mapping[str, Any]) -> Any:
     origin = get_origin(tp)
     args = get_args(tp)
     if origin in (typing.Union, types.UnionType):
@@ -140,16 +138,12 @@ def _coerce(
         if choices and value not in choices:
             hint = suggest(value, choices)
             tail = f"; did you mean {hint[0]!r}?" if hint else ""
-            issues.append(
-                ParameterIssue(path, f"{value!r} is not one of {', '.join(choices)}{tail}")
-            )
+            issues.append(ParameterIssue(path, f"{value!r} is not one of {', '.join(choices)}{tail}"))
         return value
     return value
 
 
-def _check_bounds(
-    value: float, path: _Path, issues: list[ParameterIssue], meta: Mapping[str, Any]
-) -> None:
+def _check_bounds(value: float, path: _Path, issues: list[ParameterIssue], meta: Mapping[str, Any]) -> None:
     unit = f" {meta['unit']}" if meta.get("unit") else ""
     checks = (
         ("ge", lambda b: value >= b, ">="),

@@ -25,8 +25,8 @@ from twin._interp import FloatArray
 from twin.aging import AgingModel
 from twin.errors import ParameterError, ParameterIssue, SolverError, UnknownSignalError
 from twin.models.battery import Battery, BatteryParams
-from twin.models.bms import ALARM_BITS, ALARMS_THAT_TRIP, Bms, BmsParams, Contactor
-from twin.models.cell import CellModel, load_cell
+from twin.models.bms import ALARM_BITS, Bms, BmsParams, Contactor
+from twin.models.cell import load_cell
 from twin.models.ecm import EcmState
 from twin.models.genset import Genset, GensetParams, GensetState
 from twin.models.gpu import GpuFleet, GpuFleetParams
@@ -38,6 +38,10 @@ from twin.params import from_dict, param, suggest
 from twin.signals import resolve_alias
 
 __all__ = ["Site", "SiteParams", "Snapshot"]
+
+_PCS_OFF = int(PcsState.OFF)
+_CONTACTOR_CLOSED = int(Contactor.CLOSED)
+_CONTACTOR_FAULT = int(Contactor.FAULT)
 
 _UNIT_RE_CACHE: dict[str, tuple[str, int | None, str]] = {}
 
@@ -159,12 +163,16 @@ class Energy:
 class Site:
     """An AI training site with distributed battery storage, as one state vector."""
 
-    def __init__(self, config: Mapping[str, Any] | SiteParams | None = None, *, base_dir: Path | None = None) -> None:
+    def __init__(
+        self, config: Mapping[str, Any] | SiteParams | None = None, *, base_dir: Path | None = None
+    ) -> None:
         if isinstance(config, SiteParams):
             params = config
         else:
             cfg = dict(config or {})
-            cell_spec = cfg.get("battery", {}).get("cell") if isinstance(cfg.get("battery"), Mapping) else None
+            cell_spec = (
+                cfg.get("battery", {}).get("cell") if isinstance(cfg.get("battery"), Mapping) else None
+            )
             if isinstance(cell_spec, Mapping):
                 cfg["battery"] = {**cfg["battery"], "cell": str(cell_spec.get("name", "inline"))}
                 cfg["cell"] = dict(cell_spec)
@@ -175,7 +183,9 @@ class Site:
         self.method = params.method
         rng = np.random.default_rng(params.seed)
         seeds = rng.integers(0, 2**31 - 1, size=8)
-        cell_params = load_cell(params.cell if params.cell is not None else params.battery.cell, base_dir=base_dir)
+        cell_params = load_cell(
+            params.cell if params.cell is not None else params.battery.cell, base_dir=base_dir
+        )
         n = params.battery.n_cabinets
         self.n_cab = n
         self.battery = Battery(params.battery, cell_params, rng=np.random.default_rng(seeds[0]))
@@ -199,12 +209,18 @@ class Site:
         self.pcs_monitor = GridCodeMonitor(n, self.pcs_code)
         self.pv = Pv(params.pv, seed=int(seeds[1])) if params.pv is not None else None
         self.pv_monitor = GridCodeMonitor(1, self.pcs_code) if self.pv is not None else None
-        self.genset = Genset(params.genset, rng=np.random.default_rng(seeds[2])) if params.genset is not None else None
+        self.genset = (
+            Genset(params.genset, rng=np.random.default_rng(seeds[2])) if params.genset is not None else None
+        )
         self.gpu = GpuFleet(params.gpu, seed=int(seeds[3]))
         n_racks = params.gpu.n_racks
         self.powered = np.ones(n_racks, dtype=bool)
         self.aging = (
-            AgingModel(n * params.battery.cells_modelled, model=params.aging.model, window_s=params.aging.window_s)
+            AgingModel(
+                n * params.battery.cells_modelled,
+                model=params.aging.model,
+                window_s=params.aging.window_s,
+            )
             if params.aging.model != "none"
             else None
         )
@@ -238,6 +254,7 @@ class Site:
         self.bess_p_set_total: float | None = None
         self.s_base_kva = max(self._s_base(), 1.0)
         self._inputs = self._build_inputs()
+        self._bat_out: dict[str, FloatArray] = {}
         self._init_cooling()
         self._snapshot = self._make_snapshot()
 
@@ -342,7 +359,14 @@ class Site:
             def trip(value: float, idx: int | None) -> None:
                 pv.tripped = bool(value)
 
-            inputs.update({"pv.irradiance_w_m2": irr, "pv.cloud_index": cloud, "pv.p_limit_pct": limit, "pv.trip": trip})
+            inputs.update(
+                {
+                    "pv.irradiance_w_m2": irr,
+                    "pv.cloud_index": cloud,
+                    "pv.p_limit_pct": limit,
+                    "pv.trip": trip,
+                }
+            )
         gpu = self.gpu
 
         def job(kind: str) -> Callable[[float, int | None], None]:
@@ -421,12 +445,19 @@ class Site:
             self.outage_for += dt
             self.healthy_for = 0.0
         was_closed = self.breaker_closed
-        if self.breaker_closed and (not self.breaker_cmd_close or self.outage_for > g.breaker_open_delay_s - 1e-9):
+        if self.breaker_closed and (
+            not self.breaker_cmd_close or self.outage_for > g.breaker_open_delay_s - 1e-9
+        ):
             if not self.grid_available or not self.breaker_cmd_close:
                 self.breaker_closed = False
-        elif not self.breaker_closed and self.grid_available and self.breaker_cmd_close:
-            if g.auto_reclose and self.healthy_for >= g.reclose_delay_s - 1e-9:
-                self.breaker_closed = True
+        elif (
+            not self.breaker_closed
+            and self.grid_available
+            and self.breaker_cmd_close
+            and g.auto_reclose
+            and self.healthy_for >= g.reclose_delay_s - 1e-9
+        ):
+            self.breaker_closed = True
         if was_closed != self.breaker_closed:
             self._event(t, "grid", "breaker", "closed" if self.breaker_closed else "opened (island)")
         islanded = not self.breaker_closed
@@ -448,18 +479,18 @@ class Site:
         grid_ok = np.asarray(status.may_energize, dtype=float) * (0.0 if islanded else 1.0)
         if self.pv is not None and self.pv_monitor is not None:
             pst = self.pv_monitor.update(t, dt, np.array([self.v]), self.f, rocof)
-            self.pv.tripped = bool(pst.tripped[0]) or islanded and not self._island_has_former()
+            self.pv.tripped = bool(pst.tripped[0]) or (islanded and not self._island_has_former())
         # BMS from the battery's present outputs
-        bat_out = self.battery.outputs_now()
+        bat_out = self._bat_out
         self.bms.update(dt, bat_out, self.params.battery.n_parallel, self.battery.capacity_ah)
-        bms_fault = (self.bms.contactor == Contactor.FAULT).astype(float)
+        bms_fault = (self.bms.contactor == _CONTACTOR_FAULT).astype(float)
         # setpoint distribution
         if self.bess_p_set_total is not None:
             avail = np.maximum(self.pcs.running, 1e-12 * np.ones(self.n_cab))
             self.pcs.p_set = self.bess_p_set_total * avail / max(float(avail.sum()), 1e-12)
         close = self.pcs.update_states(
             dt,
-            contactor_closed=(self.bms.contactor == Contactor.CLOSED).astype(float),
+            contactor_closed=(self.bms.contactor == _CONTACTOR_CLOSED).astype(float),
             bms_fault=bms_fault,
             grid_ok=grid_ok,
             grid_trip=grid_trip,
@@ -543,10 +574,20 @@ class Site:
         else:
             self._island_fixed(p_cmd, q_cmd, dt)
         self.pcs.finish_tick()
-        res = self.battery.step_power(self.pcs.p_dc * 1000.0, dt, closed=(self.bms.contactor == Contactor.CLOSED).astype(float))
-        self._batt_step = res
+        closed = (self.bms.contactor == _CONTACTOR_CLOSED).astype(float)
+        self._batt_step = self.battery.step_power(self.pcs.p_dc * 1000.0, dt, closed=closed)
+        self._end_current(closed)
         if gs is not None:
             gs.finish_tick(dt)
+
+    def _end_current(self, closed: FloatArray) -> None:
+        """Battery current at the end of the tick (from the PCS's end-of-tick power), for
+        outputs and the next tick's lookups; both paths report the same instant."""
+        bat, pcs = self.battery, self.pcs
+        e, r = bat.pack_instant(bat.state, bat.i_pack)
+        p_dc = (pcs.p_ac + notton_loss_kw(pcs.p_ac, self.params.pcs, pcs.running)) * 1000.0 * closed
+        i_end, _ = bat.current_for_power(e, r, p_dc)
+        bat.i_pack = i_end * closed
 
     def _island_fixed(self, p_cmd: FloatArray, q_cmd: FloatArray, dt: float) -> None:
         """Islanded: sub-steps with each lag advanced exactly and f by the swing equation."""
@@ -598,7 +639,7 @@ class Site:
 
     def _aux_now(self, p_ac: FloatArray) -> FloatArray:
         pp = self.params.pcs
-        return np.asarray(np.where(self.pcs.state != PcsState.OFF, pp.aux_kw, 0.0) + pp.hvac_frac * np.abs(p_ac))
+        return np.asarray(np.where(self.pcs.state != _PCS_OFF, pp.aux_kw, 0.0) + pp.hvac_frac * np.abs(p_ac))
 
     def _gfm_target(self, dev: float, p_cmd: FloatArray) -> FloatArray:
         pcs = self.pcs
@@ -657,13 +698,15 @@ class Site:
         delta = p_cmd - ref0
         slope = np.sign(delta) * rate
         t_ramp = np.abs(delta) / rate
-        closed = (self.bms.contactor == Contactor.CLOSED).astype(float)
+        closed = (self.bms.contactor == _CONTACTOR_CLOSED).astype(float)
         run = pcs.running > 0
         i_lookup = bat.i_pack.copy()
         fac = self.params.facility
         g = self.params.grid
         pue1 = fac.pue - 1.0
-        gen_tgt_connected = (np.clip(gs.p_set, 0.0, gs.accept_ceiling) * gs.running) if gs is not None else None
+        gen_tgt_connected = (
+            (np.clip(gs.p_set, 0.0, gs.accept_ceiling) * gs.running) if gs is not None else None
+        )
         pv_p = self.pv.p_ac if self.pv is not None else 0.0
         n_rc = bat.n_rc
 
@@ -702,14 +745,22 @@ class Site:
             p_gen = 0.0
             if gs is not None:
                 pg = x[lay["gen"]]
-                gt = gs.droop_target(dev) if islanded else gen_tgt_connected
+                gt = gs.droop_target(dev) if islanded or gen_tgt_connected is None else gen_tgt_connected
                 dx[lay["gen"]] = (gt - pg) / gs.tau
                 p_gen = float(pg.sum())
             aux = self._aux_now(p_ac)
             imbalance = 0.0
             if islanded:
-                imbalance = float(p_ac.sum()) + p_gen + pv_p - (self.p_it + p_cool + fac.base_load_kw) - float(aux.sum())
-                dx[lay["f"]] = self.f0 / (2.0 * g.inertia_h_s) * (imbalance / self.s_base_kva - g.damping_pu * dev)
+                imbalance = (
+                    float(p_ac.sum())
+                    + p_gen
+                    + pv_p
+                    - (self.p_it + p_cool + fac.base_load_kw)
+                    - float(aux.sum())
+                )
+                dx[lay["f"]] = (
+                    self.f0 / (2.0 * g.inertia_h_s) * (imbalance / self.s_base_kva - g.damping_pu * dev)
+                )
             chem = bat.chem_power_w(state, i_pack) / 1000.0
             p_del = i_pack * (e - r * i_pack) / 1000.0
             ee = dx[lay["e"]]
@@ -746,17 +797,18 @@ class Site:
         pcs.p_ref = pcs.p_ac.copy() if islanded else ref0 + slope * np.minimum(dt, t_ramp)
         p_ac_mean_total = ee[7]
         # per-unit means are not integrated one by one: spread the exact total by end values
-        w = pcs.p_ac / pcs.p_ac.sum() if abs(float(pcs.p_ac.sum())) > 1e-9 else np.full(self.n_cab, 1.0 / self.n_cab)
+        w = (
+            pcs.p_ac / pcs.p_ac.sum()
+            if abs(float(pcs.p_ac.sum())) > 1e-9
+            else np.full(self.n_cab, 1.0 / self.n_cab)
+        )
         pcs.p_ac_mean = p_ac_mean_total * w
         pcs.q_ac_mean = pcs.q_ac.copy()
         pcs.finish_tick()
         pcs.loss = np.full(self.n_cab, ee[0] / self.n_cab)
         pcs.aux = np.full(self.n_cab, ee[1] / self.n_cab)
         pcs.p_dc = pcs.p_ac_mean + pcs.loss
-        # battery current at the end of the tick, for outputs and the next tick's lookups
-        e, r = bat.pack_instant(bat.state, i_lookup)
-        i_end, _ = bat.current_for_power(e, r, (pcs.p_ac + notton_loss_kw(pcs.p_ac, self.params.pcs, pcs.running)) * 1000.0 * closed)
-        bat.i_pack = i_end * closed
+        self._end_current(closed)
         self._batt_step = {
             "p_chem_w": np.full(self.n_cab, ee[3] * 1000.0 / self.n_cab),
             "p_dc_w": np.full(self.n_cab, (ee[3] - ee[2]) * 1000.0 / self.n_cab),
@@ -807,7 +859,9 @@ class Site:
         en.unserved_kwh += (float(pcs.p_dc.sum()) - p_dc_del) * h
         if self.aging is not None:
             st = self.battery.state
-            i_cell = (self.battery.i_pack / self.params.battery.n_parallel)[:, None] * np.ones(self.battery.shape)
+            i_cell = (self.battery.i_pack / self.params.battery.n_parallel)[:, None] * np.ones(
+                self.battery.shape
+            )
             c_rate = np.abs(i_cell) / self.battery.capacity_ah
             self.aging.accumulate(dt, st.soc.ravel(), st.t_cell_degc.ravel() + 273.15, c_rate.ravel())
             self.battery.soh = (self.aging.soh_pct / 100.0).reshape(self.battery.shape)
@@ -815,7 +869,11 @@ class Site:
 
     def _check_finite(self, t0: float) -> None:
         st = self.battery.state
-        if not (np.all(np.isfinite(st.soc)) and np.all(np.isfinite(st.t_cell_degc)) and np.all(np.isfinite(self.pcs.p_ac))):
+        if not (
+            np.all(np.isfinite(st.soc))
+            and np.all(np.isfinite(st.t_cell_degc))
+            and np.all(np.isfinite(self.pcs.p_ac))
+        ):
             raise SolverError("bess", t0, "non-finite battery or PCS state")
 
     def _save(self) -> dict[str, Any]:
@@ -866,9 +924,9 @@ class Site:
                 self._event(t, f"genset[{i}]", "state", GensetState(int(gs[i])).name)
             self._last_genset_state = gs.copy()
 
-    # outputs ---------------------------------------------------------------------------------------
+    # outputs -----------------------------------------------------------------------------
     def _make_snapshot(self) -> Snapshot:
-        bat = self.battery.outputs_now()
+        bat = self._bat_out = self.battery.outputs_now()
         pcs = self.pcs
         bms = self.bms
         energy = bat["energy_kwh"]
@@ -945,7 +1003,14 @@ class Site:
             "genset.fuel_l": float(g.fuel_l.sum()) if g is not None else 0.0,
         }
         if self.pv is not None:
-            scalars.update({"pv.p_ac_kw": self.pv.p_ac, "pv.ghi_w_m2": self.pv.ghi, "pv.loss_kw": self.pv.loss, "pv.tripped": float(self.pv.tripped)})
+            scalars.update(
+                {
+                    "pv.p_ac_kw": self.pv.p_ac,
+                    "pv.ghi_w_m2": self.pv.ghi,
+                    "pv.loss_kw": self.pv.loss,
+                    "pv.tripped": float(self.pv.tripped),
+                }
+            )
         else:
             scalars["pv.p_ac_kw"] = 0.0
         return Snapshot(self.t, self.tick, scalars, arrays)
@@ -959,10 +1024,20 @@ class Site:
 
 
 def _device_of(segment: str) -> str:
-    return {"soc": "bess", "v_rc": "bess", "t_cell": "bess", "t_jig": "bess", "p_ac": "pcs", "q_ac": "pcs", "gen": "genset", "cool": "facility", "f": "grid"}.get(segment, "site")
+    return {
+        "soc": "bess",
+        "v_rc": "bess",
+        "t_cell": "bess",
+        "t_jig": "bess",
+        "p_ac": "pcs",
+        "q_ac": "pcs",
+        "gen": "genset",
+        "cool": "facility",
+        "f": "grid",
+    }.get(segment, "site")
 
 
-def _reason_bits(reasons: Any, tripped: FloatArray) -> FloatArray:
+def _reason_bits(reasons: Any, tripped: Any) -> Any:
     """SunSpec 701 alarm bits for grid-code trip reasons."""
     table = {
         "OV": PCS_ALARM_BITS["AC_OVER_VOLT"],
@@ -976,8 +1051,3 @@ def _reason_bits(reasons: Any, tripped: FloatArray) -> FloatArray:
         if t and r:
             out[i] = 1 << table.get(str(r)[:2].upper(), PCS_ALARM_BITS["GRID_DISCONNECT"])
     return out
-
-
-# ALARMS_THAT_TRIP is re-exported for docs generation
-_ = ALARMS_THAT_TRIP
-_ = CellModel

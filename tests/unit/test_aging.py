@@ -112,9 +112,7 @@ def test_naumann_resistance_follows_simses() -> None:
     ],
 )
 def test_case7_blast_calendar(t_cell_k: float, soc: float, years: int, quoted_pct: str) -> None:
-    assert_quoted_pct(
-        blast_lfp250_calendar_capacity_loss(years * YEAR_S, soc, t_cell_k), quoted_pct
-    )
+    assert_quoted_pct(blast_lfp250_calendar_capacity_loss(years * YEAR_S, soc, t_cell_k), quoted_pct)
 
 
 def test_case7_blast_cycle() -> None:
@@ -134,9 +132,7 @@ def test_graphite_potential() -> None:
     soc = np.linspace(0.0, 1.0, 101)
     ua = graphite_potential_v(soc)
     assert np.all(np.diff(ua) < 0)
-    np.testing.assert_allclose(
-        graphite_potential_v([0.0, 0.5, 1.0]), [0.68435, 0.12330, 0.08638], atol=1e-4
-    )
+    np.testing.assert_allclose(graphite_potential_v([0.0, 0.5, 1.0]), [0.68435, 0.12330, 0.08638], atol=1e-4)
 
 
 def test_closed_forms_are_vectorised() -> None:
@@ -232,9 +228,7 @@ def _triangle(lo: float, hi: float, steps_per_half: int, halves: int) -> np.ndar
 
 @pytest.mark.parametrize("model", ["naumann", "blast_lfp250"])
 @pytest.mark.parametrize(("lo", "hi", "c_rate"), [(0.0, 1.0, 1.0), (0.2, 0.8, 0.5)])
-def test_stepwise_cycling_matches_closed_form(
-    model: str, lo: float, hi: float, c_rate: float
-) -> None:
+def test_stepwise_cycling_matches_closed_form(model: str, lo: float, hi: float, c_rate: float) -> None:
     """100 half-cycles lo ↔ hi at a constant C-rate, with 1-h windows (shorter than the
     0.5C half-cycles). The DOC found is hi − lo, FEC is Σ C-rate·dt / 7200 (rtol 1e-12)
     and the cycle loss equals the closed form at that FEC (rtol 1e-9)."""

@@ -9,7 +9,8 @@ from twin import ParameterError, load_cell, parse_duration, parse_step, run_cell
 
 
 @pytest.mark.parametrize(
-    ("text", "seconds"), [("250 ms", 0.25), ("30 s", 30), ("15 min", 900), ("1.5 h", 5400), ("2 d", 172800)]
+    ("text", "seconds"),
+    [("250 ms", 0.25), ("30 s", 30), ("15 min", 900), ("1.5 h", 5400), ("2 d", 172800)],
 )
 def test_durations(text: str, seconds: float) -> None:
     assert parse_duration(text) == pytest.approx(seconds)
@@ -32,7 +33,13 @@ def test_steps_parse() -> None:
 
 def test_bad_steps_are_all_reported() -> None:
     with pytest.raises(ParameterError) as info:
-        run_cell_experiment(load_cell("ecm_example_100ah"), ["dance 5 A", "rest 1 hour"], soc0=0.5, temp_degc=25, dt=1)
+        run_cell_experiment(
+            load_cell("ecm_example_100ah"),
+            ["dance 5 A", "rest 1 hour"],
+            soc0=0.5,
+            temp_degc=25,
+            dt=1,
+        )
     assert len(info.value.issues) == 2
 
 

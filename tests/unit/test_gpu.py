@@ -134,9 +134,7 @@ def test_case11_smoothing_cuts_band_energy_by_80_percent(up: float, down: float)
     """Floor 0.8·P_peak plus ramp limits: the fluctuation energy in 0.1–20 Hz falls by
     ≥ 80 % against the unsmoothed job (physics.md §6 case 11)."""
     raw = sample_total(case11(False), 64.0)
-    smooth = sample_total(
-        case11(True, smoothing_ramp_up_w_per_s=up, smoothing_ramp_down_w_per_s=down), 64.0
-    )
+    smooth = sample_total(case11(True, smoothing_ramp_up_w_per_s=up, smoothing_ramp_down_w_per_s=down), 64.0)
     reduction = 1.0 - band_energy(smooth, 1e-3) / band_energy(raw, 1e-3)
     assert reduction >= 0.80
 
@@ -382,9 +380,7 @@ def test_supply_loss_fails_job_and_restarts_after_power_returns() -> None:
     rollback = 4 * gpr * 100.0
     waiting = 3 * gpr * 20.0 + 4 * gpr * 30.0
     assert f.gpu_hours_lost_failures == pytest.approx((rollback + waiting) / 3600, rel=1e-12)
-    assert f.gpu_hours_lost == pytest.approx(
-        f.gpu_hours_lost_supply + f.gpu_hours_lost_failures, rel=1e-15
-    )
+    assert f.gpu_hours_lost == pytest.approx(f.gpu_hours_lost_supply + f.gpu_hours_lost_failures, rel=1e-15)
 
 
 # ---------------------------------------------------------------------- jobs

@@ -41,9 +41,7 @@ GBT = "gbt_50hz"
 T_TOL = 1e-9  # s: exact trip instant within a tick, up to float rounding of summed ticks
 
 
-def _monitor(
-    name: str = CAT_II, n: int = 1, in_service: bool | list[bool] = True
-) -> GridCodeMonitor:
+def _monitor(name: str = CAT_II, n: int = 1, in_service: bool | list[bool] = True) -> GridCodeMonitor:
     return GridCodeMonitor(n, load_grid_code(name), in_service=in_service)
 
 
@@ -128,9 +126,7 @@ CASE8 = [
 
 @pytest.mark.parametrize("dt", [0.02, 0.1, 1.0])
 @pytest.mark.parametrize(("v", "f", "t_expected", "reason"), CASE8)
-def test_case8_cat_ii_trip_time(
-    v: float, f: float, t_expected: float, reason: str, dt: float
-) -> None:
+def test_case8_cat_ii_trip_time(v: float, f: float, t_expected: float, reason: str, dt: float) -> None:
     mon = _monitor(CAT_II)
     status, t_tick = _run_until_trip(mon, dt=dt, t_end=t_expected + 5.0, v=v, f=f)
     assert status.new_trip[0]
@@ -464,9 +460,7 @@ def test_case9_volt_var() -> None:
     q = [0.44, 0.44, 0.0, 0.0, 0.0, -0.22, -0.44, -0.44]
     assert_allclose(volt_var_q_pu(v, VOLT_VAR_CAT_B), q, atol=1e-12)
     # Cat A: (0.90, +0.25), (1.00, 0), (1.10, −0.25)
-    assert_allclose(
-        volt_var_q_pu([0.90, 0.95, 1.10], VOLT_VAR_CAT_A), [0.25, 0.125, -0.25], atol=1e-12
-    )
+    assert_allclose(volt_var_q_pu([0.90, 0.95, 1.10], VOLT_VAR_CAT_A), [0.25, 0.125, -0.25], atol=1e-12)
 
 
 def test_case9_freq_watt() -> None:

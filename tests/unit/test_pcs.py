@@ -15,14 +15,22 @@ P = PcsParams()
 @pytest.mark.parametrize(("load", "eta"), [(0.10, 0.946), (0.20, 0.970), (0.50, 0.980), (1.00, 0.976)])
 def test_sungrow_discharge_efficiency(load: float, eta: float) -> None:
     """§6 case 10: 94.6 / 97.0 / 98.0 / 97.6 % (to the table's 0.1 %: atol 0.0006)."""
-    assert float(notton_efficiency(load, P.eff_p0_discharge, P.eff_k_discharge)) == pytest.approx(eta, abs=6e-4)
+    assert float(notton_efficiency(load, P.eff_p0_discharge, P.eff_k_discharge)) == pytest.approx(
+        eta, abs=6e-4
+    )
 
 
 def test_weighted_efficiencies() -> None:
     """§6 case 10: EU 97.3 %, CEC 97.7 % (atol 0.05 %)."""
     eff = lambda x: float(notton_efficiency(x, P.eff_p0_discharge, P.eff_k_discharge))  # noqa: E731
-    eu = sum(w * eff(x) for w, x in zip([0.03, 0.06, 0.13, 0.10, 0.48, 0.20], [0.05, 0.1, 0.2, 0.3, 0.5, 1.0], strict=True))
-    cec = sum(w * eff(x) for w, x in zip([0.04, 0.05, 0.12, 0.21, 0.53, 0.05], [0.1, 0.2, 0.3, 0.5, 0.75, 1.0], strict=True))
+    eu = sum(
+        w * eff(x)
+        for w, x in zip([0.03, 0.06, 0.13, 0.10, 0.48, 0.20], [0.05, 0.1, 0.2, 0.3, 0.5, 1.0], strict=True)
+    )
+    cec = sum(
+        w * eff(x)
+        for w, x in zip([0.04, 0.05, 0.12, 0.21, 0.53, 0.05], [0.1, 0.2, 0.3, 0.5, 0.75, 1.0], strict=True)
+    )
     assert eu == pytest.approx(0.973, abs=5e-4)
     assert cec == pytest.approx(0.977, abs=5e-4)
 

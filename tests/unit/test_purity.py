@@ -9,7 +9,8 @@ import sys
 def test_import_twin_loads_no_io_libraries() -> None:
     code = (
         "import sys, twin, twin.site, twin.experiment\n"
-        "bad = [m for m in ('pymodbus','asyncua','yaml','rich','hil','click','pyarrow') if m in sys.modules]\n"
+        "mods = ('pymodbus', 'asyncua', 'yaml', 'rich', 'hil', 'click', 'pyarrow')\n"
+        "bad = [m for m in mods if m in sys.modules]\n"
         "print(','.join(bad))\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

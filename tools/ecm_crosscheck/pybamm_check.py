@@ -75,7 +75,7 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("PYBAMM_DISABLE_TELEMETRY", "true")
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", default=None)
-    ap.add_argument("--profiles", default="a,b,c,c12,d")
+    ap.add_argument("--profiles", default="a,b,c,c2,c12,d")
     ap.add_argument("--temps", default="10,25,40")
     ap.add_argument("--period", default="1 second")
     ap.add_argument("--rtol", type=float, default=1e-9)
@@ -106,9 +106,7 @@ def main(argv: list[str] | None = None) -> int:
         prof = PROFILES[key]
         for temp in prof.temps or [float(x) for x in a.temps.split(",")]:
             name = f"{key}_{temp:g}C"
-            ref = simulate(
-                p2 if prof.rc2 else p1, prof.steps, prof.soc0, temp, window_margin=a.window_margin
-            )
+            ref = simulate(p2 if prof.rc2 else p1, prof.steps, prof.soc0, temp, window_margin=a.window_margin)
             t0 = time.time()
             try:
                 d, term = run_pybamm(prof, temp, a.period, a.rtol, a.atol)

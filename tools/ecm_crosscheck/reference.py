@@ -83,9 +83,7 @@ class LinearTable:
         if len(x) == 2:
             (i, u), (j, w) = self._locate(0, x[0]), self._locate(1, x[1])
             c = self._v[i : i + 2, j : j + 2]
-            return float(
-                (1 - u) * ((1 - w) * c[0, 0] + w * c[0, 1]) + u * ((1 - w) * c[1, 0] + w * c[1, 1])
-            )
+            return float((1 - u) * ((1 - w) * c[0, 0] + w * c[0, 1]) + u * ((1 - w) * c[1, 0] + w * c[1, 1]))
         if len(x) == 3:
             (i, u), (j, v), (k, w) = (self._locate(d, x[d]) for d in range(3))
             c3 = self._v[i : i + 2, j : j + 2, k : k + 2]
@@ -347,9 +345,7 @@ def simulate(
         already = [nm for nm, v, d in zip(names, start_vals, dirs, strict=True) if v * d > 0]
         if already:
             reason = "target" if "target" in already else already[0]
-            res.segments.append(
-                Segment(st, k, t, t, I, None, y.copy(), y.copy(), "already:" + reason)
-            )
+            res.segments.append(Segment(st, k, t, t, I, None, y.copy(), y.copy(), "already:" + reason))
             if reason != "target":
                 res.stopped = f"step {k} ({st.text}): {reason} at start"
                 break
@@ -373,9 +369,7 @@ def simulate(
         t1 = float(sol.t[-1])
         y1 = sol.y[:, -1].copy()
         if sol.status == 1:
-            hit = [
-                (float(te[0]), nm) for te, nm in zip(sol.t_events, names, strict=True) if len(te)
-            ]
+            hit = [(float(te[0]), nm) for te, nm in zip(sol.t_events, names, strict=True) if len(te)]
             t1 = min(h[0] for h in hit)
             hit_names = [nm for te_, nm in hit if te_ == t1]
             reason = "target" if "target" in hit_names else hit_names[0]

@@ -31,7 +31,9 @@ class BatteryParams:
     n_cabinets: int = param(1, ge=1, source="site layout")
     cell: str = param("lfp_280ah", source="shipped cell set name (or a cell dict in the site)")
     n_series: int = param(
-        416, ge=1, source="[K] 1500 V-class LFP rack: 416s × 3.2 V = 1331 V nominal (physics.md §1.2)"
+        416,
+        ge=1,
+        source="[K] 1500 V-class LFP rack: 416s × 3.2 V = 1331 V nominal (physics.md §1.2)",
     )
     n_parallel: int = param(6, ge=1, source="[K] strings per cabinet; 6 × 0.373 MWh ≈ 2.2 MWh")
     cells_modelled: int = param(

@@ -16,7 +16,7 @@ from twin._interp import FloatArray
 from twin.params import param
 from twin.signals import Signal
 
-__all__ = ["ALARM_BITS", "ALARMS_THAT_TRIP", "Bms", "BmsParams", "ChaSt", "Contactor"]
+__all__ = ["ALARMS_THAT_TRIP", "ALARM_BITS", "Bms", "BmsParams", "ChaSt", "Contactor"]
 
 #: SunSpec 802 ``Evt1`` bit positions [S] pysunspec2 1.3.7 model_802.json.
 ALARM_BITS: dict[str, int] = {
@@ -71,6 +71,12 @@ class Contactor(IntEnum):
     FAULT = 3
 
 
+_CONTACTOR_OPEN = int(Contactor.OPEN)
+_CONTACTOR_PRECHARGE = int(Contactor.PRECHARGE)
+_CONTACTOR_CLOSED = int(Contactor.CLOSED)
+_CONTACTOR_FAULT = int(Contactor.FAULT)
+
+
 class ChaSt(IntEnum):
     """SunSpec 802 ``ChaSt``."""
 
@@ -99,7 +105,9 @@ class BmsState(IntEnum):
 class BmsParams:
     """Limits and thresholds; cell-level values apply to the modelled cells."""
 
-    t_derate_start_degc: float = param(45.0, unit="°C", source="[K] BMS derates above ~45 °C (physics.md §1.2)")
+    t_derate_start_degc: float = param(
+        45.0, unit="°C", source="[K] BMS derates above ~45 °C (physics.md §1.2)"
+    )
     t_cold_derate_end_degc: float = param(
         10.0, unit="°C", source="[K] charge current tapers from 10 °C to 0 °C"
     )
@@ -145,16 +153,24 @@ class Bms:
         Signal("soh_pct", "%", "state of health (capacity)"),
     )
 
-    def __init__(self, params: BmsParams, n: int, *, i_max_charge_a: float, i_max_discharge_a: float,
-                 cell_t_charge: tuple[float, float], cell_t_discharge: tuple[float, float],
-                 soc0: float) -> None:
+    def __init__(
+        self,
+        params: BmsParams,
+        n: int,
+        *,
+        i_max_charge_a: float,
+        i_max_discharge_a: float,
+        cell_t_charge: tuple[float, float],
+        cell_t_discharge: tuple[float, float],
+        soc0: float,
+    ) -> None:
         self.params = params
         self.n = n
         self.i_max_ch = i_max_charge_a
         self.i_max_dis = i_max_discharge_a
         self.t_ch = cell_t_charge
         self.t_dis = cell_t_discharge
-        self.contactor = np.full(n, int(Contactor.OPEN))
+        self.contactor = np.full(n, _CONTACTOR_OPEN)
         self.precharge_left = np.zeros(n)
         self.close_cmd = np.zeros(n)
         self.alarm_bits = np.zeros(n, dtype=np.int64)
@@ -175,7 +191,7 @@ class Bms:
     def reset_alarms(self, mask: FloatArray) -> None:
         m = np.asarray(mask) > 0
         self.latched[m] = 0
-        self.contactor[m & (self.contactor == Contactor.FAULT)] = int(Contactor.OPEN)
+        self.contactor[m & (self.contactor == _CONTACTOR_FAULT)] = _CONTACTOR_OPEN
 
     def update(self, dt: float, out: dict[str, FloatArray], n_parallel: int, capacity_ah: FloatArray) -> None:
         """Limits, alarms, contactor and SoC estimate from the battery's latest outputs."""
@@ -188,13 +204,27 @@ class Bms:
         hot_d = np.clip((self.t_dis[1] - t_max) / max(self.t_dis[1] - p.t_derate_start_degc, 1e-9), 0, 1)
         cold = np.clip((t_min - self.t_ch[0]) / max(p.t_cold_derate_end_degc - self.t_ch[0], 1e-9), 0, 1)
         cold_d = (t_min > self.t_dis[0]).astype(float)
-        soc_hi = np.clip((p.soc_max - out["soc_pct"] / 100.0) / max(p.soc_max - p.soc_charge_taper_start, 1e-9), 0, 1)
-        soc_lo = np.clip((out["soc_min_pct"] / 100.0 - p.soc_min) / max(p.soc_discharge_taper_start - p.soc_min, 1e-9), 0, 1)
+        soc_hi = np.clip(
+            (p.soc_max - out["soc_pct"] / 100.0) / max(p.soc_max - p.soc_charge_taper_start, 1e-9),
+            0,
+            1,
+        )
+        soc_lo = np.clip(
+            (out["soc_min_pct"] / 100.0 - p.soc_min) / max(p.soc_discharge_taper_start - p.soc_min, 1e-9),
+            0,
+            1,
+        )
         v_hi = np.clip((p.v_cell_alarm_high_v - out["v_cell_max_v"]) / 0.07, 0, 1)
         v_lo = np.clip((out["v_cell_min_v"] - p.v_cell_alarm_low_v) / 0.2, 0, 1)
-        closed = self.contactor == Contactor.CLOSED
-        self.ccl = np.where(closed, self.i_max_ch * n_parallel * np.minimum.reduce([hot, cold, soc_hi, v_hi]), 0.0)
-        self.dcl = np.where(closed, self.i_max_dis * n_parallel * np.minimum.reduce([hot_d, cold_d, soc_lo, v_lo]), 0.0)
+        closed = self.contactor == _CONTACTOR_CLOSED
+        self.ccl = np.where(
+            closed, self.i_max_ch * n_parallel * np.minimum.reduce([hot, cold, soc_hi, v_hi]), 0.0
+        )
+        self.dcl = np.where(
+            closed,
+            self.i_max_dis * n_parallel * np.minimum.reduce([hot_d, cold_d, soc_lo, v_lo]),
+            0.0,
+        )
         # --- alarms (SunSpec 802 Evt1)
         b = ALARM_BITS
         i = out["i_dc_a"]
@@ -220,9 +250,9 @@ class Bms:
             (self.fault_ground > 0, b["GROUND_FAULT"]),
             (self.fault_other > 0, b["OTHER_ALARM"]),
         ]
-        bits = np.zeros(self.n, dtype=np.int64)
-        for cond, bit in conds:
-            bits |= np.where(cond, np.int64(1) << bit, 0)
+        flags = np.array([c for c, _ in conds], dtype=np.int64)
+        weights = np.array([1 << bit for _, bit in conds], dtype=np.int64)
+        bits = weights @ flags
         # over-current alarms only matter while closed
         self.latched |= bits & _TRIP_MASK
         self.alarm_bits = bits | self.latched
@@ -230,14 +260,14 @@ class Bms:
         c = self.contactor
         tripping = (self.latched & _TRIP_MASK) != 0
         want = self.close_cmd > 0
-        c = np.where(tripping, int(Contactor.FAULT), c)
-        start = (c == Contactor.OPEN) & want
+        c = np.where(tripping, _CONTACTOR_FAULT, c)
+        start = (c == _CONTACTOR_OPEN) & want
         self.precharge_left = np.where(start, p.precharge_s, self.precharge_left)
-        c = np.where(start, int(Contactor.PRECHARGE), c)
-        pre = c == Contactor.PRECHARGE
+        c = np.where(start, _CONTACTOR_PRECHARGE, c)
+        pre = c == _CONTACTOR_PRECHARGE
         self.precharge_left = np.where(pre, self.precharge_left - dt, self.precharge_left)
-        c = np.where(pre & (self.precharge_left <= 1e-9), int(Contactor.CLOSED), c)
-        c = np.where(((c == Contactor.CLOSED) | (c == Contactor.PRECHARGE)) & ~want, int(Contactor.OPEN), c)
+        c = np.where(pre & (self.precharge_left <= 1e-9), _CONTACTOR_CLOSED, c)
+        c = np.where(((c == _CONTACTOR_CLOSED) | (c == _CONTACTOR_PRECHARGE)) & ~want, _CONTACTOR_OPEN, c)
         self.contactor = c
         # --- SoC estimate: coulomb counting of the measured current
         self.elapsed_h += dt / 3600.0
@@ -250,12 +280,12 @@ class Bms:
         cha = np.where(i < -1.0, int(ChaSt.CHARGING), cha)
         cha = np.where(soc >= p.soc_max, int(ChaSt.FULL), cha)
         cha = np.where(soc <= p.soc_min, int(ChaSt.EMPTY), cha)
-        self.cha_st = np.where(self.contactor == Contactor.CLOSED, cha, int(ChaSt.OFF))
+        self.cha_st = np.where(self.contactor == _CONTACTOR_CLOSED, cha, int(ChaSt.OFF))
 
     def state_code(self) -> FloatArray:
         c = self.contactor
         s = np.full(self.n, int(BmsState.DISCONNECTED))
-        s = np.where(c == Contactor.PRECHARGE, int(BmsState.INITIALIZING), s)
-        s = np.where(c == Contactor.CLOSED, int(BmsState.CONNECTED), s)
-        s = np.where(c == Contactor.FAULT, int(BmsState.FAULT), s)
+        s = np.where(c == _CONTACTOR_PRECHARGE, int(BmsState.INITIALIZING), s)
+        s = np.where(c == _CONTACTOR_CLOSED, int(BmsState.CONNECTED), s)
+        s = np.where(c == _CONTACTOR_FAULT, int(BmsState.FAULT), s)
         return s.astype(float)

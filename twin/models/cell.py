@@ -146,8 +146,7 @@ def _resolve(spec: str | Mapping[str, Any], base_dir: Path | None) -> tuple[dict
                 [
                     ParameterIssue(
                         ("cell",),
-                        f"no shipped cell set named {spec!r}{tail} "
-                        f"(shipped: {', '.join(shipped_cells())})",
+                        f"no shipped cell set named {spec!r}{tail} (shipped: {', '.join(shipped_cells())})",
                     )
                 ]
             )
@@ -269,7 +268,9 @@ class CellModel:
         groups: list[tuple[tuple[FloatArray, ...], list[int], list[FloatArray]]] = []
         for k, (axes, values) in zip(table_idx, tables, strict=True):
             for g_axes, g_idx, g_vals in groups:
-                if all(a.shape == b.shape and np.array_equal(a, b) for a, b in zip(axes, g_axes, strict=True)):
+                if all(
+                    a.shape == b.shape and np.array_equal(a, b) for a, b in zip(axes, g_axes, strict=True)
+                ):
                     g_idx.append(k)
                     g_vals.append(values)
                     break
@@ -305,8 +306,8 @@ class CellModel:
                 vals[k] *= np.exp(self._ea[k] / GAS_CONSTANT * (1.0 / t_k - 1.0 / self._tref_k[k]))
         for idx, grid in self._grids:
             out = grid(t_degc, current_a, soc)
-            for col, k in enumerate(idx):
-                vals[k] = out[..., col]
+            for col, kk in enumerate(idx):
+                vals[kk] = out[..., col]
         r0 = vals[0]
         r = vals[1 : 1 + self.n_rc]
         c = vals[1 + self.n_rc :]
@@ -328,7 +329,10 @@ class CellModel:
         th = self.thermal
         a = np.array(
             [
-                [-th.k_cell_jig_w_per_k / th.c_cell_j_per_k, th.k_cell_jig_w_per_k / th.c_cell_j_per_k],
+                [
+                    -th.k_cell_jig_w_per_k / th.c_cell_j_per_k,
+                    th.k_cell_jig_w_per_k / th.c_cell_j_per_k,
+                ],
                 [
                     th.k_cell_jig_w_per_k / th.c_jig_j_per_k,
                     -(th.k_cell_jig_w_per_k + th.k_jig_amb_w_per_k) / th.c_jig_j_per_k,

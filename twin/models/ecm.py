@@ -27,9 +27,7 @@ class EcmState:
     t_jig_degc: FloatArray
 
     def copy(self) -> EcmState:
-        return EcmState(
-            self.soc.copy(), self.v_rc.copy(), self.t_cell_degc.copy(), self.t_jig_degc.copy()
-        )
+        return EcmState(self.soc.copy(), self.v_rc.copy(), self.t_cell_degc.copy(), self.t_jig_degc.copy())
 
 
 @dataclass(slots=True)
@@ -42,7 +40,11 @@ class StepResult:
 
 
 def terminal_voltage(
-    model: CellModel, state: EcmState, current_a: FloatArray, *, capacity_scale: FloatArray | float = 1.0
+    model: CellModel,
+    state: EcmState,
+    current_a: FloatArray,
+    *,
+    capacity_scale: FloatArray | float = 1.0,
 ) -> FloatArray:
     """V = OCV(SoC) − I R0(T, I, SoC) + Σ V_j."""
     r0, _, _ = model.rc_values(state.t_cell_degc, current_a, state.soc)

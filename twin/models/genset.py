@@ -28,6 +28,13 @@ class GensetState(IntEnum):
     FAIL_TO_START = 4
 
 
+_GENSETSTATE_OFF = int(GensetState.OFF)
+_GENSETSTATE_CRANKING = int(GensetState.CRANKING)
+_GENSETSTATE_RUNNING = int(GensetState.RUNNING)
+_GENSETSTATE_COOLDOWN = int(GensetState.COOLDOWN)
+_GENSETSTATE_FAIL_TO_START = int(GensetState.FAIL_TO_START)
+
+
 @dataclass(frozen=True)
 class GensetParams:
     n_units: int = param(1, ge=0, source="site layout")
@@ -62,7 +69,7 @@ class Genset:
         self.params = params
         self.n = n
         self.rng = rng
-        self.state = np.full(n, int(GensetState.OFF))
+        self.state = np.full(n, _GENSETSTATE_OFF)
         self.p = np.zeros(n)
         self.p_mean = np.zeros(n)
         self.crank_left = np.zeros(n)
@@ -78,36 +85,36 @@ class Genset:
 
     @property
     def running(self) -> FloatArray:
-        return (self.state == GensetState.RUNNING).astype(float)
+        return (self.state == _GENSETSTATE_RUNNING).astype(float)
 
     def update_states(self, dt: float, *, demand_start: bool) -> None:
         p = self.params
         s = self.state
         want = (self.start_cmd > 0) | (demand_start & p.auto_start)
-        begin = (s == GensetState.OFF) & want
+        begin = (s == _GENSETSTATE_OFF) & want
         if np.any(begin):
             fails = (self.rng.random(self.n) < p.fail_to_start_prob) | (self.force_fail > 0)
             self.crank_left = np.where(begin, p.start_delay_s, self.crank_left)
-            s = np.where(begin & fails, int(GensetState.FAIL_TO_START), np.where(begin, int(GensetState.CRANKING), s))
-        crank = s == GensetState.CRANKING
+            s = np.where(begin & fails, _GENSETSTATE_FAIL_TO_START, np.where(begin, _GENSETSTATE_CRANKING, s))
+        crank = s == _GENSETSTATE_CRANKING
         self.crank_left = np.where(crank, self.crank_left - dt, self.crank_left)
         up = crank & (self.crank_left <= 1e-9)
-        s = np.where(up, int(GensetState.RUNNING), s)
-        stop = (s == GensetState.RUNNING) & ~want
+        s = np.where(up, _GENSETSTATE_RUNNING, s)
+        stop = (s == _GENSETSTATE_RUNNING) & ~want
         self.cool_left = np.where(stop, p.cooldown_s, self.cool_left)
-        s = np.where(stop, int(GensetState.COOLDOWN), s)
-        cool = s == GensetState.COOLDOWN
+        s = np.where(stop, _GENSETSTATE_COOLDOWN, s)
+        cool = s == _GENSETSTATE_COOLDOWN
         self.cool_left = np.where(cool, self.cool_left - dt, self.cool_left)
-        s = np.where(cool & want, int(GensetState.RUNNING), s)
-        s = np.where(cool & (self.cool_left <= 1e-9), int(GensetState.OFF), s)
+        s = np.where(cool & want, _GENSETSTATE_RUNNING, s)
+        s = np.where(cool & (self.cool_left <= 1e-9), _GENSETSTATE_OFF, s)
         # a failed start stays failed until the start command is withdrawn and re-issued
-        s = np.where((s == GensetState.FAIL_TO_START) & ~want, int(GensetState.OFF), s)
+        s = np.where((s == _GENSETSTATE_FAIL_TO_START) & ~want, _GENSETSTATE_OFF, s)
         self.state = s
-        self.p = np.where(s == GensetState.RUNNING, self.p, 0.0)
+        self.p = np.where(s == _GENSETSTATE_RUNNING, self.p, 0.0)
         # load acceptance: the engine takes at most step_limit_frac of its rating above
         # what it carries now (the lag then closes the gap with τ); more needs shedding
         self.accept_ceiling = np.where(
-            s == GensetState.RUNNING,
+            s == _GENSETSTATE_RUNNING,
             np.minimum(self.p + p.step_limit_frac * p.p_rated_kw, p.p_rated_kw),
             0.0,
         )

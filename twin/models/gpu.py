@@ -109,9 +109,7 @@ class GpuFleetParams:
         source="[K] T_it 0.3–5 s, energy at 0.2–3 Hz (arXiv:2508.14318 [S]); steps every 1–2 s "
         "(Uptime UII-382 [S])",
     )
-    edge_s: float = param(
-        0.1, unit="s", gt=0, source="[K] unsmoothed edges 50–200 ms (physics.md §3)"
-    )
+    edge_s: float = param(0.1, unit="s", gt=0, source="[K] unsmoothed edges 50–200 ms (physics.md §3)")
     iteration_jitter: float = param(
         0.02,
         unit="1",
@@ -136,9 +134,7 @@ class GpuFleetParams:
         source="[K] every 10–60 min (physics.md §3)",
         doc="training time between checkpoints; 0 disables periodic checkpoints",
     )
-    checkpoint_duration_s: float = param(
-        60.0, unit="s", gt=0, source="[K] 10–120 s (physics.md §3)"
-    )
+    checkpoint_duration_s: float = param(60.0, unit="s", gt=0, source="[K] 10–120 s (physics.md §3)")
     checkpoint_level: float = param(
         0.05,
         unit="1",
@@ -186,7 +182,7 @@ class GpuFleetParams:
         unit="1",
         ge=0,
         le=1,
-        source="[C] physics.md §6 case 11: floor 0.8·P_peak",
+        source=("[K] the floor of physics.md §6 case 11 (0.8·P_peak); NVML floors are set per GPU in W [S]"),
         doc="power floor as a fraction of node peak while a job runs (NVML power floor)",
     )
     smoothing_ramp_up_w_per_s: float = param(
@@ -372,9 +368,7 @@ class GpuFleet:
         self._period = p.iteration_period_s
         self._edge = p.edge_s
         self._plateau = p.duty * p.iteration_period_s - p.edge_s
-        self._s_floor = min(
-            1.0, max(0.0, (p.smoothing_floor_frac * p.node_peak_kw - p.node_idle_kw) / d_kw)
-        )
+        self._s_floor = min(1.0, max(0.0, (p.smoothing_floor_frac * p.node_peak_kw - p.node_idle_kw) / d_kw))
         self._r_up = p.smoothing_ramp_up_w_per_s * p.gpus_per_node / 1000.0 / d_kw
         self._r_dn = p.smoothing_ramp_down_w_per_s * p.gpus_per_node / 1000.0 / d_kw
         self._smooth = p.smoothing_enabled
@@ -457,9 +451,7 @@ class GpuFleet:
         if mask.shape != (self.n_racks,):
             raise ValueError(f"powered must have shape ({self.n_racks},), got {mask.shape}")
         if abs(t0 - self._t) > 1e-9 * max(1.0, abs(self._t)):
-            raise SimulationError(
-                f"GpuFleet.mean_power_kw: interval starts at {t0} s, expected {self._t} s"
-            )
+            raise SimulationError(f"GpuFleet.mean_power_kw: interval starts at {t0} s, expected {self._t} s")
         t1 = t0 + dt
         self._t = t0
         all_on = bool(mask.all())
@@ -493,10 +485,7 @@ class GpuFleet:
         for jb in self._jobs:
             self._prune(jb, t1)
 
-        if self.n_jobs == 1:
-            out = self._a + self._b * ybar[0]
-        else:
-            out = self._a + self._b * ybar[self.job_of_rack]
+        out = self._a + self._b * ybar[0] if self.n_jobs == 1 else self._a + self._b * ybar[self.job_of_rack]
         if not all_on:
             out[~mask] = 0.0
         return out
@@ -550,9 +539,7 @@ class GpuFleet:
         t = float(t)
         tol = 1e-9 * max(1.0, abs(self._t))
         if t < self._t - tol:
-            raise SimulationError(
-                f"GpuFleet: {kind} at {t} s is before the current time {self._t} s"
-            )
+            raise SimulationError(f"GpuFleet: {kind} at {t} s is before the current time {self._t} s")
         if t <= self._t + tol:
             for j in jobs:
                 self._apply(self._t, kind, j, ramp)

@@ -105,9 +105,7 @@ _MAY_TRIP = RIDE_THROUGH_MODES.index("may_trip")
 _REASON_NAMES = np.array(TRIP_REASONS)
 _MODE_NAMES = np.array(RIDE_THROUGH_MODES)
 
-_SRC_TRIP_II = (
-    "[S] IEEE 1547-2018 Table 12 (Cat II) via github.com/ua-kxie/UL1741SB pyUL1741SB/eut.py"
-)
+_SRC_TRIP_II = "[S] IEEE 1547-2018 Table 12 (Cat II) via github.com/ua-kxie/UL1741SB pyUL1741SB/eut.py"
 _SRC_FREQ = "[S] IEEE 1547-2018 Table 18 via github.com/ua-kxie/UL1741SB pyUL1741SB/eut.py"
 _SRC_RT_II = "[S, partly K] physics.md §2 Cat II ride-through; 1.15/1.175 pu steps from NREL/PyDSS"
 _SRC_FRT = "[S] physics.md §2: continuous 58.8–61.2 Hz, mandatory 299 s in 57.0–58.8 / 61.2–61.8"
@@ -391,9 +389,7 @@ class VoltVarCurve:
     """Piecewise-linear Q(V) in pu of S_rated (+ = inject), flat beyond the end points."""
 
     v_pu: tuple[float, ...] = param((0.92, 0.98, 1.02, 1.08), unit="pu", gt=0.0, source=_SRC_VV)
-    q_pu: tuple[float, ...] = param(
-        (0.44, 0.0, 0.0, -0.44), unit="pu", ge=-1.0, le=1.0, source=_SRC_VV
-    )
+    q_pu: tuple[float, ...] = param((0.44, 0.0, 0.0, -0.44), unit="pu", ge=-1.0, le=1.0, source=_SRC_VV)
     t_r_s: float = param(5.0, unit="s", gt=0.0, source=_SRC_VV, doc="open-loop response time")
     source: str = param("", source="-", doc="provenance of this entry")
 
@@ -452,12 +448,8 @@ class GridCode:
         default_factory=lambda: EnterService(source=_SRC_ES), metadata=_meta(_SRC_ES)
     )
     volt_var: VoltVarCurve = field(default_factory=lambda: VOLT_VAR_CAT_B, metadata=_meta(_SRC_VV))
-    volt_watt: VoltWattCurve = field(
-        default_factory=lambda: VOLT_WATT_CAT_B, metadata=_meta(_SRC_VW)
-    )
-    freq_watt: FreqWatt = field(
-        default_factory=lambda: FreqWatt(source=_SRC_FW), metadata=_meta(_SRC_FW)
-    )
+    volt_watt: VoltWattCurve = field(default_factory=lambda: VOLT_WATT_CAT_B, metadata=_meta(_SRC_VW))
+    freq_watt: FreqWatt = field(default_factory=lambda: FreqWatt(source=_SRC_FW), metadata=_meta(_SRC_FW))
 
 
 # --------------------------------------------------------------------------------------
@@ -643,22 +635,17 @@ def grid_code_issues(code: GridCode, *, path: _Path = ()) -> list[ParameterIssue
         )
     es = code.enter_service
     if not es.v_min_pu <= 1.0 <= es.v_max_pu:
-        issues.append(
-            ParameterIssue((*path, "enter_service"), "the voltage window must contain 1.0 pu")
-        )
+        issues.append(ParameterIssue((*path, "enter_service"), "the voltage window must contain 1.0 pu"))
     if not es.f_min_hz <= f_nom <= es.f_max_hz:
         issues.append(
-            ParameterIssue(
-                (*path, "enter_service"), f"the frequency window must contain {f_nom} Hz"
-            )
+            ParameterIssue((*path, "enter_service"), f"the frequency window must contain {f_nom} Hz")
         )
     for group, nominal, spans in (
         ("voltage", 1.0, [(r.v_min_pu, r.v_max_pu, r.mode) for r in rt.voltage]),
         ("frequency", f_nom, [(r.f_min_hz, r.f_max_hz, r.mode) for r in rt.frequency]),
     ):
         if spans and not any(
-            m == "continuous" and lo <= nominal <= (math.inf if hi is None else hi)
-            for lo, hi, m in spans
+            m == "continuous" and lo <= nominal <= (math.inf if hi is None else hi) for lo, hi, m in spans
         ):
             issues.append(
                 ParameterIssue(
@@ -890,9 +877,7 @@ class GridCodeMonitor:
             mask[np.asarray(units)] = True
         return mask
 
-    def trip(
-        self, t_s: float, units: npt.ArrayLike | None = None, *, reason: str = "MANUAL"
-    ) -> None:
+    def trip(self, t_s: float, units: npt.ArrayLike | None = None, *, reason: str = "MANUAL") -> None:
         """Trip ``units`` (indices or a bool mask; all when None) at ``t_s``. Units already
         out of service keep their reason but restart their enter-service delay."""
         if reason not in TRIP_REASONS[1:]:
@@ -902,9 +887,7 @@ class GridCodeMonitor:
         self._trip_units(hit, np.full(self.n, float(t_s)), TRIP_REASONS.index(reason))
         self._es_timer[sel] = 0.0
 
-    def set_permit_service(
-        self, enabled: bool, t_s: float, units: npt.ArrayLike | None = None
-    ) -> None:
+    def set_permit_service(self, enabled: bool, t_s: float, units: npt.ArrayLike | None = None) -> None:
         """IEEE 1547 "permit service": disabling trips the units (reason PERMIT) and keeps
         them out; enabling lets the enter-service delay start counting again."""
         sel = self._select(units)
@@ -912,9 +895,7 @@ class GridCodeMonitor:
         if not enabled:
             self.trip(t_s, sel, reason="PERMIT")
 
-    def _trip_units(
-        self, hit: BoolArray, t_trip: FloatArray, reason: int | npt.NDArray[Any]
-    ) -> None:
+    def _trip_units(self, hit: BoolArray, t_trip: FloatArray, reason: int | npt.NDArray[Any]) -> None:
         self._tripped |= hit
         self._in_service &= ~hit
         self._trip_time = np.where(hit, t_trip, self._trip_time)

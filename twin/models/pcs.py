@@ -35,6 +35,14 @@ class PcsState(IntEnum):
     STANDBY = 7
 
 
+_PCSSTATE_OFF = int(PcsState.OFF)
+_PCSSTATE_STARTING = int(PcsState.STARTING)
+_PCSSTATE_RUNNING = int(PcsState.RUNNING)
+_PCSSTATE_THROTTLED = int(PcsState.THROTTLED)
+_PCSSTATE_FAULT = int(PcsState.FAULT)
+_PCSSTATE_STANDBY = int(PcsState.STANDBY)
+
+
 #: SunSpec 701 ``Alrm`` bits [S] pysunspec2 1.3.7 model_701.json.
 PCS_ALARM_BITS = {
     "GROUND_FAULT": 0,
@@ -74,9 +82,7 @@ class PcsParams:
     eff_k_charge: float = param(0.01729, ge=0, source="[S] SimSES Sungrow SC1000TL Notton fit")
     eff_min: float = param(0.209, ge=0, le=1, source="[S] SimSES minimum efficiency clamp")
     aux_kw: float = param(4.0, unit="kW", ge=0, source="[K] controls, fans, lights per container")
-    hvac_frac: float = param(
-        0.01, ge=0, le=0.1, source="[K] HVAC 0.5–3 % of throughput (physics.md §2)"
-    )
+    hvac_frac: float = param(0.01, ge=0, le=0.1, source="[K] HVAC 0.5–3 % of throughput (physics.md §2)")
     q_inject_max_pu: float = param(0.44, ge=0, le=1, source="[S] IEEE 1547 Cat B: 0.44 × S")
     q_absorb_max_pu: float = param(0.44, ge=0, le=1, source="[S] IEEE 1547 Cat B: 0.44 × S")
     start_s: float = param(5.0, unit="s", ge=0, source="[K] inverter start-up sequence")
@@ -85,9 +91,7 @@ class PcsParams:
         choices=("grid_following", "grid_forming"),
         source="[S] SunSpec 701 DERMode GRID_FOLLOWING / GRID_FORMING",
     )
-    gfm_droop_pct: float = param(
-        4.0, unit="%", gt=0, source="[K] GFM P–f droop 1–5 % (physics.md §2)"
-    )
+    gfm_droop_pct: float = param(4.0, unit="%", gt=0, source="[K] GFM P–f droop 1–5 % (physics.md §2)")
     gfm_t_response_s: float = param(0.1, unit="s", gt=0, source="[K] GFM inner loops tens of ms")
     gfm_overload_pu: float = param(1.2, ge=1, source="[K] short-time current 1.1–1.5 pu")
     anti_islanding_s: float = param(
@@ -114,14 +118,23 @@ def notton_loss_kw(p_ac_kw: FloatArray, params: PcsParams, running: FloatArray) 
     eta_d = notton_efficiency(p, params.eff_p0_discharge, params.eff_k_discharge, params.eff_min)
     eta_c = notton_efficiency(p, params.eff_p0_charge, params.eff_k_charge, params.eff_min)
     with np.errstate(invalid="ignore", divide="ignore"):
-        loss_d = np.where(p > 0, np.abs(p_ac_kw) * (1.0 / np.maximum(eta_d, 1e-9) - 1.0), pn * params.eff_p0_discharge)
+        loss_d = np.where(
+            p > 0,
+            np.abs(p_ac_kw) * (1.0 / np.maximum(eta_d, 1e-9) - 1.0),
+            pn * params.eff_p0_discharge,
+        )
     loss_c = np.abs(p_ac_kw) * (1.0 - eta_c)
     loss = np.where(p_ac_kw >= 0, loss_d, loss_c)
     return np.asarray(np.where(running > 0, loss, 0.0))
 
 
 def lag_ramp_step(
-    y0: FloatArray, ref0: FloatArray, cmd: FloatArray, rate: FloatArray | float, tau: float, dt: float
+    y0: FloatArray,
+    ref0: FloatArray,
+    cmd: FloatArray,
+    rate: FloatArray | float,
+    tau: float,
+    dt: float,
 ) -> tuple[FloatArray, FloatArray, FloatArray]:
     """Exact response over ``dt`` of a first-order lag (τ) fed by a rate-limited ramp from
     ``ref0`` toward a held ``cmd``. Returns (y(dt), ref(dt), mean of y over the step)."""
@@ -175,7 +188,7 @@ class Pcs:
         self.tau_q = params.t_response_q_s / math.log(10.0)
         self.tau_gfm = params.gfm_t_response_s / math.log(10.0)
         self.rate_kw_s = params.ramp_pct_per_s / 100.0 * params.p_rated_kw
-        self.state = np.full(n, int(PcsState.OFF))
+        self.state = np.full(n, _PCSSTATE_OFF)
         self.p_ac = np.zeros(n)
         self.p_ref = np.zeros(n)
         self.q_ac = np.zeros(n)
@@ -202,7 +215,7 @@ class Pcs:
     @property
     def running(self) -> FloatArray:
         s = self.state
-        return ((s == PcsState.RUNNING) | (s == PcsState.THROTTLED)).astype(float)
+        return ((s == _PCSSTATE_RUNNING) | (s == _PCSSTATE_THROTTLED)).astype(float)
 
     def update_states(
         self,
@@ -225,33 +238,33 @@ class Pcs:
         bits |= np.where(bms_fault > 0, 1 << PCS_ALARM_BITS["DC_DISCONNECT"], 0)
         bits |= np.where(gfl_island_trip, 1 << PCS_ALARM_BITS["GRID_DISCONNECT"], 0)
         bits |= np.asarray(trip_bits, dtype=np.int64)
-        newly = fault_now & (s != PcsState.FAULT)
+        newly = fault_now & (s != _PCSSTATE_FAULT)
         self.trip_count = self.trip_count + newly
-        s = np.where(fault_now, int(PcsState.FAULT), s)
+        s = np.where(fault_now, _PCSSTATE_FAULT, s)
         self.alarm_bits = np.where(fault_now, self.alarm_bits | bits, self.alarm_bits)
         # leave FAULT: hardware faults need a reset; grid trips clear themselves when the
         # grid code allows re-entry (grid_ok) — both need the fault condition gone
-        clear = (s == PcsState.FAULT) & ~fault_now & (reset | ((self.alarm_bits & ~_GRID_BITS) == 0))
+        clear = (s == _PCSSTATE_FAULT) & ~fault_now & (reset | ((self.alarm_bits & ~_GRID_BITS) == 0))
         clear &= grid_ok > 0
-        s = np.where(clear, int(PcsState.STANDBY), s)
+        s = np.where(clear, _PCSSTATE_STANDBY, s)
         self.alarm_bits = np.where(clear, 0, self.alarm_bits)
         en = self.enable > 0
-        s = np.where((s != PcsState.FAULT) & ~en, int(PcsState.OFF), s)
+        s = np.where((s != _PCSSTATE_FAULT) & ~en, _PCSSTATE_OFF, s)
         may_run = (grid_ok > 0) | (islanded & self.gfm)
-        go = ((s == PcsState.OFF) | (s == PcsState.STANDBY)) & en
-        self.start_left = np.where(go & (s != PcsState.STARTING), self.params.start_s, self.start_left)
-        s = np.where(go & may_run, int(PcsState.STARTING), np.where(go, int(PcsState.STANDBY), s))
-        starting = s == PcsState.STARTING
+        go = ((s == _PCSSTATE_OFF) | (s == _PCSSTATE_STANDBY)) & en
+        self.start_left = np.where(go & (s != _PCSSTATE_STARTING), self.params.start_s, self.start_left)
+        s = np.where(go & may_run, _PCSSTATE_STARTING, np.where(go, _PCSSTATE_STANDBY, s))
+        starting = s == _PCSSTATE_STARTING
         ready = starting & (contactor_closed > 0)
         self.start_left = np.where(ready, self.start_left - dt, self.start_left)
-        s = np.where(ready & (self.start_left <= 1e-9), int(PcsState.RUNNING), s)
-        stop = (s == PcsState.OFF) | (s == PcsState.FAULT)
+        s = np.where(ready & (self.start_left <= 1e-9), _PCSSTATE_RUNNING, s)
+        stop = (s == _PCSSTATE_OFF) | (s == _PCSSTATE_FAULT)
         self.p_ac = np.where(stop, 0.0, self.p_ac)
-        self.p_ref = np.where(stop | (s == PcsState.STARTING) | (s == PcsState.STANDBY), 0.0, self.p_ref)
+        self.p_ref = np.where(stop | (s == _PCSSTATE_STARTING) | (s == _PCSSTATE_STANDBY), 0.0, self.p_ref)
         self.q_ac = np.where(stop, 0.0, self.q_ac)
         self.state = s
         self.fault_reset = np.zeros(self.n)
-        return (en & (s != PcsState.FAULT)).astype(float)
+        return (en & (s != _PCSSTATE_FAULT)).astype(float)
 
     def limits(self, dcl_a: FloatArray, ccl_a: FloatArray, v_dc_v: FloatArray) -> None:
         """Available AC power from the BMS current limits and the apparent-power rating."""
@@ -270,17 +283,22 @@ class Pcs:
         p_cmd = np.clip(want, -self.p_max_ch, self.p_max_dis)
         run = self.running > 0
         throttled = run & (np.abs(p_cmd - want) > 1e-6 * pr.p_rated_kw)
-        self.state = np.where(run, np.where(throttled, int(PcsState.THROTTLED), int(PcsState.RUNNING)), self.state)
+        self.state = np.where(run, np.where(throttled, _PCSSTATE_THROTTLED, _PCSSTATE_RUNNING), self.state)
         s_av = pr.s_rated_kva * np.clip(self.derate, 0.0, 1.0)
         q_room = np.sqrt(np.maximum(s_av * s_av - p_cmd * p_cmd, 0.0))
         q_want = self.q_set if q_curve_pu is None else q_curve_pu * pr.s_rated_kva
-        q_cmd = np.clip(q_want, -np.minimum(q_room, pr.q_absorb_max_pu * pr.s_rated_kva),
-                        np.minimum(q_room, pr.q_inject_max_pu * pr.s_rated_kva))
+        q_cmd = np.clip(
+            q_want,
+            -np.minimum(q_room, pr.q_absorb_max_pu * pr.s_rated_kva),
+            np.minimum(q_room, pr.q_inject_max_pu * pr.s_rated_kva),
+        )
         return np.where(run, p_cmd, 0.0), np.where(run, q_cmd, 0.0)
 
     def step_following(self, p_cmd: FloatArray, q_cmd: FloatArray, dt: float) -> None:
         """Exact ramp + lag over the tick (grid-connected, or grid-following)."""
-        self.p_ac, self.p_ref, self.p_ac_mean = lag_ramp_step(self.p_ac, self.p_ref, p_cmd, self.rate_kw_s, self.tau, dt)
+        self.p_ac, self.p_ref, self.p_ac_mean = lag_ramp_step(
+            self.p_ac, self.p_ref, p_cmd, self.rate_kw_s, self.tau, dt
+        )
         eq = math.exp(-dt / self.tau_q)
         q0 = self.q_ac
         self.q_ac = q_cmd + (q0 - q_cmd) * eq
@@ -290,11 +308,19 @@ class Pcs:
         """Losses, aux and DC power from the tick's mean AC power."""
         run = self.running
         self.loss = notton_loss_kw(self.p_ac_mean, self.params, run)
-        self.aux = np.where(self.state != PcsState.OFF, self.params.aux_kw, 0.0) + self.params.hvac_frac * np.abs(self.p_ac_mean)
+        self.aux = np.where(
+            self.state != _PCSSTATE_OFF, self.params.aux_kw, 0.0
+        ) + self.params.hvac_frac * np.abs(self.p_ac_mean)
         self.p_dc = self.p_ac_mean + self.loss
 
 
 _GRID_BITS = sum(
     1 << PCS_ALARM_BITS[k]
-    for k in ("GRID_DISCONNECT", "OVER_FREQUENCY", "UNDER_FREQUENCY", "AC_OVER_VOLT", "AC_UNDER_VOLT")
+    for k in (
+        "GRID_DISCONNECT",
+        "OVER_FREQUENCY",
+        "UNDER_FREQUENCY",
+        "AC_OVER_VOLT",
+        "AC_UNDER_VOLT",
+    )
 )

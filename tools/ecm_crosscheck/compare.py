@@ -15,7 +15,7 @@ cut-off found a few ms apart does not show up as an I*R0 jump.
 Usage::
 
     .venv/bin/python tools/ecm_crosscheck/compare.py \
-        [--hil .venv/bin/hil] [--data /work/shared/data/ecm_example_100ah] \
+        [--hil .venv/bin/hil] [--data DIR_WITH_ECM_EXAMPLE_CSVS] \
         [--profiles a,b,c,c2,c12,d] [--temps 10,25,40] [--dt 0.1] [--keep DIR]
 
 Exit status 1 if any compared case misses 1 mV / 0.05 K.
@@ -41,8 +41,6 @@ from reference import CellParams, Result, parse_step, simulate
 REPO = Path(__file__).resolve().parents[2]
 DEFAULT_DATA_CANDIDATES = [
     REPO / "twin" / "data" / "cells" / "ecm_example_100ah",
-    Path("/work/shared/data/ecm_example_100ah"),
-    REPO.parent / "shared" / "data" / "ecm_example_100ah",
 ]
 
 R2_OHM = 0.3e-3

@@ -4,7 +4,7 @@ PyBaMM is not a project dependency; install it in a throwaway venv outside the r
 
     python3 -m venv /tmp/pybamm-venv && /tmp/pybamm-venv/bin/pip install pybamm
     PYBAMM_DISABLE_TELEMETRY=true /tmp/pybamm-venv/bin/python \
-        tools/ecm_crosscheck/pybamm_check.py --data /work/shared/data/ecm_example_100ah
+        tools/ecm_crosscheck/pybamm_check.py --data DIR_WITH_ECM_EXAMPLE_CSVS
 
 It runs ``pybamm.equivalent_circuit.Thevenin`` with ``ParameterValues("ECM_Example")``
 and a ``pybamm.Experiment`` for each profile of compare.py, and compares it with the

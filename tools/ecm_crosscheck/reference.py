@@ -26,7 +26,7 @@ step ends early, and the whole profile stops, if the cell leaves the voltage win
 
 Usage (writes a CSV in the ``hil cell`` layout)::
 
-    python tools/ecm_crosscheck/reference.py --data /work/shared/data/ecm_example_100ah \
+    python tools/ecm_crosscheck/reference.py --data DIR_WITH_ECM_EXAMPLE_CSVS \
         --soc0 0.99 --temp 25 --dt 0.1 \
         --step "discharge 100 A until 3.2 V" --step "rest 1 h" --out ref.csv
 """

@@ -12,7 +12,6 @@ from rich.table import Table
 
 from hil.config import ConfigError, find_profile, load_site, load_yaml
 from twin import ParameterError, load_cell, run_cell_experiment, shipped_cells
-from twin.experiment import parse_duration
 
 __all__ = ["main"]
 
@@ -178,12 +177,6 @@ def _print_summary(s) -> None:  # type: ignore[no-untyped-def]
             f"{len(other)} other event(s), first: "
             + "; ".join(f"t={a:.1f} {b} {d}" for a, b, _, d in other[:5])
         )
-
-
-@main.command(name="duration", hidden=True)
-@click.argument("text")
-def _duration(text: str) -> None:
-    click.echo(parse_duration(text))
 
 
 if __name__ == "__main__":  # pragma: no cover

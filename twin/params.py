@@ -10,6 +10,7 @@ did-you-mean for misspelt keys.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import difflib
 import types
@@ -19,7 +20,7 @@ from typing import Any, TypeVar, get_args, get_origin
 
 from twin.errors import ParameterError, ParameterIssue
 
-__all__ = ["describe", "from_dict", "param", "suggest", "to_dict"]
+__all__ = ["deep_merge", "describe", "from_dict", "param", "suggest", "to_dict"]
 
 T = TypeVar("T")
 _Path = tuple[str | int, ...]
@@ -48,10 +49,23 @@ def param(
         "lt": lt,
         "choices": tuple(choices) if choices is not None else None,
     }
-    if dataclasses.is_dataclass(default) or isinstance(default, list | dict):
-        frozen = default
-        return dataclasses.field(default_factory=lambda: frozen, metadata=meta)
+    if dataclasses.is_dataclass(default):  # frozen: sharing one instance is safe
+        return dataclasses.field(default_factory=lambda: default, metadata=meta)
+    if isinstance(default, list | dict):
+        return dataclasses.field(default_factory=lambda: copy.deepcopy(default), metadata=meta)
     return dataclasses.field(default=default, metadata=meta)
+
+
+def deep_merge(base: Mapping[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
+    """Recursive dict merge: nested mappings merge, lists and scalars in ``over`` replace.
+    Neither input is modified."""
+    out = copy.deepcopy(dict(base))
+    for key, value in over.items():
+        if isinstance(value, Mapping) and isinstance(out.get(key), dict):
+            out[key] = deep_merge(out[key], value)
+        else:
+            out[key] = copy.deepcopy(value)
+    return out
 
 
 def suggest(name: str, candidates: Sequence[str], n: int = 3) -> list[str]:

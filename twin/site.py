@@ -43,7 +43,7 @@ _PCS_OFF = int(PcsState.OFF)
 _CONTACTOR_CLOSED = int(Contactor.CLOSED)
 _CONTACTOR_FAULT = int(Contactor.FAULT)
 
-_UNIT_RE_CACHE: dict[str, tuple[str, int | None, str]] = {}
+_NAME_CACHE: dict[str, tuple[str, int | None, str]] = {}
 
 
 @dataclass(frozen=True)
@@ -124,7 +124,7 @@ class Snapshot(Mapping[str, float]):
 
 
 def _split(name: str) -> tuple[str, int | None, str]:
-    hit = _UNIT_RE_CACHE.get(name)
+    hit = _NAME_CACHE.get(name)
     if hit is not None:
         return hit
     dev, _, sig = name.partition(".")
@@ -134,8 +134,8 @@ def _split(name: str) -> tuple[str, int | None, str]:
         if num.isdigit():
             dev, idx = base, int(num)
     out = (dev, idx, sig)
-    if len(_UNIT_RE_CACHE) < 100_000:
-        _UNIT_RE_CACHE[name] = out
+    if len(_NAME_CACHE) < 100_000:
+        _NAME_CACHE[name] = out
     return out
 
 
@@ -604,11 +604,11 @@ class Site:
         e_g = math.exp(-h / pcs.tau_gfm)
         e_q = math.exp(-h / pcs.tau_q)
         run = pcs.running > 0
+        tau_p = np.where(pcs.gfm, pcs.tau_gfm, pcs.tau)
+        e = np.where(pcs.gfm, e_g, e_p)
         for _ in range(n_sub):
             dev = (self.f - self.f0) / self.f0
             tgt = self._gfm_target(dev, p_cmd)
-            tau_p = np.where(pcs.gfm, pcs.tau_gfm, pcs.tau)
-            e = np.where(pcs.gfm, e_g, e_p)
             p0 = pcs.p_ac
             pcs.p_ac = np.where(run, tgt + (p0 - tgt) * e, 0.0)
             pm = np.where(run, tgt + (p0 - tgt) * tau_p / h * (1.0 - e), 0.0)
@@ -804,7 +804,6 @@ class Site:
         )
         pcs.p_ac_mean = p_ac_mean_total * w
         pcs.q_ac_mean = pcs.q_ac.copy()
-        pcs.finish_tick()
         pcs.loss = np.full(self.n_cab, ee[0] / self.n_cab)
         pcs.aux = np.full(self.n_cab, ee[1] / self.n_cab)
         pcs.p_dc = pcs.p_ac_mean + pcs.loss
@@ -1047,6 +1046,8 @@ def _reason_bits(reasons: Any, tripped: Any) -> Any:
         "RO": PCS_ALARM_BITS["GRID_DISCONNECT"],
     }
     out = np.zeros(len(tripped), dtype=np.int64)
+    if not np.any(tripped):
+        return out
     for i, (r, t) in enumerate(zip(reasons, tripped, strict=False)):
         if t and r:
             out[i] = 1 << table.get(str(r)[:2].upper(), PCS_ALARM_BITS["GRID_DISCONNECT"])

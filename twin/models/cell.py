@@ -17,7 +17,6 @@ extrapolate linearly, as PyBaMM's interpolants do.
 
 from __future__ import annotations
 
-import copy
 import json
 import math
 from collections.abc import Mapping
@@ -29,7 +28,7 @@ import numpy as np
 
 from twin._interp import FloatArray, Grid1D, GridND, table_from_columns
 from twin.errors import ParameterError, ParameterIssue
-from twin.params import from_dict, param, suggest
+from twin.params import deep_merge, from_dict, param, suggest
 
 __all__ = [
     "CELLS_DIR",
@@ -126,16 +125,6 @@ def shipped_cells() -> list[str]:
     return sorted(p.parent.name for p in CELLS_DIR.glob("*/cell.json"))
 
 
-def _merge(base: dict[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
-    out = copy.deepcopy(base)
-    for key, value in over.items():
-        if isinstance(value, Mapping) and isinstance(out.get(key), dict):
-            out[key] = _merge(out[key], value)
-        else:
-            out[key] = copy.deepcopy(value)
-    return out
-
-
 def _resolve(spec: str | Mapping[str, Any], base_dir: Path | None) -> tuple[dict[str, Any], Path]:
     if isinstance(spec, str):
         path = CELLS_DIR / spec / "cell.json"
@@ -159,7 +148,7 @@ def _resolve(spec: str | Mapping[str, Any], base_dir: Path | None) -> tuple[dict
         parent, parent_dir = _resolve(str(data.pop("base")), None)
         # tables of the parent resolve against the parent's folder
         parent = _absolutise(parent, parent_dir)
-        data = _merge(parent, data)
+        data = deep_merge(parent, data)
     return data, base_dir
 
 

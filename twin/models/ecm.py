@@ -39,6 +39,15 @@ class StepResult:
     ocv_mean: FloatArray
 
 
+def _scaled_lookups(
+    model: CellModel, state: EcmState, current_a: FloatArray, r_scale: FloatArray | float
+) -> tuple[FloatArray, FloatArray, FloatArray]:
+    """R0, R_j, C_j at the state, with the cell's spread/aging factor on the resistances;
+    C_j is divided by it so each RC time constant is kept (aging scales R, not τ)."""
+    r0, r, c = model.rc_values(state.t_cell_degc, current_a, state.soc)
+    return r0 * r_scale, r * r_scale, c / r_scale
+
+
 def terminal_voltage(
     model: CellModel,
     state: EcmState,
@@ -68,10 +77,7 @@ def ecm_step(
     ``thermal`` is the cached ``(Φ, Γ)`` pair of :meth:`CellModel.thermal_step_matrices`.
     """
     q_ah = model.capacity_ah if capacity_ah is None else capacity_ah
-    r0, r, c = model.rc_values(state.t_cell_degc, current_a, state.soc)
-    r0 = r0 * r_scale
-    r = r * r_scale
-    c = c / r_scale  # keep each RC time constant: aging/spread scale R, not tau
+    r0, r, c = _scaled_lookups(model, state, current_a, r_scale)
     tau = r * c
     decay = np.exp(-dt / tau)
     phi = tau / dt * (1.0 - decay)
@@ -105,10 +111,7 @@ def ecm_rhs(
     """Time derivatives (dSoC, dV_j, dT_cell, dT_jig) for the reference (solve_ivp) path."""
     q_ah = model.capacity_ah if capacity_ah is None else capacity_ah
     i_lk = current_a if lookup_current_a is None else lookup_current_a
-    r0, r, c = model.rc_values(state.t_cell_degc, i_lk, state.soc)
-    r0 = r0 * r_scale
-    r = r * r_scale
-    c = c / r_scale
+    r0, r, c = _scaled_lookups(model, state, i_lk, r_scale)
     dsoc = -current_a / (3600.0 * q_ah)
     dv = -state.v_rc / (r * c) - current_a / c
     ocv = model.ocv(state.soc)

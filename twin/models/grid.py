@@ -12,7 +12,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from twin.params import param
-from twin.signals import Signal
 
 __all__ = ["FacilityParams", "GridParams"]
 
@@ -46,13 +45,3 @@ class FacilityParams:
     )
     base_load_kw: float = param(0.0, unit="kW", ge=0, source="site: offices, lighting")
     t_ambient_degc: float = param(30.0, unit="°C", source="scenario")
-
-
-GRID_SIGNALS = (
-    Signal("p_import_kw", "kW", "import from the utility, + import", per_unit=False),
-    Signal("q_import_kvar", "kvar", "reactive import", per_unit=False),
-    Signal("f_hz", "Hz", "site bus frequency", per_unit=False),
-    Signal("v_pu", "pu", "site bus voltage", per_unit=False),
-    Signal("breaker_closed", "1", "PCC breaker", per_unit=False),
-    Signal("available", "1", "utility present", per_unit=False),
-)

@@ -24,7 +24,6 @@ when the inverter injects reactive power. Sources are tagged [S]/[C]/[K] as in p
 
 from __future__ import annotations
 
-import copy
 import itertools
 import json
 import math
@@ -38,7 +37,7 @@ import numpy as np
 import numpy.typing as npt
 
 from twin.errors import ParameterError, ParameterIssue, SimulationError
-from twin.params import from_dict, param, suggest, to_dict
+from twin.params import deep_merge, from_dict, param, suggest, to_dict
 
 __all__ = [
     "RIDE_THROUGH_MODES",
@@ -482,17 +481,6 @@ def _read_shipped(name: str, path: _Path) -> dict[str, Any]:
     return data
 
 
-def _merge(base: dict[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
-    """Recursive dict merge; lists and scalars in ``over`` replace the base value."""
-    out = dict(base)
-    for key, value in over.items():
-        if isinstance(value, Mapping) and isinstance(out.get(key), dict):
-            out[key] = _merge(out[key], value)
-        else:
-            out[key] = copy.deepcopy(value)
-    return out
-
-
 def load_grid_code(spec: str | Mapping[str, Any], *, path: _Path = ()) -> GridCode:
     """A :class:`GridCode` from a shipped name (``"ieee1547_2018_cat_iii"``) or a dict.
 
@@ -514,7 +502,7 @@ def load_grid_code(spec: str | Mapping[str, Any], *, path: _Path = ()) -> GridCo
             raise ParameterError(
                 [ParameterIssue((*path, "base"), f"expected a grid-code name, got {base_name!r}")]
             )
-        data = _merge(base, over)
+        data = deep_merge(base, over)
     else:
         raise ParameterError(
             [ParameterIssue(path, f"expected a name or a mapping, got {type(spec).__name__}")]

@@ -10,12 +10,12 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
-from hil.config import ConfigError, find_profile, load_site, load_yaml
-from twin import ParameterError, load_cell, run_cell_experiment, shipped_cells
+from hil.config import ConfigError, find_profile, issues_to_config_error, load_site, load_yaml
+from twin import CellParams, ParameterError, load_cell, run_cell_experiment, shipped_cells
 
 __all__ = ["main"]
 
-err = Console(stderr=True)
+err = Console(stderr=True, soft_wrap=True)  # error lines stay whole, for grep and CI logs
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -81,14 +81,21 @@ def cell(params: str, soc0: float, temp: float, dt: float, steps: tuple[str, ...
         )
 
 
-def _cell_params(spec: str):  # type: ignore[no-untyped-def]
+def _cell_params(spec: str) -> CellParams:
+    """A shipped cell set by name, a cell YAML under ``profiles/cells/`` by name, or a path."""
     if spec in shipped_cells():
         return load_cell(spec)
-    path = Path(spec)
-    if path.suffix in (".yaml", ".yml") or path.exists():
-        data, _ = load_yaml(path)
+    try:
+        path = find_profile("cells", spec)
+    except ConfigError:
+        if Path(spec).suffix in (".yaml", ".yml"):
+            raise
+        return load_cell(spec)  # not a file either: the error suggests a shipped name
+    data, lines = load_yaml(path)
+    try:
         return load_cell(data, base_dir=path.parent)
-    return load_cell(spec)  # raises with a did-you-mean
+    except ParameterError as exc:
+        raise issues_to_config_error(path, lines, exc, root=("cell",)) from None
 
 
 @main.command()

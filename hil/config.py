@@ -18,7 +18,7 @@ from twin import Site
 from twin.errors import ParameterError
 from twin.params import suggest
 
-__all__ = ["ConfigError", "find_profile", "load_site", "load_yaml"]
+__all__ = ["ConfigError", "find_profile", "issues_to_config_error", "load_site", "load_yaml"]
 
 Path_ = tuple[str | int, ...]
 
@@ -138,6 +138,18 @@ def load_site(name_or_path: str, *, overrides: Mapping[str, Any] | None = None) 
     try:
         return Site(data, base_dir=path.parent)
     except ParameterError as exc:
-        raise ConfigError(
-            [Problem(str(path), _line_for(lines, i.path), i.where(), i.message) for i in exc.issues]
-        ) from None
+        raise issues_to_config_error(path, lines, exc) from None
+
+
+def issues_to_config_error(
+    path: Path, lines: Mapping[Path_, int], exc: ParameterError, *, root: Path_ = ()
+) -> ConfigError:
+    """The twin's parameter issues, each placed at its file and line. ``root`` is the key
+    prefix the twin puts before paths that start at the top of this file."""
+
+    def key_path(p: Path_) -> Path_:
+        return p[len(root) :] if p[: len(root)] == root else p
+
+    return ConfigError(
+        [Problem(str(path), _line_for(lines, key_path(i.path)), i.where(), i.message) for i in exc.issues]
+    )

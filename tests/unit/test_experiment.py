@@ -70,3 +70,27 @@ def test_cutoff_is_located_and_rows_are_on_the_dt_grid() -> None:
     header = res.to_csv().splitlines()[0].split(",")
     assert header[:5] == ["t_s", "step", "current_a", "voltage_v", "soc"]
     assert {"t_cell_degc"} <= set(header)
+
+
+def test_hil_cell_bad_params_give_clear_errors(tmp_path) -> None:
+    """A missing file, a misspelt name and a bad key each exit 2 with a message, no traceback."""
+    from click.testing import CliRunner
+
+    from hil.cli import main
+
+    runner = CliRunner()
+    args = ["--soc0", "0.5", "--dt", "1", "--step", "rest 1 s"]
+    res = runner.invoke(main, ["cell", "--params", str(tmp_path / "missing.yaml"), *args])
+    assert res.exit_code == 2
+    assert "file not found" in res.output
+    res = runner.invoke(main, ["cell", "--params", "lfp_280", *args])
+    assert res.exit_code == 2
+    assert "did you mean 'lfp_280ah'" in res.output
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("base: lfp_280ah\ncapacity_a: 100\n")
+    res = runner.invoke(main, ["cell", "--params", str(bad), *args])
+    assert res.exit_code == 2
+    assert f"{bad}:2" in res.output
+    assert "did you mean 'capacity_ah'" in res.output
+    res = runner.invoke(main, ["cell", "--params", "example_2rc", *args])
+    assert res.exit_code == 0, res.output

@@ -252,6 +252,7 @@ class Site:
         self._last_genset_state = self.genset.state.copy() if self.genset else np.zeros(0)
         self._racks_dark_prev = 0
         self.bess_p_set_total: float | None = None
+        self.bms_disconnect = np.zeros(n)
         self.s_base_kva = max(self._s_base(), 1.0)
         self._inputs = self._build_inputs()
         self._bat_out: dict[str, FloatArray] = {}
@@ -326,6 +327,7 @@ class Site:
             "bess.p_set_kw": bess_total,
             "bms.alarm_reset": alarm_reset,
             "bms.fault_contactor": unit_setter(bms, "fault_contactor"),
+            "bms.disconnect": unit_setter(self, "bms_disconnect"),
             "bms.fault_ground": unit_setter(bms, "fault_ground"),
             "bms.fault_other": unit_setter(bms, "fault_other"),
             "bms.soc_sensor_bias_a": unit_setter(bms, "sensor_bias_a"),
@@ -405,6 +407,17 @@ class Site:
         if math.isinf(v):
             raise ValueError(f"{name}: value must be finite, got {value!r}")
         setter(v, idx)
+
+    def set_units(self, name: str, values: Any) -> None:
+        """Set a per-unit input on every unit at once (``values`` has one entry per unit)."""
+        name = resolve_alias(name)
+        setter = self._inputs.get(name)
+        if setter is None:
+            raise UnknownSignalError(name, suggest(name, list(self._inputs)))
+        arr = np.asarray(values, dtype=float)
+        if not np.all(np.isfinite(arr)):
+            raise ValueError(f"{name}: values must be finite")
+        setter(arr, None)  # type: ignore[arg-type]
 
     # -- the tick ---------------------------------------------------------------------------
     def step(self, n: int = 1) -> Snapshot:
@@ -497,7 +510,8 @@ class Site:
             islanded=islanded,
             trip_bits=trip_bits,
         )
-        self.bms.close_cmd = close
+        # an operator's or EMS's disconnect command (SunSpec 802 SetOp) keeps the contactor open
+        self.bms.close_cmd = close * (self.bms_disconnect <= 0)
         self.pcs.limits(self.bms.dcl, self.bms.ccl, bat_out["v_dc_v"])
         if self.genset is not None:
             self.genset.update_states(dt, demand_start=islanded)

@@ -1,0 +1,697 @@
+"""The gateway between the protocol servers and the twin.
+
+Servers read only what the last tick encoded; writes are validated (access, type, range, enum,
+local/remote), held as the device's setpoint registers and queued, and the device behaviours
+apply them to the twin at the next tick boundary. A rejected write changes nothing.
+
+Everything here is protocol-neutral: :mod:`hil.modbus` and :mod:`hil.opcua` are thin adapters
+over :meth:`Gateway.read_registers`, :meth:`Gateway.write_registers`, :meth:`Gateway.write_value`
+and the per-tick :attr:`Gateway.on_tick` callbacks.
+"""
+
+from __future__ import annotations
+
+import enum
+import itertools
+import math
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from twin import Site
+from twin.site import Snapshot
+
+from .config import ConfigError, Problem
+from .devices import BEHAVIOURS, Behaviour
+from .points import Binding, PointMap, load_point_map
+from .sunspec import (
+    BASE_ADDRESS,
+    END_MODEL,
+    SUNS_MARKER,
+    TYPES,
+    GroupDef,
+    PointDef,
+    decode_words,
+    encode_array,
+    encode_value,
+    usable_range,
+)
+
+__all__ = ["Device", "Gateway", "PointInstance", "WriteStatus"]
+
+_UNITS = {  # SunSpec unit -> (UNECE common code, OPC UA display name)
+    "W": ("WTT", "W"),
+    "VA": ("D46", "VA"),
+    "var": ("D44", "var"),
+    "Var": ("D44", "var"),
+    "VAr": ("D44", "var"),
+    "Hz": ("HTZ", "Hz"),
+    "V": ("VLT", "V"),
+    "A": ("AMP", "A"),
+    "Wh": ("WHR", "Wh"),
+    "Ah": ("AMH", "Ah"),
+    "Varh": ("D44", "varh"),
+    "VAh": ("D46", "VAh"),
+    "C": ("CEL", "°C"),
+    "%": ("P1", "%"),
+    "Pct": ("P1", "%"),
+    "%WHRtg": ("P1", "%"),
+    "%WMax": ("P1", "%"),
+    "%VAMax": ("P1", "%"),
+    "Secs": ("SEC", "s"),
+    "h": ("HUR", "h"),
+}
+
+
+class WriteStatus(enum.Enum):
+    """Why a write was refused; each protocol maps these onto its own codes."""
+
+    OK = "ok"
+    NOT_WRITABLE = "not writable"  # Modbus 02, OPC UA BadNotWritable
+    NO_SUCH_POINT = "no such point"  # Modbus 02, OPC UA BadNodeIdUnknown
+    OUT_OF_RANGE = "out of range"  # Modbus 03, OPC UA BadOutOfRange
+    TYPE_MISMATCH = "type mismatch"  # Modbus 03, OPC UA BadTypeMismatch
+    LOCAL_CONTROL = "device in local control"  # Modbus 01, OPC UA BadUserAccessDenied
+
+
+@dataclass(frozen=True)
+class PointInstance:
+    """One point at one place in a device's chain (a repeated group gives several)."""
+
+    key: str  # "701.W", "803.string[2].StrSoC", "804[1].SoC"
+    path: str  # the binding path: "803.string.StrSoC"
+    model_id: int
+    model_name: str
+    browse: tuple[str, ...]  # ("DERMeasureAC", "W") / ("lithium_ion_bank", "string_2", "StrSoC")
+    pdef: PointDef
+    offset: int  # from BASE_ADDRESS
+    words: int
+    sf_col: int | None  # column of the scale factor point, if any
+    binding: Binding | None
+    col: int  # column in the kind's value matrix
+    exp: int  # expansion index within the binding (group/model repeat instance)
+
+    @property
+    def name(self) -> str:
+        return self.pdef.name
+
+    @property
+    def writable(self) -> bool:
+        return self.binding is not None and self.binding.kind == "control"
+
+    @property
+    def implemented(self) -> bool:
+        return self.binding is not None
+
+    @property
+    def unit(self) -> str | None:
+        return self.pdef.units
+
+    def unit_code(self) -> tuple[str, str] | None:
+        u = self.pdef.units
+        return _UNITS.get(u) if u else None
+
+
+@dataclass
+class Device:
+    """One served device: a kind instance with its register image."""
+
+    name: str  # "PCS01"
+    area: str  # "BESS"
+    kind: str
+    index: int  # instance within the kind
+    unit_id: int
+    point_map: PointMap
+    group: KindGroup
+    port: int = 0  # own Modbus port (0 = served behind the gateway port)
+    local: bool = False
+
+    @property
+    def regs(self) -> np.ndarray:
+        return self.group.image[self.index]
+
+    @property
+    def models(self) -> list[int]:
+        return [m for m, _ in self.group.model_starts]
+
+    @property
+    def points(self) -> list[PointInstance]:
+        return self.group.points
+
+    def value(self, p: PointInstance) -> float | int | str | None:
+        """The engineering value a client reads (after scale factors); None = not implemented."""
+        regs = self.regs[p.offset : p.offset + p.words]
+        sf = self._sf(p)
+        return decode_words(tuple(int(r) for r in regs), p.pdef.type, sf)
+
+    def _sf(self, p: PointInstance) -> int:
+        if p.sf_col is None:
+            return int(p.pdef.sf) if isinstance(p.pdef.sf, int) else 0
+        return int(self.group.sf_values[p.sf_col])
+
+    def sf_of(self, p: PointInstance) -> int:
+        return self._sf(p)
+
+    def point(self, key: str) -> PointInstance:
+        return self.group.by_key[key]
+
+
+@dataclass
+class KindGroup:
+    """All instances of one device kind: one layout, one value matrix, one image."""
+
+    kind: str
+    point_map: PointMap
+    behaviour: Behaviour
+    n: int
+    points: list[PointInstance]
+    by_key: dict[str, PointInstance]
+    model_starts: list[tuple[int, int]]  # (model id, offset of its ID register)
+    n_regs: int
+    image: np.ndarray  # (n, n_regs) uint16
+    owner: np.ndarray  # offset -> point index or -1
+    sf_values: dict[int, int]  # column -> SF value (scale factors are static)
+    controls: dict[str, np.ndarray] = field(default_factory=dict)  # binding path -> (n, n_exp)
+    dynamic: list[tuple[Binding, list[PointInstance]]] = field(default_factory=list)
+    ranges: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
+
+
+Pending = tuple[str, int, str, int, float]  # (kind, instance, binding path, exp, value)
+
+
+class Gateway:
+    """Owns the site, the devices' register images and the write queue."""
+
+    def __init__(
+        self,
+        site: Site,
+        *,
+        point_maps: dict[str, str] | None = None,
+        unit_ids: dict[str, int] | None = None,
+        watchdog_s: float = 10.0,
+        legacy: bool = False,
+    ) -> None:
+        self.site = site
+        self.watchdog_s = watchdog_s
+        self.snapshot: Snapshot = site.snapshot()
+        self.pending: list[Pending] = []
+        self.on_tick: list[Callable[[Gateway], None]] = []
+        self.writes_accepted = 0
+        self.writes_rejected = 0
+        self.write_log: list[tuple[float, str, str, Any, str]] = []  # t, device, point, value, status
+        self.groups: dict[str, KindGroup] = {}
+        self.devices: list[Device] = []
+        maps = dict(point_maps or {})
+        problems: list[Problem] = []
+        for kind, cls in BEHAVIOURS.items():
+            behaviour = cls(site, watchdog_s=watchdog_s)
+            if behaviour.n == 0:
+                continue
+            default = f"{kind}_legacy" if legacy and kind == "bess" else kind
+            pm = load_point_map(maps.get(kind, default))
+            if pm.kind != kind:
+                problems.append(
+                    pm.problem(("kind",), f"kind {pm.kind!r}, but it is used for {kind!r} devices")
+                )
+                continue
+            try:
+                self.groups[kind] = self._compile(pm, behaviour)
+            except ConfigError as exc:
+                problems += exc.problems
+        if problems:
+            raise ConfigError(problems)
+        ids = dict(unit_ids or {})
+        for kind, grp in self.groups.items():
+            base = ids.get(kind, grp.behaviour.unit_base)
+            for i in range(grp.n):
+                self.devices.append(
+                    Device(
+                        name=grp.behaviour.instance_name(i),
+                        area=grp.behaviour.area,
+                        kind=kind,
+                        index=i,
+                        unit_id=base + i,
+                        point_map=grp.point_map,
+                        group=grp,
+                    )
+                )
+        used: dict[int, str] = {}
+        for d in self.devices:
+            if d.unit_id in used:
+                raise ConfigError(
+                    [
+                        Problem(
+                            "<site>",
+                            None,
+                            "unit ids",
+                            f"{d.name} and {used[d.unit_id]} share unit id {d.unit_id}",
+                        )
+                    ]
+                )
+            used[d.unit_id] = d.name
+        self.by_unit = {d.unit_id: d for d in self.devices}
+        self.by_name = {d.name: d for d in self.devices}
+        self._encode_all(first=True)
+
+    # -- layout --------------------------------------------------------------------------
+    def _compile(self, pm: PointMap, beh: Behaviour) -> KindGroup:
+        ratings = beh.ratings
+        problems: list[Problem] = []
+
+        def count_of(value: str | int, where: tuple[Any, ...]) -> int:
+            if isinstance(value, int):
+                return value
+            if value in ratings:
+                return int(np.max(ratings[value]))
+            problems.append(
+                pm.problem(where, f"{value!r} is not a count or a rating ({', '.join(sorted(ratings))})")
+            )
+            return 0
+
+        points: list[PointInstance] = []
+        model_starts: list[tuple[int, int]] = []
+        exp_count: dict[str, int] = {}
+        offset = 2  # after 'SunS'
+        scope_ids = itertools.count()
+        sf_cols: dict[tuple[int, int, str], int] = {}  # (model index, group scope id, sf name) -> col
+        pending_sf: list[tuple[int, int, tuple[int, ...], str]] = []  # point idx, mi, scope chain, sf name
+
+        for mi, ref in enumerate(pm.models):
+            md = ref.definition
+            reps = count_of(ref.repeat, ("models",))
+            for r in range(reps):
+                start = offset
+                model_starts.append((md.id, start))
+
+                def walk(
+                    g: GroupDef,
+                    gpath: tuple[str, ...],
+                    browse: tuple[str, ...],
+                    scopes: tuple[int, ...],
+                    key_prefix: str,
+                    mi: int = mi,
+                    r: int = r,
+                    reps: int = reps,
+                    md: Any = md,
+                ) -> None:
+                    nonlocal offset
+                    scope = next(scope_ids)  # unique per group instance
+                    scopes = (*scopes, scope)
+                    for p in g.points:
+                        bpath = ".".join((str(md.id), *gpath, p.name))
+                        binding = pm.bindings.get(bpath)
+                        words = p.size if p.type in ("string", "pad") else TYPES[p.type].words
+                        exp = exp_count.get(bpath, 0)
+                        exp_count[bpath] = exp + 1
+                        inst = PointInstance(
+                            key=f"{key_prefix}{p.name}",
+                            path=bpath,
+                            model_id=md.id,
+                            model_name=md.name,
+                            browse=(*browse, p.name),
+                            pdef=p,
+                            offset=offset,
+                            words=words,
+                            sf_col=None,
+                            binding=binding,
+                            col=len(points),
+                            exp=exp,
+                        )
+                        if p.type == "sunssf":
+                            sf_cols[(mi * 1000 + r, scope, p.name)] = inst.col
+                        if isinstance(p.sf, str):
+                            pending_sf.append((inst.col, mi * 1000 + r, scopes, p.sf))
+                        points.append(inst)
+                        offset += words
+                    for sub in g.groups:
+                        ckey = ".".join((str(md.id), *gpath, sub.name))
+                        n_sub = 1 if sub.count is None else count_of(pm.counts.get(ckey, 1), ("counts", ckey))
+                        for k in range(n_sub):
+                            label = sub.name if sub.count is None else f"{sub.name}_{k + 1}"
+                            kp = (
+                                f"{key_prefix}{sub.name}."
+                                if sub.count is None
+                                else f"{key_prefix}{sub.name}[{k + 1}]."
+                            )
+                            walk(sub, (*gpath, sub.name), (*browse, label), scopes, kp)
+
+                mlabel = md.name if reps == 1 else f"{md.name}_{r + 1}"
+                mkey = f"{md.id}." if reps == 1 else f"{md.id}[{r + 1}]."
+                walk(md.group, (), (mlabel,), (), mkey)
+                if model_starts[-1][1] != start:
+                    raise AssertionError("layout")
+        n_regs = offset + 2  # end model
+        # resolve each point's scale factor: own group first, then outward
+        fixed = list(points)
+        for col, mkey, scopes, sf_name in pending_sf:
+            sf_col = None
+            for scope in reversed(scopes):
+                sf_col = sf_cols.get((mkey, scope, sf_name))
+                if sf_col is not None:
+                    break
+            fixed[col] = _replace(fixed[col], sf_col=sf_col)
+        points = fixed
+        n = beh.n
+        image = np.zeros((n, n_regs), dtype=np.uint16)
+        owner = np.full(n_regs, -1, dtype=np.int64)
+        image[:, 0], image[:, 1] = SUNS_MARKER
+        image[:, n_regs - 2], image[:, n_regs - 1] = END_MODEL
+        for p in points:
+            owner[p.offset : p.offset + p.words] = p.col
+        # model headers: ID and L
+        starts = [s for _, s in model_starts] + [n_regs - 2]
+        for (mid, s), nxt in zip(model_starts, starts[1:], strict=True):
+            image[:, s] = mid
+            image[:, s + 1] = nxt - s - 2
+        by_key = {p.key: p for p in points}
+        grp = KindGroup(
+            kind=pm.kind,
+            point_map=pm,
+            behaviour=beh,
+            n=n,
+            points=points,
+            by_key=by_key,
+            model_starts=model_starts,
+            n_regs=n_regs,
+            image=image,
+            owner=owner,
+            sf_values={},
+        )
+        # static scale factors
+        for p in points:
+            b = p.binding
+            if p.pdef.type != "sunssf" or b is None:
+                continue
+            if b.kind == "const":
+                grp.sf_values[p.col] = int(b.const)
+            else:
+                users = [q for q in points if q.sf_col == p.col]
+                top = _rating(b.auto, ratings, pm, b, problems)
+                grp.sf_values[p.col] = _auto_sf(top, [q.pdef.type for q in users])
+        # bindings by kind
+        by_binding: dict[str, list[PointInstance]] = {}
+        for p in points:
+            if p.binding is not None and p.pdef.type != "sunssf":
+                by_binding.setdefault(p.path, []).append(p)
+        for path, insts in by_binding.items():
+            b = insts[0].binding
+            assert b is not None
+            n_exp = len(insts)
+            if b.kind == "control":
+                default = _enum_or_number(b.default, insts[0].pdef, pm, b, problems, ratings)
+                grp.controls[path] = np.full((n, n_exp), default, dtype=float)
+                lo, hi = _write_range(insts[0].pdef, b, ratings, pm, problems, n)
+                grp.ranges[path] = (lo, hi)
+                grp.dynamic.append((b, insts))
+            elif b.kind in ("source", "index"):
+                if b.kind == "source" and not beh.knows(str(b.source)):
+                    problems.append(
+                        pm.problem(("points", path, "source"), beh.unknown_source_message(str(b.source)))
+                    )
+                    continue
+                grp.dynamic.append((b, insts))
+            elif b.kind == "const":
+                value = _enum_or_number(b.const, insts[0].pdef, pm, b, problems, ratings)
+                for p in insts:
+                    sf = grp.sf_values.get(p.sf_col, 0) if p.sf_col is not None else 0
+                    words = encode_value(value, p.pdef.type, p.pdef.size, sf)
+                    image[:, p.offset : p.offset + p.words] = words
+        # scale factor registers
+        for col, sf in grp.sf_values.items():
+            p = points[col]
+            image[:, p.offset] = np.uint16(sf & 0xFFFF)
+        # not-implemented points
+        for p in points:
+            if p.binding is None and not (p.pdef.name in ("ID", "L") and p.browse[-2:-1] == (p.model_name,)):
+                if p.pdef.type in ("string", "pad"):
+                    continue
+                image[:, p.offset : p.offset + p.words] = encode_value(None, p.pdef.type, p.pdef.size)
+        if problems:
+            raise ConfigError(problems)
+        return grp
+
+    # -- per tick -------------------------------------------------------------------------
+    def step(self, n: int = 1) -> Snapshot:
+        """Apply queued writes, advance the twin ``n`` ticks, re-encode every device."""
+        for _ in range(n):
+            self._apply_pending()
+            self.snapshot = self.site.step(1)
+            self._encode_all()
+            for cb in self.on_tick:
+                cb(self)
+        return self.snapshot
+
+    def _apply_pending(self) -> None:
+        written: dict[str, dict[str, np.ndarray]] = {}
+        for kind, i, path, exp, value in self.pending:
+            grp = self.groups[kind]
+            grp.controls[path][i, exp] = value
+            w = written.setdefault(kind, {})
+            if path not in w:
+                w[path] = np.zeros(grp.n, dtype=bool)
+            w[path][i] = True
+        self.pending.clear()
+        dt = self.site.dt
+        t = self.snapshot.t
+        for kind, grp in self.groups.items():
+            grp.behaviour.apply(grp.controls, written.get(kind, {}), t=t, dt=dt)
+
+    def _encode_all(self, *, first: bool = False) -> None:
+        snap = self.snapshot
+        for grp in self.groups.values():
+            derived = grp.behaviour.derive(snap, grp.controls, dt=0.0 if first else self.site.dt)
+            by_type: dict[str, tuple[list[np.ndarray], list[int], list[int]]] = {}
+            for b, insts in grp.dynamic:
+                n_exp = len(insts)
+                t = insts[0].pdef.type
+                if t == "string":
+                    if first:
+                        texts = grp.behaviour.resolve(str(b.source), snap, derived)
+                        for p in insts:
+                            for i in range(grp.n):
+                                grp.image[i, p.offset : p.offset + p.words] = encode_value(
+                                    texts[i], t, p.pdef.size
+                                )
+                    continue
+                if b.kind == "control":
+                    vals = grp.controls[b.path]
+                elif b.kind == "index":
+                    vals = np.broadcast_to(np.arange(1, n_exp + 1, dtype=float), (grp.n, n_exp))
+                else:
+                    raw = grp.behaviour.resolve(str(b.source), snap, derived)
+                    vals = np.broadcast_to(_as_2d(raw, grp.n, n_exp) * b.scale + b.offset, (grp.n, n_exp))
+                entry = by_type.setdefault(t, ([], [], []))
+                entry[0].append(np.asarray(vals, dtype=float))
+                for p in insts:
+                    entry[1].append(p.offset)
+                    entry[2].append(grp.sf_values.get(p.sf_col, 0) if p.sf_col is not None else 0)
+            for t, (vals_list, offsets, sfs) in by_type.items():
+                v = np.concatenate(vals_list, axis=1)  # (n, n_points)
+                sf = np.broadcast_to(np.asarray(sfs, dtype=float), v.shape)
+                words = encode_array(v.ravel(), t, sf.ravel()).reshape(grp.n, len(offsets), -1)
+                w = words.shape[2]
+                cols = np.asarray(offsets)[:, None] + np.arange(w)[None, :]
+                grp.image[:, cols] = words
+
+    # -- reads ----------------------------------------------------------------------------
+    def read_registers(self, device: Device, address: int, count: int) -> list[int] | None:
+        """Registers ``address`` .. ``address+count-1`` (0-based PDU); None if any is unmapped."""
+        off = address - BASE_ADDRESS
+        if off < 0 or count < 1 or off + count > device.group.n_regs:
+            return None
+        return device.regs[off : off + count].tolist()  # type: ignore[no-any-return]
+
+    # -- writes ---------------------------------------------------------------------------
+    def write_registers(self, device: Device, address: int, values: list[int]) -> WriteStatus:
+        """Validate a register write (FC06/FC16); if every point in it is good, hold and queue it."""
+        grp = device.group
+        off = address - BASE_ADDRESS
+        n = len(values)
+        if off < 0 or n < 1 or off + n > grp.n_regs:
+            return self._log(device, f"@{address}", values, WriteStatus.NO_SUCH_POINT)
+        cols = grp.owner[off : off + n]
+        if (cols < 0).any():
+            return self._log(device, f"@{address}", values, WriteStatus.NOT_WRITABLE)
+        accepted: list[tuple[PointInstance, float]] = []
+        k = 0
+        while k < n:
+            p = grp.points[int(cols[k])]
+            if p.offset != off + k or k + p.words > n:  # partial write of a multi-register point
+                return self._log(device, p.key, values, WriteStatus.NOT_WRITABLE)
+            regs = values[k : k + p.words]
+            status, value = self._check(device, p, decode_words(tuple(regs), p.pdef.type, device.sf_of(p)))
+            if status is not WriteStatus.OK:
+                return self._log(device, p.key, values, status)
+            accepted.append((p, float(value)))
+            k += p.words
+        for p, value in accepted:
+            self._hold(device, p, value)
+            self._log(device, p.key, value, WriteStatus.OK)
+        return WriteStatus.OK
+
+    def write_value(self, device: Device, key: str, value: Any) -> WriteStatus:
+        """Write one point by key in engineering units (OPC UA, in-process controllers)."""
+        p = device.group.by_key.get(key)
+        if p is None:
+            return self._log(device, key, value, WriteStatus.NO_SUCH_POINT)
+        if (isinstance(value, bool) or not isinstance(value, (int, float))) and p.writable:
+            return self._log(device, key, value, WriteStatus.TYPE_MISMATCH)
+        status, v = self._check(device, p, value)
+        if status is not WriteStatus.OK:
+            return self._log(device, key, value, status)
+        # quantise as the register would
+        sf = device.sf_of(p)
+        words = encode_value(v, p.pdef.type, p.pdef.size, sf)
+        q = decode_words(tuple(words), p.pdef.type, sf)
+        self._hold(device, p, float(q))  # type: ignore[arg-type]
+        return self._log(device, key, value, WriteStatus.OK)
+
+    def _check(self, device: Device, p: PointInstance, value: Any) -> tuple[WriteStatus, float]:
+        if not p.writable:
+            return WriteStatus.NOT_WRITABLE, 0.0
+        if device.local and p.pdef.name not in ("CtrlHb", "ControllerHb"):
+            return WriteStatus.LOCAL_CONTROL, 0.0
+        if value is None or not isinstance(value, (int, float)) or isinstance(value, bool):
+            return WriteStatus.OUT_OF_RANGE if value is None else WriteStatus.TYPE_MISMATCH, 0.0
+        v = float(value)
+        if not math.isfinite(v):
+            return WriteStatus.OUT_OF_RANGE, 0.0
+        pdef = p.pdef
+        if pdef.symbols and pdef.type.startswith("enum"):
+            if int(v) != v or int(v) not in pdef.symbols.values():
+                return WriteStatus.OUT_OF_RANGE, 0.0
+        lo, hi = device.group.ranges[p.path]
+        tl, th = usable_range(pdef.type)
+        sf = device.sf_of(p)
+        if not (lo[device.index] - 1e-9 <= v <= hi[device.index] + 1e-9):
+            return WriteStatus.OUT_OF_RANGE, 0.0
+        if not (tl * 10.0**sf <= v <= th * 10.0**sf):
+            return WriteStatus.OUT_OF_RANGE, 0.0
+        return WriteStatus.OK, v
+
+    def _hold(self, device: Device, p: PointInstance, value: float) -> None:
+        grp = device.group
+        grp.controls[p.path][device.index, p.exp] = value
+        grp.image[device.index, p.offset : p.offset + p.words] = encode_value(
+            value, p.pdef.type, p.pdef.size, device.sf_of(p)
+        )
+        self.pending.append((grp.kind, device.index, p.path, p.exp, value))
+
+    def _log(self, device: Device, point: str, value: Any, status: WriteStatus) -> WriteStatus:
+        if status is WriteStatus.OK:
+            self.writes_accepted += 1
+        else:
+            self.writes_rejected += 1
+        if len(self.write_log) < 100_000:
+            self.write_log.append((self.snapshot.t, device.name, point, value, status.value))
+        return status
+
+    # -- commands and local control -------------------------------------------------------
+    def command(self, device: Device, name: str) -> WriteStatus:
+        """Run a device command (``start``, ``stop``, ``alarm_reset``) through the write path."""
+        spec = device.group.behaviour.commands.get(name)
+        if spec is None:
+            return WriteStatus.NO_SUCH_POINT
+        key, value = spec
+        return self.write_value(device, key, value)
+
+    def set_local(self, device: Device, local: bool) -> None:
+        """Switch a device between remote (EMS) and local (front-panel) control."""
+        device.local = bool(local)
+        device.group.behaviour.local[device.index] = bool(local)
+        self._encode_all(first=True)
+
+    def iter_points(self) -> Iterator[tuple[Device, PointInstance]]:
+        for d in self.devices:
+            for p in d.points:
+                yield d, p
+
+
+def _replace(p: PointInstance, **kw: Any) -> PointInstance:
+    from dataclasses import replace
+
+    return replace(p, **kw)
+
+
+def _as_2d(raw: Any, n: int, n_exp: int) -> np.ndarray:
+    a = np.asarray(raw, dtype=float)
+    if a.ndim == 0:
+        return np.full((n, n_exp), float(a))
+    if a.ndim == 1:
+        if a.size == n:
+            return a[:, None]
+        if a.size == n_exp:
+            return a[None, :]
+    return a
+
+
+def _rating(
+    name: Any, ratings: dict[str, np.ndarray], pm: PointMap, b: Binding, problems: list[Problem]
+) -> float:
+    if isinstance(name, (int, float)):
+        return float(name)
+    neg = isinstance(name, str) and name.startswith("-")
+    key = name[1:] if neg else name
+    if key not in ratings:
+        from twin.params import suggest
+
+        hint = suggest(str(key), list(ratings))
+        problems.append(
+            pm.problem(
+                ("points", b.path),
+                f"unknown rating {key!r}{'; did you mean ' + repr(hint[0]) + '?' if hint else ''}",
+            )
+        )
+        return 0.0
+    v = float(np.max(np.abs(ratings[key])))
+    return -v if neg else v
+
+
+def _auto_sf(top: float, types: list[str]) -> int:
+    """The smallest SF in -3..10 for which ``top`` fits every type that uses it."""
+    limit = min((usable_range(t)[1] for t in types if t in TYPES), default=32767.0)
+    for sf in range(-3, 11):
+        if abs(top) / 10.0**sf <= limit:
+            return sf
+    return 10
+
+
+def _enum_or_number(
+    value: Any,
+    pdef: PointDef,
+    pm: PointMap,
+    b: Binding,
+    problems: list[Problem],
+    ratings: dict[str, np.ndarray],
+) -> Any:
+    if isinstance(value, str) and pdef.symbols and value in pdef.symbols:
+        return pdef.symbols[value]
+    if isinstance(value, str) and pdef.type != "string":
+        return _rating(value, ratings, pm, b, problems)
+    return value
+
+
+def _write_range(
+    pdef: PointDef, b: Binding, ratings: dict[str, np.ndarray], pm: PointMap, problems: list[Problem], n: int
+) -> tuple[np.ndarray, np.ndarray]:
+    if b.range is None:
+        if pdef.type in TYPES:
+            lo, _hi = usable_range(pdef.type)
+            return np.full(n, -np.inf if lo < 0 else 0.0), np.full(n, np.inf)
+        return np.full(n, -np.inf), np.full(n, np.inf)
+    out = []
+    for v in b.range:
+        if isinstance(v, str):
+            neg = v.startswith("-")
+            key = v[1:] if neg else v
+            if key in ratings:
+                r = np.broadcast_to(np.asarray(ratings[key], dtype=float), (n,)).copy()
+                out.append(-r if neg else r)
+                continue
+            _rating(v, ratings, pm, b, problems)
+            out.append(np.zeros(n))
+        else:
+            out.append(np.full(n, float(v)))
+    return out[0], out[1]

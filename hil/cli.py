@@ -188,3 +188,122 @@ def _print_summary(s) -> None:  # type: ignore[no-untyped-def]
 
 if __name__ == "__main__":  # pragma: no cover
     main()
+
+
+def _fail(exc: ConfigError) -> None:
+    err.print(f"[red]error:[/] {exc}", markup=True, highlight=False)
+    sys.exit(2)
+
+
+@main.command()
+@click.argument("site_name", metavar="SITE")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["md", "csv"]),
+    default="md",
+    show_default=True,
+    help="Output format.",
+)
+@click.option("--all", "show_all", is_flag=True, help="Also list not-implemented points.")
+@click.option(
+    "--legacy", is_flag=True, help="Battery PCS in the legacy personality (SunSpec 1, 103, 120-124)."
+)
+def points(site_name: str, fmt: str, show_all: bool, legacy: bool) -> None:
+    """Print the point list an EMS integrates against (Markdown or CSV).
+
+    \b
+    Example:
+      hil points lab_rack
+      hil points aidc_10k --format csv > aidc_10k_points.csv
+    """
+    from hil.config import load_bench
+    from hil.gateway import Gateway
+    from hil.pointlist import to_csv, to_markdown
+
+    try:
+        site, endpoints = load_bench(site_name)
+        if legacy:
+            endpoints.personality = "legacy"
+        gw = Gateway.from_config(site, endpoints)
+    except ConfigError as exc:
+        _fail(exc)
+    text = (
+        to_markdown(gw, implemented_only=not show_all)
+        if fmt == "md"
+        else to_csv(gw, implemented_only=not show_all)
+    )
+    click.echo(text, nl=False)
+
+
+@main.command()
+@click.argument("site_name", metavar="SITE")
+@click.option("--host", default=None, help="Address to bind (default: the site's, else 127.0.0.1).")
+@click.option("--modbus-port", type=int, default=None, help="Modbus TCP port (0 = any free port).")
+@click.option("--opcua-port", type=int, default=None, help="OPC UA port (0 = any free port).")
+@click.option(
+    "--speed", type=float, default=1.0, show_default=True, help="Simulated seconds per wall second."
+)
+@click.option("--duration", type=float, default=None, help="Stop after this many simulated seconds.")
+@click.option(
+    "--legacy", is_flag=True, help="Battery PCS in the legacy personality (SunSpec 1, 103, 120-124)."
+)
+def serve(
+    site_name: str,
+    host: str | None,
+    modbus_port: int | None,
+    opcua_port: int | None,
+    speed: float,
+    duration: float | None,
+    legacy: bool,
+) -> None:
+    """Serve every device of SITE over Modbus TCP and OPC UA, in real time, until Ctrl-C.
+
+    \b
+    Example:
+      hil serve lab_rack
+      hil serve aidc_10k --modbus-port 15020 --opcua-port 0
+    Then point an EMS, mbpoll or a SunSpec scanner at the printed addresses.
+    """
+    import asyncio
+    import signal
+
+    from hil.config import load_bench
+    from hil.runner import RealTime, Runner
+
+    try:
+        site, endpoints = load_bench(site_name)
+    except ConfigError as exc:
+        _fail(exc)
+    if host is not None:
+        endpoints.host = host
+    if legacy:
+        endpoints.personality = "legacy"
+    endpoints = endpoints.with_ports(modbus=modbus_port, opcua=opcua_port)
+    out = Console(soft_wrap=True)
+
+    async def go() -> None:
+        loop = asyncio.get_running_loop()
+        async with Runner(site, endpoints, pacer=RealTime(speed=speed)) as runner:
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                loop.add_signal_handler(sig, runner.stop)
+            for ep in runner.endpoints:
+                out.print(f"{ep.url:<36} {ep.name:<14} {ep.detail}", highlight=False, markup=False)
+            out.print(
+                f"serving {site.params.name} at tick {site.dt * 1000:g} ms, speed {speed:g}x; Ctrl-C stops",
+                highlight=False,
+            )
+            await runner.run(duration_s=duration)
+            lat = runner.lateness.summary()
+            out.print(
+                f"stopped at t = {site.t:.1f} s after {runner.ticks} ticks; tick lateness p50 "
+                f"{lat['p50_ms']:.2f} ms, p99 {lat['p99_ms']:.2f} ms, max {lat['max_ms']:.2f} ms; "
+                f"writes accepted {runner.gateway.writes_accepted}, rejected {runner.gateway.writes_rejected}",
+                highlight=False,
+            )
+
+    try:
+        asyncio.run(go())
+    except OSError as exc:
+        err.print(f"error: cannot bind: {exc}", highlight=False, markup=False)
+        sys.exit(3)

@@ -18,7 +18,7 @@ from twin import Site
 from twin.errors import ParameterError
 from twin.params import suggest
 
-__all__ = ["ConfigError", "find_profile", "issues_to_config_error", "load_site", "load_yaml"]
+__all__ = ["ConfigError", "find_profile", "issues_to_config_error", "load_bench", "load_site", "load_yaml"]
 
 Path_ = tuple[str | int, ...]
 
@@ -128,6 +128,15 @@ def find_profile(kind: str, name_or_path: str) -> Path:
 
 def load_site(name_or_path: str, *, overrides: Mapping[str, Any] | None = None) -> Site:
     """Build a :class:`twin.Site` from a site YAML (a shipped name or a path)."""
+    return load_bench(name_or_path, overrides=overrides)[0]
+
+
+def load_bench(name_or_path: str, *, overrides: Mapping[str, Any] | None = None) -> tuple[Site, Any]:
+    """The site and its ``endpoints:`` section (:class:`hil.endpoints.EndpointConfig`).
+
+    Problems in the twin's part and in the endpoints are reported together."""
+    from .endpoints import EndpointConfig, parse_endpoints
+
     path = find_profile("sites", name_or_path)
     data, lines = load_yaml(path)
     if not isinstance(data, dict):
@@ -135,10 +144,20 @@ def load_site(name_or_path: str, *, overrides: Mapping[str, Any] | None = None) 
     data = dict(data)
     for key, value in (overrides or {}).items():
         data[key] = value
+    problems: list[Problem] = []
+    endpoints: EndpointConfig | None = None
     try:
-        return Site(data, base_dir=path.parent)
+        endpoints = parse_endpoints(data.pop("endpoints", None), path=path, lines=lines)
+    except ConfigError as exc:
+        problems += exc.problems
+    site: Site | None = None
+    try:
+        site = Site(data, base_dir=path.parent)
     except ParameterError as exc:
-        raise issues_to_config_error(path, lines, exc) from None
+        problems += issues_to_config_error(path, lines, exc).problems
+    if problems or site is None or endpoints is None:
+        raise ConfigError(problems)
+    return site, endpoints
 
 
 def issues_to_config_error(

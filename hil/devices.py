@@ -320,6 +320,11 @@ class BessBehaviour(Behaviour):
                 lim = _c(c, "123.WMaxLim_Ena", 0, n) > 0
                 cap = np.where(lim, _c(c, "123.WMaxLimPct", 100, n) / 100.0 * wmax124, np.inf)
                 p = np.clip(p, -cap, cap)
+            if "123.OutPFSet_Ena" in c:
+                pf = _c(c, "123.OutPFSet", 1.0, n)
+                mag = np.clip(np.abs(pf), 0.01, 1.0)
+                q_pf = np.abs(p) * np.tan(np.arccos(mag)) * np.sign(pf)
+                q = np.where(_c(c, "123.OutPFSet_Ena", 0, n) > 0, q_pf, q)
         return p, q
 
     # -- twin -> registers ----------------------------------------------------------------
@@ -553,7 +558,7 @@ class GensetBehaviour(Behaviour):
     unit_base = 110
     prefix = "Genset"
     unit_devices = ("genset",)
-    derived_names = ("w", "a", "v_ll", "hz", "st", "inv_st", "tot_wh_inj", "wset_rvrt_rem")
+    derived_names = ("w", "a", "v_ll", "hz", "st", "inv_st", "tot_wh_inj", "wset_rvrt_rem", "der_hb")
 
     @staticmethod
     def count(site: Site) -> int:
@@ -615,6 +620,7 @@ class GensetBehaviour(Behaviour):
             ),
             "tot_wh_inj": self.e,
             "wset_rvrt_rem": self.rvrt.remaining,
+            "der_hb": np.full(self.n, float(int(snap.t) % 4294967295)),
         }
 
 

@@ -176,6 +176,7 @@ class KindGroup:
     controls: dict[str, np.ndarray] = field(default_factory=dict)  # binding path -> (n, n_exp)
     dynamic: list[tuple[Binding, list[PointInstance]]] = field(default_factory=list)
     ranges: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
+    plan: list[tuple[str, list[tuple[Binding, int]], np.ndarray, np.ndarray]] = field(default_factory=list)
 
 
 Pending = tuple[str, int, str, int, float]  # (kind, instance, binding path, exp, value)
@@ -254,6 +255,17 @@ class Gateway:
         self.by_unit = {d.unit_id: d for d in self.devices}
         self.by_name = {d.name: d for d in self.devices}
         self._encode_all(first=True)
+
+    @classmethod
+    def from_config(cls, site: Site, endpoints: Any) -> Gateway:
+        """A gateway as a site file's ``endpoints:`` section describes it."""
+        return cls(
+            site,
+            point_maps=endpoints.point_maps,
+            unit_ids=endpoints.unit_ids,
+            watchdog_s=endpoints.watchdog_s,
+            legacy=endpoints.personality == "legacy",
+        )
 
     # -- layout --------------------------------------------------------------------------
     def _compile(self, pm: PointMap, beh: Behaviour) -> KindGroup:
@@ -458,41 +470,59 @@ class Gateway:
         for kind, grp in self.groups.items():
             grp.behaviour.apply(grp.controls, written.get(kind, {}), t=t, dt=dt)
 
+    def _plan(self, grp: KindGroup) -> list[tuple[str, list[tuple[Binding, int]], np.ndarray, np.ndarray]]:
+        """Per point type: the dynamic bindings in order, their register columns and SFs."""
+        by_type: dict[str, tuple[list[tuple[Binding, int]], list[int], list[int]]] = {}
+        for b, insts in grp.dynamic:
+            t = insts[0].pdef.type
+            if t == "string":
+                continue
+            entry = by_type.setdefault(t, ([], [], []))
+            entry[0].append((b, len(insts)))
+            for p in insts:
+                entry[1].append(p.offset)
+                entry[2].append(grp.sf_values.get(p.sf_col, 0) if p.sf_col is not None else 0)
+        plan = []
+        for t, (bindings, offsets, sfs) in by_type.items():
+            w = TYPES[t].words
+            cols = np.asarray(offsets)[:, None] + np.arange(w)[None, :]
+            plan.append((t, bindings, cols, np.asarray(sfs, dtype=float)))
+        return plan
+
     def _encode_all(self, *, first: bool = False) -> None:
         snap = self.snapshot
         for grp in self.groups.values():
-            derived = grp.behaviour.derive(snap, grp.controls, dt=0.0 if first else self.site.dt)
-            by_type: dict[str, tuple[list[np.ndarray], list[int], list[int]]] = {}
-            for b, insts in grp.dynamic:
-                n_exp = len(insts)
-                t = insts[0].pdef.type
-                if t == "string":
-                    if first:
-                        texts = grp.behaviour.resolve(str(b.source), snap, derived)
+            beh = grp.behaviour
+            derived = beh.derive(snap, grp.controls, dt=0.0 if first else self.site.dt)
+            if first:
+                grp.plan = self._plan(grp)
+                for b, insts in grp.dynamic:
+                    t = insts[0].pdef.type
+                    if t == "string":
+                        texts = beh.resolve(str(b.source), snap, derived)
                         for p in insts:
                             for i in range(grp.n):
                                 grp.image[i, p.offset : p.offset + p.words] = encode_value(
                                     texts[i], t, p.pdef.size
                                 )
-                    continue
-                if b.kind == "control":
-                    vals = grp.controls[b.path]
-                elif b.kind == "index":
-                    vals = np.broadcast_to(np.arange(1, n_exp + 1, dtype=float), (grp.n, n_exp))
-                else:
-                    raw = grp.behaviour.resolve(str(b.source), snap, derived)
-                    vals = np.broadcast_to(_as_2d(raw, grp.n, n_exp) * b.scale + b.offset, (grp.n, n_exp))
-                entry = by_type.setdefault(t, ([], [], []))
-                entry[0].append(np.asarray(vals, dtype=float))
-                for p in insts:
-                    entry[1].append(p.offset)
-                    entry[2].append(grp.sf_values.get(p.sf_col, 0) if p.sf_col is not None else 0)
-            for t, (vals_list, offsets, sfs) in by_type.items():
-                v = np.concatenate(vals_list, axis=1)  # (n, n_points)
-                sf = np.broadcast_to(np.asarray(sfs, dtype=float), v.shape)
-                words = encode_array(v.ravel(), t, sf.ravel()).reshape(grp.n, len(offsets), -1)
-                w = words.shape[2]
-                cols = np.asarray(offsets)[:, None] + np.arange(w)[None, :]
+            n = grp.n
+            for t, bindings, cols, sfs in grp.plan:
+                parts = []
+                for b, n_exp in bindings:
+                    if b.kind == "control":
+                        vals = grp.controls[b.path]
+                    elif b.kind == "index":
+                        vals = np.broadcast_to(np.arange(1.0, n_exp + 1.0), (n, n_exp))
+                    else:
+                        vals = _as_2d(beh.resolve(str(b.source), snap, derived), n, n_exp)
+                        if b.scale != 1.0 or b.offset != 0.0:
+                            vals = vals * b.scale + b.offset
+                        if vals.shape != (n, n_exp):
+                            vals = np.broadcast_to(vals, (n, n_exp))
+                    parts.append(vals)
+                v = np.concatenate(parts, axis=1) if len(parts) > 1 else np.asarray(parts[0], dtype=float)
+                sf = np.broadcast_to(sfs, v.shape)
+                words = encode_array(v.ravel(), t, sf.ravel()).reshape(n, cols.shape[0], -1)
                 grp.image[:, cols] = words
 
     # -- reads ----------------------------------------------------------------------------
@@ -616,6 +646,8 @@ def _replace(p: PointInstance, **kw: Any) -> PointInstance:
 
 
 def _as_2d(raw: Any, n: int, n_exp: int) -> np.ndarray:
+    if isinstance(raw, float | int):
+        return np.full((n, n_exp), float(raw))
     a = np.asarray(raw, dtype=float)
     if a.ndim == 0:
         return np.full((n, n_exp), float(a))

@@ -1,0 +1,167 @@
+"""The ``endpoints:`` section of a site file: where and how the site's devices are served.
+
+```yaml
+endpoints:
+  host: 127.0.0.1          # every server binds here (loopback unless you say otherwise)
+  watchdog_s: 10           # controller-heartbeat timeout (802 CtrlHb / 715 ControllerHb)
+  modbus:
+    port: 1502             # the gateway port; 0 picks a free port
+    layout: gateway        # gateway: every device behind one port by unit id
+                           # per-device: device k on port + k (any unit id answers)
+    unknown_unit: gateway_no_response   # or device_failure, silent
+    personality: sunspec   # or legacy: battery PCS as SunSpec 1, 103, 120-124
+    unit_ids: {bess: 10}   # first unit id of each device kind
+  opcua:
+    port: 4840             # 0 picks a free port
+    path: /aidc-hil
+  point_maps: {bess: bess} # point map per device kind (profiles/points/<name>.yaml)
+```
+Every key is optional; errors name the file, the line and a did-you-mean.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from twin.params import suggest
+
+from .config import ConfigError, Path_, Problem, _line_for
+
+__all__ = ["EndpointConfig", "parse_endpoints"]
+
+KINDS = ("meter", "utility", "site", "bess", "pv", "genset")
+UNKNOWN_UNIT = ("gateway_no_response", "device_failure", "silent")
+
+
+@dataclass
+class EndpointConfig:
+    host: str = "127.0.0.1"
+    watchdog_s: float = 10.0
+    modbus_port: int = 1502
+    modbus_layout: str = "gateway"
+    unknown_unit: str = "gateway_no_response"
+    personality: str = "sunspec"
+    unit_ids: dict[str, int] = field(default_factory=dict)
+    opcua_port: int = 4840
+    opcua_path: str = "/aidc-hil"
+    point_maps: dict[str, str] = field(default_factory=dict)
+
+    def with_ports(self, *, modbus: int | None = None, opcua: int | None = None) -> EndpointConfig:
+        from dataclasses import replace
+
+        return replace(
+            self,
+            modbus_port=self.modbus_port if modbus is None else modbus,
+            opcua_port=self.opcua_port if opcua is None else opcua,
+        )
+
+
+_SCHEMA: dict[str, Any] = {
+    "host": str,
+    "watchdog_s": float,
+    "modbus": {
+        "port": int,
+        "layout": ("gateway", "per-device"),
+        "unknown_unit": UNKNOWN_UNIT,
+        "personality": ("sunspec", "legacy"),
+        "unit_ids": dict,
+    },
+    "opcua": {"port": int, "path": str},
+    "point_maps": dict,
+}
+
+
+def parse_endpoints(data: Any, *, path: Path, lines: Mapping[Path_, int]) -> EndpointConfig:
+    """Validate the ``endpoints`` mapping of a site file; every problem at once."""
+    problems: list[Problem] = []
+
+    def err(p: Path_, msg: str) -> None:
+        problems.append(
+            Problem(
+                str(path), _line_for(lines, ("endpoints", *p)), ".".join(("endpoints", *map(str, p))), msg
+            )
+        )
+
+    def check(node: Any, schema: dict[str, Any], where: Path_) -> dict[str, Any]:
+        if node is None:
+            return {}
+        if not isinstance(node, dict):
+            err(where, "must be a mapping")
+            return {}
+        out: dict[str, Any] = {}
+        for key, value in node.items():
+            spec = schema.get(str(key))
+            if spec is None:
+                hint = suggest(str(key), list(schema))
+                err(
+                    (*where, key),
+                    "unknown key"
+                    + (f"; did you mean {hint[0]!r}?" if hint else f" (known: {', '.join(schema)})"),
+                )
+                continue
+            if isinstance(spec, dict):
+                out[key] = check(value, spec, (*where, key))
+            elif isinstance(spec, tuple):
+                if value not in spec:
+                    hint = suggest(str(value), list(spec))
+                    err(
+                        (*where, key),
+                        f"{value!r} is not one of {', '.join(spec)}"
+                        + (f"; did you mean {hint[0]!r}?" if hint else ""),
+                    )
+                else:
+                    out[key] = value
+            elif spec is float:
+                if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+                    err((*where, key), f"must be a positive number, got {value!r}")
+                else:
+                    out[key] = float(value)
+            elif spec is int:
+                if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 65535:
+                    err((*where, key), f"must be a port number 0..65535, got {value!r}")
+                else:
+                    out[key] = value
+            elif spec is dict:
+                if not isinstance(value, dict):
+                    err((*where, key), "must be a mapping of device kind to a value")
+                    continue
+                for kind in value:
+                    if kind not in KINDS:
+                        hint = suggest(str(kind), list(KINDS))
+                        err(
+                            (*where, key, kind),
+                            f"unknown device kind {kind!r}"
+                            + (f"; did you mean {hint[0]!r}?" if hint else ""),
+                        )
+                out[key] = dict(value)
+            else:
+                if not isinstance(value, str):
+                    err((*where, key), f"must be a string, got {value!r}")
+                else:
+                    out[key] = value
+        return out
+
+    d = check(data, _SCHEMA, ())
+    for kind, uid in d.get("modbus", {}).get("unit_ids", {}).items():
+        if isinstance(uid, bool) or not isinstance(uid, int) or not 1 <= uid <= 247:
+            err(("modbus", "unit_ids", kind), f"a unit id is 1..247, got {uid!r}")
+    if problems:
+        raise ConfigError(problems)
+    m = d.get("modbus", {})
+    o = d.get("opcua", {})
+    path_ = str(o.get("path", "/aidc-hil"))
+    return EndpointConfig(
+        host=str(d.get("host", "127.0.0.1")),
+        watchdog_s=float(d.get("watchdog_s", 10.0)),
+        modbus_port=int(m.get("port", 1502)),
+        modbus_layout=str(m.get("layout", "gateway")),
+        unknown_unit=str(m.get("unknown_unit", "gateway_no_response")),
+        personality=str(m.get("personality", "sunspec")),
+        unit_ids={k: int(v) for k, v in m.get("unit_ids", {}).items()},
+        opcua_port=int(o.get("port", 4840)),
+        opcua_path=path_ if path_.startswith("/") else "/" + path_,
+        point_maps={k: str(v) for k, v in d.get("point_maps", {}).items()},
+    )

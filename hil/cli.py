@@ -298,7 +298,8 @@ def serve(
             out.print(
                 f"stopped at t = {site.t:.1f} s after {runner.ticks} ticks; tick lateness p50 "
                 f"{lat['p50_ms']:.2f} ms, p99 {lat['p99_ms']:.2f} ms, max {lat['max_ms']:.2f} ms; "
-                f"writes accepted {runner.gateway.writes_accepted}, rejected {runner.gateway.writes_rejected}",
+                f"writes accepted {runner.gateway.writes_accepted}, "
+                f"rejected {runner.gateway.writes_rejected}",
                 highlight=False,
             )
 

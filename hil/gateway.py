@@ -51,6 +51,7 @@ _UNITS = {  # SunSpec unit -> (UNECE common code, OPC UA display name)
     "V": ("VLT", "V"),
     "A": ("AMP", "A"),
     "Wh": ("WHR", "Wh"),
+    "WH": ("WHR", "Wh"),  # model 713 spells it so
     "Ah": ("AMH", "Ah"),
     "Varh": ("D44", "varh"),
     "VAh": ("D46", "VAh"),
@@ -149,7 +150,7 @@ class Device:
     def _sf(self, p: PointInstance) -> int:
         if p.sf_col is None:
             return int(p.pdef.sf) if isinstance(p.pdef.sf, int) else 0
-        return int(self.group.sf_values[p.sf_col])
+        return int(self.group.sf_values.get(p.sf_col, 0))
 
     def sf_of(self, p: PointInstance) -> int:
         return self._sf(p)

@@ -71,7 +71,7 @@ def point_rows(gw: Gateway, *, implemented_only: bool = False) -> list[PointRow]
             if implemented_only and not p.implemented and p.pdef.name not in ("ID", "L"):
                 continue
             sf = ""
-            if p.sf_col is not None:
+            if p.sf_col is not None and p.sf_col in grp.sf_values:
                 sf = f"{grp.points[p.sf_col].key} = {first.sf_of(p)}"
             rng = ""
             if p.writable:

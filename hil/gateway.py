@@ -590,9 +590,9 @@ class Gateway:
         if not math.isfinite(v):
             return WriteStatus.OUT_OF_RANGE, 0.0
         pdef = p.pdef
-        if pdef.symbols and pdef.type.startswith("enum"):
-            if int(v) != v or int(v) not in pdef.symbols.values():
-                return WriteStatus.OUT_OF_RANGE, 0.0
+        is_enum = bool(pdef.symbols) and pdef.type.startswith("enum")
+        if is_enum and (int(v) != v or int(v) not in pdef.symbols.values()):
+            return WriteStatus.OUT_OF_RANGE, 0.0
         lo, hi = device.group.ranges[p.path]
         tl, th = usable_range(pdef.type)
         sf = device.sf_of(p)

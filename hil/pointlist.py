@@ -123,7 +123,8 @@ def to_markdown(gw: Gateway, *, implemented_only: bool = True) -> str:
         r0 = krows[0]
         out += [f"## {gw.groups[kind].point_map.title}", ""]
         out += [
-            f"Devices {r0.devices}, Modbus unit ids {r0.unit_ids}; point map `profiles/points/{gw.groups[kind].point_map.name}.yaml`.",
+            f"Devices {r0.devices}, Modbus unit ids {r0.unit_ids}; "
+            f"point map `profiles/points/{gw.groups[kind].point_map.name}.yaml`.",
             "",
         ]
         out.append("| " + " | ".join(_COLS) + " |")

@@ -144,7 +144,7 @@ class Runner:
                     await ep.start()
                     self.modbus.append(ep)
                     for d in devices:
-                        unit = d.unit_id if cfg.modbus_layout == "gateway" else d.unit_id
+                        unit = d.unit_id
                         models = " ".join(str(m) for m in _compact(d.models))
                         self.endpoints.append(
                             Endpoint(f"modbus://{cfg.host}:{ep.port}/{unit}", d.name, f"SunSpec {models}")

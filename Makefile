@@ -1,12 +1,12 @@
 # Two commands set up everything on a fresh machine:
 #   make demo   create .venv, install, run a one-hour simulation of the 10k-GPU site
-#   make test   create .venv, install, run ruff, mypy on twin/ and the test suite
+#   make test   create .venv, install (and the npm test clients), run ruff, mypy on twin/ and the tests
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint bench clean
+.PHONY: demo test lint bench clean serve
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -22,11 +22,24 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check twin hil tests benchmarks tools
 	$(BIN)/mypy twin
 
-test: lint
+# Independent third-party clients for the protocol tests (node-opcua-client, modbus-serial)
+JS     := tests/integration/js
+JSSTAMP := $(JS)/node_modules/.installed
+
+$(JSSTAMP): $(JS)/package.json
+	cd $(JS) && npm install --no-audit --no-fund --loglevel=error
+	touch $(JSSTAMP)
+
+test: lint $(JSSTAMP)
 	$(BIN)/pytest
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_site.py
+	$(BIN)/python benchmarks/bench_modbus.py
+	$(BIN)/python benchmarks/bench_opcua.py
+
+serve: $(STAMP)
+	$(BIN)/hil serve lab_rack
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache

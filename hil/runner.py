@@ -140,7 +140,14 @@ class Runner:
                         ([d], cfg.modbus_port + k if cfg.modbus_port else 0) for k, d in enumerate(gw.devices)
                     ]
                 for devices, port in groups:
-                    ep = ModbusEndpoint(gw, devices, host=cfg.host, port=port, unknown_unit=cfg.unknown_unit)
+                    ep = ModbusEndpoint(
+                        gw,
+                        devices,
+                        host=cfg.host,
+                        port=port,
+                        layout="gateway" if cfg.modbus_layout == "gateway" else "per-device",
+                        unknown_unit=cfg.unknown_unit,
+                    )
                     await ep.start()
                     self.modbus.append(ep)
                     for d in devices:
@@ -152,9 +159,9 @@ class Runner:
             if self.want_opcua:
                 from .opcua import OpcUaEndpoint
 
-                self.opcua = OpcUaEndpoint(gw, host=cfg.host, port=cfg.opcua_port, path=cfg.opcua_path)
+                self.opcua = OpcUaEndpoint(gw, host=cfg.host, port=cfg.opcua_port)
                 await self.opcua.start()
-                n_vars = getattr(self.opcua, "n_variables", 0)
+                n_vars = len(self.opcua.variables())
                 self.endpoints.append(
                     Endpoint(self.opcua.url, f"Objects/{self.site.params.name}", f"{n_vars} variables")
                 )

@@ -437,7 +437,8 @@ class Gateway:
             image[:, p.offset] = np.uint16(sf & 0xFFFF)
         # not-implemented points
         for p in points:
-            if p.binding is None and not (p.pdef.name in ("ID", "L") and p.browse[-2:-1] == (p.model_name,)):
+            # a model's own ID/L header (browse is (model label, name); repeats are labelled "_k")
+            if p.binding is None and not (p.pdef.name in ("ID", "L") and len(p.browse) == 2):
                 if p.pdef.type in ("string", "pad"):
                     continue
                 image[:, p.offset : p.offset + p.words] = encode_value(None, p.pdef.type, p.pdef.size)

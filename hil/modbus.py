@@ -55,6 +55,7 @@ from typing import Any
 
 from pymodbus.constants import ExcCodes
 from pymodbus.exceptions import NoSuchIdException
+from pymodbus.pdu import ExceptionResponse
 from pymodbus.pdu.register_message import ReadWriteMultipleRegistersRequest
 from pymodbus.server import ModbusTcpServer
 from pymodbus.server.base import ModbusBaseServer
@@ -78,8 +79,6 @@ _WRITE_CODES: dict[WriteStatus, ExcCodes] = {
 }
 _REG_READ = frozenset((3, 4, 6, 22, 23))  # FC06/FC22 read back for the echo / the mask
 _REG_WRITE = frozenset((6, 16, 22, 23))
-COIL_RUN = 0
-COIL_ALARM_RESET = 1
 _RUNNING = (3, 4)  # 701.InvSt RUNNING, THROTTLED
 _ALARM_POINTS = ("802.Evt1", "103.Evt1")
 
@@ -98,8 +97,6 @@ class _ReadWrite(ReadWriteMultipleRegistersRequest):
         if check is not None and 1 <= self.read_count <= 0x7D:
             rc = check(device_id, self.read_address, self.read_count)
             if rc is not None:
-                from pymodbus.pdu import ExceptionResponse
-
                 return ExceptionResponse(self.function_code, rc)
         return await super().datastore_update(context, device_id)
 
@@ -135,7 +132,7 @@ class _Context:
             return dev
         return None if self.gw.read_registers(dev, address, count) is not None else ExcCodes.ILLEGAL_ADDRESS
 
-    async def async_getValues(  # noqa: N802 (pymodbus' name)
+    async def async_getValues(
         self, device_id: int, func_code: int, address: int, count: int = 1
     ) -> list[int] | list[bool] | ExcCodes:
         dev = self._device(device_id)
@@ -156,7 +153,7 @@ class _Context:
             log.exception("modbus read fc%d unit %d @%d+%d failed", func_code, device_id, address, count)
             return ExcCodes.DEVICE_FAILURE
 
-    async def async_setValues(  # noqa: N802 (pymodbus' name)
+    async def async_setValues(
         self, device_id: int, func_code: int, address: int, values: Sequence[int] | Sequence[bool]
     ) -> ExcCodes | None:
         dev = self._device(device_id)
@@ -313,4 +310,3 @@ class ModbusEndpoint:
 def _forget(server: ModbusTcpServer) -> None:
     if ModbusBaseServer.active_server is server:
         ModbusBaseServer.active_server = None
-

@@ -241,6 +241,8 @@ def decode_words(regs: list[int] | tuple[int, ...], type_name: str, sf: int = 0)
         raw -= 1 << (16 * t.words)
     if sf == 0:
         return raw
+    if sf < 0:  # divide by an exact power of ten: 6864 with SF -1 is 686.4, not 686.4000000000001
+        return raw / 10 ** (-int(sf))
     return raw * scale_of(sf)
 
 

@@ -41,6 +41,7 @@ Usage (the serve loop awaits :meth:`OpcUaEndpoint.publish` after each gateway st
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import time
@@ -218,6 +219,7 @@ class OpcUaEndpoint:
         self._watches: list[_Watch] = []
         self._dirty = np.empty(0)  # per variable: simulated time of its last unpublished change, or NaN
         self._events: list[tuple[float, _Var, str, bool]] = []  # t, variable, symbol, raised
+        self.event_type: ua.NodeId | None = None  # DeviceAlarmEventType, once started
         self._evgens: dict[str, Any] = {}
         self._server_evgen: Any = None
         self._orig_write: Callable[..., Coroutine[Any, Any, list[ua.StatusCode]]] | None = None
@@ -261,6 +263,17 @@ class OpcUaEndpoint:
         # nothing to warn about (signing policies, plaintext passwords)
         server.set_security_policy([ua.SecurityPolicyType.NoSecurity])
         server.set_identity_tokens([ua.AnonymousIdentityToken])
+        try:
+            await self._start(server)
+        except BaseException:
+            self.server = None
+            with contextlib.suppress(Exception):
+                await server.stop()
+            raise
+        self.gw.on_tick.append(self._on_tick)
+        _log.info("OPC UA endpoint %s (namespace %s)", self.url, self.namespace_uri)
+
+    async def _start(self, server: Server) -> None:
         await server.init()
         await server.set_application_uri(f"{self.namespace_uri}:server")
         self.namespace_index = await server.register_namespace(self.namespace_uri)
@@ -279,8 +292,6 @@ class OpcUaEndpoint:
         for edp in server.iserver.endpoints:  # advertise the bound port, not 0
             edp.EndpointUrl = self.url
             edp.Server.DiscoveryUrls = [self.url]
-        self.gw.on_tick.append(self._on_tick)
-        _log.info("OPC UA endpoint %s (namespace %s)", self.url, self.namespace_uri)
 
     async def stop(self) -> None:
         if self._on_tick in self.gw.on_tick:

@@ -31,10 +31,6 @@ class Behaviour:
     area: ClassVar[str] = ""
     unit_base: ClassVar[int] = 1
     prefix: ClassVar[str] = ""
-    #: twin devices whose per-unit arrays are indexed by this kind's instance (``pcs[i]``)
-    unit_devices: ClassVar[tuple[str, ...]] = ()
-    #: twin devices whose arrays are indexed by a repeating group (``gpu[g]``)
-    group_devices: ClassVar[tuple[str, ...]] = ()
     derived_names: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, site: Site, *, watchdog_s: float = 10.0) -> None:
@@ -139,7 +135,6 @@ class BessBehaviour(Behaviour):
     area = "BESS"
     unit_base = 10
     prefix = "PCS"
-    unit_devices = ("pcs", "bms", "bess")
     derived_names = (
         "w", "var", "va", "pf", "a", "v_ll", "v_ln", "hz", "w_ph", "var_ph", "va_ph",
         "tot_wh_inj", "tot_wh_abs", "tot_varh_inj", "tot_varh_abs", "st", "conn_st", "der_mode",
@@ -359,14 +354,12 @@ class BessBehaviour(Behaviour):
         soc_min = self.ratings["soc_min_pct"]
         wh_avail = np.maximum(soc - soc_min, 0.0) / 100.0 * self.ratings["wh_rtg"] * a["bms.soh_pct"] / 100.0
         n_str = self.ratings["n_strings"]
-        p_max = np.maximum(a["pcs.p_max_dis_kw"], 1e-9)
         throt = np.where(running & (w > 0), np.clip(100.0 * w / (self.ratings["w_max"]), 0, 100), np.nan)
         legacy_state = np.select(
             [state == 0, state == 1, state == 2, state == 3, state == 4, state == 5, state == 6, state == 7],
             [1, 2, 3, 4, 5, 6, 7, 8],
             1,
         )
-        del p_max
         return {
             "w": w,
             "var": var,
@@ -560,7 +553,6 @@ class GensetBehaviour(Behaviour):
     area = "Genset"
     unit_base = 110
     prefix = "Genset"
-    unit_devices = ("genset",)
     derived_names = ("w", "a", "v_ll", "hz", "st", "inv_st", "tot_wh_inj", "wset_rvrt_rem", "der_hb")
 
     @staticmethod
@@ -634,7 +626,6 @@ class SiteBehaviour(Behaviour):
     area = "Site"
     unit_base = 3
     prefix = "Totals"
-    group_devices = ("gpu",)
     derived_names = ("load_pct", "racks_on", "w_racks", "v_pct")
 
     def __init__(self, site: Site, *, watchdog_s: float = 10.0) -> None:

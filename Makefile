@@ -37,6 +37,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_site.py
 	$(BIN)/python benchmarks/bench_modbus.py
 	$(BIN)/python benchmarks/bench_opcua.py
+	$(BIN)/python benchmarks/bench_serve.py --clients 32 8
 
 serve: $(STAMP)
 	$(BIN)/hil serve lab_rack

@@ -1,0 +1,159 @@
+"""Everything at once: the Runner serving a site in real time to Modbus pollers and an OPC UA watcher.
+
+Run:  .venv/bin/python benchmarks/bench_serve.py [--site aidc_10k] [--clients 32] [--seconds 60]
+
+This is the path ``hil serve`` takes: one :class:`hil.runner.Runner` with real-time pacing
+(absolute deadlines), its Modbus endpoint(s) and its OPC UA endpoint on one asyncio loop; the
+runner's own lateness record is what is reported. Against it, in other processes and at the
+same time:
+
+* ``--clients`` pymodbus clients (spread over ``--procs`` processes), each reading 125
+  registers of model 701 every ``--period`` seconds on an absolute schedule with a random
+  phase, rotating over the PCS unit ids (the client of ``bench_modbus.py``);
+* one asyncua client subscribed to every variable node at one tick's publishing interval
+  (the client of ``bench_opcua.py``).
+
+Once both are connected and the subscription has warmed up, the window of ``--seconds`` is
+measured: Modbus requests/s and response p50/p99, OPC UA notifications/s, and tick lateness
+p50/p99/max of the runner. Prints one Markdown row per ``--clients`` value; nothing is asserted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import multiprocessing as mp
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_modbus import _worker
+
+HERE = Path(__file__).resolve().parent
+
+
+async def one_case(
+    site: str, n_clients: int, procs: int, period: float, seconds: float, warmup: float
+) -> dict[str, Any]:
+    from hil.config import load_bench
+    from hil.runner import RealTime, Runner
+
+    site_obj, cfg = load_bench(site)
+    cfg = cfg.with_ports(modbus=0, opcua=0)
+    async with Runner(site_obj, cfg, pacer=RealTime()) as runner:
+        gw = runner.gateway
+        await runner.step(round(10.0 / gw.site.dt))  # past start-up transients
+        clock = asyncio.create_task(runner.run())
+        ep = runner.modbus[0]
+        pcs = [d for d in gw.devices if d.kind == "bess"]
+        units = [d.unit_id for d in pcs]
+        address = 40000 + pcs[0].point("701.ID").offset
+        opc = runner.opcua
+        spec = {"namespace": opc.namespace_uri, "nodes": [s for _, _, s in opc.variables()]}
+
+        # the OPC UA watcher: subscribe, warm up, then print START ... END and a JSON result
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, str(HERE / "bench_opcua.py"), "--client", opc.url,
+            "--interval-ms", str(gw.site.dt * 1000.0), "--warmup", str(warmup), "--seconds", str(seconds),
+            stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
+        )  # fmt: skip
+        assert proc.stdin is not None
+        assert proc.stdout is not None
+        proc.stdin.write(json.dumps(spec).encode())
+        await proc.stdin.drain()
+        proc.stdin.close()
+        line = (await proc.stdout.readline()).decode().strip()
+        if line != "START":
+            raise RuntimeError(f"OPC UA client did not start: {line!r}")
+
+        # the Modbus pollers, started as the OPC UA window opens; same window length
+        ctx = mp.get_context("spawn")
+        ready, go, out = ctx.Queue(), ctx.Event(), ctx.Queue()
+        per = [n_clients // procs + (1 if i < n_clients % procs else 0) for i in range(procs)]
+        workers = []
+        for i, n in enumerate(x for x in per if x):
+            args = {
+                "port": ep.port, "units": units, "address": address, "mode": "poll", "period": period,
+                "duration": seconds, "n_clients": n, "seed": 1000 * i,
+            }  # fmt: skip
+            p = ctx.Process(target=_worker, args=(args, ready, go, out), daemon=True)
+            p.start()
+            workers.append(p)
+        loop = asyncio.get_running_loop()
+        for _ in workers:
+            await loop.run_in_executor(None, ready.get)
+        go.set()
+        await asyncio.sleep(0.05)
+        i0 = len(runner.lateness.samples)
+        results = [await loop.run_in_executor(None, out.get) for _ in workers]
+        i1 = len(runner.lateness.samples)
+        for p in workers:
+            await loop.run_in_executor(None, p.join)
+        opc_result: dict[str, Any] = {}
+        async for raw in proc.stdout:
+            text = raw.decode().strip()
+            if text.startswith("{"):
+                opc_result = json.loads(text)
+        await proc.wait()
+        runner.stop()
+        await clock
+    late = np.asarray(runner.lateness.samples[i0:i1]) * 1000.0
+    lat = np.asarray([x for r in results for x in r["lat"]]) * 1000.0
+    return {
+        "clients": n_clients,
+        "variables": len(spec["nodes"]),
+        "rps": lat.size / seconds,
+        "errors": sum(r["errors"] for r in results),
+        "resp_p50": float(np.percentile(lat, 50)) if lat.size else float("nan"),
+        "resp_p99": float(np.percentile(lat, 99)) if lat.size else float("nan"),
+        "notif_per_s": opc_result.get("notifications", 0) / max(opc_result.get("seconds", 1.0), 1e-9),
+        "ticks": int(late.size),
+        "late_p50": float(np.percentile(late, 50)),
+        "late_p99": float(np.percentile(late, 99)),
+        "late_max": float(late.max()),
+        "opc_exit": proc.returncode,
+    }
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--site", default="aidc_10k")
+    ap.add_argument("--clients", type=int, nargs="+", default=[32], help="Modbus client counts, one run each")
+    ap.add_argument("--period", type=float, default=0.1, help="Modbus poll period, s")
+    ap.add_argument("--seconds", type=float, default=60.0, help="measured window per run, s")
+    ap.add_argument("--warmup", type=float, default=3.0, help="after the OPC UA subscription is made, s")
+    ap.add_argument("--procs", type=int, default=2, help="Modbus client processes")
+    opts = ap.parse_args()
+    print(
+        f"site {opts.site}; {os.cpu_count()} CPUs, {platform.machine()}, Python {platform.python_version()}; "
+        f"Modbus poll every {opts.period * 1000:g} ms; OPC UA subscription to every variable; "
+        f"{opts.seconds:g} s window per run\n"
+    )
+    print(
+        "| Modbus clients | req/s | resp p50 ms | resp p99 ms | errors | OPC UA variables | notifications/s "
+        "| ticks | tick late p50 ms | tick late p99 ms | tick late max ms |"
+    )
+    print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for n in opts.clients:
+        t = time.perf_counter()
+        r = asyncio.run(one_case(opts.site, n, min(opts.procs, n), opts.period, opts.seconds, opts.warmup))
+        print(
+            f"| {n} | {r['rps']:.0f} | {r['resp_p50']:.2f} | {r['resp_p99']:.2f} | {r['errors']} "
+            f"| {r['variables']} | {r['notif_per_s']:.0f} | {r['ticks']} | {r['late_p50']:.2f} "
+            f"| {r['late_p99']:.2f} | {r['late_max']:.2f} |",
+            flush=True,
+        )
+        if r["opc_exit"] != 0:
+            print(f"  (OPC UA client exited {r['opc_exit']})", file=sys.stderr)
+        print(f"  run took {time.perf_counter() - t:.0f} s", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()

@@ -28,17 +28,38 @@ from twin import Site
 from .endpoints import EndpointConfig
 from .gateway import Gateway
 
-__all__ = ["AsFastAsPossible", "Endpoint", "Manual", "RealTime", "Runner"]
+__all__ = ["AsFastAsPossible", "Endpoint", "Manual", "OverrunError", "RealTime", "Runner"]
 
 log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
 class RealTime:
-    """Simulated seconds per wall second (2.0 runs twice as fast as the wall clock)."""
+    """Simulated seconds per wall second (2.0 runs twice as fast as the wall clock).
+
+    Overrun policy, when a tick starts more than ``max_lag_s`` late:
+
+    * ``"catch_up"`` (default): run the late ticks back to back until the clock is caught up;
+      simulated time stays locked to the wall clock on average;
+    * ``"rebase"``: drop the backlog and carry on from now; simulated time falls behind the
+      wall clock by the lost amount (logged);
+    * ``"fail"``: stop the run with :class:`OverrunError`.
+    """
 
     speed: float = 1.0
     overrun_warn_s: float = 0.05  # warn (rate-limited) when a tick starts this late
+    max_lag_s: float = 1.0
+    overrun: str = "catch_up"
+
+    def __post_init__(self) -> None:
+        if not self.speed > 0:
+            raise ValueError(f"speed must be positive, got {self.speed}")
+        if self.overrun not in ("catch_up", "rebase", "fail"):
+            raise ValueError(f"overrun policy {self.overrun!r} is not catch_up, rebase or fail")
+
+
+class OverrunError(RuntimeError):
+    """A real-time run fell further behind than its policy allows."""
 
 
 @dataclass(frozen=True)
@@ -97,6 +118,9 @@ class Runner:
         serve: bool = True,
         modbus: bool = True,
         opcua: bool = True,
+        controller: Any = None,
+        play: Any = None,
+        trace: Any = None,
     ) -> None:
         self.site = site
         self.config = endpoints or EndpointConfig()
@@ -112,6 +136,12 @@ class Runner:
         self.lag_s = 0.0
         self.ticks = 0
         self.on_tick: list[Callable[[Runner], None]] = []
+        self.controller = controller  # an in-process controller (hil.ems), or None
+        self.play = play  # a hil.play.Play, or None
+        self.trace = trace  # a hil.trace.TraceWriter, or None
+        self.rebased_s = 0.0  # wall time dropped by the "rebase" overrun policy
+        self._writes_seen = 0
+        self._alarms: dict[str, np.ndarray] = {}
         self._stop = asyncio.Event()
         self._last_warn = -1e9
 
@@ -180,14 +210,62 @@ class Runner:
 
     # -- the clock ------------------------------------------------------------------------
     async def step(self, n: int = 1) -> None:
-        """Advance ``n`` ticks and publish to the servers (manual pacing, tests)."""
+        """Advance ``n`` ticks and publish to the servers (manual pacing, tests).
+
+        Order within a tick: scenario events due now, the in-process controller (reads the
+        last snapshot, writes through the gateway), the gateway tick (queued writes applied,
+        twin stepped, registers encoded), expectations, trace, OPC UA publish."""
         for _ in range(n):
-            self.gateway.step()
+            if self.play is not None:
+                self.play.before_tick()
+            c = self.controller
+            if c is not None and not c.silenced:
+                c.on_tick(self.site.t)
+            snap = self.gateway.step()
             self.ticks += 1
+            if self.play is not None:
+                self.play.after_tick(snap)
+            if self.trace is not None:
+                self._trace_tick(snap)
             if self.opcua is not None:
                 await self.opcua.publish()
             for cb in self.on_tick:
                 cb(self)
+
+    def _trace_tick(self, snap: Any) -> None:
+        tr = self.trace
+        tr.append(snap, {"runner.lag_s": self.lag_s})
+        t_rel = snap.t - (self.play._t0 if self.play is not None else 0.0)
+        log_ = self.gateway.write_log
+        if len(log_) > self._writes_seen:
+            for _t, dev, point, value, status in log_[self._writes_seen :]:
+                ok = status == "ok"
+                tr.event(
+                    t_rel,
+                    "write_accepted" if ok else "write_rejected",
+                    source="ems",
+                    target=dev,
+                    detail=f"{point} = {value!r}" + ("" if ok else f" ({status})"),
+                    value=float(value) if isinstance(value, (int, float)) else None,
+                )
+            self._writes_seen = len(log_)
+        for key in ("pcs.alarm_bits", "bms.alarm_bits", "genset.state"):
+            arr = snap.arrays.get(key)
+            if arr is None:
+                continue
+            prev = self._alarms.get(key)
+            if prev is not None and not np.array_equal(prev, arr):
+                dev = key.split(".")[0]
+                for i in np.flatnonzero(prev != arr):
+                    tr.event(
+                        t_rel,
+                        "alarm" if key.endswith("alarm_bits") else "state",
+                        source=key,
+                        target=f"{dev}[{i}]",
+                        detail=f"{int(prev[i])} -> {int(arr[i])}",
+                        value=float(arr[i]),
+                    )
+            self._alarms[key] = arr.copy()
 
     def stop(self) -> None:
         self._stop.set()
@@ -214,6 +292,15 @@ class Runner:
                 if late > pacer.overrun_warn_s and time.monotonic() - self._last_warn > 10.0:
                     self._last_warn = time.monotonic()
                     log.warning("tick %d started %.0f ms late", k, late * 1000.0)
+                if late > pacer.max_lag_s:
+                    if pacer.overrun == "fail":
+                        raise OverrunError(
+                            f"tick {k} started {late:.2f} s late (max_lag_s {pacer.max_lag_s:g} s)"
+                        )
+                    if pacer.overrun == "rebase":
+                        t0 += late
+                        self.rebased_s += late
+                        log.warning("%.2f s behind: dropping the backlog (overrun policy rebase)", late)
             else:
                 await asyncio.sleep(0)
             await self.step()
@@ -230,3 +317,182 @@ def _compact(models: list[int]) -> list[str]:
         else:
             out.append(str(m))
     return out
+
+
+# -- playing a scenario ---------------------------------------------------------------------------
+@dataclass
+class RunOutcome:
+    """What :func:`run_scenario` leaves: the folder, the verdict and the results it wrote."""
+
+    out_dir: Any
+    passed: bool
+    interrupted: bool
+    results: dict[str, Any]
+
+
+def prepare_run(
+    scenario: Any,
+    *,
+    site: str | None = None,
+    seed: int | None = None,
+    controller: str | None = None,
+    ports: tuple[int | None, int | None] | None = None,
+) -> tuple[Any, Site, EndpointConfig, Gateway]:
+    """Load and check everything a run needs, starting nothing: a bad file fails here.
+
+    Returns ``(scenario, site, endpoints, gateway)``; raises :class:`hil.scenario.ScenarioError`
+    (or :class:`hil.config.ConfigError`) with every problem found."""
+    from dataclasses import replace as dc_replace
+
+    from .config import ConfigError, Problem, load_bench
+    from .ems import CONTROLLERS
+    from .scenario import ScenarioError, load_scenario
+
+    sc = (
+        scenario
+        if not isinstance(scenario, (str, bytes)) and hasattr(scenario, "events")
+        else load_scenario(scenario)
+    )
+    site_name = site or sc.site
+    if site_name is None:
+        raise ScenarioError(
+            [sc.problem(("site",), "no site: name one in the scenario (site:) or with --site")]
+        )
+    overrides: dict[str, Any] = {}
+    if seed is not None or sc.seed is not None:
+        overrides["seed"] = seed if seed is not None else sc.seed
+    if sc.tick_s is not None:
+        overrides["tick_s"] = sc.tick_s
+    tw, cfg = load_bench(site_name, overrides=overrides)
+    if controller is not None:
+        name, _, mode = controller.partition(":")
+        known = ["external", *CONTROLLERS]
+        if name not in known:
+            from twin.params import suggest
+
+            hint = suggest(name, known)
+            tail = f"; did you mean {hint[0]!r}?" if hint else ""
+            raise ConfigError([Problem("--controller", None, "", f"unknown controller {name!r}{tail}")])
+        sc.controller = dc_replace(sc.controller, name=name, mode=mode or "good")
+    if ports is not None:
+        cfg = cfg.with_ports(modbus=ports[0], opcua=ports[1])
+    gw = Gateway.from_config(tw, cfg)
+    sc.check(tw, gw.devices)
+    return sc, tw, cfg, gw
+
+
+async def run_scenario(
+    scenario: Any,
+    *,
+    out_dir: Any,
+    site: str | None = None,
+    pacer: Pacer | None = None,
+    seed: int | None = None,
+    controller: str | None = None,
+    serve: bool = True,
+    ports: tuple[int | None, int | None] | None = None,
+    handle_signals: bool = False,
+    on_start: Callable[[Runner], None] | None = None,
+) -> RunOutcome:
+    """Play a scenario to its end (or until stopped) and leave trace, events, results, junit and report.
+
+    Checks everything before a server starts. Ctrl-C / SIGTERM (``handle_signals``) or
+    :meth:`Runner.stop` end the run early: the trace is flushed and the report still written,
+    with the expectations whose windows had not closed marked as not evaluated."""
+    import json
+    import platform
+    import signal
+    from pathlib import Path
+
+    from .ems import CONTROLLERS
+    from .play import Play
+    from .report import build_report
+    from .trace import TraceWriter
+
+    sc, tw, cfg, _ = prepare_run(scenario, site=site, seed=seed, controller=controller, ports=ports)
+    pacer = pacer or AsFastAsPossible()
+    out = _ensure_dir(Path(out_dir))
+    spec = sc.controller
+    runner = Runner(tw, cfg, pacer=pacer, serve=serve)
+    if not spec.external:
+        runner.controller = CONTROLLERS[spec.name](
+            runner.gateway, mode=spec.mode, period_s=spec.period_s, **spec.options
+        )
+    for key, value in sc.initial.items():
+        tw.set(key, value)
+    every = 1 if sc.trace_every_s is None else max(1, round(sc.trace_every_s / tw.dt))
+    pacing = "fast" if isinstance(pacer, AsFastAsPossible) else f"real time ×{getattr(pacer, 'speed', 1.0):g}"
+    meta = {
+        "scenario": sc.name,
+        "title": sc.title,
+        "file": str(sc.path),
+        "site": tw.params.name,
+        "seed": tw.params.seed,
+        "controller": spec.label(),
+        "pacing": pacing,
+        "tick_s": tw.dt,
+        "duration_s": sc.duration_s,
+        "python": platform.python_version(),
+    }
+    trace = TraceWriter(out, every_ticks=every, signals=sc.trace_signals, meta=meta)
+    runner.trace = trace
+    play = Play(sc, runner, trace=trace)
+    runner.play = play
+    interrupted = False
+    error: BaseException | None = None
+    wall0 = time.perf_counter()
+    loop = asyncio.get_running_loop()
+    installed: list[int] = []
+    try:
+        async with runner:
+            if handle_signals:
+                for sig in (signal.SIGINT, signal.SIGTERM):
+                    try:
+                        loop.add_signal_handler(sig, runner.stop)
+                        installed.append(sig)
+                    except (NotImplementedError, RuntimeError):  # pragma: no cover - non-Unix
+                        pass
+            trace.event(0.0, "run", source="runner", detail=f"start: {sc.name} on {tw.params.name}, {pacing}")
+            if on_start is not None:
+                on_start(runner)
+            await runner.run(duration_s=sc.duration_s)
+    except BaseException as exc:
+        error = exc
+    finally:
+        for sig in installed:
+            loop.remove_signal_handler(sig)
+        n_target = round(sc.duration_s / tw.dt)
+        complete = runner.ticks >= n_target and error is None
+        interrupted = not complete
+        play.finish(complete=complete)
+        wall = time.perf_counter() - wall0
+        why = "completed" if complete else ("error: " + repr(error) if error is not None else "stopped early")
+        trace.event(runner.ticks * tw.dt, "run", source="runner", detail=why)
+        trace.close()
+        results = {
+            **meta,
+            "simulated_s": runner.ticks * tw.dt,
+            "wall_s": wall,
+            "interrupted": interrupted,
+            "error": None if error is None else repr(error),
+            "passed": play.passed and not interrupted,
+            "lateness": runner.lateness.summary(),
+            "rebased_s": runner.rebased_s,
+            "key_signals": sc.key_signals,
+            "expectations": play.results(),
+            "faults": play.fault_rows(),
+            "writes": {
+                "accepted": runner.gateway.writes_accepted,
+                "rejected": runner.gateway.writes_rejected,
+            },
+        }
+        (out / "results.json").write_text(json.dumps(results, indent=2, default=float))
+        build_report(out)
+    if error is not None and not isinstance(error, (KeyboardInterrupt, asyncio.CancelledError)):
+        raise error
+    return RunOutcome(out, bool(results["passed"]), interrupted, results)
+
+
+def _ensure_dir(path: Any) -> Any:
+    path.mkdir(parents=True, exist_ok=True)
+    return path

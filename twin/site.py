@@ -308,6 +308,14 @@ class Site:
             bms.reset_alarms(mask)
             pcs.fault_reset = np.maximum(pcs.fault_reset, mask)
 
+        def cell_offset(value: float, idx: int | None) -> None:
+            off = np.zeros(self.n_cab)
+            if idx is None:
+                off[:] = value
+            else:
+                off[idx] = value
+            bat.offset_cell_soc(off / 100.0)
+
         def coolant(value: float, idx: int | None) -> None:
             unit_setter(bat, "t_coolant")(value, idx)
 
@@ -324,6 +332,10 @@ class Site:
             "pcs.fault_reset": unit_setter(pcs, "fault_reset"),
             "pcs.derate_pu": unit_setter(pcs, "derate"),
             "pcs.fault_trip": unit_setter(pcs, "fault_trip"),
+            "pcs.fault_dc_overvolt": unit_setter(pcs, "fault_dc_ov"),
+            "pcs.overtemp": unit_setter(pcs, "overtemp"),
+            "bess.fault_heat_w": unit_setter(bat, "fault_heat_w"),
+            "bess.cell_soc_offset_pct": cell_offset,
             "bess.p_set_kw": bess_total,
             "bms.alarm_reset": alarm_reset,
             "bms.fault_contactor": unit_setter(bms, "fault_contactor"),
@@ -400,7 +412,8 @@ class Site:
         setter = self._inputs.get(key)
         if setter is None:
             raise UnknownSignalError(name, suggest(key, list(self._inputs)))
-        n_units = {"pcs": self.n_cab, "bms": self.n_cab, "bess": self.n_cab}.get(dev, 1)
+        n_gen = self.genset.n if self.genset is not None else 1
+        n_units = {"pcs": self.n_cab, "bms": self.n_cab, "bess": self.n_cab, "genset": n_gen}.get(dev, 1)
         if idx is not None and not 0 <= idx < n_units:
             raise UnknownSignalError(name, [f"{dev}[{n_units - 1}].{sig}"])
         v = float(value)
@@ -443,6 +456,7 @@ class Site:
         except SolverError:
             self._restore(saved)
             raise
+        self.battery.apply_fault_heat(dt)
         self.tick += 1
         self._bookkeeping(dt)
         self._snapshot = self._make_snapshot()

@@ -110,6 +110,8 @@ class Battery:
         self._ocv_cum = np.concatenate(([0.0], np.cumsum(0.5 * (y[1:] + y[:-1]) * np.diff(x))))
         self._ocv_cum -= np.interp(0.0, x, self._ocv_cum)
         self.last_heat_w = np.zeros(self.shape)
+        # fault injection: extra heat (W) into the first modelled cell of each cabinet (a hot spot)
+        self.fault_heat_w = np.zeros(n)
 
     # -- helpers -------------------------------------------------------------------------
     @property
@@ -203,6 +205,21 @@ class Battery:
         self.i_pack = np.asarray(i_pack, dtype=float)
         self.last_heat_w = out.heat_w
         return np.asarray((out.ocv_mean * i_cell).sum(axis=1) * self.series_scale * n_p)
+
+    def apply_fault_heat(self, dt: float) -> None:
+        """Add the injected hot-spot heat of the last ``dt`` to cell 0 of each cabinet.
+
+        The two-node thermal model is linear, so the response to a held extra heat ``Q`` over
+        ``dt`` superposes exactly: ``ΔT = Γ[:, 0] · Q`` (the same Γ the step uses)."""
+        if not np.any(self.fault_heat_w):
+            return
+        _, gam = self.thermal(dt)
+        self.state.t_cell_degc[:, 0] += gam[0, 0] * self.fault_heat_w
+        self.state.t_jig_degc[:, 0] += gam[1, 0] * self.fault_heat_w
+
+    def offset_cell_soc(self, offset: FloatArray) -> None:
+        """Shift the SoC of cell 0 of each cabinet by ``offset`` (fraction): an imbalanced cell."""
+        self.state.soc[:, 0] = np.clip(self.state.soc[:, 0] + offset, 0.0, 1.0)
 
     # -- continuous path ------------------------------------------------------------------
     def pack_instant(self, state: EcmState, i_lookup: FloatArray) -> tuple[FloatArray, FloatArray]:

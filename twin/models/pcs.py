@@ -179,6 +179,8 @@ class Pcs:
         Signal("fault_reset", "1", "1 clears a latched fault"),
         Signal("derate_pu", "pu", "apparent-power derate (over-temperature), 1 = none"),
         Signal("fault_trip", "1", "1 forces a trip (fault injection)"),
+        Signal("fault_dc_overvolt", "1", "1 forces a DC over-voltage trip (fault injection)"),
+        Signal("overtemp", "1", "1 raises the over-temperature warning (fault injection)"),
     )
 
     def __init__(self, params: PcsParams, n: int) -> None:
@@ -205,6 +207,8 @@ class Pcs:
         self.fault_reset = np.zeros(n)
         self.derate = np.ones(n)
         self.fault_trip = np.zeros(n)
+        self.fault_dc_ov = np.zeros(n)  # 1 trips with DC_OVER_VOLT (fault injection)
+        self.overtemp = np.zeros(n)  # 1 raises OVER_TEMP without tripping (fault injection)
         self.p_max_dis = np.zeros(n)
         self.p_max_ch = np.zeros(n)
         self.loss = np.zeros(n)
@@ -233,8 +237,11 @@ class Pcs:
         reset = self.fault_reset > 0
         self.islanded_for = self.islanded_for + dt if islanded else 0.0
         gfl_island_trip = islanded & (~self.gfm) & (self.islanded_for >= self.params.anti_islanding_s)
-        fault_now = (self.fault_trip > 0) | (bms_fault > 0) | (grid_trip > 0) | gfl_island_trip
+        fault_now = (
+            (self.fault_trip > 0) | (self.fault_dc_ov > 0) | (bms_fault > 0) | (grid_trip > 0) | gfl_island_trip
+        )
         bits = np.where(self.fault_trip > 0, 1 << PCS_ALARM_BITS["MANUFACTURER_ALRM"], 0)
+        bits |= np.where(self.fault_dc_ov > 0, 1 << PCS_ALARM_BITS["DC_OVER_VOLT"], 0)
         bits |= np.where(bms_fault > 0, 1 << PCS_ALARM_BITS["DC_DISCONNECT"], 0)
         bits |= np.where(gfl_island_trip, 1 << PCS_ALARM_BITS["GRID_DISCONNECT"], 0)
         bits |= np.asarray(trip_bits, dtype=np.int64)
@@ -244,10 +251,12 @@ class Pcs:
         self.alarm_bits = np.where(fault_now, self.alarm_bits | bits, self.alarm_bits)
         # leave FAULT: hardware faults need a reset; grid trips clear themselves when the
         # grid code allows re-entry (grid_ok) — both need the fault condition gone
-        clear = (s == _PCSSTATE_FAULT) & ~fault_now & (reset | ((self.alarm_bits & ~_GRID_BITS) == 0))
+        clear = (s == _PCSSTATE_FAULT) & ~fault_now & (reset | ((self.alarm_bits & ~_SELF_CLEARING) == 0))
         clear &= grid_ok > 0
         s = np.where(clear, _PCSSTATE_STANDBY, s)
         self.alarm_bits = np.where(clear, 0, self.alarm_bits)
+        # an over-temperature warning (derating, not a trip) stands while its cause does
+        self.alarm_bits = np.where(self.overtemp > 0, self.alarm_bits | _OVER_TEMP, self.alarm_bits & ~_OVER_TEMP)
         en = self.enable > 0
         s = np.where((s != _PCSSTATE_FAULT) & ~en, _PCSSTATE_OFF, s)
         may_run = (grid_ok > 0) | (islanded & self.gfm)
@@ -324,3 +333,5 @@ _GRID_BITS = sum(
         "AC_UNDER_VOLT",
     )
 )
+_OVER_TEMP = 1 << PCS_ALARM_BITS["OVER_TEMP"]
+_SELF_CLEARING = _GRID_BITS | _OVER_TEMP

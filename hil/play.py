@@ -1,0 +1,503 @@
+"""Playing a scenario: the timeline applied tick by tick, faults managed, expectations evaluated.
+
+:class:`Play` is what the :class:`~hil.runner.Runner` calls around each tick; it owns no clock.
+Events are scheduled in integer ticks (design: time is an integer count of ticks), so a run is
+the same whatever the pacing. Expectations are evaluated on every snapshot after the tick, in
+simulated time; each keeps its violation count, its first violation and its worst value, which
+go to ``results.json``, the events table and ``junit.xml``.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from .faults import FAULTS, FaultType, resolve_targets
+from .scenario import Event, Expectation, FaultSpec, Scenario, _alarm_table, _split_name, _state_enum
+
+if TYPE_CHECKING:
+    from twin.site import Snapshot
+
+    from .faults import Bench
+    from .gateway import Device
+    from .trace import TraceWriter
+
+__all__ = ["ActiveFault", "Check", "Play"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class ActiveFault:
+    spec: FaultSpec
+    ftype: FaultType
+    targets: list[Device]
+    start_s: float
+    end_s: float | None = None
+    cleared: bool = False
+
+    @property
+    def label(self) -> str:
+        return self.spec.id or f"{self.spec.type}@{self.spec.target}"
+
+
+@dataclass
+class Profile:
+    """An input driven every tick over [t0, t1) by ``fn(t - t0)``, then set to ``end``."""
+
+    t0: float
+    t1: float
+    name: str
+    fn: Callable[[float], float]
+    end: float
+
+
+# -- expectations ---------------------------------------------------------------------------------
+@dataclass
+class Check:
+    """The running evaluation of one :class:`Expectation`."""
+
+    ex: Expectation
+    t_end: float
+    get: Callable[[Snapshot], np.ndarray]
+    ok: Callable[[np.ndarray], bool]
+    score: Callable[[np.ndarray], float]  # how bad a value is (larger is worse) for "worst"
+    line: int | None
+    violations: int = 0
+    first_violation_s: float | None = None
+    worst: float | None = None
+    met_at_s: float | None = None
+    run_s: float = 0.0
+    seen: bool = False
+    done: bool = False
+    passed: bool | None = None
+    dt: float = 0.1
+
+    def update(self, t: float, snap: Snapshot) -> None:
+        ex = self.ex
+        if self.done or t < ex.t0 - 1e-9:
+            return
+        if t > self.t_end + 1e-9:
+            self.finish(complete=True)
+            return
+        v = self.get(snap)
+        good = self.ok(v)
+        self.seen = True
+        if ex.kind == "always":
+            s = self.score(v)
+            if self.worst is None or s > self._worst_score:
+                self.worst, self._worst_score = _value_of(v, self.score), s
+            if not good:
+                self.violations += 1
+                if self.first_violation_s is None:
+                    self.first_violation_s = t
+        elif ex.kind == "at":
+            self.worst = _value_of(v, self.score)
+            if not good:
+                self.violations = 1
+                self.first_violation_s = t
+            self.finish(complete=True)
+        else:  # eventually (with an optional hold)
+            s = self.score(v)
+            if self.worst is None or s < self._best_score:
+                self.worst, self._best_score = _value_of(v, self.score), s  # closest approach
+            self.run_s = self.run_s + self.dt if good else 0.0
+            if good and self.run_s >= ex.hold - 1e-9:
+                self.met_at_s = t - ex.hold if ex.hold else t
+                self.finish(complete=True)
+
+    _worst_score: float = -math.inf
+    _best_score: float = math.inf
+
+    def finish(self, *, complete: bool) -> None:
+        if self.done:
+            return
+        self.done = True
+        ex = self.ex
+        if ex.kind == "eventually":
+            if self.met_at_s is not None:
+                self.passed = True
+            elif complete:
+                self.passed = False
+                self.violations = 1
+                self.first_violation_s = self.t_end
+            else:
+                self.passed = None
+        elif not self.seen:
+            self.passed = None if not complete else False
+        else:
+            self.passed = self.violations == 0 if complete or self.violations else None
+
+    def detail(self) -> str:
+        ex = self.ex
+        if self.passed is None:
+            return "not evaluated: the run ended before its window closed"
+        if ex.kind == "eventually":
+            if self.met_at_s is not None:
+                return f"met at {self.met_at_s:.1f} s"
+            w = "" if self.worst is None else f"; closest value {self.worst:g}"
+            return f"never met in [{ex.t0:g}, {self.t_end:g}] s{w}"
+        if self.violations:
+            return (
+                f"{self.violations} violating tick(s), first at {self.first_violation_s:.1f} s; "
+                f"worst value {self.worst:g}"
+            )
+        return f"held; extreme value {self.worst:g}" if self.worst is not None else "held"
+
+    def result(self, duration_s: float) -> dict[str, Any]:
+        ex = self.ex
+        return {
+            "name": ex.name,
+            "kind": ex.kind,
+            "signal": ex.target,
+            "condition": ex.condition() + (f" (held {ex.hold:g} s)" if ex.hold else ""),
+            "window": [ex.t0, self.t_end],
+            "passed": self.passed,
+            "violations": self.violations,
+            "first_violation_s": self.first_violation_s,
+            "met_at_s": self.met_at_s,
+            "worst": self.worst,
+            "detail": self.detail(),
+            "line": self.line,
+        }
+
+
+def _value_of(v: np.ndarray, score: Callable[[np.ndarray], float]) -> float:
+    """The unit value that scores worst (for ``[*]`` signals), as a plain float."""
+    if v.size == 1:
+        return float(v.reshape(-1)[0])
+    scores = np.array([score(np.asarray([x])) for x in v])
+    return float(v[int(np.argmax(scores))])
+
+
+def _getter(target: str, snap: Snapshot) -> Callable[[Snapshot], np.ndarray]:
+    dev, idx, sig = _split_name(target)
+    if idx is None and target in snap.scalars:
+        return lambda s: np.asarray([s.scalars[target]])
+    key = f"{dev}.{sig}"
+    if idx == "*":
+        return lambda s: np.asarray(s.arrays[key], dtype=float)
+    i = int(idx or 0)
+    return lambda s: np.asarray([s.arrays[key][i]], dtype=float)
+
+
+def compile_check(ex: Expectation, snap: Snapshot, duration_s: float, dt: float, line: int | None) -> Check:
+    get = _getter(ex.target, snap)
+    t_end = ex.window(duration_s)[1]
+    ok: Callable[[np.ndarray], bool]
+    score: Callable[[np.ndarray], float]
+    if ex.what == "signal":
+        b = ex.bounds
+        if ex.op == "lt":
+            ok, score = (lambda v: bool(np.all(v < b[0]))), (lambda v: float(np.max(v)))
+        elif ex.op == "le":
+            ok, score = (lambda v: bool(np.all(v <= b[0]))), (lambda v: float(np.max(v)))
+        elif ex.op == "gt":
+            ok, score = (lambda v: bool(np.all(v > b[0]))), (lambda v: -float(np.min(v)))
+        elif ex.op == "ge":
+            ok, score = (lambda v: bool(np.all(v >= b[0]))), (lambda v: -float(np.min(v)))
+        else:
+            lo, hi = b
+            mid = 0.5 * (lo + hi)
+            ok = lambda v: bool(np.all((v >= lo) & (v <= hi)))  # noqa: E731
+            score = lambda v: float(np.max(np.abs(v - mid)))  # noqa: E731
+    elif ex.what == "alarm":
+        table = _alarm_table(ex.target) or {}
+        bit = 1 << table[str(ex.alarm)]
+
+        def raised(v: np.ndarray) -> bool:
+            return bool(np.any((v.astype(np.int64) & bit) != 0))
+
+        if ex.op == "raised":
+            ok, score = raised, (lambda v: 0.0 if raised(v) else 1.0)
+        else:
+            ok, score = (lambda v: not raised(v)), (lambda v: 1.0 if raised(v) else 0.0)
+    else:
+        enum = _state_enum(ex.target)
+        codes = np.asarray([int(enum[s]) for s in ex.states])
+        ok = lambda v: bool(np.all(np.isin(v.astype(np.int64), codes)))  # noqa: E731
+        score = lambda v: float(np.sum(~np.isin(v.astype(np.int64), codes)))  # noqa: E731
+    return Check(ex, t_end, get, ok, score, line, dt=dt)
+
+
+# -- the play ------------------------------------------------------------------------------------
+@dataclass
+class Play:
+    """A scenario bound to a bench: call :meth:`before_tick` and :meth:`after_tick` each tick."""
+
+    scenario: Scenario
+    bench: Bench
+    trace: TraceWriter | None = None
+    checks: list[Check] = field(default_factory=list)
+    faults: list[ActiveFault] = field(default_factory=list)
+    applied: int = 0
+
+    def __post_init__(self) -> None:
+        sc = self.scenario
+        site = self.bench.site
+        self.dt = float(site.dt)
+        self._t0 = float(site.t)
+        # (tick, order, callable, label)
+        self._due: list[tuple[int, int, Callable[[], None], str, str]] = []
+        self._profiles: list[Profile] = []
+        snap = site.snapshot()
+        for ex in sc.expectations:
+            self.checks.append(compile_check(ex, snap, sc.duration_s, self.dt, sc.line_of(ex.where)))
+        for k, ev in enumerate(sc.events):
+            self._schedule(ev, k)
+        self._due.sort(key=lambda x: (x[0], x[1]))
+        self._i = 0
+
+    # scheduling
+    def _tick_of(self, t_s: float) -> int:
+        return round(t_s / self.dt)
+
+    def _at(self, t_s: float, order: int, fn: Callable[[], None], kind: str, label: str) -> None:
+        self._due.append((self._tick_of(t_s), order, fn, kind, label))
+
+    def _schedule(self, ev: Event, order: int) -> None:
+        site = self.bench.site
+        t = ev.t_s
+        spec = ev.spec
+        a = ev.action
+        label = ev.name or ev.describe()
+        if a == "set":
+
+            def do_set() -> None:
+                for k, v in spec.items():
+                    site.set(k, v)
+
+            self._at(t, order, do_set, "event", label)
+        elif a == "fault":
+            self._at(t, order, lambda: self._inject(spec), "fault_inject", label)
+        elif a == "clear_fault":
+            self._at(t, order, lambda: self._clear_matching(spec), "event", label)
+        elif a == "grid_outage":
+            self._at(t, order, lambda: site.set("grid.available", 0), "event", label)
+            self._at(
+                t + spec.duration, order, lambda: site.set("grid.available", 1), "event", "grid restored"
+            )
+        elif a == "voltage":
+            v1, r, d = spec.v_pu, spec.ramp, spec.duration
+            self._profiles.append(Profile(t, t + 2 * r + d, "grid.v_pu", _trapezoid(1.0, v1, r, d), 1.0))
+            self._at(t, order, lambda: None, "event", label)
+        elif a == "frequency":
+            f0 = float(site.params.grid.f_nom_hz)
+            f1 = spec.f_hz
+            r = abs(f1 - f0) / spec.ramp_hz_per_s if spec.ramp_hz_per_s else 0.0
+            self._profiles.append(
+                Profile(t, t + 2 * r + spec.duration, "grid.f_hz", _trapezoid(f0, f1, r, spec.duration), f0)
+            )
+            if spec.ramp_hz_per_s:
+                rate = math.copysign(spec.ramp_hz_per_s, f1 - f0)
+                self._profiles.append(Profile(t, t + r, "grid.rocof_hz_per_s", lambda _x: rate, 0.0))
+                self._profiles.append(
+                    Profile(
+                        t + r + spec.duration,
+                        t + 2 * r + spec.duration,
+                        "grid.rocof_hz_per_s",
+                        lambda _x: -rate,
+                        0.0,
+                    )
+                )
+            self._at(t, order, lambda: None, "event", label)
+        elif a == "rocof":
+            f0 = float(site.params.grid.f_nom_hz)
+            r, d = spec.hz_per_s, spec.duration
+            self._profiles.append(
+                Profile(t, t + 2 * d, "grid.f_hz", lambda x: f0 + r * (x if x < d else 2 * d - x), f0)
+            )
+            self._profiles.append(Profile(t, t + d, "grid.rocof_hz_per_s", lambda _x: r, 0.0))
+            self._profiles.append(Profile(t + d, t + 2 * d, "grid.rocof_hz_per_s", lambda _x: -r, 0.0))
+            self._at(t, order, lambda: None, "event", label)
+        elif a == "demand_response":
+            util = self._utility()
+            eid = spec.id if spec.id is not None else order + 1
+
+            def announce() -> None:
+                if util is None:
+                    log.warning("demand response: this site has no Utility device; event not exposed")
+                    return
+                util.set_event(
+                    eid,
+                    start_s=site.t + spec.notice,
+                    duration_s=spec.duration,
+                    limit_w=spec.limit_kw * 1000.0,
+                )
+
+            self._at(t, order, announce, "event", label)
+            if util is not None:
+                self._at(
+                    t + spec.notice + spec.duration,
+                    order,
+                    util.clear_event,
+                    "event",
+                    f"demand response {eid} ends",
+                )
+        elif a in ("job_start", "job_stop", "job_fail"):
+            j = -1 if spec.job == "all" else int(spec.job)
+            self._at(t, order, lambda: site.set(f"gpu.{a}", j), "event", label)
+        elif a == "checkpoint":
+            j = -1 if spec.job == "all" else int(spec.job)
+            for n in range(spec.count):
+                self._at(t + n * spec.every, order, lambda: site.set("gpu.checkpoint", j), "event", label)
+        elif a == "smoothing":
+            self._at(t, order, lambda: site.set("gpu.smoothing", 1.0 if spec else 0.0), "event", label)
+        elif a == "cloud":
+            self._profiles.append(
+                Profile(
+                    t,
+                    t + 2 * spec.ramp + spec.duration,
+                    "pv.cloud_index",
+                    _trapezoid(1.0, spec.index, spec.ramp, spec.duration),
+                    math.nan,
+                )
+            )
+            self._at(t, order, lambda: None, "event", label)
+        else:  # pragma: no cover - the parser admits only ACTIONS
+            raise ValueError(f"unknown action {a!r}")
+
+    def _utility(self) -> Any:
+        for d in self.bench.gateway.devices:
+            if d.kind == "utility":
+                return d.group.behaviour
+        return None
+
+    # faults
+    def _inject(self, spec: FaultSpec) -> None:
+        ft = FAULTS[spec.type]
+        targets = resolve_targets(spec, self.bench.gateway.devices)
+        t = self.bench.site.t
+        ft.inject(self.bench, targets, spec.params)
+        af = ActiveFault(spec, ft, targets, t)
+        self.faults.append(af)
+        if spec.duration is not None:
+            self._due.append(
+                (
+                    self._tick_of(t - self._t0 + spec.duration),
+                    10_000,
+                    lambda: self._clear(af),
+                    "fault_clear",
+                    af.label,
+                )
+            )
+            self._due.sort(key=lambda x: (x[0], x[1]))
+
+    def _clear(self, af: ActiveFault) -> None:
+        if af.cleared:
+            return
+        af.ftype.clear(self.bench, af.targets, af.spec.params)
+        af.cleared = True
+        af.end_s = self.bench.site.t
+
+    def _clear_matching(self, ref: Any) -> None:
+        for af in self.faults:
+            if af.cleared:
+                continue
+            if (ref.id is not None and af.spec.id == ref.id) or (
+                ref.id is None
+                and ref.type == af.spec.type
+                and (ref.target is None or ref.target == af.spec.target)
+            ):
+                self._clear(af)
+                self._event("fault_clear", af.label, af.spec.target, "cleared by the timeline")
+
+    # per tick
+    def before_tick(self) -> None:
+        site = self.bench.site
+        k = self._tick_of(site.t - self._t0)
+        while self._i < len(self._due) and self._due[self._i][0] <= k:
+            _, _, fn, kind, label = self._due[self._i]
+            self._i += 1
+            fn()
+            self.applied += 1
+            target = ""
+            if kind == "fault_inject" and self.faults:
+                target = self.faults[-1].spec.target
+            self._event(kind, label, target, "")
+        t_rel = site.t - self._t0
+        for p in self._profiles:
+            if p.t0 - 1e-9 <= t_rel < p.t1 - 1e-9:
+                site.set(p.name, p.fn(t_rel - p.t0))
+            elif p.t1 - 1e-9 <= t_rel < p.t1 + self.dt - 1e-9:
+                site.set(p.name, p.end)
+        for af in self.faults:
+            if not af.cleared and af.ftype.update is not None:
+                af.ftype.update(self.bench, af.targets, af.spec.params, site.t - af.start_s)
+
+    def after_tick(self, snap: Snapshot) -> None:
+        t = snap.t - self._t0
+        for c in self.checks:
+            if not c.done:
+                was = c.done
+                c.update(t, snap)
+                if c.done and not was:
+                    self._record_check(c)
+
+    def finish(self, *, complete: bool) -> None:
+        """Close every check (``complete``: the run reached its duration) and clear live faults."""
+        for c in self.checks:
+            if not c.done:
+                c.finish(complete=complete)
+                self._record_check(c)
+        for af in self.faults:
+            if af.end_s is None:
+                af.end_s = self.bench.site.t
+
+    def _record_check(self, c: Check) -> None:
+        r = c.result(self.scenario.duration_s)
+        self._event(
+            "expectation",
+            c.ex.name,
+            c.ex.target,
+            f"{r['condition']}: {r['detail']}",
+            passed=c.passed,
+            value=c.worst,
+        )
+
+    def _event(self, kind: str, source: str, target: str, detail: str, **kw: Any) -> None:
+        if self.trace is not None:
+            self.trace.event(
+                self.bench.site.t - self._t0, kind, source=source, target=target, detail=detail, **kw
+            )
+
+    # results
+    @property
+    def passed(self) -> bool:
+        return all(c.passed is True for c in self.checks)
+
+    def results(self) -> list[dict[str, Any]]:
+        return [c.result(self.scenario.duration_s) for c in self.checks]
+
+    def fault_rows(self) -> list[dict[str, Any]]:
+        return [
+            {
+                "name": af.spec.type,
+                "id": af.spec.id,
+                "target": af.spec.target,
+                "layer": af.ftype.layer,
+                "start_s": af.start_s - self._t0,
+                "end_s": None if af.end_s is None else af.end_s - self._t0,
+            }
+            for af in self.faults
+        ]
+
+
+def _trapezoid(v0: float, v1: float, ramp: float, hold: float) -> Callable[[float], float]:
+    """v0 → v1 over ``ramp``, hold ``hold``, back to v0 over ``ramp`` (a step when ramp is 0)."""
+
+    def f(x: float) -> float:
+        if ramp > 0 and x < ramp:
+            return v0 + (v1 - v0) * x / ramp
+        if x < ramp + hold:
+            return v1
+        if ramp > 0:
+            return v1 + (v0 - v1) * min(1.0, (x - ramp - hold) / ramp)
+        return v0
+
+    return f

@@ -1,0 +1,1079 @@
+"""Scenarios as data: a YAML file parsed once into typed events and expectations.
+
+A scenario names its site, its controller, a duration, a timeline of events and a list of
+structured expectations. Nothing in it is ever evaluated as code. ::
+
+    scenario: grid_outage
+    title: Grid outage, islanding and genset start
+    site: aidc_10k
+    duration: 10 min
+    controller: standin          # or external (an EMS on the wire), or {name: standin, mode: ...}
+    events:
+      - at: 1 min
+        grid_outage: {duration: 5 min}
+      - at: 2 min
+        fault: {type: pcs_trip, target: PCS03, duration: 30 s}
+    expect:
+      - name: the GPU racks stay powered
+        signal: site.racks_dark
+        lt: 1
+        always: {from: 1 min, to: 7 min}
+
+Durations take ``ms``, ``s``, ``min``, ``h`` or ``d`` and nothing else. Values may carry a unit
+(``25 MW``, ``500 kW``, ``59.3 Hz``); bare numbers are in the signal's own unit (the suffix of
+its name: ``_kw`` is kW, ``_pct`` is %). :func:`load_scenario` reports every problem in a file at
+once, each with its line and a did-you-mean; :meth:`Scenario.check` does the same for the names
+that need a site (signals, inputs, devices, fault targets).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
+
+from twin.params import suggest
+
+from .config import ConfigError, Path_, Problem, _line_for, find_profile, load_yaml
+
+__all__ = [
+    "ACTIONS",
+    "Action",
+    "ControllerSpec",
+    "Event",
+    "Expectation",
+    "Scenario",
+    "ScenarioError",
+    "load_scenario",
+    "parse_duration",
+    "parse_quantity",
+    "signal_unit",
+]
+
+
+class ScenarioError(ConfigError):
+    """A scenario file is invalid; carries every problem found (file, line, did-you-mean)."""
+
+
+# -- units ---------------------------------------------------------------------------------------
+DURATION_UNITS: dict[str, float] = {"ms": 1e-3, "s": 1.0, "min": 60.0, "h": 3600.0, "d": 86400.0}
+
+#: unit -> (dimension, factor to the dimension's base unit)
+QUANTITY_UNITS: dict[str, tuple[str, float]] = {
+    "W": ("power", 1e-3),
+    "kW": ("power", 1.0),
+    "MW": ("power", 1e3),
+    "var": ("reactive", 1e-3),
+    "kvar": ("reactive", 1.0),
+    "Mvar": ("reactive", 1e3),
+    "Wh": ("energy", 1e-3),
+    "kWh": ("energy", 1.0),
+    "MWh": ("energy", 1e3),
+    "%": ("percent", 1.0),
+    "degC": ("temperature", 1.0),
+    "Hz": ("frequency", 1.0),
+    "Hz/s": ("rocof", 1.0),
+    "mV": ("voltage", 1e-3),
+    "V": ("voltage", 1.0),
+    "kV": ("voltage", 1e3),
+    "A": ("current", 1.0),
+    "pu": ("per-unit", 1.0),
+    "s": ("time", 1.0),
+    "L": ("volume", 1.0),
+}
+
+#: signal-name suffix -> its unit (longest suffix first)
+_SUFFIX_UNITS: tuple[tuple[str, str], ...] = (
+    ("_hz_per_s", "Hz/s"),
+    ("_kvar", "kvar"),
+    ("_kwh", "kWh"),
+    ("_kw", "kW"),
+    ("_pct", "%"),
+    ("_degc", "degC"),
+    ("_hz", "Hz"),
+    ("_mv", "mV"),
+    ("_v", "V"),
+    ("_a", "A"),
+    ("_pu", "pu"),
+    ("_s", "s"),
+    ("_l", "L"),
+)
+
+_NUM_UNIT = re.compile(r"^\s*([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)\s*([A-Za-z%/]+)?\s*$")
+
+
+class UnitProblem(ValueError):
+    """A value with a missing, unknown or incompatible unit."""
+
+
+def parse_duration(value: Any) -> float:
+    """``"250 ms"``, ``"5 min"``, ``"1.5 h"`` -> seconds. A bare number is an error: say the unit."""
+    if isinstance(value, bool) or not isinstance(value, (str, int, float)):
+        raise UnitProblem(f"a duration is a number and a unit (ms, s, min, h, d), got {value!r}")
+    if not isinstance(value, str):
+        raise UnitProblem(f"a duration needs its unit: write '{value} s' (or ms, min, h, d)")
+    m = _NUM_UNIT.match(value)
+    if m is None:
+        raise UnitProblem(f"cannot read {value!r} as a duration; write e.g. '30 s' or '5 min'")
+    number, unit = m.groups()
+    if unit is None:
+        raise UnitProblem(f"a duration needs its unit: write '{number} s' (or ms, min, h, d)")
+    if unit not in DURATION_UNITS:
+        hint = suggest(unit, list(DURATION_UNITS)) or suggest(unit.lower().rstrip("s"), list(DURATION_UNITS))
+        tail = f"; did you mean {hint[0]!r}?" if hint else ""
+        raise UnitProblem(f"unknown duration unit {unit!r}{tail} (use ms, s, min, h or d)")
+    seconds = float(number) * DURATION_UNITS[unit]
+    if seconds < 0:
+        raise UnitProblem(f"a duration cannot be negative, got {value!r}")
+    return seconds
+
+
+def signal_unit(name: str) -> str | None:
+    """The unit of a signal from its name's suffix (``grid.p_import_kw`` -> kW), or None."""
+    sig = name.rsplit(".", 1)[-1]
+    for suffix, unit in _SUFFIX_UNITS:
+        if sig.endswith(suffix):
+            return unit
+    return None
+
+
+def parse_quantity(value: Any, unit: str | None) -> float:
+    """A number in ``unit``; a string ``"<number> <unit>"`` is converted to ``unit``."""
+    if isinstance(value, bool):
+        return float(value)
+    if isinstance(value, (int, float)):
+        if not math.isfinite(float(value)):
+            raise UnitProblem(f"value must be finite, got {value!r}")
+        return float(value)
+    if not isinstance(value, str):
+        raise UnitProblem(f"expected a number or '<number> <unit>', got {value!r}")
+    m = _NUM_UNIT.match(value)
+    if m is None:
+        raise UnitProblem(f"cannot read {value!r} as a number with a unit (e.g. '25 MW')")
+    number, given = m.groups()
+    if given is None:
+        return float(number)
+    if given not in QUANTITY_UNITS:
+        hint = suggest(given, list(QUANTITY_UNITS))
+        tail = f"; did you mean {hint[0]!r}?" if hint else ""
+        raise UnitProblem(f"unknown unit {given!r}{tail}")
+    if unit is None:
+        raise UnitProblem(f"this value has no unit; write the bare number instead of {value!r}")
+    dim_g, f_g = QUANTITY_UNITS[given]
+    dim_t, f_t = QUANTITY_UNITS[unit]
+    if dim_g != dim_t:
+        same = [u for u, (d, _) in QUANTITY_UNITS.items() if d == dim_t]
+        raise UnitProblem(f"unit {given!r} is {dim_g}, but this value is {dim_t} (use {', '.join(same)})")
+    return float(number) * f_g / f_t
+
+
+# -- pydantic helpers ----------------------------------------------------------------------------
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _dur(v: Any) -> float:
+    return parse_duration(v)
+
+
+def _dur_or_none(v: Any) -> float | None:
+    return None if v is None else parse_duration(v)
+
+
+def _qty(unit: str) -> Callable[[Any], float]:
+    return lambda v: parse_quantity(v, unit)
+
+
+def _durations(*names: str) -> Any:
+    return field_validator(*names, mode="before")(lambda cls, v: _dur_or_none(v))
+
+
+# -- actions -------------------------------------------------------------------------------------
+class GridOutage(_Model):
+    """The utility supply is lost for ``duration``; the site islands if it can."""
+
+    duration: float
+    _d = _durations("duration")
+
+
+class Voltage(_Model):
+    """Grid voltage moves to ``v_pu`` (a sag below 1, a swell above) for ``duration``, then back."""
+
+    v_pu: float
+    duration: float
+    ramp: float = 0.0
+    _d = _durations("duration", "ramp")
+
+    @field_validator("v_pu")
+    @classmethod
+    def _v(cls, v: float) -> float:
+        if not 0.0 <= v <= 1.5:
+            raise ValueError(f"v_pu must be within 0 .. 1.5, got {v}")
+        return v
+
+
+class Frequency(_Model):
+    """Grid frequency moves to ``f_hz`` (stepped, or ramped at ``ramp_hz_per_s``), holds for
+    ``duration`` and returns the same way."""
+
+    f_hz: float
+    duration: float
+    ramp_hz_per_s: float | None = None
+    _d = _durations("duration")
+
+    @field_validator("f_hz", mode="before")
+    @classmethod
+    def _f(cls, v: Any) -> float:
+        f = parse_quantity(v, "Hz")
+        if not 40.0 <= f <= 70.0:
+            raise ValueError(f"f_hz must be within 40 .. 70 Hz, got {f}")
+        return f
+
+
+class Rocof(_Model):
+    """The grid frequency ramps at ``hz_per_s`` for ``duration`` (RoCoF), then recovers as fast."""
+
+    hz_per_s: float
+    duration: float
+    _d = _durations("duration")
+
+
+class DemandResponse(_Model):
+    """A utility demand-response event: announced now, starting after ``notice``, lasting
+    ``duration``, with an import limit the site must stay under (64902 on the Utility device)."""
+
+    limit_kw: float
+    duration: float
+    notice: float = 0.0
+    id: int | None = None
+    _d = _durations("duration", "notice")
+
+    @field_validator("limit_kw", mode="before")
+    @classmethod
+    def _lim(cls, v: Any) -> float:
+        return parse_quantity(v, "kW")
+
+
+class Job(_Model):
+    """A training job by index, or ``all``."""
+
+    job: int | Literal["all"] = "all"
+
+
+class Checkpoint(_Model):
+    """Checkpoint ``job`` (``all``: a checkpoint storm) ``count`` times, ``every`` apart."""
+
+    job: int | Literal["all"] = "all"
+    count: int = 1
+    every: float = 60.0
+    _d = _durations("every")
+
+
+class Cloud(_Model):
+    """A PV cloud transient: the clear-sky index falls to ``index`` over ``ramp``, holds for
+    ``duration`` and recovers over ``ramp``."""
+
+    index: float
+    duration: float
+    ramp: float = 5.0
+    _d = _durations("duration", "ramp")
+
+    @field_validator("index")
+    @classmethod
+    def _i(cls, v: float) -> float:
+        if not 0.0 <= v <= 1.0:
+            raise ValueError(f"index is a clear-sky fraction within 0 .. 1, got {v}")
+        return v
+
+
+class FaultRef(_Model):
+    """Clear an injected fault early: by its ``id``, or by ``type`` and ``target``."""
+
+    id: str | None = None
+    type: str | None = None
+    target: str | None = None
+
+
+@dataclass(frozen=True)
+class FaultSpec:
+    """``fault:`` in a timeline: the fault type, its target and its validated parameters."""
+
+    type: str
+    target: str
+    duration: float | None
+    id: str | None
+    params: BaseModel
+
+
+@dataclass(frozen=True)
+class Action:
+    """One kind of timeline entry: its key, its parameter model and a one-line summary."""
+
+    key: str
+    model: type[BaseModel] | None
+    summary: str
+
+
+ACTIONS: dict[str, Action] = {
+    a.key: a
+    for a in (
+        Action("set", None, "set twin inputs: `{input: value, ...}` (e.g. `pcs[2].q_set_kvar: 100`)"),
+        Action(
+            "fault", None, "inject a fault from the catalogue: `{type, target, duration?, id?, params...}`"
+        ),
+        Action("clear_fault", FaultRef, "clear an injected fault early"),
+        Action("grid_outage", GridOutage, GridOutage.__doc__ or ""),
+        Action("voltage", Voltage, Voltage.__doc__ or ""),
+        Action("frequency", Frequency, Frequency.__doc__ or ""),
+        Action("rocof", Rocof, Rocof.__doc__ or ""),
+        Action("demand_response", DemandResponse, DemandResponse.__doc__ or ""),
+        Action("job_start", Job, "start a training job (or all)"),
+        Action("job_stop", Job, "stop a training job (or all); no restart"),
+        Action("job_fail", Job, "a job crashes (all: a cluster-wide failure dropping the whole load)"),
+        Action("checkpoint", Checkpoint, Checkpoint.__doc__ or ""),
+        Action("smoothing", None, "GPU power smoothing on or off: `smoothing: true`"),
+        Action("cloud", Cloud, Cloud.__doc__ or ""),
+    )
+}
+
+
+@dataclass(frozen=True)
+class Event:
+    """One timeline entry, in simulated seconds from the start of the run."""
+
+    t_s: float
+    action: str
+    spec: Any  # a model of ACTIONS[action], a FaultSpec, a dict for `set`, a bool for `smoothing`
+    where: Path_  # its place in the file (Scenario.line_of gives the line)
+    name: str = ""
+
+    @property
+    def end_s(self) -> float | None:
+        d = getattr(self.spec, "duration", None)
+        if self.action == "demand_response":
+            return self.t_s + self.spec.notice + self.spec.duration
+        return None if d is None else self.t_s + d
+
+    def describe(self) -> str:
+        if self.action == "fault":
+            fs: FaultSpec = self.spec
+            d = "" if fs.duration is None else f" for {fs.duration:g} s"
+            return f"fault {fs.type} on {fs.target}{d}"
+        if isinstance(self.spec, BaseModel):
+            args = ", ".join(f"{k}={v}" for k, v in self.spec.model_dump().items() if v is not None)
+            return f"{self.action} {args}"
+        return f"{self.action} {self.spec}"
+
+
+# -- expectations --------------------------------------------------------------------------------
+class Always(_Model):
+    from_: float = 0.0
+    to: float | None = None
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+    _d = _durations("from_", "to")
+
+    def __init__(self, **data: Any) -> None:
+        if "from" in data:
+            data["from_"] = data.pop("from")
+        super().__init__(**data)
+
+
+class Eventually(_Model):
+    after: float = 0.0
+    within: float | None = None
+    hold: float = 0.0
+    _d = _durations("after", "within", "hold")
+
+
+@dataclass(frozen=True)
+class Expectation:
+    """A structured check on the run; see :mod:`hil.play` for how each is evaluated."""
+
+    name: str
+    kind: Literal["always", "eventually", "at"]
+    what: Literal["signal", "alarm", "state"]
+    target: str  # a signal (may have [*]), an alarm_bits signal, or a state signal
+    op: Literal["lt", "gt", "le", "ge", "between", "raised", "cleared", "is"]
+    raw_bounds: tuple[Any, ...]  # as written; converted to the signal's unit by check()
+    alarm: str | None
+    states: tuple[str, ...]
+    t0: float
+    t1: float | None
+    hold: float
+    where: Path_
+    bounds: tuple[float, ...] = ()
+
+    def condition(self) -> str:
+        u = signal_unit(self.target)
+        unit = f" {u}" if u else ""
+        if self.what == "alarm":
+            return f"{self.alarm} {'raised' if self.op == 'raised' else 'not raised'} on {self.target}"
+        if self.what == "state":
+            return f"{self.target} is {' or '.join(self.states)}"
+        b = self.bounds or tuple(float("nan") for _ in self.raw_bounds)
+        if self.op == "between":
+            return f"{self.target} between {b[0]:g} and {b[1]:g}{unit}"
+        sym = {"lt": "<", "gt": ">", "le": "≤", "ge": "≥"}[self.op]
+        return f"{self.target} {sym} {b[0]:g}{unit}"
+
+    def window(self, duration_s: float) -> tuple[float, float]:
+        return self.t0, duration_s if self.t1 is None else min(self.t1, duration_s)
+
+
+@dataclass(frozen=True)
+class ControllerSpec:
+    """Who controls the site: ``external`` (an EMS on the wire) or an in-process controller."""
+
+    name: str = "standin"
+    mode: str = "good"
+    period_s: float = 1.0
+    options: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def external(self) -> bool:
+        return self.name == "external"
+
+    def label(self) -> str:
+        if self.external:
+            return "external"
+        return self.name if self.mode == "good" else f"{self.name}:{self.mode}"
+
+
+@dataclass
+class Scenario:
+    path: Path
+    name: str
+    title: str
+    description: str
+    site: str | None
+    duration_s: float
+    tick_s: float | None
+    seed: int | None
+    controller: ControllerSpec
+    initial: dict[str, float]
+    events: list[Event]
+    expectations: list[Expectation]
+    trace_every_s: float | None
+    trace_signals: list[str] | None
+    key_signals: list[str]
+    lines: dict[Path_, int] = field(repr=False)
+
+    def line_of(self, where: Path_) -> int | None:
+        return _line_for(self.lines, where)
+
+    def problem(self, where: Path_, message: str) -> Problem:
+        return Problem(str(self.path), _line_for(self.lines, where), ".".join(str(p) for p in where), message)
+
+    def check(self, site: Any, devices: Sequence[str]) -> None:
+        """Resolve names against a built site and its gateway devices; raise every problem at once.
+
+        Converts expectation bounds and ``set`` values to the signals' units."""
+        from . import faults  # the catalogue, which knows its own targets
+
+        problems: list[Problem] = []
+        signals = _signal_names(site)
+        inputs = list(site.input_names)
+        n_units = _unit_counts(site)
+
+        def check_signal(name: str, where: Path_) -> bool:
+            dev, idx, sig = _split_name(name)
+            generic = f"{dev}.{sig}"
+            if idx is None and name in signals["scalar"]:
+                return True
+            if generic in signals["array"]:
+                if idx is None:
+                    problems.append(
+                        self.problem(where, f"{name!r} is per unit: write {dev}[i].{sig} or {dev}[*].{sig}")
+                    )
+                    return False
+                if idx != "*" and not 0 <= int(idx) < n_units.get(generic, 0):
+                    problems.append(
+                        self.problem(where, f"{name!r}: unit index out of range 0..{n_units[generic] - 1}")
+                    )
+                    return False
+                return True
+            hint = suggest(
+                name, [*signals["scalar"], *(f"{k.replace('.', '[*].', 1)}" for k in signals["array"])]
+            )
+            tail = f"; did you mean {', '.join(repr(h) for h in hint)}?" if hint else ""
+            problems.append(self.problem(where, f"unknown signal {name!r}{tail}"))
+            return False
+
+        for i, ev in enumerate(self.events):
+            where: Path_ = ("events", i, ev.action)
+            if ev.action == "set":
+                for key, value in ev.spec.items():
+                    dev, _, sig = _split_name(key)
+                    if f"{dev}.{sig}" not in inputs:
+                        hint = suggest(f"{dev}.{sig}", inputs)
+                        tail = f"; did you mean {hint[0]!r}?" if hint else ""
+                        problems.append(self.problem((*where, key), f"unknown input {key!r}{tail}"))
+                        continue
+                    try:
+                        ev.spec[key] = parse_quantity(value, signal_unit(key))
+                    except UnitProblem as exc:
+                        problems.append(self.problem((*where, key), str(exc)))
+            elif ev.action == "fault":
+                problems += [self.problem(where, m) for m in faults.check_target(ev.spec, site, devices)]
+        for key in self.initial:
+            dev, _, sig = _split_name(key)
+            if f"{dev}.{sig}" not in inputs:
+                hint = suggest(f"{dev}.{sig}", inputs)
+                tail = f"; did you mean {hint[0]!r}?" if hint else ""
+                problems.append(self.problem(("initial", key), f"unknown input {key!r}{tail}"))
+        if self.key_signals == DEFAULT_KEY_SIGNALS:
+            self.key_signals = [n for n in DEFAULT_KEY_SIGNALS if n in signals["scalar"]]
+        for k, name in enumerate(self.key_signals):
+            check_signal(name, ("report", "signals", k))
+        for k, name in enumerate(self.trace_signals or []):
+            check_signal(name, ("trace", "signals", k))
+        out: list[Expectation] = []
+        for i, ex in enumerate(self.expectations):
+            where = ("expect", i)
+            if not check_signal(ex.target, (*where, ex.what)):
+                out.append(ex)
+                continue
+            bounds: tuple[float, ...] = ()
+            if ex.what == "signal":
+                try:
+                    bounds = tuple(parse_quantity(b, signal_unit(ex.target)) for b in ex.raw_bounds)
+                except UnitProblem as exc:
+                    problems.append(self.problem((*where, ex.op), str(exc)))
+                if ex.op == "between" and len(bounds) == 2 and bounds[0] > bounds[1]:
+                    problems.append(self.problem((*where, "between"), "the lower bound is above the upper"))
+            elif ex.what == "alarm":
+                table = _alarm_table(ex.target)
+                if table is None:
+                    problems.append(self.problem((*where, "on"), f"{ex.target!r} carries no alarm bits"))
+                elif ex.alarm not in table:
+                    hint = suggest(str(ex.alarm), list(table))
+                    tail = f"; did you mean {hint[0]!r}?" if hint else ""
+                    problems.append(self.problem((*where, "alarm"), f"unknown alarm {ex.alarm!r}{tail}"))
+            elif ex.what == "state":
+                enum = _state_enum(ex.target)
+                if enum is None:
+                    problems.append(self.problem((*where, "state"), f"{ex.target!r} is not a state signal"))
+                else:
+                    names = [m.name for m in enum]
+                    for s in ex.states:
+                        if s not in names:
+                            hint = suggest(s, names)
+                            tail = f"; did you mean {hint[0]!r}?" if hint else ""
+                            problems.append(
+                                self.problem(
+                                    (*where, "is"), f"unknown state {s!r}{tail} ({', '.join(names)})"
+                                )
+                            )
+            if ex.t0 > self.duration_s:
+                problems.append(
+                    self.problem(where, f"its window starts after the run ends ({self.duration_s:g} s)")
+                )
+            out.append(_replace(ex, bounds=bounds))
+        self.expectations = out
+        if problems:
+            raise ScenarioError(problems)
+
+
+def _replace(ex: Expectation, **kw: Any) -> Expectation:
+    from dataclasses import replace
+
+    return replace(ex, **kw)
+
+
+# -- names in the twin ---------------------------------------------------------------------------
+_NAME = re.compile(r"^([a-z_][a-z0-9_]*)(?:\[(\*|\d+)\])?\.([a-z_][a-z0-9_]*)$")
+
+
+def _split_name(name: str) -> tuple[str, str | None, str]:
+    m = _NAME.match(name)
+    if m is None:
+        return name, None, ""
+    return m.group(1), m.group(2), m.group(3)
+
+
+def _signal_names(site: Any) -> dict[str, set[str]]:
+    snap = site.snapshot()
+    return {"scalar": set(snap.scalars), "array": set(snap.arrays)}
+
+
+def _unit_counts(site: Any) -> dict[str, int]:
+    snap = site.snapshot()
+    return {k: int(a.shape[0]) for k, a in snap.arrays.items()}
+
+
+def _alarm_table(target: str) -> dict[str, int] | None:
+    from twin.models.bms import ALARM_BITS
+    from twin.models.pcs import PCS_ALARM_BITS
+
+    dev, _, sig = _split_name(target)
+    if sig != "alarm_bits":
+        return None
+    return {"bms": ALARM_BITS, "pcs": PCS_ALARM_BITS}.get(dev)
+
+
+def _state_enum(target: str) -> Any:
+    from twin.models.bms import BmsState, Contactor
+    from twin.models.genset import GensetState
+    from twin.models.pcs import PcsState
+
+    dev, _, sig = _split_name(target)
+    return {
+        "pcs.state": PcsState,
+        "bms.state": BmsState,
+        "bms.contactor": Contactor,
+        "genset.state": GensetState,
+    }.get(f"{dev}.{sig}")
+
+
+# -- parsing -------------------------------------------------------------------------------------
+_TOP = {
+    "scenario": "a short name (letters, digits, _), used for the junit suite and output names",
+    "title": "one line for people",
+    "description": "what the scenario proves, and what a competent EMS does",
+    "site": "a shipped site name or a path; --site overrides",
+    "duration": "how long the run lasts (simulated)",
+    "tick": "the site's tick for this run (default: the site's)",
+    "seed": "random seed of the twin (cell spread, GPU jitter); --seed overrides",
+    "controller": "external, or an in-process controller: name or {name, mode, period, options}",
+    "initial": "twin inputs set before the first tick: {input: value}",
+    "events": "the timeline: a list of {at|after, <action>}",
+    "expect": "the expectations: a list of structured checks",
+    "trace": "{every: <duration>, signals: [...]}: what the trace records (default every tick, all)",
+    "report": "{signals: [...]}: the key signals plotted in the report",
+    "tags": "free labels, e.g. [grid, islanding]",
+}
+_EVENT_KEYS = {"at", "after", "name"}
+_EXPECT_KEYS = {
+    "name", "signal", "alarm", "state", "on", "lt", "gt", "le", "ge", "between", "is", "raised",
+    "always", "eventually", "at",
+}  # fmt: skip
+DEFAULT_KEY_SIGNALS = [
+    "grid.p_import_kw",
+    "bess.p_ac_kw",
+    "bess.soc_pct",
+    "site.p_it_kw",
+    "pv.p_ac_kw",
+    "genset.p_kw",
+    "grid.f_hz",
+    "grid.v_pu",
+]
+
+
+def load_scenario(name_or_path: str | Path) -> Scenario:
+    """Parse and validate a scenario file (a shipped name or a path); every problem at once."""
+    try:
+        path = find_profile("scenarios", str(name_or_path))
+    except ConfigError as exc:
+        raise ScenarioError(exc.problems) from None
+    try:
+        data, lines = load_yaml(path)
+    except ConfigError as exc:
+        raise ScenarioError(exc.problems) from None
+    return parse_scenario(data, path=path, lines=lines)
+
+
+def parse_scenario(data: Any, *, path: Path, lines: dict[Path_, int]) -> Scenario:
+    problems: list[Problem] = []
+
+    def prob(where: Path_, message: str) -> None:
+        problems.append(Problem(str(path), _line_for(lines, where), ".".join(str(p) for p in where), message))
+
+    if not isinstance(data, Mapping):
+        raise ScenarioError(
+            [Problem(str(path), 1, "", "a scenario file is a mapping (scenario:, duration:, events:, ...)")]
+        )
+    for key in data:
+        if key not in _TOP:
+            hint = suggest(str(key), list(_TOP))
+            tail = f"; did you mean {hint[0]!r}?" if hint else ""
+            prob((key,), f"unknown key {key!r}{tail}")
+    name = data.get("scenario")
+    if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z0-9_\-]+", name):
+        prob(("scenario",), "scenario: a short name of letters, digits, '_' or '-' is required")
+        name = path.stem
+    duration = 0.0
+    if "duration" not in data:
+        prob((), "duration: is required (e.g. 'duration: 10 min')")
+    else:
+        try:
+            duration = parse_duration(data["duration"])
+            if duration <= 0:
+                prob(("duration",), "duration must be positive")
+        except UnitProblem as exc:
+            prob(("duration",), str(exc))
+    tick = None
+    if data.get("tick") is not None:
+        try:
+            tick = parse_duration(data["tick"])
+            if tick <= 0:
+                prob(("tick",), "tick must be positive")
+        except UnitProblem as exc:
+            prob(("tick",), str(exc))
+    seed = data.get("seed")
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
+        prob(("seed",), f"seed must be an integer, got {seed!r}")
+        seed = None
+    site = data.get("site")
+    if site is not None and not isinstance(site, str):
+        prob(("site",), "site: a shipped site name or a path")
+        site = None
+    controller = _parse_controller(data.get("controller", "standin"), prob)
+    initial: dict[str, float] = {}
+    init = data.get("initial") or {}
+    if not isinstance(init, Mapping):
+        prob(("initial",), "initial: a mapping {input: value}")
+    else:
+        for k, v in init.items():
+            try:
+                initial[str(k)] = parse_quantity(v, signal_unit(str(k)))
+            except UnitProblem as exc:
+                prob(("initial", k), str(exc))
+    events = _parse_events(data.get("events") or [], duration, prob)
+    expectations = _parse_expectations(data.get("expect") or [], prob)
+    trace = data.get("trace") or {}
+    every = None
+    trace_signals = None
+    if not isinstance(trace, Mapping):
+        prob(("trace",), "trace: a mapping {every: <duration>, signals: [...]}")
+    else:
+        for k in trace:
+            if k not in ("every", "signals"):
+                prob(("trace", k), f"unknown key {k!r} (every, signals)")
+        if "every" in trace:
+            try:
+                every = parse_duration(trace["every"])
+            except UnitProblem as exc:
+                prob(("trace", "every"), str(exc))
+        if "signals" in trace:
+            trace_signals = _str_list(trace["signals"], ("trace", "signals"), prob)
+    report = data.get("report") or {}
+    key_signals = list(DEFAULT_KEY_SIGNALS)
+    if not isinstance(report, Mapping):
+        prob(("report",), "report: a mapping {signals: [...]}")
+    else:
+        for k in report:
+            if k != "signals":
+                prob(("report", k), f"unknown key {k!r} (signals)")
+        if "signals" in report:
+            key_signals = _str_list(report["signals"], ("report", "signals"), prob) or key_signals
+    if problems:
+        raise ScenarioError(problems)
+    return Scenario(
+        path=path,
+        name=str(name),
+        title=str(data.get("title") or name),
+        description=str(data.get("description") or "").strip(),
+        site=site,
+        duration_s=duration,
+        tick_s=tick,
+        seed=seed,
+        controller=controller,
+        initial=initial,
+        events=events,
+        expectations=expectations,
+        trace_every_s=every,
+        trace_signals=trace_signals,
+        key_signals=key_signals,
+        lines=lines,
+    )
+
+
+Prob = Callable[[Path_, str], None]
+
+
+def _str_list(v: Any, where: Path_, prob: Prob) -> list[str]:
+    if not isinstance(v, list) or not all(isinstance(x, str) for x in v):
+        prob(where, "a list of signal names")
+        return []
+    return list(v)
+
+
+def _parse_controller(v: Any, prob: Prob) -> ControllerSpec:
+    from .ems import CONTROLLERS
+
+    known = ["external", *CONTROLLERS]
+    if isinstance(v, str):
+        v = {"name": v}
+    if not isinstance(v, Mapping):
+        prob(("controller",), "controller: a name (external, standin) or {name, mode, period, options}")
+        return ControllerSpec()
+    for k in v:
+        if k not in ("name", "mode", "period", "options"):
+            hint = suggest(str(k), ["name", "mode", "period", "options"])
+            tail = f"; did you mean {hint[0]!r}?" if hint else ""
+            prob(("controller", k), f"unknown key {k!r}{tail}")
+    name = str(v.get("name", "standin"))
+    name, _, mode_in_name = name.partition(":")
+    if name not in known:
+        hint = suggest(name, known)
+        tail = f"; did you mean {hint[0]!r}?" if hint else ""
+        prob(("controller", "name") if "name" in v else ("controller",), f"unknown controller {name!r}{tail}")
+    mode = str(v.get("mode", mode_in_name or "good"))
+    period = 1.0
+    if "period" in v:
+        try:
+            period = parse_duration(v["period"])
+        except UnitProblem as exc:
+            prob(("controller", "period"), str(exc))
+    options = v.get("options") or {}
+    opts: dict[str, float] = {}
+    if not isinstance(options, Mapping):
+        prob(("controller", "options"), "options: a mapping of option: value")
+    else:
+        for k, x in options.items():
+            try:
+                opts[str(k)] = x if isinstance(x, list) else parse_quantity(x, _option_unit(str(k)))
+            except UnitProblem as exc:
+                prob(("controller", "options", k), str(exc))
+    return ControllerSpec(name=name, mode=mode, period_s=period, options=opts)
+
+
+def _option_unit(key: str) -> str | None:
+    if key.endswith("_s"):
+        return "s"
+    return signal_unit(key)
+
+
+def _parse_events(items: Any, duration: float, prob: Prob) -> list[Event]:
+    from . import faults
+
+    if not isinstance(items, list):
+        prob(("events",), "events: a list of {at: <time>, <action>: ...}")
+        return []
+    out: list[Event] = []
+    prev_t = 0.0
+    for i, item in enumerate(items):
+        where: Path_ = ("events", i)
+        if not isinstance(item, Mapping):
+            prob(where, "an event is a mapping {at: <time>, <action>: ...}")
+            continue
+        t = prev_t
+        timing = [k for k in ("at", "after") if k in item]
+        if len(timing) != 1:
+            prob(where, "give exactly one of 'at' (from the start) or 'after' (after the previous event)")
+        else:
+            try:
+                d = parse_duration(item[timing[0]])
+                t = d if timing[0] == "at" else prev_t + d
+            except UnitProblem as exc:
+                prob((*where, timing[0]), str(exc))
+        if t > duration > 0:
+            prob((*where, timing[0] if timing else "at"), f"at {t:g} s, after the run ends ({duration:g} s)")
+        actions = [k for k in item if k not in _EVENT_KEYS]
+        if len(actions) != 1:
+            if not actions:
+                prob(where, f"no action; one of: {', '.join(ACTIONS)}")
+            else:
+                prob(where, f"one action per event, found {', '.join(map(str, actions))}")
+            prev_t = t
+            continue
+        key = str(actions[0])
+        if key not in ACTIONS:
+            hint = suggest(key, list(ACTIONS))
+            tail = f"; did you mean {hint[0]!r}?" if hint else ""
+            prob((*where, key), f"unknown action {key!r}{tail}")
+            prev_t = t
+            continue
+        raw = item[key]
+        spec: Any = None
+        if key == "set":
+            if not isinstance(raw, Mapping) or not raw:
+                prob((*where, key), "set: a mapping {input: value, ...}")
+            else:
+                spec = dict(raw)
+        elif key == "smoothing":
+            if not isinstance(raw, bool):
+                prob((*where, key), f"smoothing: true or false, got {raw!r}")
+            else:
+                spec = raw
+        elif key == "fault":
+            spec = faults.parse_fault(raw, (*where, key), prob)
+        else:
+            model = ACTIONS[key].model
+            assert model is not None
+            if isinstance(raw, (str, int)) and key.startswith("job"):
+                raw = {"job": raw}
+            spec = _validate(model, raw, (*where, key), prob)
+        if spec is not None:
+            out.append(Event(t, key, spec, where, str(item.get("name", ""))))
+        prev_t = t
+    _check_overlaps(out, prob)
+    return out
+
+
+def _check_overlaps(events: list[Event], prob: Prob) -> None:
+    """Two faults of one type on one target may not overlap in time."""
+    inf = float("inf")
+    seen: dict[tuple[str, str], list[tuple[float, float, Any]]] = {}
+    for ev in events:
+        if ev.action != "fault":
+            continue
+        fs: FaultSpec = ev.spec
+        end = inf if fs.duration is None else ev.t_s + fs.duration
+        key = (fs.type, fs.target)
+        for t0, t1, _ in seen.get(key, []):
+            if ev.t_s < t1 and t0 < end:
+                prob(
+                    (*ev.where, "fault"),
+                    f"overlaps the {fs.type} fault on {fs.target} injected at {t0:g} s "
+                    f"({'until the end' if t1 == inf else f'until {t1:g} s'}); "
+                    "clear it first or target another device",
+                )
+        seen.setdefault(key, []).append((ev.t_s, end, ev.where))
+
+
+def _validate(model: type[BaseModel], raw: Any, where: Path_, prob: Prob) -> Any:
+    if not isinstance(raw, Mapping):
+        fields = ", ".join(model.model_fields)
+        prob(where, f"a mapping with {fields}")
+        return None
+    data = {("from_" if k == "from" else k): v for k, v in raw.items()}
+    try:
+        return model(**data)
+    except ValidationError as exc:
+        report_validation(exc, model, where, prob)
+        return None
+
+
+def report_validation(exc: ValidationError, model: type[BaseModel], where: Path_, prob: Prob) -> None:
+    """pydantic's errors as our problems: the key's path (hence its line) and a did-you-mean."""
+    fields = [f.rstrip("_") for f in model.model_fields if not f.startswith("_")]
+    for err in exc.errors():
+        loc = tuple(str(x).rstrip("_") for x in err["loc"])
+        key = loc[0] if loc else ""
+        if err["type"] == "extra_forbidden":
+            hint = suggest(key, fields)
+            tail = f"; did you mean {hint[0]!r}?" if hint else ""
+            prob((*where, key), f"unknown key {key!r}{tail} (allowed: {', '.join(fields)})")
+        elif err["type"] == "missing":
+            prob(where, f"{key}: is required")
+        else:
+            msg = str(err.get("ctx", {}).get("error", "")) or err["msg"]
+            prob((*where, *loc) if loc else where, msg.removeprefix("Value error, "))
+
+
+def _parse_expectations(items: Any, prob: Prob) -> list[Expectation]:
+    if not isinstance(items, list):
+        prob(("expect",), "expect: a list of checks")
+        return []
+    out: list[Expectation] = []
+    for i, item in enumerate(items):
+        where: Path_ = ("expect", i)
+        if not isinstance(item, Mapping):
+            prob(where, "an expectation is a mapping {name, signal, lt|gt|between, always|eventually|at}")
+            continue
+        bad = False
+        for k in item:
+            if k not in _EXPECT_KEYS:
+                hint = suggest(str(k), sorted(_EXPECT_KEYS))
+                tail = f"; did you mean {hint[0]!r}?" if hint else ""
+                prob((*where, k), f"unknown key {k!r}{tail}")
+                bad = True
+        whats = [k for k in ("signal", "alarm", "state") if k in item]
+        if len(whats) != 1:
+            prob(where, "give exactly one of signal:, alarm: or state:")
+            continue
+        what = whats[0]
+        name = str(item.get("name") or "")
+        ops = [k for k in ("lt", "gt", "le", "ge", "between", "is", "raised") if k in item]
+        alarm = None
+        states: tuple[str, ...] = ()
+        raw: tuple[Any, ...] = ()
+        op = ""
+        target = str(item[what])
+        if what == "signal":
+            ops = [o for o in ops if o in ("lt", "gt", "le", "ge", "between")]
+            if len(ops) != 1:
+                prob(where, "a signal check needs exactly one of lt, gt, le, ge, between")
+                continue
+            op = ops[0]
+            v = item[op]
+            if op == "between":
+                if not isinstance(v, list) or len(v) != 2:
+                    prob((*where, op), "between: [low, high]")
+                    continue
+                raw = (v[0], v[1])
+            else:
+                raw = (v,)
+        elif what == "alarm":
+            alarm = target
+            target = str(item.get("on", "bms[*].alarm_bits"))
+            if not target.endswith(".alarm_bits"):
+                target = f"{target}.alarm_bits"
+            rv = item.get("raised", True)
+            if not isinstance(rv, bool):
+                prob((*where, "raised"), "raised: true or false")
+                continue
+            op = "raised" if rv else "cleared"
+        else:
+            v = item.get("is")
+            if v is None:
+                prob(where, "a state check needs is: <STATE> (or a list)")
+                continue
+            states = tuple(str(s) for s in (v if isinstance(v, list) else [v]))
+            op = "is"
+        timing = [k for k in ("always", "eventually", "at") if k in item]
+        if len(timing) > 1:
+            prob(where, "give at most one of always, eventually, at")
+            continue
+        if timing:
+            kind = timing[0]
+        elif op in ("raised", "is"):
+            kind = "eventually"
+        else:
+            kind = "always"
+        t0, t1, hold = 0.0, None, 0.0
+        spec = item.get(kind)
+        try:
+            if kind == "at":
+                t0 = parse_duration(spec)
+                t1 = t0
+            elif spec is None or spec is True:
+                pass
+            elif kind == "always":
+                a = _validate(Always, spec, (*where, kind), prob)
+                if a is None:
+                    continue
+                t0, t1 = a.from_, a.to
+            else:
+                e = _validate(Eventually, spec, (*where, kind), prob)
+                if e is None:
+                    continue
+                t0, hold = e.after, e.hold
+                t1 = None if e.within is None else e.after + e.within
+        except UnitProblem as exc:
+            prob((*where, kind), str(exc))
+            continue
+        if t1 is not None and t1 < t0:
+            prob((*where, kind), "the window ends before it starts")
+            continue
+        if bad:
+            continue
+        if not name:
+            name = f"{target} {op} {' '.join(str(x) for x in raw) or alarm or ' '.join(states)}"
+        out.append(
+            Expectation(
+                name=name,
+                kind=kind,
+                what=what,
+                target=target,
+                op=op,
+                raw_bounds=raw,
+                alarm=alarm,
+                states=states,
+                t0=t0,
+                t1=t1,
+                hold=hold,
+                where=where,
+            )
+        )
+    names = [e.name for e in out]
+    for i, n in enumerate(names):
+        if names.count(n) > 1 and names.index(n) != i:
+            prob(("expect", i, "name"), f"two expectations are named {n!r}; junit needs unique names")
+    return out

@@ -186,10 +186,6 @@ def _print_summary(s) -> None:  # type: ignore[no-untyped-def]
         )
 
 
-if __name__ == "__main__":  # pragma: no cover
-    main()
-
-
 def _fail(exc: ConfigError) -> None:
     err.print(f"[red]error:[/] {exc}", markup=True, highlight=False)
     sys.exit(2)
@@ -308,3 +304,198 @@ def serve(
     except OSError as exc:
         err.print(f"error: cannot bind: {exc}", highlight=False, markup=False)
         sys.exit(3)
+
+
+# -- scenarios ------------------------------------------------------------------------------------
+EXIT_PASS, EXIT_FAIL, EXIT_BAD_INPUT, EXIT_BIND = 0, 1, 2, 3
+
+
+@main.command()
+@click.argument("scenario", metavar="SCENARIO")
+@click.option("--site", "site_name", default=None, help="Site to run on (default: the scenario's).")
+@click.option(
+    "--speed", type=float, default=None, help="Real time at this many simulated seconds per wall second."
+)
+@click.option("--fast", is_flag=True, help="As fast as possible (CI); the endpoints are still served.")
+@click.option(
+    "--seed", type=int, default=None, help="Random seed of the twin (default: scenario, then site)."
+)
+@click.option(
+    "--controller",
+    default=None,
+    help="Override the scenario's controller: external, standin, or standin:MODE "
+    "(ignore_dr, no_revert, over_discharge).",
+)
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Output folder (default: runs/<scenario>).",
+)
+@click.option("--modbus-port", type=int, default=None, help="Modbus TCP port (default: the site's for an "
+              "external EMS, any free port otherwise).")  # fmt: skip
+@click.option("--opcua-port", type=int, default=None, help="OPC UA port (same default rule).")
+@click.option("--no-status", is_flag=True, help="No live status panel / progress bar (logs only).")
+def run(
+    scenario: str,
+    site_name: str | None,
+    speed: float | None,
+    fast: bool,
+    seed: int | None,
+    controller: str | None,
+    out_dir: Path | None,
+    modbus_port: int | None,
+    opcua_port: int | None,
+    no_status: bool,
+) -> None:
+    """Play a scenario against the site and its EMS; exit 0 only if every expectation passed.
+
+    Leaves in the output folder: trace.parquet, events.parquet, results.json, junit.xml,
+    report.html, summary.md and plots/. Exit status: 0 all passed, 1 an expectation failed or
+    the run was stopped early, 2 bad input (nothing was started), 3 a port could not be bound.
+
+    \b
+    Example:
+      hil run grid_outage --fast --out runs/outage
+      hil run dr_critical_peak --controller standin:ignore_dr --fast
+      hil run comm_loss --controller external --speed 1     # your EMS connects to the printed URLs
+    """
+    import asyncio
+
+    from hil.runner import AsFastAsPossible, RealTime, prepare_run, run_scenario
+    from hil.scenario import load_scenario
+
+    if fast and speed is not None:
+        err.print("[red]error:[/] give --fast or --speed, not both")
+        sys.exit(EXIT_BAD_INPUT)
+    try:
+        sc = load_scenario(scenario)
+        external = (controller or sc.controller.name).split(":")[0] == "external"
+        ports = None
+        if not external or modbus_port is not None or opcua_port is not None:
+            ports = (
+                modbus_port if modbus_port is not None else (None if external else 0),
+                opcua_port if opcua_port is not None else (None if external else 0),
+            )
+        prepare_run(
+            sc, site=site_name, seed=seed, controller=controller, ports=ports
+        )  # every check, nothing started
+    except ConfigError as exc:
+        _fail(exc)
+    pacer = AsFastAsPossible() if fast else RealTime(speed=speed or 1.0)
+    out = out_dir or Path("runs") / sc.name
+    console = Console(stderr=True)
+    show = not no_status and console.is_terminal
+    from hil.status import RunDisplay
+
+    display = RunDisplay(console, sc, fast=fast, live=show)
+
+    async def go() -> object:
+        try:
+            return await run_scenario(
+                sc, out_dir=out, site=site_name, pacer=pacer, seed=seed, controller=None, ports=ports,
+                handle_signals=True, on_start=display.start,
+            )  # fmt: skip
+        finally:
+            await display.aclose()
+
+    try:
+        outcome = asyncio.run(go())
+    except OSError as exc:
+        err.print(f"error: cannot bind: {exc}", highlight=False, markup=False)
+        sys.exit(EXIT_BIND)
+    from hil.report import print_summary
+
+    print_summary(out, Console())
+    Console(stderr=True).print(f"report: {out / 'report.html'}   junit: {out / 'junit.xml'}", highlight=False)
+    sys.exit(EXIT_PASS if outcome.passed else EXIT_FAIL)  # type: ignore[attr-defined]
+
+
+@main.command()
+@click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False, path_type=Path))
+def validate(files: tuple[Path, ...]) -> None:
+    """Check site, point-map and scenario files without running anything.
+
+    The kind of each file is told from its keys (scenario: → scenario, kind:/models: → point
+    map, tick_s:/battery:/pcs: → site). Scenarios are also checked against their site (signals,
+    inputs, devices, fault targets). Every problem is printed; the exit status is 2 if any.
+
+    \b
+    Example:
+      hil validate profiles/scenarios/*.yaml profiles/sites/aidc_10k.yaml
+    """
+    from hil.validate import validate_file
+
+    bad = 0
+    out = Console(soft_wrap=True)
+    for f in files:
+        kind, problems = validate_file(f)
+        if problems:
+            bad += 1
+            out.print(f"[red]✗[/] {f} ({kind}): {len(problems)} problem(s)", highlight=False)
+            for p in problems:
+                out.print(f"  - {p}", highlight=False, markup=False)
+        else:
+            out.print(f"[green]✓[/] {f} ({kind})", highlight=False)
+    sys.exit(EXIT_BAD_INPUT if bad else EXIT_PASS)
+
+
+@main.command()
+@click.argument("out_dir", metavar="DIR", type=click.Path(file_okay=False, exists=True, path_type=Path))
+def report(out_dir: Path) -> None:
+    """Rebuild junit.xml, report.html, summary.md and plots/ from a run folder's trace.
+
+    Works on the folder of a run that was killed (the report says it is incomplete).
+
+    \b
+    Example:
+      hil report runs/grid_outage
+    """
+    from hil.report import build_report, print_summary
+
+    files = build_report(out_dir)
+    print_summary(out_dir, Console())
+    Console(stderr=True).print(f"report: {files.html}", highlight=False)
+
+
+@main.command()
+@click.option("--format", "fmt", type=click.Choice(["md", "text"]), default="text", show_default=True)
+def faults(fmt: str) -> None:
+    """List the fault catalogue (name, layer, targets, parameters, what a real device shows).
+
+    \b
+    Example:
+      hil faults
+      hil faults --format md > docs/faults.md
+    """
+    from hil.faults import FAULTS, catalogue_markdown
+
+    if fmt == "md":
+        click.echo(catalogue_markdown())
+        return
+    t = Table(title="fault catalogue")
+    for col in ("fault", "layer", "targets", "parameters", "summary"):
+        t.add_column(col, overflow="fold")
+    for ft in FAULTS.values():
+        t.add_row(
+            ft.name, ft.layer, ", ".join(ft.kinds), ", ".join(ft.params.model_fields) or "–", ft.summary
+        )
+    Console().print(t)
+
+
+@main.command()
+def schema() -> None:
+    """Print the scenario schema reference (Markdown; docs/scenario-schema.md is this output).
+
+    \b
+    Example:
+      hil schema > docs/scenario-schema.md
+    """
+    from hil.schema_doc import scenario_schema_markdown
+
+    click.echo(scenario_schema_markdown(), nl=False)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

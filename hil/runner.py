@@ -28,7 +28,7 @@ from twin import Site
 from .endpoints import EndpointConfig
 from .gateway import Gateway
 
-__all__ = ["AsFastAsPossible", "Endpoint", "Manual", "OverrunError", "RealTime", "Runner"]
+__all__ = ["AsFastAsPossible", "Endpoint", "Manual", "OverrunError", "RealTime", "Runner", "SimTimeoutError"]
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +60,10 @@ class RealTime:
 
 class OverrunError(RuntimeError):
     """A real-time run fell further behind than its policy allows."""
+
+
+class SimTimeoutError(RuntimeError):
+    """A runner was stepped past its simulated-time budget (``sim_timeout_s``, pytest ``hil_timeout``)."""
 
 
 @dataclass(frozen=True)
@@ -140,6 +144,7 @@ class Runner:
         self.play = play  # a hil.play.Play, or None
         self.trace = trace  # a hil.trace.TraceWriter, or None
         self.rebased_s = 0.0  # wall time dropped by the "rebase" overrun policy
+        self.sim_timeout_s: float | None = None  # raise SimTimeoutError past this much simulated time
         self._writes_seen = 0
         self._alarms: dict[str, np.ndarray] = {}
         self._stop = asyncio.Event()
@@ -223,6 +228,11 @@ class Runner:
                 c.on_tick(self.site.t)
             snap = self.gateway.step()
             self.ticks += 1
+            if self.sim_timeout_s is not None and self.ticks * self.site.dt > self.sim_timeout_s + 1e-9:
+                raise SimTimeoutError(
+                    f"stepped {self.ticks * self.site.dt:g} s of simulated time, "
+                    f"over the {self.sim_timeout_s:g} s budget"
+                )
             if self.play is not None:
                 self.play.after_tick(snap)
             if self.trace is not None:

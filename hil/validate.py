@@ -1,0 +1,59 @@
+"""``hil validate``: tell a file's kind from its keys and check it without running anything."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from .config import ConfigError, Problem, load_yaml
+
+__all__ = ["validate_file"]
+
+_SITE_KEYS = {"tick_s", "battery", "pcs", "gpu", "grid", "facility"}
+
+
+def validate_file(path: Path) -> tuple[str, list[Problem]]:
+    """``(kind, problems)`` for one file; an empty list means it is valid."""
+    if not path.is_file():
+        return "?", [Problem(str(path), None, "", "file not found")]
+    try:
+        data, _ = load_yaml(path)
+    except ConfigError as exc:
+        return "yaml", exc.problems
+    if not isinstance(data, dict):
+        return "?", [Problem(str(path), 1, "", "expected a mapping at the top of the file")]
+    keys = set(data)
+    try:
+        if "scenario" in keys or "expect" in keys or "events" in keys:
+            _check_scenario(path)
+            return "scenario", []
+        if "models" in keys or "kind" in keys:
+            from .points import load_point_map
+
+            load_point_map(str(path))
+            return "point map", []
+        if keys & _SITE_KEYS:
+            from .config import load_bench
+
+            load_bench(str(path))
+            return "site", []
+    except ConfigError as exc:
+        kind = "scenario" if "scenario" in keys else ("point map" if "models" in keys else "site")
+        return kind, exc.problems
+    return "?", [
+        Problem(
+            str(path),
+            1,
+            "",
+            "cannot tell what this file is: a scenario has 'scenario:', a point map 'kind:' and "
+            "'models:', a site 'tick_s:' / 'battery:' / 'pcs:' (tariff files come with the bill model)",
+        )
+    ]
+
+
+def _check_scenario(path: Path) -> None:
+    from .runner import prepare_run
+    from .scenario import load_scenario
+
+    sc = load_scenario(path)
+    if sc.site is not None:
+        prepare_run(sc)

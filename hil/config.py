@@ -141,9 +141,7 @@ def load_bench(name_or_path: str, *, overrides: Mapping[str, Any] | None = None)
     data, lines = load_yaml(path)
     if not isinstance(data, dict):
         raise ConfigError([Problem(str(path), 1, "", "a site file must be a mapping")])
-    data = dict(data)
-    for key, value in (overrides or {}).items():
-        data[key] = value
+    data = _merge(dict(data), overrides or {})
     problems: list[Problem] = []
     endpoints: EndpointConfig | None = None
     try:
@@ -172,3 +170,14 @@ def issues_to_config_error(
     return ConfigError(
         [Problem(str(path), _line_for(lines, key_path(i.path)), i.where(), i.message) for i in exc.issues]
     )
+
+
+def _merge(base: dict[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
+    """``over`` on top of ``base``; nested mappings merge key by key (a scenario's site_params)."""
+    out = dict(base)
+    for key, value in over.items():
+        if isinstance(value, Mapping) and isinstance(out.get(key), Mapping):
+            out[key] = _merge(dict(out[key]), value)
+        else:
+            out[key] = value
+    return out

@@ -45,12 +45,37 @@ times out). Nothing raises into the server loop: an unexpected error is logged a
 
 The server runs on the caller's event loop, the same loop that steps the gateway, so a request
 always sees one whole tick; there are no threads and no locks.
+
+Faults (for :mod:`hil.faults`; each logged at INFO when set and cleared, free while unused):
+
+* :meth:`ModbusEndpoint.set_unit_fault` makes one unit misbehave on the wire (in the
+  per-device layout: the endpoint's device, whatever unit id is asked), for every function
+  code, until :meth:`ModbusEndpoint.clear_unit_fault`. What an EMS sees:
+
+  - ``exception=code``: every request answered with that exception (04 SERVER DEVICE FAILURE,
+    06 SERVER DEVICE BUSY, 0x0B GATEWAY TARGET DEVICE FAILED TO RESPOND, ...); nothing is
+    read or written;
+  - ``delay_s=d``: the answer (normal, or the exception above) comes ``d`` seconds late; the
+    other units and connections answer meanwhile (the wait is an ``await``, the loop runs on).
+    A client that times out first gets a late answer with the old transaction id;
+  - ``offline=True``: no answer at all, the client times out (like ``unknown_unit="silent"``).
+
+  A request takes the fault in force when it arrives; the other units are untouched.
+* :meth:`ModbusEndpoint.drop_connections` closes every open client connection at once (the
+  client sees EOF or a reset); the server keeps listening, so clients can reconnect.
+
+pymodbus' context interface (``async_getValues``/``async_setValues``) cannot answer
+"nothing" or hold an answer back for one request only, so the unit faults hook in one level
+up, in each connection's request handler (``ServerRequestHandler.handle_request``).
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from pymodbus.constants import ExcCodes
@@ -59,11 +84,12 @@ from pymodbus.pdu import ExceptionResponse
 from pymodbus.pdu.register_message import ReadWriteMultipleRegistersRequest
 from pymodbus.server import ModbusTcpServer
 from pymodbus.server.base import ModbusBaseServer
+from pymodbus.server.requesthandler import ServerRequestHandler
 from pymodbus.simulator import DataType, SimData, SimDevice
 
 from .gateway import Device, Gateway, WriteStatus
 
-__all__ = ["LAYOUTS", "UNKNOWN_UNIT", "ModbusEndpoint", "write_exception"]
+__all__ = ["LAYOUTS", "UNKNOWN_UNIT", "ModbusEndpoint", "UnitFault", "write_exception"]
 
 log = logging.getLogger(__name__)
 
@@ -87,6 +113,73 @@ def write_exception(status: WriteStatus) -> int | None:
     """The Modbus exception code for a refused write (None when accepted)."""
     code = _WRITE_CODES.get(status)
     return None if code is None else int(code)
+
+
+@dataclass(frozen=True)
+class UnitFault:
+    """How one unit misbehaves on the wire (see :meth:`ModbusEndpoint.set_unit_fault`)."""
+
+    exception: int | None = None
+    delay_s: float = 0.0
+    offline: bool = False
+
+
+class _Handler(ServerRequestHandler):
+    """One client connection's request handler, with the endpoint's unit faults.
+
+    pymodbus (3.16) schedules ``handle_request`` once per received request and reads the
+    request from ``last_pdu``/``last_addr``, which the next request on the connection
+    overwrites; so a delayed request keeps its own and puts them back before it is handled."""
+
+    server: _Server
+
+    async def handle_request(self) -> None:
+        ep = self.server.endpoint
+        pdu = self.last_pdu
+        if not ep._unit_faults or pdu is None:  # the normal path: one dict check
+            await super().handle_request()
+            return
+        fault = ep._unit_faults.get(ep._single_unit if ep._single_unit is not None else pdu.dev_id)
+        if fault is None:
+            await super().handle_request()
+            return
+        if fault.offline:
+            return  # no answer: the client times out
+        addr = self.last_addr
+        if fault.delay_s > 0:
+            task = asyncio.current_task()
+            if task is not None:
+                ep._delayed.add(task)
+            try:
+                await asyncio.sleep(fault.delay_s)
+            finally:
+                if task is not None:
+                    ep._delayed.discard(task)
+            if self.transport is None:  # the connection went away meanwhile
+                return
+        if fault.exception is not None:
+            self.server_send(
+                ExceptionResponse(
+                    pdu.function_code, fault.exception, device_id=pdu.dev_id, transaction=pdu.transaction_id
+                ),
+                addr,
+            )
+            return
+        # the normal handling runs to the end without suspending (our context never awaits)
+        self.last_pdu, self.last_addr = pdu, addr
+        await super().handle_request()
+
+
+class _Server(ModbusTcpServer):
+    """pymodbus' TCP server whose connections are :class:`_Handler` s."""
+
+    def __init__(self, endpoint: ModbusEndpoint, *args: Any, **kw: Any) -> None:
+        super().__init__(*args, **kw)
+        self.endpoint = endpoint
+
+    def callback_new_connection(self) -> _Handler:
+        # as ModbusBaseServer.callback_new_connection, with our handler class
+        return _Handler(self, self.trace_packet, self.trace_pdu, self.trace_connect)
 
 
 class _ReadWrite(ReadWriteMultipleRegistersRequest):
@@ -252,8 +345,11 @@ class ModbusEndpoint:
         self.port = port
         self.layout = layout
         self.unknown_unit = unknown_unit
-        self._server: ModbusTcpServer | None = None
+        self._server: _Server | None = None
         self._listener: Any = None
+        self._unit_faults: dict[int, UnitFault] = {}
+        self._single_unit = self.devices[0].unit_id if layout == "per-device" else None
+        self._delayed: set[asyncio.Task[Any]] = set()  # requests being held back (delay_s)
 
     @property
     def url(self) -> str:
@@ -269,7 +365,8 @@ class ModbusEndpoint:
             raise RuntimeError("already started")
         # pymodbus wants a datastore at construction; ours replaces it before the first request.
         dummy = SimDevice(id=0, simdata=[SimData(0, values=0, datatype=DataType.REGISTERS)])
-        server = ModbusTcpServer(
+        server = _Server(
+            self,
             dummy,
             address=(self.host, self.port),
             ignore_missing_devices=self.unknown_unit == "silent",
@@ -294,10 +391,67 @@ class ModbusEndpoint:
         if server is None:
             return
         listener, self._listener = self._listener, None
+        for task in list(self._delayed):
+            task.cancel()
+        self._delayed.clear()
         await server.shutdown()
         if listener is not None and hasattr(listener, "wait_closed"):
             await listener.wait_closed()
         _forget(server)
+
+    # -- faults (hil.faults) ---------------------------------------------------------------
+    @property
+    def unit_faults(self) -> dict[int, UnitFault]:
+        """The unit faults in force, by unit id (a copy)."""
+        return dict(self._unit_faults)
+
+    def set_unit_fault(
+        self, unit_id: int, *, exception: int | None = None, delay_s: float = 0.0, offline: bool = False
+    ) -> None:
+        """Make the device at ``unit_id`` misbehave for every request until
+        :meth:`clear_unit_fault` (see the module docstring): answer with Modbus ``exception``
+        (1..255), answer ``delay_s`` seconds late (without blocking anything else), or, when
+        ``offline``, not at all. Replaces the unit's previous fault. In the per-device layout
+        ``unit_id`` is the device's own and the fault applies whatever unit id is asked.
+        ValueError for a unit this endpoint does not serve or an empty/invalid fault."""
+        units = [self._single_unit] if self._single_unit is not None else [d.unit_id for d in self.devices]
+        if unit_id not in units:
+            raise ValueError(
+                f"unit id {unit_id} is not served here ({', '.join(str(u) for u in sorted(units))})"
+            )
+        if exception is not None and (
+            isinstance(exception, bool) or not isinstance(exception, int) or not 1 <= exception <= 255
+        ):
+            raise ValueError(f"exception code {exception!r} is not 1..255")
+        delay_s = float(delay_s)
+        if not (math.isfinite(delay_s) and delay_s >= 0.0):
+            raise ValueError(f"delay_s {delay_s!r} must be finite and >= 0")
+        if exception is None and delay_s == 0.0 and not offline:
+            raise ValueError("set_unit_fault needs exception, delay_s or offline (clear_unit_fault clears)")
+        fault = UnitFault(exception=exception, delay_s=delay_s, offline=bool(offline))
+        self._unit_faults[unit_id] = fault
+        log.info("fault: modbus %s unit %d %s", self.url, unit_id, fault)
+
+    def clear_unit_fault(self, unit_id: int) -> None:
+        """Undo :meth:`set_unit_fault`: the unit answers normally from the next request
+        (requests already held back still get their late answer). No-op without a fault."""
+        if self._unit_faults.pop(unit_id, None) is not None:
+            log.info("fault: modbus %s unit %d cleared", self.url, unit_id)
+
+    def drop_connections(self) -> int:
+        """Close every open client connection now (the client sees EOF or a reset) and return
+        how many there were; the server keeps listening and accepts reconnections."""
+        server = self._server
+        if server is None:
+            return 0
+        handlers = list(server.active_connections.values())
+        for h in handlers:
+            abort = getattr(h.transport, "abort", None)
+            if abort is not None:
+                abort()  # now, without flushing what is queued
+            h.close()  # pymodbus' bookkeeping: forgets the connection
+        log.info("fault: modbus %s dropped %d client connection(s)", self.url, len(handlers))
+        return len(handlers)
 
     async def __aenter__(self) -> ModbusEndpoint:
         await self.start()

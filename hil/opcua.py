@@ -31,6 +31,23 @@ Time: the twin's simulated time is published as SourceTimestamp = ``epoch + t`` 
 once per tick (``site.dt``, 100 ms by default), which is also each variable's
 MinimumSamplingInterval. Only variables whose registers changed during the tick are rewritten.
 
+Faults (for :mod:`hil.faults`; each logged at INFO when set and cleared, free while unused;
+both take effect at the next :meth:`OpcUaEndpoint.publish`, i.e. the next tick):
+
+* :meth:`OpcUaEndpoint.set_status` / :meth:`OpcUaEndpoint.clear_status`: every variable of one
+  device is published with the given StatusCode (``BadCommunicationError``,
+  ``BadDeviceFailure``, ``UncertainLastUsableValue``, ...) and its value kept: a client reads
+  and is notified of the status change, the Value is still there (and keeps following the
+  device; combine with :meth:`Gateway.freeze <hil.gateway.Gateway.freeze>` for a last-known
+  value). Clearing republishes Good with the current values.
+* :meth:`OpcUaEndpoint.stall`: a stalled subscription. ``publish()`` pushes nothing, so clients
+  get no data-change notifications and no alarm events, and reads return the last published
+  values; un-stalled, the next ``publish()`` catches up with every node that changed meanwhile
+  (each once, with its latest value and the time of its last change) and the queued events.
+
+Register-level faults (frozen devices, stuck or biased points) live in the gateway and reach
+OPC UA through the register image like any other change.
+
 Usage (the serve loop awaits :meth:`OpcUaEndpoint.publish` after each gateway step)::
 
     ep = OpcUaEndpoint(gw, port=0)
@@ -42,6 +59,7 @@ Usage (the serve loop awaits :meth:`OpcUaEndpoint.publish` after each gateway st
 from __future__ import annotations
 
 import contextlib
+import difflib
 import logging
 import math
 import time
@@ -224,6 +242,8 @@ class OpcUaEndpoint:
         self._server_evgen: Any = None
         self._orig_write: Callable[..., Coroutine[Any, Any, list[ua.StatusCode]]] | None = None
         self._ts_cache: tuple[float, datetime] = (math.nan, epoch)
+        self._status: dict[str, ua.StatusCode] = {}  # device name -> status it is published with
+        self._stalled = False
 
     # -- names ---------------------------------------------------------------------------
     def node_path(self, device: Device, point: PointInstance | None = None) -> str:
@@ -585,6 +605,9 @@ class OpcUaEndpoint:
         """Write every variable that changed since the last call, then fire alarm events.
 
         Returns the number of variables written. Await it after each gateway step."""
+        if self._stalled:  # a stalled subscription: everything waits for the catch-up
+            self.stats.nodes = self.stats.events = 0
+            return 0
         t0 = time.perf_counter()
         dirty = self._dirty
         idx = np.flatnonzero(~np.isnan(dirty))
@@ -626,9 +649,13 @@ class OpcUaEndpoint:
     async def _refresh(self, var: _Var) -> None:
         """Publish one point now (after a write or a command) and mark it as published."""
         dev, p = var.device, var.point
-        await self._set(
-            var, self._datavalue(var, dev.value(p), self.source_time(self.gw.snapshot.t), datetime.now(UTC))
-        )
+        if self._stalled:  # published with the catch-up
+            self._dirty[var.index] = float(self.gw.snapshot.t)
+        else:
+            await self._set(
+                var,
+                self._datavalue(var, dev.value(p), self.source_time(self.gw.snapshot.t), datetime.now(UTC)),
+            )
         for w in self._watches:
             if w.group is dev.group:
                 w.prev[dev.index, p.offset : p.offset + p.words] = w.group.image[
@@ -636,10 +663,11 @@ class OpcUaEndpoint:
                 ]
 
     def _datavalue(self, var: _Var, value: Any, src: datetime, now: datetime) -> ua.DataValue:
+        status = self._status.get(var.device.name) if self._status else None
         if value is None:  # SunSpec not-implemented value: no data, not a number
             return _Value(
                 ua.Variant(None, ua.VariantType.Null),
-                StatusCode=_NO_DATA,
+                StatusCode=status or _NO_DATA,
                 SourceTimestamp=src,
                 ServerTimestamp=now,
             )
@@ -650,7 +678,62 @@ class OpcUaEndpoint:
             v = str(value)
         else:
             v = int(value)
-        return _Value(ua.Variant(v, vt), StatusCode=_GOOD, SourceTimestamp=src, ServerTimestamp=now)
+        return _Value(ua.Variant(v, vt), StatusCode=status or _GOOD, SourceTimestamp=src, ServerTimestamp=now)
+
+    # -- faults (hil.faults) ---------------------------------------------------------------
+    def set_status(self, device: str, status: str) -> None:
+        """Publish every variable of ``device`` (a gateway device name, ``"PCS03"``) with the
+        StatusCode named ``status`` (``"BadCommunicationError"``, ``"BadDeviceFailure"``,
+        ``"UncertainLastUsableValue"``, ...), values kept, until :meth:`clear_status`; from the
+        next :meth:`publish`. ValueError (with a did-you-mean) for an unknown device or name."""
+        dev = self._device(device)
+        code = getattr(ua.StatusCodes, status, None) if not status.startswith("_") else None
+        if not isinstance(code, int):
+            names = [n for n in vars(ua.StatusCodes) if not n.startswith("_")]
+            hint = difflib.get_close_matches(status, names, n=1)
+            did = f"; did you mean {hint[0]!r}?" if hint else ""
+            raise ValueError(f"unknown OPC UA status code {status!r}{did}")
+        self._status[dev.name] = ua.StatusCode(code)
+        self._republish(dev)
+        _log.info("fault: OPC UA %s published with status %s", dev.name, status)
+
+    def clear_status(self, device: str) -> None:
+        """Undo :meth:`set_status`: the next :meth:`publish` republishes the device's variables
+        Good with their current values. No-op without a status fault."""
+        dev = self._device(device)
+        if self._status.pop(dev.name, None) is not None:
+            self._republish(dev)
+            _log.info("fault: OPC UA %s status cleared", dev.name)
+
+    def stall(self, on: bool) -> None:
+        """Stall (``True``) or resume (``False``) publishing: while stalled, :meth:`publish` pushes
+        no values and no events; the first one after resuming catches up with every change."""
+        on = bool(on)
+        if on != self._stalled:
+            self._stalled = on
+            _log.info("fault: OPC UA publishing %s", "stalled" if on else "resumed")
+
+    @property
+    def stalled(self) -> bool:
+        return self._stalled
+
+    def statuses(self) -> dict[str, str]:
+        """The status faults in force: device name -> StatusCode name."""
+        return {name: sc.name for name, sc in self._status.items()}
+
+    def _device(self, name: str) -> Device:
+        dev = self.gw.by_name.get(name)
+        if dev is None:
+            hint = difflib.get_close_matches(name, list(self.gw.by_name), n=1)
+            did = f"; did you mean {hint[0]!r}?" if hint else ""
+            raise ValueError(f"no device {name!r}{did}")
+        return dev
+
+    def _republish(self, dev: Device) -> None:
+        """Mark every variable of ``dev`` for the next publish (with the current time)."""
+        ids = [v.index for v in self._vars if v.device is dev]
+        if ids:
+            self._dirty[ids] = float(self.gw.snapshot.t)
 
     async def _fire(self, t: float, var: _Var, symbol: str, raised: bool) -> None:
         dev = var.device

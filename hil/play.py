@@ -108,7 +108,7 @@ class Check:
                 self.worst, self._best_score = _value_of(v, self.score), s  # closest approach
             self.run_s = self.run_s + self.dt if good else 0.0
             if good and self.run_s >= ex.hold - 1e-9:
-                self.met_at_s = t - ex.hold if ex.hold else t
+                self.met_at_s = t - self.run_s + self.dt if ex.hold else t  # first tick of the run
                 self.finish(complete=True)
 
     _worst_score: float = -math.inf
@@ -405,7 +405,7 @@ class Play:
                 and (ref.target is None or ref.target == af.spec.target)
             ):
                 self._clear(af)
-                self._event("fault_clear", af.label, af.spec.target, "cleared by the timeline")
+                self._event("fault_clear", af.spec.type, af.spec.target, af.ftype.layer)
 
     # per tick
     def before_tick(self) -> None:
@@ -416,10 +416,15 @@ class Play:
             self._i += 1
             fn()
             self.applied += 1
-            target = ""
             if kind == "fault_inject" and self.faults:
-                target = self.faults[-1].spec.target
-            self._event(kind, label, target, "")
+                af = self.faults[-1]
+                self._event(kind, af.spec.type, af.spec.target, af.ftype.layer)
+            elif kind == "fault_clear":
+                af = next((f for f in self.faults if f.label == label), None)
+                if af is not None:
+                    self._event(kind, af.spec.type, af.spec.target, af.ftype.layer)
+            else:
+                self._event(kind, label, "", "")
         t_rel = site.t - self._t0
         for p in self._profiles:
             if p.t0 - 1e-9 <= t_rel < p.t1 - 1e-9:

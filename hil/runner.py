@@ -146,6 +146,7 @@ class Runner:
         self.rebased_s = 0.0  # wall time dropped by the "rebase" overrun policy
         self.sim_timeout_s: float | None = None  # raise SimTimeoutError past this much simulated time
         self._writes_seen = 0
+        self._published = -1e9
         self._alarms: dict[str, np.ndarray] = {}
         self._stop = asyncio.Event()
         self._last_warn = -1e9
@@ -238,7 +239,12 @@ class Runner:
             if self.trace is not None:
                 self._trace_tick(snap)
             if self.opcua is not None:
-                await self.opcua.publish()
+                # faster than real time, clients cannot use every tick: publish at ≤ 10 Hz of wall
+                # time (the last tick is always published when the run ends)
+                now = time.monotonic()
+                if not isinstance(self.pacer, AsFastAsPossible) or now - self._published >= 0.1:
+                    self._published = now
+                    await self.opcua.publish()
             for cb in self.on_tick:
                 cb(self)
 
@@ -368,7 +374,7 @@ def prepare_run(
         raise ScenarioError(
             [sc.problem(("site",), "no site: name one in the scenario (site:) or with --site")]
         )
-    overrides: dict[str, Any] = {}
+    overrides: dict[str, Any] = dict(sc.site_params)
     if seed is not None or sc.seed is not None:
         overrides["seed"] = seed if seed is not None else sc.seed
     if sc.tick_s is not None:
@@ -442,6 +448,8 @@ async def run_scenario(
         "pacing": pacing,
         "tick_s": tw.dt,
         "duration_s": sc.duration_s,
+        "t0_s": tw.t,
+        "key_signals": sc.key_signals,
         "python": platform.python_version(),
     }
     trace = TraceWriter(out, every_ticks=every, signals=sc.trace_signals, meta=meta)
@@ -505,4 +513,5 @@ async def run_scenario(
 
 def _ensure_dir(path: Any) -> Any:
     path.mkdir(parents=True, exist_ok=True)
+    (path / "results.json").unlink(missing_ok=True)  # a stale verdict must not outlive a new run
     return path

@@ -458,6 +458,7 @@ class Scenario:
     initial: dict[str, float]
     events: list[Event]
     expectations: list[Expectation]
+    site_params: dict[str, Any]
     trace_every_s: float | None
     trace_signals: list[str] | None
     key_signals: list[str]
@@ -549,7 +550,7 @@ class Scenario:
             elif ex.what == "alarm":
                 table = _alarm_table(ex.target)
                 if table is None:
-                    problems.append(self.problem((*where, "on"), f"{ex.target!r} carries no alarm bits"))
+                    problems.append(self.problem((*where, "unit"), f"{ex.target!r} carries no alarm bits"))
                 elif ex.alarm not in table:
                     hint = suggest(str(ex.alarm), list(table))
                     tail = f"; did you mean {hint[0]!r}?" if hint else ""
@@ -636,6 +637,7 @@ _TOP = {
     "title": "one line for people",
     "description": "what the scenario proves, and what a competent EMS does",
     "site": "a shipped site name or a path; --site overrides",
+    "site_params": "site parameters for this run, merged into the site file (e.g. {pcs: {grid_code: ...}})",
     "duration": "how long the run lasts (simulated)",
     "tick": "the site's tick for this run (default: the site's)",
     "seed": "random seed of the twin (cell spread, GPU jitter); --seed overrides",
@@ -649,7 +651,7 @@ _TOP = {
 }
 _EVENT_KEYS = {"at", "after", "name"}
 _EXPECT_KEYS = {
-    "name", "signal", "alarm", "state", "on", "lt", "gt", "le", "ge", "between", "is", "raised",
+    "name", "signal", "alarm", "state", "unit", "lt", "gt", "le", "ge", "between", "is", "raised",
     "always", "eventually", "at",
 }  # fmt: skip
 DEFAULT_KEY_SIGNALS = [
@@ -723,6 +725,10 @@ def parse_scenario(data: Any, *, path: Path, lines: dict[Path_, int]) -> Scenari
         prob(("site",), "site: a shipped site name or a path")
         site = None
     controller = _parse_controller(data.get("controller", "standin"), prob)
+    site_params = data.get("site_params") or {}
+    if not isinstance(site_params, Mapping):
+        prob(("site_params",), "site_params: a mapping merged into the site file")
+        site_params = {}
     initial: dict[str, float] = {}
     init = data.get("initial") or {}
     if not isinstance(init, Mapping):
@@ -776,6 +782,7 @@ def parse_scenario(data: Any, *, path: Path, lines: dict[Path_, int]) -> Scenari
         initial=initial,
         events=events,
         expectations=expectations,
+        site_params=dict(site_params),
         trace_every_s=every,
         trace_signals=trace_signals,
         key_signals=key_signals,
@@ -969,7 +976,10 @@ def _parse_expectations(items: Any, prob: Prob) -> list[Expectation]:
             continue
         bad = False
         for k in item:
-            if k not in _EXPECT_KEYS:
+            if isinstance(k, bool):
+                prob(where, f"a key reads as {k} — YAML takes on/off/yes/no as booleans; quote it")
+                bad = True
+            elif k not in _EXPECT_KEYS:
                 hint = suggest(str(k), sorted(_EXPECT_KEYS))
                 tail = f"; did you mean {hint[0]!r}?" if hint else ""
                 prob((*where, k), f"unknown key {k!r}{tail}")
@@ -1000,9 +1010,17 @@ def _parse_expectations(items: Any, prob: Prob) -> list[Expectation]:
                 raw = (v[0], v[1])
             else:
                 raw = (v,)
+            try:  # the unit itself is checked now; its fit to the signal once the site is known
+                for b in raw:
+                    m = _NUM_UNIT.match(b) if isinstance(b, str) else None
+                    if isinstance(b, str) and (m is None or (m.group(2) or "") not in ("", *QUANTITY_UNITS)):
+                        parse_quantity(b, "kW")
+            except UnitProblem as exc:
+                prob((*where, op), str(exc))
+                continue
         elif what == "alarm":
             alarm = target
-            target = str(item.get("on", "bms[*].alarm_bits"))
+            target = str(item.get("unit", "bms[*].alarm_bits"))
             if not target.endswith(".alarm_bits"):
                 target = f"{target}.alarm_bits"
             rv = item.get("raised", True)

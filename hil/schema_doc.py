@@ -73,7 +73,7 @@ def scenario_schema_markdown() -> str:
         "|---|---|---|",
         "| `signal: <name>` | one of `lt`, `gt`, `le`, `ge` (a value) or `between: [low, high]` | "
         "`pcs[2].p_ac_kw` is one unit, `pcs[*].p_ac_kw` every unit (all must satisfy) |",
-        "| `alarm: <ALARM_NAME>` | `raised: true` (default) or `false`; `on: bms[*]` (default), "
+        "| `alarm: <ALARM_NAME>` | `raised: true` (default) or `false`; `unit: bms[*]` (default), "
         "`bms[3]`, `pcs[*]`... | names: SunSpec 802 Evt1 (bms) and 701 Alrm (pcs) bits |",
         "| `state: <signal>` | `is: <STATE>` or a list | `pcs[i].state` (OFF, STARTING, RUNNING, "
         "THROTTLED, FAULT, STANDBY), `bms[i].state`, `bms[i].contactor`, `genset[i].state` |",

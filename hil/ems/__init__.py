@@ -1,0 +1,28 @@
+"""Controllers that drive a site through the gateway as an EMS would (scenario runs, CI).
+
+``CONTROLLERS`` maps a controller's name to its class; each is built as
+``cls(gateway, mode=..., period_s=..., **options)`` and called with ``on_tick(t_s)`` before
+every ``gateway.step()``. Setting ``silenced`` emulates a loss of EMS communication.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from hil.ems.standin import MODES, StandIn, StandInOptions
+
+__all__ = ["CONTROLLERS", "MODES", "Controller", "StandIn", "StandInOptions"]
+
+
+class Controller(Protocol):
+    """What the runner needs from a controller."""
+
+    name: str
+    silenced: bool
+    writes: int
+    rejected: int
+
+    def on_tick(self, t_s: float) -> None: ...
+
+
+CONTROLLERS: dict[str, type] = {StandIn.name: StandIn}

@@ -80,12 +80,16 @@ class Check:
 
     def update(self, t: float, snap: Snapshot) -> None:
         ex = self.ex
-        if self.done or t < ex.t0 - 1e-9:
+        if self.done:
+            return
+        v = self.get(snap)
+        if ex.mean_s > 0:  # trailing mean: kept from the start so the window's first value is full
+            v = self._mean(v)
+        if t < ex.t0 - 1e-9:
             return
         if t > self.t_end + 1e-9:
             self.finish(complete=True)
             return
-        v = self.get(snap)
         good = self.ok(v)
         self.seen = True
         if ex.kind == "always":
@@ -113,6 +117,21 @@ class Check:
 
     _worst_score: float = -math.inf
     _best_score: float = math.inf
+    _buf: np.ndarray | None = None
+    _k: int = 0
+    _sum: np.ndarray | None = None
+
+    def _mean(self, v: np.ndarray) -> np.ndarray:
+        """Trailing mean over ``ex.mean_s`` (a ring buffer; a shorter history averages what it has)."""
+        n = max(1, round(self.ex.mean_s / self.dt))
+        if self._buf is None:
+            self._buf = np.zeros((n, v.size))
+            self._sum = np.zeros(v.size)
+        i = self._k % n
+        self._sum = self._sum - self._buf[i] + v  # type: ignore[operator]
+        self._buf[i] = v
+        self._k += 1
+        return self._sum / min(self._k, n)  # type: ignore[operator]
 
     def finish(self, *, complete: bool) -> None:
         if self.done:

@@ -394,6 +394,13 @@ def prepare_run(
         cfg = cfg.with_ports(modbus=ports[0], opcua=ports[1])
     gw = Gateway.from_config(tw, cfg)
     sc.check(tw, gw.devices)
+    spec = sc.controller
+    if not spec.external:  # options are checked by building the controller once, on a throwaway gateway
+        try:
+            CONTROLLERS[spec.name](gw, mode=spec.mode, period_s=spec.period_s, **spec.options)
+        except (TypeError, ValueError) as exc:
+            raise ScenarioError([sc.problem(("controller",), str(exc))]) from None
+        gw = Gateway.from_config(tw, cfg)
     return sc, tw, cfg, gw
 
 

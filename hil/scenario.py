@@ -407,6 +407,7 @@ class Expectation:
     hold: float
     where: Path_
     bounds: tuple[float, ...] = ()
+    mean_s: float = 0.0  # evaluate the trailing mean over this long (0: the instantaneous value)
 
     def condition(self) -> str:
         u = signal_unit(self.target)
@@ -416,10 +417,11 @@ class Expectation:
         if self.what == "state":
             return f"{self.target} is {' or '.join(self.states)}"
         b = self.bounds or tuple(float("nan") for _ in self.raw_bounds)
+        subject = f"{self.target} ({self.mean_s:g} s mean)" if self.mean_s else self.target
         if self.op == "between":
-            return f"{self.target} between {b[0]:g} and {b[1]:g}{unit}"
+            return f"{subject} between {b[0]:g} and {b[1]:g}{unit}"
         sym = {"lt": "<", "gt": ">", "le": "≤", "ge": "≥"}[self.op]
-        return f"{self.target} {sym} {b[0]:g}{unit}"
+        return f"{subject} {sym} {b[0]:g}{unit}"
 
     def window(self, duration_s: float) -> tuple[float, float]:
         return self.t0, duration_s if self.t1 is None else min(self.t1, duration_s)
@@ -651,7 +653,7 @@ _TOP = {
 }
 _EVENT_KEYS = {"at", "after", "name"}
 _EXPECT_KEYS = {
-    "name", "signal", "alarm", "state", "unit", "lt", "gt", "le", "ge", "between", "is", "raised",
+    "name", "signal", "alarm", "state", "unit", "mean", "lt", "gt", "le", "ge", "between", "is", "raised",
     "always", "eventually", "at",
 }  # fmt: skip
 DEFAULT_KEY_SIGNALS = [
@@ -1070,6 +1072,16 @@ def _parse_expectations(items: Any, prob: Prob) -> list[Expectation]:
         if t1 is not None and t1 < t0:
             prob((*where, kind), "the window ends before it starts")
             continue
+        mean_s = 0.0
+        if "mean" in item:
+            if what != "signal":
+                prob((*where, "mean"), "mean: applies to signal checks only")
+                continue
+            try:
+                mean_s = parse_duration(item["mean"])
+            except UnitProblem as exc:
+                prob((*where, "mean"), str(exc))
+                continue
         if bad:
             continue
         if not name:
@@ -1088,6 +1100,7 @@ def _parse_expectations(items: Any, prob: Prob) -> list[Expectation]:
                 t1=t1,
                 hold=hold,
                 where=where,
+                mean_s=mean_s,
             )
         )
     names = [e.name for e in out]

@@ -1,6 +1,7 @@
 """Everything at once: the Runner serving a site in real time to Modbus pollers and an OPC UA watcher.
 
 Run:  .venv/bin/python benchmarks/bench_serve.py [--site aidc_10k] [--clients 32] [--seconds 60]
+      .venv/bin/python benchmarks/bench_serve.py --scenario grid_outage --clients 8 --seconds 600
 
 This is the path ``hil serve`` takes: one :class:`hil.runner.Runner` with real-time pacing
 (absolute deadlines), its Modbus endpoint(s) and its OPC UA endpoint on one asyncio loop; the
@@ -42,68 +43,103 @@ HERE = Path(__file__).resolve().parent
 async def one_case(
     site: str, n_clients: int, procs: int, period: float, seconds: float, warmup: float
 ) -> dict[str, Any]:
+    """The bare site served by a Runner in real time (what ``hil serve`` runs)."""
     from hil.config import load_bench
     from hil.runner import RealTime, Runner
 
     site_obj, cfg = load_bench(site)
     cfg = cfg.with_ports(modbus=0, opcua=0)
     async with Runner(site_obj, cfg, pacer=RealTime()) as runner:
-        gw = runner.gateway
-        await runner.step(round(10.0 / gw.site.dt))  # past start-up transients
+        await runner.step(round(10.0 / runner.site.dt))  # past start-up transients
         clock = asyncio.create_task(runner.run())
-        ep = runner.modbus[0]
-        pcs = [d for d in gw.devices if d.kind == "bess"]
-        units = [d.unit_id for d in pcs]
-        address = 40000 + pcs[0].point("701.ID").offset
-        opc = runner.opcua
-        spec = {"namespace": opc.namespace_uri, "nodes": [s for _, _, s in opc.variables()]}
+        try:
+            return await _measure(runner, n_clients, procs, period, seconds, warmup)
+        finally:
+            runner.stop()
+            await clock
 
-        # the OPC UA watcher: subscribe, warm up, then print START ... END and a JSON result
-        proc = await asyncio.create_subprocess_exec(
-            sys.executable, str(HERE / "bench_opcua.py"), "--client", opc.url,
-            "--interval-ms", str(gw.site.dt * 1000.0), "--warmup", str(warmup), "--seconds", str(seconds),
-            stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
-        )  # fmt: skip
-        assert proc.stdin is not None
-        assert proc.stdout is not None
-        proc.stdin.write(json.dumps(spec).encode())
-        await proc.stdin.drain()
-        proc.stdin.close()
-        line = (await proc.stdout.readline()).decode().strip()
-        if line != "START":
-            raise RuntimeError(f"OPC UA client did not start: {line!r}")
 
-        # the Modbus pollers, started as the OPC UA window opens; same window length
-        ctx = mp.get_context("spawn")
-        ready, go, out = ctx.Queue(), ctx.Event(), ctx.Queue()
-        per = [n_clients // procs + (1 if i < n_clients % procs else 0) for i in range(procs)]
-        workers = []
-        for i, n in enumerate(x for x in per if x):
-            args = {
-                "port": ep.port, "units": units, "address": address, "mode": "poll", "period": period,
-                "duration": seconds, "n_clients": n, "seed": 1000 * i,
-            }  # fmt: skip
-            p = ctx.Process(target=_worker, args=(args, ready, go, out), daemon=True)
-            p.start()
-            workers.append(p)
-        loop = asyncio.get_running_loop()
-        for _ in workers:
-            await loop.run_in_executor(None, ready.get)
-        go.set()
-        await asyncio.sleep(0.05)
-        i0 = len(runner.lateness.samples)
-        results = [await loop.run_in_executor(None, out.get) for _ in workers]
-        i1 = len(runner.lateness.samples)
-        for p in workers:
-            await loop.run_in_executor(None, p.join)
-        opc_result: dict[str, Any] = {}
-        async for raw in proc.stdout:
-            text = raw.decode().strip()
-            if text.startswith("{"):
-                opc_result = json.loads(text)
-        await proc.wait()
-        runner.stop()
-        await clock
+async def one_case_scenario(
+    scenario: str, n_clients: int, procs: int, period: float, seconds: float, warmup: float
+) -> dict[str, Any]:
+    """The same load against ``hil run SCENARIO`` in real time (stand-in EMS, trace, expectations)."""
+    import tempfile
+
+    from hil.runner import RealTime, run_scenario
+
+    box: dict[str, Any] = {}
+
+    def on_start(runner: Any) -> None:
+        async def load() -> None:
+            try:
+                box["result"] = await _measure(runner, n_clients, procs, period, seconds, warmup)
+            finally:
+                runner.stop()
+
+        box["task"] = asyncio.get_running_loop().create_task(load())
+
+    with tempfile.TemporaryDirectory() as out:
+        await run_scenario(scenario, out_dir=out, pacer=RealTime(), ports=(0, 0), on_start=on_start)
+        await box["task"]
+    return dict(box["result"])
+
+
+async def _measure(
+    runner: Any, n_clients: int, procs: int, period: float, seconds: float, warmup: float
+) -> dict[str, Any]:
+    """Start the OPC UA watcher and the Modbus pollers against a running ``runner``; measure one window."""
+    gw = runner.gateway
+    ep = runner.modbus[0]
+    pcs = [d for d in gw.devices if d.kind == "bess"]
+    units = [d.unit_id for d in pcs]
+    address = 40000 + pcs[0].point("701.ID").offset
+    opc = runner.opcua
+    spec = {"namespace": opc.namespace_uri, "nodes": [s for _, _, s in opc.variables()]}
+
+    # the OPC UA watcher: subscribe, warm up, then print START ... END and a JSON result
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, str(HERE / "bench_opcua.py"), "--client", opc.url,
+        "--interval-ms", str(gw.site.dt * 1000.0), "--warmup", str(warmup), "--seconds", str(seconds),
+        stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    assert proc.stdin is not None
+    assert proc.stdout is not None
+    proc.stdin.write(json.dumps(spec).encode())
+    await proc.stdin.drain()
+    proc.stdin.close()
+    line = (await proc.stdout.readline()).decode().strip()
+    if line != "START":
+        raise RuntimeError(f"OPC UA client did not start: {line!r}")
+
+    # the Modbus pollers, started as the OPC UA window opens; same window length
+    ctx = mp.get_context("spawn")
+    ready, go, out = ctx.Queue(), ctx.Event(), ctx.Queue()
+    per = [n_clients // procs + (1 if i < n_clients % procs else 0) for i in range(procs)]
+    workers = []
+    for i, n in enumerate(x for x in per if x):
+        args = {
+            "port": ep.port, "units": units, "address": address, "mode": "poll", "period": period,
+            "duration": seconds, "n_clients": n, "seed": 1000 * i,
+        }  # fmt: skip
+        p = ctx.Process(target=_worker, args=(args, ready, go, out), daemon=True)
+        p.start()
+        workers.append(p)
+    loop = asyncio.get_running_loop()
+    for _ in workers:
+        await loop.run_in_executor(None, ready.get)
+    go.set()
+    await asyncio.sleep(0.05)
+    i0 = len(runner.lateness.samples)
+    results = [await loop.run_in_executor(None, out.get) for _ in workers]
+    i1 = len(runner.lateness.samples)
+    for p in workers:
+        await loop.run_in_executor(None, p.join)
+    opc_result: dict[str, Any] = {}
+    async for raw in proc.stdout:
+        text = raw.decode().strip()
+        if text.startswith("{"):
+            opc_result = json.loads(text)
+    await proc.wait()
     late = np.asarray(runner.lateness.samples[i0:i1]) * 1000.0
     lat = np.asarray([x for r in results for x in r["lat"]]) * 1000.0
     return {
@@ -130,9 +166,16 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=60.0, help="measured window per run, s")
     ap.add_argument("--warmup", type=float, default=3.0, help="after the OPC UA subscription is made, s")
     ap.add_argument("--procs", type=int, default=2, help="Modbus client processes")
+    ap.add_argument(
+        "--scenario",
+        default=None,
+        help="play this scenario (hil run, stand-in EMS, trace) instead of serving the bare site; "
+        "its duration must exceed --seconds plus the warm-up",
+    )
     opts = ap.parse_args()
+    what = f"scenario {opts.scenario} (hil run, real time)" if opts.scenario else f"site {opts.site}"
     print(
-        f"site {opts.site}; {os.cpu_count()} CPUs, {platform.machine()}, Python {platform.python_version()}; "
+        f"{what}; {os.cpu_count()} CPUs, {platform.machine()}, Python {platform.python_version()}; "
         f"Modbus poll every {opts.period * 1000:g} ms; OPC UA subscription to every variable; "
         f"{opts.seconds:g} s window per run\n"
     )
@@ -143,7 +186,16 @@ def main() -> None:
     print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for n in opts.clients:
         t = time.perf_counter()
-        r = asyncio.run(one_case(opts.site, n, min(opts.procs, n), opts.period, opts.seconds, opts.warmup))
+        if opts.scenario:
+            r = asyncio.run(
+                one_case_scenario(
+                    opts.scenario, n, min(opts.procs, n), opts.period, opts.seconds, opts.warmup
+                )
+            )
+        else:
+            r = asyncio.run(
+                one_case(opts.site, n, min(opts.procs, n), opts.period, opts.seconds, opts.warmup)
+            )
         print(
             f"| {n} | {r['rps']:.0f} | {r['resp_p50']:.2f} | {r['resp_p99']:.2f} | {r['errors']} "
             f"| {r['variables']} | {r['notif_per_s']:.0f} | {r['ticks']} | {r['late_p50']:.2f} "

@@ -244,6 +244,7 @@ def points(site_name: str, fmt: str, show_all: bool, legacy: bool) -> None:
 @click.option(
     "--legacy", is_flag=True, help="Battery PCS in the legacy personality (SunSpec 1, 103, 120-124)."
 )
+@click.option("--no-status", is_flag=True, help="No live status panel (it is drawn only on a terminal).")
 def serve(
     site_name: str,
     host: str | None,
@@ -252,6 +253,7 @@ def serve(
     speed: float,
     duration: float | None,
     legacy: bool,
+    no_status: bool,
 ) -> None:
     """Serve every device of SITE over Modbus TCP and OPC UA, in real time, until Ctrl-C.
 
@@ -262,6 +264,7 @@ def serve(
     Then point an EMS, mbpoll or a SunSpec scanner at the printed addresses.
     """
     import asyncio
+    import contextlib
     import signal
 
     from hil.config import load_bench
@@ -289,7 +292,18 @@ def serve(
                 f"serving {site.params.name} at tick {site.dt * 1000:g} ms, speed {speed:g}x; Ctrl-C stops",
                 highlight=False,
             )
-            await runner.run(duration_s=duration)
+            panel = None
+            if not no_status and out.is_terminal:
+                from hil.status import live_panel
+
+                panel = loop.create_task(live_panel(runner, out, title=f"serving {site.params.name}"))
+            try:
+                await runner.run(duration_s=duration)
+            finally:
+                if panel is not None:
+                    panel.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await panel
             lat = runner.lateness.summary()
             out.print(
                 f"stopped at t = {site.t:.1f} s after {runner.ticks} ticks; tick lateness p50 "

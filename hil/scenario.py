@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from twin.params import suggest
 
@@ -204,17 +204,10 @@ class GridOutage(_Model):
 class Voltage(_Model):
     """Grid voltage moves to ``v_pu`` (a sag below 1, a swell above) for ``duration``, then back."""
 
-    v_pu: float
+    v_pu: float = Field(ge=0.0, le=1.5)
     duration: float
     ramp: float = 0.0
     _d = _durations("duration", "ramp")
-
-    @field_validator("v_pu")
-    @classmethod
-    def _v(cls, v: float) -> float:
-        if not 0.0 <= v <= 1.5:
-            raise ValueError(f"v_pu must be within 0 .. 1.5, got {v}")
-        return v
 
 
 class Frequency(_Model):
@@ -278,17 +271,10 @@ class Cloud(_Model):
     """A PV cloud transient: the clear-sky index falls to ``index`` over ``ramp``, holds for
     ``duration`` and recovers over ``ramp``."""
 
-    index: float
+    index: float = Field(ge=0.0, le=1.0)  # clear-sky fraction
     duration: float
     ramp: float = 5.0
     _d = _durations("duration", "ramp")
-
-    @field_validator("index")
-    @classmethod
-    def _i(cls, v: float) -> float:
-        if not 0.0 <= v <= 1.0:
-            raise ValueError(f"index is a clear-sky fraction within 0 .. 1, got {v}")
-        return v
 
 
 class FaultRef(_Model):

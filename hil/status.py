@@ -18,7 +18,7 @@ from rich.panel import Panel
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
-__all__ = ["RunDisplay", "status_panel"]
+__all__ = ["RunDisplay", "live_panel", "status_panel"]
 
 _SIGNALS = (
     ("grid import", "grid.p_import_kw", "kW"),
@@ -146,3 +146,12 @@ class RunDisplay:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None
+
+
+async def live_panel(runner: Any, console: Console, *, title: str, every_s: float = 0.5) -> None:
+    """Redraw the status panel until cancelled (``hil serve``)."""
+    rate = _Rate()
+    with Live(status_panel(runner, title=title, rate=rate), console=console, transient=True) as live:
+        while True:
+            await asyncio.sleep(every_s)
+            live.update(status_panel(runner, title=title, rate=rate))

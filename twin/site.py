@@ -371,7 +371,7 @@ class Site:
                 pv.limit_pct = float(np.clip(value, 0.0, 100.0))
 
             def trip(value: float, idx: int | None) -> None:
-                pv.tripped = bool(value)
+                pv.forced_trip = bool(value)  # held until cleared; the grid-code trip is separate
 
             inputs.update(
                 {
@@ -506,7 +506,9 @@ class Site:
         grid_ok = np.asarray(status.may_energize, dtype=float) * (0.0 if islanded else 1.0)
         if self.pv is not None and self.pv_monitor is not None:
             pst = self.pv_monitor.update(t, dt, np.array([self.v]), self.f, rocof)
-            self.pv.tripped = bool(pst.tripped[0]) or (islanded and not self._island_has_former())
+            self.pv.tripped = (
+                bool(pst.tripped[0]) or (islanded and not self._island_has_former()) or self.pv.forced_trip
+            )
         # BMS from the battery's present outputs
         bat_out = self._bat_out
         self.bms.update(dt, bat_out, self.params.battery.n_parallel, self.battery.capacity_ah)

@@ -142,3 +142,11 @@ def test_docs_are_generated_from_the_code() -> None:
 
     assert (ROOT / "docs" / "faults.md").read_text() == catalogue_markdown() + "\n"
     assert (ROOT / "docs" / "scenario-schema.md").read_text() == scenario_schema_markdown()
+
+
+def test_library_page_lists_every_shipped_scenario() -> None:
+    page = (ROOT / "docs" / "scenarios.md").read_text()
+    for path in SHIPPED:
+        sc = load_scenario(path)
+        assert f"[`{sc.name}`](../profiles/scenarios/{path.name})" in page
+        assert sc.title in page

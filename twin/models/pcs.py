@@ -238,7 +238,11 @@ class Pcs:
         self.islanded_for = self.islanded_for + dt if islanded else 0.0
         gfl_island_trip = islanded & (~self.gfm) & (self.islanded_for >= self.params.anti_islanding_s)
         fault_now = (
-            (self.fault_trip > 0) | (self.fault_dc_ov > 0) | (bms_fault > 0) | (grid_trip > 0) | gfl_island_trip
+            (self.fault_trip > 0)
+            | (self.fault_dc_ov > 0)
+            | (bms_fault > 0)
+            | (grid_trip > 0)
+            | gfl_island_trip
         )
         bits = np.where(self.fault_trip > 0, 1 << PCS_ALARM_BITS["MANUFACTURER_ALRM"], 0)
         bits |= np.where(self.fault_dc_ov > 0, 1 << PCS_ALARM_BITS["DC_OVER_VOLT"], 0)
@@ -256,7 +260,9 @@ class Pcs:
         s = np.where(clear, _PCSSTATE_STANDBY, s)
         self.alarm_bits = np.where(clear, 0, self.alarm_bits)
         # an over-temperature warning (derating, not a trip) stands while its cause does
-        self.alarm_bits = np.where(self.overtemp > 0, self.alarm_bits | _OVER_TEMP, self.alarm_bits & ~_OVER_TEMP)
+        self.alarm_bits = np.where(
+            self.overtemp > 0, self.alarm_bits | _OVER_TEMP, self.alarm_bits & ~_OVER_TEMP
+        )
         en = self.enable > 0
         s = np.where((s != _PCSSTATE_FAULT) & ~en, _PCSSTATE_OFF, s)
         may_run = (grid_ok > 0) | (islanded & self.gfm)

@@ -68,6 +68,7 @@ class Pv:
         self.ghi = 0.0
         self.loss = 0.0
         self.tripped = False
+        self.forced_trip = False  # the pv.trip input (fault injection), held until cleared
         self.enabled = True
 
     def _cloud_index(self, minute: int) -> float:

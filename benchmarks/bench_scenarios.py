@@ -1,0 +1,59 @@
+"""How much faster than real time each shipped scenario runs with ``--fast``.
+
+Run:  .venv/bin/python benchmarks/bench_scenarios.py [NAME ...]
+
+Each scenario is played exactly as ``hil run NAME --fast`` plays it (stand-in EMS, endpoints
+served on free ports, full trace and report). ``wall`` counts from before the servers start to
+the end of the report; ``run only`` excludes the servers' start-up and the report, which are
+fixed costs (asyncua builds its address space in ~2 s for aidc_10k). Prints a Markdown table;
+nothing is asserted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import platform
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from hil.runner import AsFastAsPossible, run_scenario
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("names", nargs="*", help="scenario names (default: every shipped one)")
+    opts = ap.parse_args()
+    names = opts.names or sorted(p.stem for p in (ROOT / "profiles" / "scenarios").glob("*.yaml"))
+    print(f"Python {platform.python_version()}, {platform.machine()}\n")
+    print("| scenario | site | tick | simulated | wall | × real time | run only | × (run only) | passed |")
+    print("|---|---|---:|---:|---:|---:|---:|---:|---|")
+    for name in names:
+        box: dict[str, Any] = {}
+
+        def on_start(runner: Any, box: dict[str, Any] = box) -> None:
+            box["t"] = time.perf_counter()
+            runner.on_tick.append(lambda _r: box.__setitem__("end", time.perf_counter()))
+
+        with tempfile.TemporaryDirectory() as out:
+            t0 = time.perf_counter()
+            res = asyncio.run(
+                run_scenario(name, out_dir=out, pacer=AsFastAsPossible(), ports=(0, 0), on_start=on_start)
+            )
+            wall = time.perf_counter() - t0
+        r = res.results
+        run_only = box["end"] - box["t"]
+        sim = r["simulated_s"]
+        print(
+            f"| {name} | {r['site']} | {r['tick_s']:g} s | {sim:,.0f} s | {wall:.1f} s | {sim / wall:,.0f} "
+            f"| {run_only:.1f} s | {sim / run_only:,.0f} | {'yes' if res.passed else 'NO'} |",
+            flush=True,
+        )
+
+
+if __name__ == "__main__":
+    main()

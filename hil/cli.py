@@ -350,6 +350,16 @@ EXIT_PASS, EXIT_FAIL, EXIT_BAD_INPUT, EXIT_BIND = 0, 1, 2, 3
 @click.option("--modbus-port", type=int, default=None, help="Modbus TCP port (default: the site's for an "
               "external EMS, any free port otherwise).")  # fmt: skip
 @click.option("--opcua-port", type=int, default=None, help="OPC UA port (same default rule).")
+@click.option(
+    "--overrun",
+    type=click.Choice(["catch_up", "rebase", "fail"]),
+    default="catch_up",
+    show_default=True,
+    help="Real time: what to do when a tick starts more than --max-lag late.",
+)
+@click.option(
+    "--max-lag", type=float, default=1.0, show_default=True, help="Real time: overrun threshold, s."
+)
 @click.option("--no-status", is_flag=True, help="No live status panel / progress bar (logs only).")
 def run(
     scenario: str,
@@ -361,6 +371,8 @@ def run(
     out_dir: Path | None,
     modbus_port: int | None,
     opcua_port: int | None,
+    overrun: str,
+    max_lag: float,
     no_status: bool,
 ) -> None:
     """Play a scenario against the site and its EMS; exit 0 only if every expectation passed.
@@ -397,7 +409,10 @@ def run(
         )  # every check, nothing started
     except ConfigError as exc:
         _fail(exc)
-    pacer = AsFastAsPossible() if fast else RealTime(speed=speed or 1.0)
+    if speed is not None and speed <= 0:
+        err.print("[red]error:[/] --speed must be positive")
+        sys.exit(EXIT_BAD_INPUT)
+    pacer = AsFastAsPossible() if fast else RealTime(speed=speed or 1.0, max_lag_s=max_lag, overrun=overrun)
     out = out_dir or Path("runs") / sc.name
     console = Console(stderr=True)
     show = not no_status and console.is_terminal
@@ -414,11 +429,18 @@ def run(
         finally:
             await display.aclose()
 
+    from hil.runner import OverrunError
+
     try:
         outcome = asyncio.run(go())
     except OSError as exc:
         err.print(f"error: cannot bind: {exc}", highlight=False, markup=False)
         sys.exit(EXIT_BIND)
+    except OverrunError as exc:
+        err.print(
+            f"error: {exc} (overrun policy fail); the report was written", highlight=False, markup=False
+        )
+        sys.exit(EXIT_FAIL)
     from hil.report import print_summary
 
     print_summary(out, Console())

@@ -56,9 +56,7 @@ def load_yaml(path: Path) -> tuple[Any, dict[Path_, int]]:
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = mark.line + 1 if mark is not None else None
-        raise ConfigError(
-            [Problem(str(path), line, "", f"malformed YAML: {getattr(exc, 'problem', exc)}")]
-        ) from None
+        raise ConfigError([Problem(str(path), line, "", _yaml_hint(exc))]) from None
     lines: dict[Path_, int] = {}
     if node is None:
         return {}, lines
@@ -94,10 +92,15 @@ def _line_for(lines: Mapping[Path_, int], path: Path_) -> int | None:
 
 
 def profiles_dir() -> Path:
+    """``$HIL_PROFILES``, else the checkout's ``profiles/``, else the copy installed in the wheel."""
     env = os.environ.get("HIL_PROFILES")
     if env:
         return Path(env)
-    return Path(__file__).resolve().parent.parent / "profiles"
+    here = Path(__file__).resolve().parent
+    checkout = here.parent / "profiles"
+    if checkout.is_dir():
+        return checkout
+    return here / "_profiles"
 
 
 def find_profile(kind: str, name_or_path: str) -> Path:
@@ -181,3 +184,24 @@ def _merge(base: dict[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
         else:
             out[key] = value
     return out
+
+
+def _yaml_hint(exc: yaml.YAMLError) -> str:
+    """PyYAML's complaint, and what usually causes it."""
+    problem = str(getattr(exc, "problem", exc))
+    context = str(getattr(exc, "context", "") or "")
+    cmark = getattr(exc, "context_mark", None)
+    where = f" opened at line {cmark.line + 1}" if cmark is not None else ""
+    if "flow mapping" in context or "expected ',' or '}'" in problem:
+        hint = (
+            f"the inline {{...}} mapping{where} is not closed: add the missing '}}' (or a ',' between items)"
+        )
+    elif "flow sequence" in context or "expected ',' or ']'" in problem:
+        hint = f"the inline [...] list{where} is not closed: add the missing ']' (or a ',' between items)"
+    elif "'\\t'" in problem or "\t" in problem:
+        hint = "YAML does not allow tabs for indentation: indent with spaces"
+    elif "<block end>" in problem or "mapping values are not allowed" in problem:
+        hint = "check the indentation: this line does not line up with the keys of its block"
+    else:
+        hint = "check the indentation, quotes and brackets on this line and the one above"
+    return f"malformed YAML: {problem}; {hint}"

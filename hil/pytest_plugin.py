@@ -101,7 +101,13 @@ class ScenarioFile(pytest.File):
             if base:
                 out = Path(base) / self.scenario.name
             else:
-                out = cfg._tmp_path_factory.mktemp(f"hil-{self.scenario.name}")  # type: ignore[attr-defined]
+                factory = getattr(cfg, "_tmp_path_factory", None)  # pytest's tmp_path plugin
+                if factory is not None:
+                    out = factory.mktemp(f"hil-{self.scenario.name}")
+                else:  # pragma: no cover - tmp_path plugin disabled (-p no:tmpdir)
+                    import tempfile
+
+                    out = Path(tempfile.mkdtemp(prefix=f"hil-{self.scenario.name}-"))
             try:
                 self.outcome = asyncio.run(
                     run_scenario(

@@ -457,6 +457,7 @@ async def run_scenario(
         "duration_s": sc.duration_s,
         "t0_s": tw.t,
         "key_signals": sc.key_signals,
+        "tags": sc.tags,
         "python": platform.python_version(),
     }
     trace = TraceWriter(out, every_ticks=every, signals=sc.trace_signals, meta=meta)

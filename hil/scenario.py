@@ -447,6 +447,7 @@ class Scenario:
     events: list[Event]
     expectations: list[Expectation]
     site_params: dict[str, Any]
+    tags: list[str]
     trace_every_s: float | None
     trace_signals: list[str] | None
     key_signals: list[str]
@@ -713,6 +714,10 @@ def parse_scenario(data: Any, *, path: Path, lines: dict[Path_, int]) -> Scenari
         prob(("site",), "site: a shipped site name or a path")
         site = None
     controller = _parse_controller(data.get("controller", "standin"), prob)
+    tags = data.get("tags") or []
+    if not isinstance(tags, list):
+        prob(("tags",), "tags: a list of labels, e.g. [grid, islanding]")
+        tags = []
     site_params = data.get("site_params") or {}
     if not isinstance(site_params, Mapping):
         prob(("site_params",), "site_params: a mapping merged into the site file")
@@ -771,6 +776,7 @@ def parse_scenario(data: Any, *, path: Path, lines: dict[Path_, int]) -> Scenari
         events=events,
         expectations=expectations,
         site_params=dict(site_params),
+        tags=[str(t) for t in tags],
         trace_every_s=every,
         trace_signals=trace_signals,
         key_signals=key_signals,

@@ -56,6 +56,7 @@ def test_malformed_yaml_gives_the_line() -> None:
     assert "malformed YAML" in p
     line = int(p.split(":")[1])
     assert 6 <= line <= 8
+    assert "the inline {...} mapping opened at line 6 is not closed: add the missing '}'" in p
 
 
 def test_every_problem_in_a_file_at_once() -> None:

@@ -24,7 +24,7 @@ async def test_opcua_client_reads_a_value_with_its_simulated_timestamp(
     hil_runner: Any, hil_opcua: Any
 ) -> None:
     await hil_runner.step(20)
-    path, _, node_id = hil_runner.opcua.variables()[0]
+    _, _, node_id = hil_runner.opcua.variables()[0]
     from asyncua import ua
 
     ns = await hil_opcua.get_namespace_index(hil_runner.opcua.namespace_uri)

@@ -214,3 +214,42 @@ async def test_genset_and_pv_faults_on_aidc() -> None:
         assert snap["pv.p_ac_kw"] == 0.0
         assert snap["genset[1].state"] == 4  # FAIL_TO_START
         assert snap["genset[0].state"] == 0  # the other genset was not touched
+
+
+async def test_thermal_runaway_precursor_heat_accelerates(lab: Runner) -> None:
+    s = spec("thermal_runaway_precursor", "PCS01", heat_w_per_s=100.0, max_heat_w=20_000.0)
+    ft, t = inject(lab, s)
+    assert ft.update is not None
+    temps = [lab.gateway.snapshot["bess.t_cell_max_degc"]]
+    for k in range(1, 301):  # 30 s, the heat ramping at 100 W/s as the player would drive it
+        ft.update(lab, t, s.params, k * lab.site.dt)
+        await lab.step(1)
+        if k % 100 == 0:
+            temps.append(lab.gateway.snapshot["bess.t_cell_max_degc"])
+    rises = [b - a for a, b in zip(temps, temps[1:], strict=False)]
+    assert rises[0] > 0.0
+    assert rises[2] > 2.0 * rises[0]  # accelerating: each 10 s heats more than the one before
+    ft.clear(lab, t, s.params)
+    assert lab.site.battery.fault_heat_w[0] == 0.0
+
+
+async def test_modbus_drop_disconnects_clients_who_can_reconnect(lab: Runner) -> None:
+    import asyncio
+
+    from pymodbus.client import AsyncModbusTcpClient
+
+    ep = lab.modbus[0]
+    client = AsyncModbusTcpClient("127.0.0.1", port=ep.port, timeout=2, retries=0, reconnect_delay=0)
+    assert await client.connect()
+    try:
+        inject(lab, spec("modbus_drop", "PCS01"))
+        for _ in range(50):  # ≤ 1 s for the reset to reach the client
+            if not client.connected:
+                break
+            await asyncio.sleep(0.02)
+        assert not client.connected
+        assert await client.connect()
+        rr = await client.read_holding_registers(40000, count=2, device_id=1)
+        assert rr.registers == [0x5375, 0x6E53]
+    finally:
+        client.close()

@@ -133,3 +133,11 @@ def test_sigkill_keeps_what_was_written_and_the_report_rebuilds(tmp_path: Path) 
     res = CliRunner().invoke(main, ["report", str(out)])
     assert res.exit_code == 0, res.output
     assert "incomplete" in (out / "report.html").read_text().lower()
+
+
+def test_every_command_help_shows_an_example() -> None:
+    for name, cmd in main.commands.items():
+        res = CliRunner().invoke(main, [name, "--help"])
+        assert res.exit_code == 0, name
+        assert "Example" in res.output, f"hil {name} --help has no example"
+        assert cmd.help

@@ -7,6 +7,7 @@ genset and PV faults) runner with its endpoints on free loopback ports and steps
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -226,7 +227,7 @@ async def test_thermal_runaway_precursor_heat_accelerates(lab: Runner) -> None:
         await lab.step(1)
         if k % 100 == 0:
             temps.append(lab.gateway.snapshot["bess.t_cell_max_degc"])
-    rises = [b - a for a, b in zip(temps, temps[1:], strict=False)]
+    rises = [b - a for a, b in itertools.pairwise(temps)]
     assert rises[0] > 0.0
     assert rises[2] > 2.0 * rises[0]  # accelerating: each 10 s heats more than the one before
     ft.clear(lab, t, s.params)

@@ -378,7 +378,8 @@ class BessBehaviour(Behaviour):
             "tot_varh_abs": e["varh_abs"],
             "st": running.astype(float),
             "conn_st": running.astype(float),
-            "der_mode": np.where(s["grid.breaker_closed"] > 0, 1.0, 2.0),
+            # 701 DERMode: GRID_FORMING (2) only for a unit that forms the island, else GRID_FOLLOWING
+            "der_mode": np.where((s["grid.breaker_closed"] <= 0) & self.site.pcs.gfm, 2.0, 1.0),
             "hb": np.full(self.n, float(int(t) % 65535)),
             "der_hb": np.full(self.n, float(int(t) % 4294967295)),
             "loc_rem": self.local.astype(float),

@@ -540,25 +540,44 @@ class Site:
         return gfm_up or gen_up
 
     def _shed_load(self, t: float, dt: float, islanded: bool) -> None:
-        """Islanded: power only as many racks as supply can carry (whole racks, in order)."""
+        """Islanded: power only as many racks as supply can carry (whole racks, in order).
+
+        Two limits, as a load-management panel applies them:
+
+        * capacity — racks at their nominal peak (× PUE) plus the base load must fit in 95 % of
+          what the running sources can carry (grid-forming PCS with overload, gensets at rating,
+          PV once a source forms the island); over it, racks are shed at once;
+        * pick-up — racks come back in stages: the draw of the racks added this tick (idle, as
+          their jobs restart) must fit under what the sources can take on now (a genset accepts
+          ``step_limit_frac`` of its rating above what it carries), so a genset-only island
+          re-powers its racks over a few time constants instead of stalling at its first step.
+        """
         n_racks = self.powered.size
         if not islanded:
             self.powered[:] = True
         else:
-            supply = float(np.sum(self.pcs.p_max_dis * self.pcs.gfm) * self.params.pcs.gfm_overload_pu)
-            if self.genset is not None:
-                supply += float(np.sum(self.genset.accept_ceiling))
-            if self.pv is not None and self._island_has_former():
-                supply += self.pv.p_ac
+            pcs, gs = self.pcs, self.genset
+            gfm = float(np.sum(pcs.p_max_dis * pcs.gfm) * self.params.pcs.gfm_overload_pu)
+            pv = self.pv.p_ac if (self.pv is not None and self._island_has_former()) else 0.0
+            rated = gfm + pv
+            ceiling = gfm + pv
+            if gs is not None:
+                rated += float(np.sum(gs.params.p_rated_kw * gs.running))
+                ceiling += float(np.sum(gs.accept_ceiling))
             pue = self.params.facility.pue
-            other = self.params.facility.base_load_kw + float(self.pcs.aux.sum())
+            other = self.params.facility.base_load_kw + float(pcs.aux.sum())
             per_rack = np.maximum(self.p_it_racks, self.gpu_rack_nominal_kw()) * pue
-            budget = 0.95 * supply - other
-            if budget <= 0:
-                n_on = 0
+            budget = 0.95 * rated - other
+            n_cap = 0 if budget <= 0 else int(np.searchsorted(np.cumsum(per_rack), budget, side="right"))
+            n_now = int(self.powered.sum())  # powered racks are always a prefix
+            if n_cap <= n_now:
+                n_on = n_cap
             else:
-                cum = np.cumsum(per_rack)
-                n_on = int(np.searchsorted(cum, budget, side="right"))
+                demand = float(np.sum(self.p_it_racks[:n_now])) * pue + other
+                gp = self.params.gpu
+                idle_rack = gp.node_idle_kw * gp.nodes_per_rack * pue
+                n_add = int(max(0.95 * ceiling - demand, 0.0) // idle_rack)
+                n_on = min(n_cap, n_now + n_add)
             self.powered[:] = False
             self.powered[:n_on] = True
         dark = int(n_racks - self.powered.sum())

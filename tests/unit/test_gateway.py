@@ -340,3 +340,15 @@ def test_controller_heartbeat_watchdog() -> None:
     assert write(gw, dev, "802.CtrlHb", 2) is WriteStatus.OK
     gw.step(2)
     assert int(val(dev, "802.Evt1")) & 1 == 0
+
+
+@pytest.mark.parametrize(("mode", "expected"), [("grid_following", 1), ("grid_forming", 2)])
+def test_der_mode_reports_each_units_own_mode_in_an_island(mode: str, expected: int) -> None:
+    site = load_site("lab_rack", overrides={"pcs": {"mode": mode}})
+    gw = Gateway(site)
+    dev = gw.by_name["PCS01"]
+    gw.step(5)
+    assert dev.value(dev.point("701.DERMode")) == 1  # grid-connected: following
+    site.set("grid.available", 0)
+    gw.step(5)
+    assert dev.value(dev.point("701.DERMode")) == expected

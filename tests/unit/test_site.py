@@ -159,3 +159,21 @@ def test_solver_failure_keeps_last_good_state(lab: Site) -> None:
     assert info.value.device == "bess"
     assert lab.tick == 50
     assert lab.battery.state.soc[0, 0] * 100 == pytest.approx(before, abs=1e-9)
+
+
+def test_genset_island_picks_racks_up_to_its_capacity() -> None:
+    """Grid-following PCS trip on islanding, so the gensets alone carry the island: every rack
+    goes dark until they run, then racks come back in stages up to the closed-form capacity
+    n = floor((0.95 · Σ P_rated − base − aux) / (P_node,peak · nodes/rack · PUE))."""
+    site = load_site("aidc_10k")
+    site.set("pcs.enable", 1)
+    site.step(600)
+    site.set("grid.available", 0)
+    site.step(5)
+    assert site.snapshot()["site.racks_dark"] == site.params.gpu.n_racks  # nothing formed yet
+    site.step(1200)  # 2 min: gensets started and carrying
+    p, gp = site.params, site.params.gpu
+    budget = 0.95 * p.genset.n_units * p.genset.p_rated_kw - p.facility.base_load_kw - site.pcs.aux.sum()
+    n_cap = int(budget // (gp.node_peak_kw * gp.nodes_per_rack * p.facility.pue))
+    assert site.snapshot()["site.racks_dark"] == gp.n_racks - n_cap
+    assert site.snapshot()["genset.p_kw"] <= p.genset.n_units * p.genset.p_rated_kw

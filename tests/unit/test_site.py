@@ -177,3 +177,22 @@ def test_genset_island_picks_racks_up_to_its_capacity() -> None:
     n_cap = int(budget // (gp.node_peak_kw * gp.nodes_per_rack * p.facility.pue))
     assert site.snapshot()["site.racks_dark"] == gp.n_racks - n_cap
     assert site.snapshot()["genset.p_kw"] <= p.genset.n_units * p.genset.p_rated_kw
+
+
+def test_genset_fail_to_start_can_be_retried_during_an_outage() -> None:
+    """Auto-start keeps the start demand up for the whole outage; a start command re-issued by
+    the EMS (a rising edge) retries the failed start once its cause is gone."""
+    site = load_site("aidc_10k")
+    site.step(10)
+    site.set("genset[0].fail_to_start", 1)
+    site.set("grid.available", 0)
+    site.step(100)
+    snap = site.snapshot()
+    assert snap["genset[0].state"] == 4  # FAIL_TO_START
+    assert snap["genset[1].state"] == 2  # RUNNING: the others started
+    site.set("genset[0].fail_to_start", 0)
+    site.step(100)
+    assert site.snapshot()["genset[0].state"] == 4  # latched: auto-start alone does not retry
+    site.set("genset[0].start", 1)  # the EMS re-issues the start
+    site.step(300)
+    assert site.snapshot()["genset[0].state"] == 2

@@ -79,6 +79,7 @@ class Genset:
         self.accept_ceiling = np.zeros(n)
         # inputs
         self.start_cmd = np.zeros(n)
+        self._start_prev = np.zeros(n)
         self.p_set = np.zeros(n)
         self.force_fail = np.zeros(n)
         self.tau = params.tau_s
@@ -107,8 +108,12 @@ class Genset:
         self.cool_left = np.where(cool, self.cool_left - dt, self.cool_left)
         s = np.where(cool & want, _GENSETSTATE_RUNNING, s)
         s = np.where(cool & (self.cool_left <= 1e-9), _GENSETSTATE_OFF, s)
-        # a failed start stays failed until the start command is withdrawn and re-issued
-        s = np.where((s == _GENSETSTATE_FAIL_TO_START) & ~want, _GENSETSTATE_OFF, s)
+        # a failed start stays failed until the start demand is withdrawn, or until a start
+        # command is (re-)issued: a rising edge of start_cmd retries even while an outage keeps
+        # the automatic start demand up
+        retry = (self.start_cmd > 0) & (self._start_prev <= 0)
+        s = np.where((s == _GENSETSTATE_FAIL_TO_START) & (~want | retry), _GENSETSTATE_OFF, s)
+        self._start_prev = self.start_cmd.copy()
         self.state = s
         self.p = np.where(s == _GENSETSTATE_RUNNING, self.p, 0.0)
         # load acceptance: the engine takes at most step_limit_frac of its rating above

@@ -200,6 +200,13 @@ class Site:
         )
         self.pcs = Pcs(params.pcs, n)
         code_issues: list[ParameterIssue] = []
+        if params.pcs.grid_forming_units > n:
+            code_issues.append(
+                ParameterIssue(
+                    ("pcs", "grid_forming_units"),
+                    f"{params.pcs.grid_forming_units} grid-forming units, but the site has {n} PCS",
+                )
+            )
         try:
             self.pcs_code = load_grid_code(params.pcs.grid_code)
         except ParameterError as exc:

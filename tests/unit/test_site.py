@@ -196,3 +196,16 @@ def test_genset_fail_to_start_can_be_retried_during_an_outage() -> None:
     site.set("genset[0].start", 1)  # the EMS re-issues the start
     site.step(300)
     assert site.snapshot()["genset[0].state"] == 2
+
+
+def test_grid_forming_units_island_only_the_first_k() -> None:
+    site = load_site("aidc_10k", overrides={"pcs": {"grid_forming_units": 2}})
+    site.set("pcs.enable", 1)
+    site.step(100)
+    site.set("grid.available", 0)
+    site.step(100)  # past the grid-following units' anti-islanding time
+    state = np.array([site.snapshot()[f"pcs[{i}].state"] for i in range(site.n_cab)])
+    assert np.all(state[:2] == 3)  # RUNNING: they form the island
+    assert np.all(state[2:] != 3)  # the grid-following ones do not run islanded
+    with pytest.raises(ConfigError, match="3 grid-forming units, but the site has 1 PCS"):
+        load_site("lab_rack", overrides={"pcs": {"grid_forming_units": 3}})

@@ -91,6 +91,13 @@ class PcsParams:
         choices=("grid_following", "grid_forming"),
         source="[S] SunSpec 701 DERMode GRID_FOLLOWING / GRID_FORMING",
     )
+    grid_forming_units: int = param(
+        -1,
+        ge=-1,
+        source="site layout",
+        doc="k >= 0: the first k units are grid-forming and the rest grid-following, whatever "
+        "`mode` says (a site with a few island-capable PCS); -1: every unit follows `mode`",
+    )
     gfm_droop_pct: float = param(4.0, unit="%", gt=0, source="[K] GFM P–f droop 1–5 % (physics.md §2)")
     gfm_t_response_s: float = param(0.1, unit="s", gt=0, source="[K] GFM inner loops tens of ms")
     gfm_overload_pu: float = param(1.2, ge=1, source="[K] short-time current 1.1–1.5 pu")
@@ -199,7 +206,10 @@ class Pcs:
         self.start_left = np.zeros(n)
         self.islanded_for = 0.0
         self.alarm_bits = np.zeros(n, dtype=np.int64)
-        self.gfm = np.full(n, params.mode == "grid_forming")
+        if params.grid_forming_units >= 0:
+            self.gfm = np.arange(n) < params.grid_forming_units
+        else:
+            self.gfm = np.full(n, params.mode == "grid_forming")
         # inputs
         self.enable = np.zeros(n)
         self.p_set = np.zeros(n)

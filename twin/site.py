@@ -315,6 +315,15 @@ class Site:
             bms.reset_alarms(mask)
             pcs.fault_reset = np.maximum(pcs.fault_reset, mask)
 
+        def drift(value: float, idx: int | None) -> None:
+            # a new drift rate starts from a zero offset (a fresh fault, or a recalibrated sensor)
+            unit_setter(bms, "sensor_drift")(value, idx)
+            if idx is None:
+                bms.drift_offset_a = np.zeros(self.n_cab)
+            else:
+                bms.drift_offset_a = bms.drift_offset_a.copy()
+                bms.drift_offset_a[idx] = 0.0
+
         def cell_offset(value: float, idx: int | None) -> None:
             off = np.zeros(self.n_cab)
             if idx is None:
@@ -351,7 +360,7 @@ class Site:
             "bms.fault_other": unit_setter(bms, "fault_other"),
             "bms.soc_sensor_bias_a": unit_setter(bms, "sensor_bias_a"),
             "bms.soc_sensor_gain": unit_setter(bms, "sensor_gain"),
-            "bms.soc_sensor_drift_a_per_h": unit_setter(bms, "sensor_drift"),
+            "bms.soc_sensor_drift_a_per_h": drift,
             "bess.t_coolant_degc": coolant,
             "grid.available": scalar("grid_available", lambda v: bool(v)),
             "grid.v_pu": scalar("grid_v_pu"),

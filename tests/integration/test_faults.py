@@ -254,3 +254,42 @@ async def test_modbus_drop_disconnects_clients_who_can_reconnect(lab: Runner) ->
         assert rr.registers == [0x5375, 0x6E53]
     finally:
         client.close()
+
+
+async def test_soc_sensor_drift_grows_the_estimate_error(lab: Runner) -> None:
+    def error() -> float:
+        snap = lab.gateway.snapshot
+        return float(snap["bms[0].soc_est_pct"] - snap["bess.soc_pct"])
+
+    e0 = error()
+    s = spec("soc_sensor_drift", "PCS01", a_per_h=3600.0)  # the offset grows 1 A per second
+    ft, t = inject(lab, s)
+    await lab.step(300)
+    e1 = error() - e0
+    await lab.step(300)
+    e2 = error() - e0
+    # the offset starts at zero when injected and grows linearly, so the SoC error grows as t²:
+    # e(2T) = 4 e(T) (±5 %: the PCS's own current moves the estimate too)
+    assert e1 != 0.0
+    assert e2 / e1 == pytest.approx(4.0, rel=0.05)
+    ft.clear(lab, t, s.params)
+    e_clear = error()
+    await lab.step(300)
+    assert error() == pytest.approx(e_clear, abs=0.01)  # cleared: the estimate stops drifting
+
+
+async def test_stuck_sensor_holds_the_value_it_had(lab: Runner) -> None:
+    gw, dev = lab.gateway, lab.gateway.by_name["PCS01"]
+    for key, value in (("704.WSetMod", 1), ("704.WSetEna", 1), ("704.WSet", 30_000)):
+        assert gw.write_value(dev, key, value).value == "ok", key
+    await lab.step(5)
+    s = spec("stuck_sensor", "PCS01", point="701.W")
+    ft, t = inject(lab, s)
+    await lab.step(1)
+    held = dev.value(dev.point("701.W"))
+    await lab.step(50)
+    assert dev.value(dev.point("701.W")) == held
+    assert abs(gw.snapshot["pcs[0].p_ac_kw"] * 1000.0 - held) > 1000.0  # the PCS moved on
+    ft.clear(lab, t, s.params)
+    await lab.step(1)
+    assert dev.value(dev.point("701.W")) == pytest.approx(gw.snapshot["pcs[0].p_ac_kw"] * 1000.0, abs=100.0)

@@ -179,7 +179,7 @@ class Bms:
         self.sensor_bias_a = np.full(n, params.soc_sensor_bias_a)
         self.sensor_gain = np.full(n, params.soc_sensor_gain)
         self.sensor_drift = np.full(n, params.soc_sensor_drift_a_per_h)
-        self.elapsed_h = 0.0
+        self.drift_offset_a = np.zeros(n)  # the drift's accumulated offset
         self.ccl = np.zeros(n)
         self.dcl = np.zeros(n)
         # fault injection inputs (0/1 per cabinet)
@@ -270,8 +270,8 @@ class Bms:
         c = np.where(((c == _CONTACTOR_CLOSED) | (c == _CONTACTOR_PRECHARGE)) & ~want, _CONTACTOR_OPEN, c)
         self.contactor = c
         # --- SoC estimate: coulomb counting of the measured current
-        self.elapsed_h += dt / 3600.0
-        i_meas = i * self.sensor_gain + self.sensor_bias_a + self.sensor_drift * self.elapsed_h
+        self.drift_offset_a = self.drift_offset_a + self.sensor_drift * (dt / 3600.0)
+        i_meas = i * self.sensor_gain + self.sensor_bias_a + self.drift_offset_a
         q_pack = capacity_ah.sum(axis=1) / capacity_ah.shape[1] * n_parallel
         self.soc_est = np.clip(self.soc_est - i_meas * dt / (3600.0 * q_pack), 0.0, 1.0)
         # --- charge state

@@ -31,6 +31,7 @@ import os
 import platform
 import random
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -206,7 +207,12 @@ async def run_clients(
     address: int,
     period: float,
     clock: Clock | None,
+    on_window: Callable[[bool], None] | None = None,
 ) -> tuple[np.ndarray, int, np.ndarray | None]:
+    """Spawn the client processes, run them for one window, pool their response times.
+
+    ``on_window(True)`` / ``on_window(False)`` are called as the measured window opens and
+    closes (``bench_serve.py`` marks the runner's own lateness record with them)."""
     ctx = mp.get_context("spawn")
     ready, go, out = ctx.Queue(), ctx.Event(), ctx.Queue()
     per = [n_clients // procs + (1 if i < n_clients % procs else 0) for i in range(procs)]
@@ -235,7 +241,11 @@ async def run_clients(
     await asyncio.sleep(0.05)
     if clock is not None:
         clock.recording = True
+    if on_window is not None:
+        on_window(True)
     results = [await loop.run_in_executor(None, out.get) for _ in workers]
+    if on_window is not None:
+        on_window(False)
     if clock is not None:
         clock.recording = False
     for p in workers:

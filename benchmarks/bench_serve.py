@@ -24,7 +24,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import multiprocessing as mp
 import os
 import platform
 import sys
@@ -35,7 +34,7 @@ from typing import Any
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_modbus import _worker
+from bench_modbus import run_clients
 
 HERE = Path(__file__).resolve().parent
 
@@ -111,29 +110,14 @@ async def _measure(
     if line != "START":
         raise RuntimeError(f"OPC UA client did not start: {line!r}")
 
-    # the Modbus pollers, started as the OPC UA window opens; same window length
-    ctx = mp.get_context("spawn")
-    ready, go, out = ctx.Queue(), ctx.Event(), ctx.Queue()
-    per = [n_clients // procs + (1 if i < n_clients % procs else 0) for i in range(procs)]
-    workers = []
-    for i, n in enumerate(x for x in per if x):
-        args = {
-            "port": ep.port, "units": units, "address": address, "mode": "poll", "period": period,
-            "duration": seconds, "n_clients": n, "seed": 1000 * i,
-        }  # fmt: skip
-        p = ctx.Process(target=_worker, args=(args, ready, go, out), daemon=True)
-        p.start()
-        workers.append(p)
-    loop = asyncio.get_running_loop()
-    for _ in workers:
-        await loop.run_in_executor(None, ready.get)
-    go.set()
-    await asyncio.sleep(0.05)
-    i0 = len(runner.lateness.samples)
-    results = [await loop.run_in_executor(None, out.get) for _ in workers]
-    i1 = len(runner.lateness.samples)
-    for p in workers:
-        await loop.run_in_executor(None, p.join)
+    # the Modbus pollers (bench_modbus.run_clients), started as the OPC UA window opens
+    marks: list[int] = []
+    lat_s, errors, _ = await run_clients(
+        ep.port, n_clients=n_clients, procs=procs, mode="poll", duration=seconds, units=units,
+        address=address, period=period, clock=None,
+        on_window=lambda _open: marks.append(len(runner.lateness.samples)),
+    )  # fmt: skip
+    i0, i1 = marks
     opc_result: dict[str, Any] = {}
     async for raw in proc.stdout:
         text = raw.decode().strip()
@@ -141,12 +125,12 @@ async def _measure(
             opc_result = json.loads(text)
     await proc.wait()
     late = np.asarray(runner.lateness.samples[i0:i1]) * 1000.0
-    lat = np.asarray([x for r in results for x in r["lat"]]) * 1000.0
+    lat = lat_s * 1000.0
     return {
         "clients": n_clients,
         "variables": len(spec["nodes"]),
         "rps": lat.size / seconds,
-        "errors": sum(r["errors"] for r in results),
+        "errors": errors,
         "resp_p50": float(np.percentile(lat, 50)) if lat.size else float("nan"),
         "resp_p99": float(np.percentile(lat, 99)) if lat.size else float("nan"),
         "notif_per_s": opc_result.get("notifications", 0) / max(opc_result.get("seconds", 1.0), 1e-9),

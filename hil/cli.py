@@ -404,9 +404,7 @@ def run(
                 modbus_port if modbus_port is not None else (None if external else 0),
                 opcua_port if opcua_port is not None else (None if external else 0),
             )
-        prepare_run(
-            sc, site=site_name, seed=seed, controller=controller, ports=ports
-        )  # every check, nothing started
+        prepared = prepare_run(sc, site=site_name, seed=seed, controller=controller, ports=ports)
     except ConfigError as exc:
         _fail(exc)
     if speed is not None and speed <= 0:
@@ -423,9 +421,8 @@ def run(
     async def go() -> object:
         try:
             return await run_scenario(
-                sc, out_dir=out, site=site_name, pacer=pacer, seed=seed, controller=None, ports=ports,
-                handle_signals=True, on_start=display.start,
-            )  # fmt: skip
+                prepared, out_dir=out, pacer=pacer, handle_signals=True, on_start=display.start
+            )
         finally:
             await display.aclose()
 

@@ -102,19 +102,10 @@ class Reversion:
     def step(self, c: dict[str, Arr], written: dict[str, Arr], dt: float, force: Arr) -> None:
         if self.ena not in c or self.tms not in c:
             return
-        n = self.rem.size
-        touched = np.zeros(n, dtype=bool)
-        for path in (self.ena, self.tms, *(s for s, _ in self.pairs)):
-            if path in written:
-                touched |= written[path]
         ena = c[self.ena][:, 0] > 0
-        tms = c[self.tms][:, 0]
-        arm = touched & ena & (tms > 0)
-        self.rem = np.where(arm, tms, self.rem)
-        self.rem = np.where(tms <= 0, 0.0, self.rem)
-        running = (self.rem > 0) & ~arm
-        self.rem = np.where(running, self.rem - dt, self.rem)
-        expired = (running & (self.rem <= 1e-9)) | (force & ena)
+        expired = self.countdown(
+            written, (self.ena, self.tms, *(s for s, _ in self.pairs)), ena, c[self.tms][:, 0], dt, force
+        )
         if expired.any():
             if self.ena_rvrt in c:
                 c[self.ena][expired, 0] = c[self.ena_rvrt][expired, 0]
@@ -122,6 +113,23 @@ class Reversion:
                 if sp in c and rv in c:
                     c[sp][expired, 0] = c[rv][expired, 0]
             self.rem[expired] = 0.0
+
+    def countdown(
+        self, written: dict[str, Arr], paths: tuple[str, ...], active: Arr, tms: Arr, dt: float, force: Arr
+    ) -> Arr:
+        """Advance the timer; returns the units whose reversion fires now (``force``: the
+        controller-heartbeat watchdog fires every active one). A write to any of ``paths``
+        while active and ``tms > 0`` re-arms it; ``tms <= 0`` disarms it."""
+        touched = np.zeros(self.rem.size, dtype=bool)
+        for path in paths:
+            if path in written:
+                touched |= written[path]
+        arm = touched & active & (tms > 0)
+        self.rem = np.where(arm, tms, self.rem)
+        self.rem = np.where(tms <= 0, 0.0, self.rem)
+        running = (self.rem > 0) & ~arm
+        self.rem = np.where(running, self.rem - dt, self.rem)
+        return np.asarray((running & (self.rem <= 1e-9)) | (force & active))
 
     @property
     def remaining(self) -> Arr:
@@ -258,18 +266,9 @@ class BessBehaviour(Behaviour):
         if "124.InOutWRte_RvrtTms" not in c:
             return
         r = self.rvrt["legacy"]
-        touched = np.zeros(self.n, dtype=bool)
-        for path in ("124.OutWRte", "124.InWRte", "124.StorCtl_Mod", "124.InOutWRte_RvrtTms"):
-            if path in written:
-                touched |= written[path]
-        tms = c["124.InOutWRte_RvrtTms"][:, 0]
+        paths = ("124.OutWRte", "124.InWRte", "124.StorCtl_Mod", "124.InOutWRte_RvrtTms")
         active = c["124.StorCtl_Mod"][:, 0] > 0
-        arm = touched & active & (tms > 0)
-        r.rem = np.where(arm, tms, r.rem)
-        r.rem = np.where(tms <= 0, 0.0, r.rem)
-        running = (r.rem > 0) & ~arm
-        r.rem = np.where(running, r.rem - dt, r.rem)
-        expired = (running & (r.rem <= 1e-9)) | (force & active)
+        expired = r.countdown(written, paths, active, c["124.InOutWRte_RvrtTms"][:, 0], dt, force)
         if expired.any():
             c["124.StorCtl_Mod"][expired, 0] = 0
             c["124.OutWRte"][expired, 0] = 0

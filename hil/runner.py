@@ -19,7 +19,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -28,7 +28,19 @@ from twin import Site
 from .endpoints import EndpointConfig
 from .gateway import Gateway
 
-__all__ = ["AsFastAsPossible", "Endpoint", "Manual", "OverrunError", "RealTime", "Runner", "SimTimeoutError"]
+__all__ = [
+    "AsFastAsPossible",
+    "Endpoint",
+    "Manual",
+    "OverrunError",
+    "PreparedRun",
+    "RealTime",
+    "RunOutcome",
+    "Runner",
+    "SimTimeoutError",
+    "prepare_run",
+    "run_scenario",
+]
 
 log = logging.getLogger(__name__)
 
@@ -125,10 +137,11 @@ class Runner:
         controller: Any = None,
         play: Any = None,
         trace: Any = None,
+        gateway: Gateway | None = None,
     ) -> None:
         self.site = site
         self.config = endpoints or EndpointConfig()
-        self.gateway = Gateway.from_config(site, self.config)
+        self.gateway = gateway if gateway is not None else Gateway.from_config(site, self.config)
         self.pacer: Pacer = pacer or RealTime()
         self.serve = serve
         self.want_modbus = modbus
@@ -346,6 +359,16 @@ class RunOutcome:
     results: dict[str, Any]
 
 
+class PreparedRun(NamedTuple):
+    """Everything a run needs, loaded and checked; :func:`run_scenario` plays it as it is."""
+
+    scenario: Any
+    site: Site
+    endpoints: EndpointConfig
+    gateway: Gateway
+    controller: Any  # the in-process controller on ``gateway``, or None (external EMS)
+
+
 def prepare_run(
     scenario: Any,
     *,
@@ -353,11 +376,12 @@ def prepare_run(
     seed: int | None = None,
     controller: str | None = None,
     ports: tuple[int | None, int | None] | None = None,
-) -> tuple[Any, Site, EndpointConfig, Gateway]:
+) -> PreparedRun:
     """Load and check everything a run needs, starting nothing: a bad file fails here.
 
-    Returns ``(scenario, site, endpoints, gateway)``; raises :class:`hil.scenario.ScenarioError`
-    (or :class:`hil.config.ConfigError`) with every problem found."""
+    Raises :class:`hil.scenario.ScenarioError` (or :class:`hil.config.ConfigError`) with every
+    problem found. Building the controller is part of the check (its options are validated by
+    its constructor, which only reads the gateway)."""
     from dataclasses import replace as dc_replace
 
     from .config import ConfigError, Problem, load_bench
@@ -395,13 +419,13 @@ def prepare_run(
     gw = Gateway.from_config(tw, cfg)
     sc.check(tw, gw.devices)
     spec = sc.controller
-    if not spec.external:  # options are checked by building the controller once, on a throwaway gateway
+    ctl = None
+    if not spec.external:
         try:
-            CONTROLLERS[spec.name](gw, mode=spec.mode, period_s=spec.period_s, **spec.options)
+            ctl = CONTROLLERS[spec.name](gw, mode=spec.mode, period_s=spec.period_s, **spec.options)
         except (TypeError, ValueError) as exc:
             raise ScenarioError([sc.problem(("controller",), str(exc))]) from None
-        gw = Gateway.from_config(tw, cfg)
-    return sc, tw, cfg, gw
+    return PreparedRun(sc, tw, cfg, gw, ctl)
 
 
 async def run_scenario(
@@ -419,6 +443,8 @@ async def run_scenario(
 ) -> RunOutcome:
     """Play a scenario to its end (or until stopped) and leave trace, events, results, junit and report.
 
+    ``scenario`` is a name, a path, a :class:`hil.scenario.Scenario` or a :class:`PreparedRun`
+    (then ``site``, ``seed``, ``controller`` and ``ports`` were applied when it was prepared).
     Checks everything before a server starts. Ctrl-C / SIGTERM (``handle_signals``) or
     :meth:`Runner.stop` end the run early: the trace is flushed and the report still written,
     with the expectations whose windows had not closed marked as not evaluated."""
@@ -427,20 +453,20 @@ async def run_scenario(
     import signal
     from pathlib import Path
 
-    from .ems import CONTROLLERS
     from .play import Play
     from .report import build_report
     from .trace import TraceWriter
 
-    sc, tw, cfg, _ = prepare_run(scenario, site=site, seed=seed, controller=controller, ports=ports)
+    prepared = (
+        scenario
+        if isinstance(scenario, PreparedRun)
+        else prepare_run(scenario, site=site, seed=seed, controller=controller, ports=ports)
+    )
+    sc, tw, cfg, gw, ctl = prepared
     pacer = pacer or AsFastAsPossible()
     out = _ensure_dir(Path(out_dir))
     spec = sc.controller
-    runner = Runner(tw, cfg, pacer=pacer, serve=serve)
-    if not spec.external:
-        runner.controller = CONTROLLERS[spec.name](
-            runner.gateway, mode=spec.mode, period_s=spec.period_s, **spec.options
-        )
+    runner = Runner(tw, cfg, pacer=pacer, serve=serve, gateway=gw, controller=ctl)
     for key, value in sc.initial.items():
         tw.set(key, value)
     every = 1 if sc.trace_every_s is None else max(1, round(sc.trace_every_s / tw.dt))

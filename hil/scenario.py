@@ -31,7 +31,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -563,16 +563,10 @@ class Scenario:
                 problems.append(
                     self.problem(where, f"its window starts after the run ends ({self.duration_s:g} s)")
                 )
-            out.append(_replace(ex, bounds=bounds))
+            out.append(replace(ex, bounds=bounds))
         self.expectations = out
         if problems:
             raise ScenarioError(problems)
-
-
-def _replace(ex: Expectation, **kw: Any) -> Expectation:
-    from dataclasses import replace
-
-    return replace(ex, **kw)
 
 
 # -- names in the twin ---------------------------------------------------------------------------

@@ -102,7 +102,6 @@ class RunDisplay:
         self.enabled = live
         self._task: asyncio.Task[None] | None = None
         self._progress: Progress | None = None
-        self._live: Live | None = None
 
     def start(self, runner: Any) -> None:
         for ep in runner.endpoints:
@@ -113,7 +112,6 @@ class RunDisplay:
 
     async def _refresh(self, runner: Any) -> None:
         total = self.scenario.duration_s
-        rate = _Rate()
         title = f"{self.scenario.name} on {runner.site.params.name}"
         if self.fast:
             self._progress = Progress(
@@ -131,13 +129,7 @@ class RunDisplay:
                     self._progress.update(task, completed=min(total, runner.ticks * runner.site.dt))
                     await asyncio.sleep(0.25)
         else:
-            with Live(
-                status_panel(runner, title=title, rate=rate), console=self.console, transient=True
-            ) as live:
-                self._live = live
-                while True:
-                    await asyncio.sleep(0.5)
-                    live.update(status_panel(runner, title=title, rate=rate))
+            await live_panel(runner, self.console, title=title)
 
     async def aclose(self) -> None:
         """Stop refreshing (call on the run's loop, before it closes)."""

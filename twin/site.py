@@ -306,31 +306,27 @@ class Site:
             self.bess_p_set_total = None
             unit_setter(pcs, "p_set")(value, idx)
 
-        def alarm_reset(value: float, idx: int | None) -> None:
-            mask = np.zeros(self.n_cab)
+        def per_unit(value: float, idx: int | None) -> FloatArray:
+            """``value`` on every cabinet (idx None) or on cabinet ``idx`` only, 0 elsewhere."""
+            out = np.zeros(self.n_cab)
             if idx is None:
-                mask[:] = value
+                out[:] = value
             else:
-                mask[idx] = value
+                out[idx] = value
+            return out
+
+        def alarm_reset(value: float, idx: int | None) -> None:
+            mask = per_unit(value, idx)
             bms.reset_alarms(mask)
             pcs.fault_reset = np.maximum(pcs.fault_reset, mask)
 
         def drift(value: float, idx: int | None) -> None:
             # a new drift rate starts from a zero offset (a fresh fault, or a recalibrated sensor)
             unit_setter(bms, "sensor_drift")(value, idx)
-            if idx is None:
-                bms.drift_offset_a = np.zeros(self.n_cab)
-            else:
-                bms.drift_offset_a = bms.drift_offset_a.copy()
-                bms.drift_offset_a[idx] = 0.0
+            bms.drift_offset_a = np.where(per_unit(1.0, idx) > 0, 0.0, bms.drift_offset_a)
 
         def cell_offset(value: float, idx: int | None) -> None:
-            off = np.zeros(self.n_cab)
-            if idx is None:
-                off[:] = value
-            else:
-                off[idx] = value
-            bat.offset_cell_soc(off / 100.0)
+            bat.offset_cell_soc(per_unit(value, idx) / 100.0)
 
         def coolant(value: float, idx: int | None) -> None:
             unit_setter(bat, "t_coolant")(value, idx)

@@ -5,11 +5,20 @@ A behaviour is vectorised over the instances of its kind (all battery PCS at onc
 the point maps three things by name: ratings (for ranges and scale factors), derived values
 (``dev.*``) and the meaning of its controls (SunSpec 704/715/802 semantics, reversion timers,
 heartbeats and the controller-heartbeat watchdog, ``shared/protocols.md`` §1.3).
+
+One writer per tick boundary: a behaviour pushes a twin input only for the units whose
+controls a client wrote since the last boundary, or whose reversion timer or comm-loss
+watchdog fired at it (a reversion *is* a write of the reverted values). It never re-asserts
+unchanged registers, so a scenario's ``set:`` of the same input holds until the next write
+(``docs/design-decisions.md``, "The write path"). The registers' power-on state reaches the
+twin once, from :meth:`Behaviour.start`, when the gateway is built. Every push is noted in
+:attr:`Behaviour.pushed` (the gateway logs it; the trace shows it as an ``input`` event).
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from typing import Any, ClassVar
 
 import numpy as np
@@ -22,6 +31,13 @@ __all__ = ["BEHAVIOURS", "Behaviour"]
 
 SQRT3 = math.sqrt(3.0)
 Arr = np.ndarray
+Pushed = tuple[int, str, float, str]  # unit, twin input ("pcs[0].p_set_kw"), value, cause
+
+#: Why a behaviour pushed an input (the ``detail`` of the trace's ``input`` events).
+BY_WRITE = "register write"
+BY_REVERSION = "reversion"
+BY_WATCHDOG = "comm-loss watchdog"
+AT_START = "power-on state"
 
 
 class Behaviour:
@@ -40,6 +56,7 @@ class Behaviour:
         self.local = np.zeros(self.n, dtype=bool)
         self.ratings: dict[str, Arr] = {}
         self.commands: dict[str, tuple[str, float]] = {}
+        self.pushed: list[Pushed] = []  # the twin inputs set since the gateway last collected them
         self._names = set(site.snapshot().keys()) if self.n else set()
 
     @staticmethod
@@ -79,8 +96,53 @@ class Behaviour:
     def derive(self, snap: Snapshot, controls: dict[str, Arr], *, dt: float) -> dict[str, Any]:
         return {}
 
-    def apply(self, controls: dict[str, Arr], written: dict[str, Arr], *, t: float, dt: float) -> None:
+    def start(self, controls: dict[str, Arr]) -> None:
+        """Push the registers' power-on state to the twin, once (the gateway calls it when built)."""
         return None
+
+    def apply(self, controls: dict[str, Arr], written: dict[str, Arr], *, t: float, dt: float) -> None:
+        """Turn the controls written since the last tick boundary (``written``: path -> a mask
+        of the units written) into twin inputs; push nothing that was not written or reverted."""
+        return None
+
+    # -- pushing twin inputs ---------------------------------------------------------------
+    def push(self, name: str, values: Arr, units: Arr, why: Arr | str) -> None:
+        """Set the per-unit twin input ``name`` (``"pcs.p_set_kw"``) to ``values`` on the
+        ``units`` (a mask) only; the other units keep whatever was last set, by anyone."""
+        units = np.asarray(units, dtype=bool)
+        if not units.any():
+            return
+        dev, _, sig = name.partition(".")
+        if units.all():
+            self.site.set_units(name, values)
+        else:
+            for i in np.flatnonzero(units):
+                self.site.set(f"{dev}[{i}].{sig}", float(values[i]))
+        for i in np.flatnonzero(units):
+            cause = why if isinstance(why, str) else str(why[i])
+            self.pushed.append((int(i), f"{dev}[{i}].{sig}", float(values[i]), cause))
+
+    def push_scalar(self, name: str, value: float, why: str) -> None:
+        """Set a site-wide twin input (``"pv.p_limit_pct"``) from this kind's single device."""
+        self.site.set(name, value)
+        self.pushed.append((0, name, float(value), why))
+
+
+def _units(written: dict[str, Arr], paths: Iterable[str], n: int) -> Arr:
+    """The units for which any of ``paths`` is in ``written``."""
+    out = np.zeros(n, dtype=bool)
+    for path in paths:
+        w = written.get(path)
+        if w is not None:
+            out |= w
+    return out
+
+
+def _mark(written: dict[str, Arr], paths: Iterable[str], units: Arr) -> None:
+    """Record a write of ``paths`` on ``units`` (a reversion writes the values it reverts to)."""
+    for path in paths:
+        prev = written.get(path)
+        written[path] = units.copy() if prev is None else prev | units
 
 
 def _c(controls: dict[str, Arr], path: str, default: float = 0.0, n: int = 1) -> Arr:
@@ -99,9 +161,16 @@ class Reversion:
         self.rem = np.zeros(n)
         self.ena, self.tms, self.ena_rvrt, self.pairs = ena, tms, ena_rvrt, pairs
 
-    def step(self, c: dict[str, Arr], written: dict[str, Arr], dt: float, force: Arr) -> None:
+    @property
+    def paths(self) -> tuple[str, ...]:
+        """The controls an expiry writes: the enable and the setpoints."""
+        return (self.ena, *(sp for sp, _ in self.pairs))
+
+    def step(self, c: dict[str, Arr], written: dict[str, Arr], dt: float, force: Arr) -> Arr:
+        """Advance the countdown; revert the units whose timer expires now (or that ``force``
+        names) and return them (a mask)."""
         if self.ena not in c or self.tms not in c:
-            return
+            return np.zeros(self.rem.size, dtype=bool)
         ena = c[self.ena][:, 0] > 0
         expired = self.countdown(
             written, (self.ena, self.tms, *(s for s, _ in self.pairs)), ena, c[self.tms][:, 0], dt, force
@@ -113,6 +182,7 @@ class Reversion:
                 if sp in c and rv in c:
                     c[sp][expired, 0] = c[rv][expired, 0]
             self.rem[expired] = 0.0
+        return expired
 
     def countdown(
         self, written: dict[str, Arr], paths: tuple[str, ...], active: Arr, tms: Arr, dt: float, force: Arr
@@ -134,6 +204,21 @@ class Reversion:
     @property
     def remaining(self) -> Arr:
         return np.ceil(np.maximum(self.rem, 0.0) - 1e-9)
+
+
+#: The battery controls each twin input depends on (SunSpec 702/704, legacy 123/124). A write of
+#: any of them, or a reversion of it, pushes that input for the unit; nothing else does.
+_ENABLE_PATHS = ("715.OpCtl", "802.SetInvState", "123.Conn")
+_P_PATHS = (
+    "702.WMax", "702.WChaRteMax", "702.WDisChaRteMax",
+    "704.WSetEna", "704.WSetMod", "704.WSet", "704.WSetPct", "704.WMaxLimPctEna", "704.WMaxLimPct",
+    "124.StorCtl_Mod", "124.WChaMax", "124.OutWRte", "124.InWRte", "123.WMaxLim_Ena", "123.WMaxLimPct",
+)  # fmt: skip
+_Q_PATHS = (
+    "704.VarSetEna", "704.VarSetMod", "704.VarSet", "704.VarSetPct",
+    "704.PFWInjEna", "704.PFWInj.PF", "704.PFWInj.Ext", "704.PFWAbsEna", "704.PFWAbs.PF", "704.PFWAbs.Ext",
+    "123.OutPFSet_Ena", "123.OutPFSet",
+)  # fmt: skip
 
 
 class BessBehaviour(Behaviour):
@@ -220,8 +305,16 @@ class BessBehaviour(Behaviour):
         }  # fmt: skip
 
     # -- controls -> twin -----------------------------------------------------------------
+    def start(self, controls: dict[str, Arr]) -> None:
+        everyone = np.ones(self.n, dtype=bool)
+        p_w, q_var, _ = self._commands(controls)
+        self.push("pcs.enable", self.enable, everyone, AT_START)
+        self.push("bms.disconnect", self.disconnect, everyone, AT_START)
+        self.push("pcs.p_set_kw", p_w / 1000.0, everyone, AT_START)
+        self.push("pcs.q_set_kvar", q_var / 1000.0, everyone, AT_START)
+
     def apply(self, controls: dict[str, Arr], written: dict[str, Arr], *, t: float, dt: float) -> None:
-        c, n, site = controls, self.n, self.site
+        c, n = controls, self.n
         self.t = t
         for hb in ("802.CtrlHb", "715.ControllerHb"):
             if hb in written:
@@ -229,11 +322,15 @@ class BessBehaviour(Behaviour):
         lost = np.isfinite(self.last_hb_t) & (t - self.last_hb_t > self.watchdog_s)
         newly_lost = lost & ~self.comms_lost
         self.comms_lost = lost
+        reverted: dict[str, Arr] = {}  # what the reversions and the watchdog wrote this boundary
         for key, r in self.rvrt.items():
             if key == "legacy":
-                self._legacy_reversion(c, written, dt, newly_lost)
+                fired, paths = self._legacy_reversion(c, written, dt, newly_lost)
             else:
-                r.step(c, written, dt, newly_lost)
+                fired, paths = r.step(c, written, dt, newly_lost), r.paths
+            if fired.any():
+                _mark(reverted, paths, fired)
+        why_rv = np.where(newly_lost, BY_WATCHDOG, BY_REVERSION)
         # start / stop / standby (715 OpCtl, 802 SetInvState)
         if "715.OpCtl" in written:
             op = c["715.OpCtl"][:, 0]
@@ -247,41 +344,50 @@ class BessBehaviour(Behaviour):
         if "123.Conn" in written:
             s = c["123.Conn"][:, 0]
             self.enable = np.where(written["123.Conn"], (s == 1).astype(float), self.enable)
+        self.push("pcs.enable", self.enable, _units(written, _ENABLE_PATHS, n), BY_WRITE)
+        self.push("bms.disconnect", self.disconnect, _units(written, ("802.SetOp",), n), BY_WRITE)
         # alarm reset: write 1, the device clears it when done
-        reset = np.zeros(n)
+        reset = np.zeros(n, dtype=bool)
         for path in ("802.AlmRst", "715.AlarmReset"):
             if path in c:
                 hit = c[path][:, 0] > 0
-                reset = np.maximum(reset, hit.astype(float))
+                reset |= hit
                 c[path][hit, 0] = 0.0
-        p_w, q_var = self._commands(c)
-        site.set_units("pcs.enable", self.enable)
-        site.set_units("bms.disconnect", self.disconnect)
-        site.set_units("pcs.p_set_kw", p_w / 1000.0)
-        site.set_units("pcs.q_set_kvar", q_var / 1000.0)
-        if reset.any():
-            site.set_units("bms.alarm_reset", reset)
+        self.push("bms.alarm_reset", np.ones(n), reset, BY_WRITE)
+        # the setpoints: only for the units whose setpoint controls were written or reverted
+        p_w, q_var, q_follows_p = self._commands(c)
+        p_wr, p_rv = _units(written, _P_PATHS, n), _units(reverted, _P_PATHS, n)
+        q_wr = _units(written, _Q_PATHS, n) | (p_wr & q_follows_p)
+        q_rv = _units(reverted, _Q_PATHS, n) | (p_rv & q_follows_p)
+        self.push("pcs.p_set_kw", p_w / 1000.0, p_wr | p_rv, np.where(p_wr, BY_WRITE, why_rv))
+        self.push("pcs.q_set_kvar", q_var / 1000.0, q_wr | q_rv, np.where(q_wr, BY_WRITE, why_rv))
 
-    def _legacy_reversion(self, c: dict[str, Arr], written: dict[str, Arr], dt: float, force: Arr) -> None:
+    def _legacy_reversion(
+        self, c: dict[str, Arr], written: dict[str, Arr], dt: float, force: Arr
+    ) -> tuple[Arr, tuple[str, ...]]:
+        paths = ("124.StorCtl_Mod", "124.OutWRte", "124.InWRte")
         if "124.InOutWRte_RvrtTms" not in c:
-            return
+            return np.zeros(self.n, dtype=bool), paths
         r = self.rvrt["legacy"]
-        paths = ("124.OutWRte", "124.InWRte", "124.StorCtl_Mod", "124.InOutWRte_RvrtTms")
         active = c["124.StorCtl_Mod"][:, 0] > 0
-        expired = r.countdown(written, paths, active, c["124.InOutWRte_RvrtTms"][:, 0], dt, force)
+        tms = c["124.InOutWRte_RvrtTms"][:, 0]
+        expired = r.countdown(written, (*paths, "124.InOutWRte_RvrtTms"), active, tms, dt, force)
         if expired.any():
-            c["124.StorCtl_Mod"][expired, 0] = 0
-            c["124.OutWRte"][expired, 0] = 0
-            c["124.InWRte"][expired, 0] = 0
+            for path in paths:
+                c[path][expired, 0] = 0
             r.rem[expired] = 0.0
+        return expired, paths
 
-    def _commands(self, c: dict[str, Arr]) -> tuple[Arr, Arr]:
+    def _commands(self, c: dict[str, Arr]) -> tuple[Arr, Arr, Arr]:
+        """Active and reactive power commands (W, var) from the registers, and the units whose
+        reactive command follows the active one (a power-factor mode)."""
         n = self.n
         w_rtg = self.ratings["w_max"]
         wmax = np.minimum(_c(c, "702.WMax", np.nan, n), w_rtg)
         wmax = np.where(np.isnan(wmax), w_rtg, wmax)
         p = np.zeros(n)
         q = np.zeros(n)
+        q_follows_p = np.zeros(n, dtype=bool)
         if "704.WSetEna" in c:
             ena = _c(c, "704.WSetEna", 0, n) > 0
             watts = _c(c, "704.WSetMod", 1, n) == 1
@@ -301,6 +407,7 @@ class BessBehaviour(Behaviour):
                 )
                 q = np.where(vena, vt, 0.0)
             for grp, sign_p in (("PFWInj", 1.0), ("PFWAbs", -1.0)):
+                q_follows_p |= (_c(c, f"704.{grp}Ena", 0, n) > 0) & ~(_c(c, "704.VarSetEna", 0, n) > 0)
                 ena_pf = (_c(c, f"704.{grp}Ena", 0, n) > 0) & (np.sign(p) == sign_p)
                 pf = np.clip(_c(c, f"704.{grp}.PF", 1.0, n), 0.01, 1.0)
                 under = _c(c, f"704.{grp}.Ext", 0, n) == 1
@@ -321,8 +428,9 @@ class BessBehaviour(Behaviour):
                 pf = _c(c, "123.OutPFSet", 1.0, n)
                 mag = np.clip(np.abs(pf), 0.01, 1.0)
                 q_pf = np.abs(p) * np.tan(np.arccos(mag)) * np.sign(pf)
-                q = np.where(_c(c, "123.OutPFSet_Ena", 0, n) > 0, q_pf, q)
-        return p, q
+                q_follows_p = _c(c, "123.OutPFSet_Ena", 0, n) > 0
+                q = np.where(q_follows_p, q_pf, q)
+        return p, q, q_follows_p
 
     # -- twin -> registers ----------------------------------------------------------------
     def derive(self, snap: Snapshot, controls: dict[str, Arr], *, dt: float) -> dict[str, Any]:
@@ -454,12 +562,22 @@ class PvBehaviour(Behaviour):
             pairs=[("704.WMaxLimPct", "704.WMaxLimPctRvrt")],
         )  # fmt: skip
 
+    def start(self, controls: dict[str, Arr]) -> None:
+        self.push_scalar("pv.p_limit_pct", self._limit(controls), AT_START)
+
     def apply(self, controls: dict[str, Arr], written: dict[str, Arr], *, t: float, dt: float) -> None:
-        self.rvrt.step(controls, written, dt, np.zeros(1, dtype=bool))
-        lim = 100.0
+        fired = self.rvrt.step(controls, written, dt, np.zeros(1, dtype=bool))
+        if _units(written, self.rvrt.paths, 1)[0]:
+            self.push_scalar("pv.p_limit_pct", self._limit(controls), BY_WRITE)
+        elif fired[0]:
+            self.push_scalar("pv.p_limit_pct", self._limit(controls), BY_REVERSION)
+
+    @staticmethod
+    def _limit(controls: dict[str, Arr]) -> float:
+        """The curtailment 704 WMaxLimPct commands (100 % while it is not enabled)."""
         if "704.WMaxLimPctEna" in controls and controls["704.WMaxLimPctEna"][0, 0] > 0:
-            lim = float(controls["704.WMaxLimPct"][0, 0])
-        self.site.set("pv.p_limit_pct", lim)
+            return float(controls["704.WMaxLimPct"][0, 0])
+        return 100.0
 
     def derive(self, snap: Snapshot, controls: dict[str, Arr], *, dt: float) -> dict[str, Any]:
         s = snap.scalars
@@ -582,21 +700,26 @@ class GensetBehaviour(Behaviour):
             pairs=[("704.WSet", "704.WSetRvrt")],
         )  # fmt: skip
 
+    def start(self, controls: dict[str, Arr]) -> None:
+        # the run command is not pushed: a genset is stopped at power-on, and its auto-start
+        # (the twin's) must not be overridden by a register nobody wrote
+        self._push_p_set(controls, np.ones(self.n, dtype=bool), AT_START)
+
     def apply(self, controls: dict[str, Arr], written: dict[str, Arr], *, t: float, dt: float) -> None:
         c = controls
-        self.rvrt.step(c, written, dt, np.zeros(self.n, dtype=bool))
+        fired = self.rvrt.step(c, written, dt, np.zeros(self.n, dtype=bool))
         if "715.OpCtl" in written:
             run = np.isin(c["715.OpCtl"][:, 0], (1, 3)).astype(float)
-            self.site.set_units(
-                "genset.start", np.where(written["715.OpCtl"], run, self.site.genset.start_cmd)
-            )  # type: ignore[union-attr]
-        if "704.WSetEna" in c:
-            ena = c["704.WSetEna"][:, 0] > 0
-            p = np.where(ena, c["704.WSet"][:, 0] / 1000.0, np.nan)
-            gs = self.site.genset
-            assert gs is not None
-            current = np.asarray(gs.p_set, dtype=float)
-            self.site.set_units("genset.p_set_kw", np.where(np.isnan(p), current, p))
+            self.push("genset.start", run, written["715.OpCtl"], BY_WRITE)
+        by_write = _units(written, self.rvrt.paths, self.n)
+        self._push_p_set(c, by_write | fired, np.where(by_write, BY_WRITE, BY_REVERSION))
+
+    def _push_p_set(self, c: dict[str, Arr], units: Arr, why: Arr | str) -> None:
+        """704 WSet while WSetEna is on; with it off the genset keeps its last setpoint."""
+        if "704.WSetEna" not in c:
+            return
+        ena = c["704.WSetEna"][:, 0] > 0
+        self.push("genset.p_set_kw", c["704.WSet"][:, 0] / 1000.0, units & ena, why)
 
     def derive(self, snap: Snapshot, controls: dict[str, Arr], *, dt: float) -> dict[str, Any]:
         a = snap.arrays
@@ -644,8 +767,9 @@ class SiteBehaviour(Behaviour):
         self.commands = {}
 
     def apply(self, controls: dict[str, Arr], written: dict[str, Arr], *, t: float, dt: float) -> None:
+        # no start(): until 64901 Smth is written the racks keep the twin's own setting
         if "64901.Smth" in written:
-            self.site.set("gpu.smoothing", float(controls["64901.Smth"][0, 0]))
+            self.push_scalar("gpu.smoothing", float(controls["64901.Smth"][0, 0]), BY_WRITE)
 
     def derive(self, snap: Snapshot, controls: dict[str, Arr], *, dt: float) -> dict[str, Any]:
         p = snap.arrays["gpu.p_kw"] * 1000.0

@@ -4,6 +4,14 @@ Servers read only what the last tick encoded; writes are validated (access, type
 local/remote), held as the device's setpoint registers and queued, and the device behaviours
 apply them to the twin at the next tick boundary. A rejected write changes nothing.
 
+The write path: :meth:`Gateway.apply_writes` applies the queued writes in the order received
+and each behaviour pushes the twin inputs of the units written (or reverted) — never the
+unchanged registers of the others — so a scenario's ``set:`` of the same input holds until
+the next write; :meth:`Gateway.advance` steps the twin. The runner puts the scenario's
+actions between the two (:meth:`hil.runner.Runner.step`); :meth:`Gateway.step` does both.
+The registers' power-on state is pushed once, when the gateway is built. Writes are logged in
+:attr:`Gateway.write_log`, the inputs they pushed in :attr:`Gateway.input_log`.
+
 Everything here is protocol-neutral: :mod:`hil.modbus` and :mod:`hil.opcua` are thin adapters
 over :meth:`Gateway.read_registers`, :meth:`Gateway.write_registers`, :meth:`Gateway.write_value`
 and the per-tick :attr:`Gateway.on_tick` callbacks.
@@ -234,6 +242,9 @@ class Gateway:
         self.writes_accepted = 0
         self.writes_rejected = 0
         self.write_log: list[tuple[float, str, str, Any, str]] = []  # t, device, point, value, status
+        # t, device, twin input ("pcs[0].p_set_kw"), value, why (a register write, a reversion ...)
+        self.input_log: list[tuple[float, str, str, float, str]] = []
+        self._boundary = -1  # the tick whose boundary writes were applied last
         self.groups: dict[str, KindGroup] = {}
         self.devices: list[Device] = []
         self._frozen: dict[str, np.ndarray] = {}  # device name -> the row it froze with
@@ -288,6 +299,9 @@ class Gateway:
             used[d.unit_id] = d.name
         self.by_unit = {d.unit_id: d for d in self.devices}
         self.by_name = {d.name: d for d in self.devices}
+        for grp in self.groups.values():  # the registers' power-on state, once
+            grp.behaviour.start(grp.controls)
+            self._collect_pushed(grp, self.snapshot.t)
         self._encode_all(first=True)
 
     @classmethod
@@ -481,16 +495,45 @@ class Gateway:
 
     # -- per tick -------------------------------------------------------------------------
     def step(self, n: int = 1) -> Snapshot:
-        """Apply queued writes, advance the twin ``n`` ticks, re-encode every device."""
+        """``n`` ticks of :meth:`apply_writes` then :meth:`advance` (no scenario in between)."""
         for _ in range(n):
-            self._apply_pending()
-            self.snapshot = self.site.step(1)
-            self._encode_all()
-            for cb in self.on_tick:
-                cb(self)
+            self.apply_writes()
+            self.advance()
         return self.snapshot
 
-    def _apply_pending(self) -> None:
+    def apply_writes(self) -> None:
+        """The tick boundary's writes: every write queued since the last boundary, in the order
+        received, goes to its registers; then each device pushes the twin inputs of the units
+        written (or whose reversion or watchdog fires now) and nothing else.
+
+        The runner calls this before the scenario's actions due at the same boundary, so a
+        scenario ``set:`` wins a tie with an EMS write (``docs/design-decisions.md``). Called
+        again before :meth:`advance`, it applies what was queued since, without advancing the
+        reversion timers a second time."""
+        first = self._boundary != self.site.tick
+        self._boundary = self.site.tick
+        self._apply_pending(self.site.dt if first else 0.0)
+
+    def advance(self) -> Snapshot:
+        """Step the twin one tick (applying the boundary's writes first if nobody did), re-encode
+        every device and run the :attr:`on_tick` callbacks."""
+        if self._boundary != self.site.tick:
+            self.apply_writes()
+        self.snapshot = self.site.step(1)
+        self._encode_all()
+        for cb in self.on_tick:
+            cb(self)
+        return self.snapshot
+
+    def _collect_pushed(self, grp: KindGroup, t: float) -> None:
+        """Move what a behaviour pushed to the twin into :attr:`input_log`."""
+        beh = grp.behaviour
+        for unit, name, value, why in beh.pushed:
+            if len(self.input_log) < 100_000:
+                self.input_log.append((t, beh.instance_name(unit), name, value, why))
+        beh.pushed.clear()
+
+    def _apply_pending(self, dt: float) -> None:
         written: dict[str, dict[str, np.ndarray]] = {}
         for kind, i, path, exp, value in self.pending:
             grp = self.groups[kind]
@@ -500,10 +543,10 @@ class Gateway:
                 w[path] = np.zeros(grp.n, dtype=bool)
             w[path][i] = True
         self.pending.clear()
-        dt = self.site.dt
         t = self.snapshot.t
         for kind, grp in self.groups.items():
             grp.behaviour.apply(grp.controls, written.get(kind, {}), t=t, dt=dt)
+            self._collect_pushed(grp, t)
 
     def _plan(self, grp: KindGroup) -> list[tuple[str, list[tuple[Binding, int]], np.ndarray, np.ndarray]]:
         """Per point type: the dynamic bindings in order, their register columns and SFs."""

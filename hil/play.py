@@ -287,11 +287,12 @@ class Play:
         label = ev.name or ev.describe()
         if a == "set":
 
-            def do_set() -> None:
+            def do_set() -> None:  # one event per input, naming it and its value
                 for k, v in spec.items():
                     site.set(k, v)
+                    self._event("event", label, k, f"{k} = {float(v):g}", value=float(v))
 
-            self._at(t, order, do_set, "event", label)
+            self._at(t, order, do_set, "set", label)
         elif a == "fault":
             self._at(t, order, lambda: self._inject(spec), "fault_inject", label)
         elif a == "clear_fault":
@@ -366,7 +367,13 @@ class Play:
             for n in range(spec.count):
                 self._at(t + n * spec.every, order, lambda: site.set("gpu.checkpoint", j), "event", label)
         elif a == "smoothing":
-            self._at(t, order, lambda: site.set("gpu.smoothing", 1.0 if spec else 0.0), "event", label)
+            on = 1.0 if spec else 0.0
+
+            def do_smoothing() -> None:
+                site.set("gpu.smoothing", on)
+                self._event("event", label, "gpu.smoothing", f"gpu.smoothing = {on:g}", value=on)
+
+            self._at(t, order, do_smoothing, "set", label)
         elif a == "cloud":
             self._profiles.append(
                 Profile(
@@ -428,6 +435,9 @@ class Play:
 
     # per tick
     def before_tick(self) -> None:
+        """The scenario's actions due at this tick boundary, in file order. The runner calls it
+        after the gateway has applied the boundary's EMS writes and before the twin steps, so
+        a ``set:`` here is the last write of the boundary and wins a tie."""
         site = self.bench.site
         k = self._tick_of(site.t - self._t0)
         while self._i < len(self._due) and self._due[self._i][0] <= k:
@@ -442,7 +452,7 @@ class Play:
                 af = next((f for f in self.faults if f.label == label), None)
                 if af is not None:
                     self._event(kind, af.spec.type, af.spec.target, af.ftype.layer)
-            else:
+            elif kind != "set":  # a set logged each input it set
                 self._event(kind, label, "", "")
         t_rel = site.t - self._t0
         for p in self._profiles:

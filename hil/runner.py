@@ -159,6 +159,7 @@ class Runner:
         self.rebased_s = 0.0  # wall time dropped by the "rebase" overrun policy
         self.sim_timeout_s: float | None = None  # raise SimTimeoutError past this much simulated time
         self._writes_seen = 0
+        self._inputs_seen = 0
         self._published = -1e9
         self._alarms: dict[str, np.ndarray] = {}
         self._stop = asyncio.Event()
@@ -231,16 +232,28 @@ class Runner:
     async def step(self, n: int = 1) -> None:
         """Advance ``n`` ticks and publish to the servers (manual pacing, tests).
 
-        Order within a tick: scenario events due now, the in-process controller (reads the
-        last snapshot, writes through the gateway), the gateway tick (queued writes applied,
-        twin stepped, registers encoded), expectations, trace, OPC UA publish."""
+        Order within a tick, at its boundary t:
+
+        1. the in-process controller (reads the registers the last tick encoded, as a wire
+           client does, and writes through the gateway: its writes are queued like theirs);
+        2. the gateway applies every write queued since the last boundary, in the order
+           received (wire clients', then the controller's), and the devices push the twin
+           inputs written, reverted or forced by the comm-loss watchdog;
+        3. the scenario's actions due at t (``set:``, faults, grid events, in file order);
+        4. the twin steps to t + dt, the registers are re-encoded; expectations, trace, OPC UA.
+
+        So at one boundary the scenario's action is the last write and wins; a write of either
+        kind at a later boundary takes over. The events table lists both in this order."""
         for _ in range(n):
-            if self.play is not None:
-                self.play.before_tick()
             c = self.controller
             if c is not None and not c.silenced:
                 c.on_tick(self.site.t)
-            snap = self.gateway.step()
+            self.gateway.apply_writes()
+            if self.trace is not None:
+                self.trace_writes()
+            if self.play is not None:
+                self.play.before_tick()
+            snap = self.gateway.advance()
             self.ticks += 1
             if self.sim_timeout_s is not None and self.ticks * self.site.dt > self.sim_timeout_s + 1e-9:
                 raise SimTimeoutError(
@@ -261,16 +274,17 @@ class Runner:
             for cb in self.on_tick:
                 cb(self)
 
-    def _trace_tick(self, snap: Any) -> None:
+    def trace_writes(self) -> None:
+        """Put the EMS writes (accepted and refused) and the twin inputs the devices pushed since
+        the last call into the trace's events, each at the boundary where it was applied."""
         tr = self.trace
-        tr.append(snap, {"runner.lag_s": self.lag_s})
-        t_rel = snap.t - (self.play._t0 if self.play is not None else 0.0)
+        t0 = self.play._t0 if self.play is not None else 0.0
         log_ = self.gateway.write_log
         if len(log_) > self._writes_seen:
-            for _t, dev, point, value, status in log_[self._writes_seen :]:
+            for t, dev, point, value, status in log_[self._writes_seen :]:
                 ok = status == "ok"
                 tr.event(
-                    t_rel,
+                    t - t0,
                     "write_accepted" if ok else "write_rejected",
                     source="ems",
                     target=dev,
@@ -278,6 +292,16 @@ class Runner:
                     value=float(value) if isinstance(value, (int, float)) else None,
                 )
             self._writes_seen = len(log_)
+        pushed = self.gateway.input_log
+        if len(pushed) > self._inputs_seen:
+            for t, dev, name, value, why in pushed[self._inputs_seen :]:
+                tr.event(t - t0, "input", source=dev, target=name, detail=why, value=value)
+            self._inputs_seen = len(pushed)
+
+    def _trace_tick(self, snap: Any) -> None:
+        tr = self.trace
+        tr.append(snap, {"runner.lag_s": self.lag_s})
+        t_rel = snap.t - (self.play._t0 if self.play is not None else 0.0)
         for key in ("pcs.alarm_bits", "bms.alarm_bits", "genset.state"):
             arr = snap.arrays.get(key)
             if arr is None:
@@ -467,8 +491,6 @@ async def run_scenario(
     out = _ensure_dir(Path(out_dir))
     spec = sc.controller
     runner = Runner(tw, cfg, pacer=pacer, serve=serve, gateway=gw, controller=ctl)
-    for key, value in sc.initial.items():
-        tw.set(key, value)
     every = 1 if sc.trace_every_s is None else max(1, round(sc.trace_every_s / tw.dt))
     pacing = "fast" if isinstance(pacer, AsFastAsPossible) else f"real time ×{getattr(pacer, 'speed', 1.0):g}"
     meta = {
@@ -496,6 +518,11 @@ async def run_scenario(
     loop = asyncio.get_running_loop()
     installed: list[int] = []
     try:
+        trace.event(0.0, "run", source="runner", detail=f"start: {sc.name} on {tw.params.name}, {pacing}")
+        runner.trace_writes()  # the devices' power-on state, pushed when the gateway was built
+        for key, value in sc.initial.items():  # then the scenario's initial inputs over it
+            tw.set(key, value)
+            trace.event(0.0, "event", source="initial", target=key, detail=f"{key} = {value:g}", value=value)
         async with runner:
             if handle_signals:
                 for sig in (signal.SIGINT, signal.SIGTERM):
@@ -504,7 +531,6 @@ async def run_scenario(
                         installed.append(sig)
                     except (NotImplementedError, RuntimeError):  # pragma: no cover - non-Unix
                         pass
-            trace.event(0.0, "run", source="runner", detail=f"start: {sc.name} on {tw.params.name}, {pacing}")
             if on_start is not None:
                 on_start(runner)
             await runner.run(duration_s=sc.duration_s)

@@ -55,9 +55,18 @@ the rows a reader would get back after a kill.
 
 Event conventions (the report relies on these): ``kind`` is one of :data:`EVENT_KINDS`;
 for ``fault_inject``/``fault_clear`` ``source`` is the fault's name, ``target`` its target
-and ``detail`` its layer; for ``event`` ``source`` names the scenario event and ``target``
-the point or signal it sets; for ``expectation`` ``source`` is its name and ``passed`` the
-verdict; for ``run`` ``detail`` is ``start``/``stop``/``interrupted``.
+and ``detail`` its layer; for ``event`` ``source`` names the scenario event (``initial`` for
+the ``initial:`` inputs) and ``target`` the input it sets, one row per input, with ``detail``
+``name = value`` and ``value``; for ``write_accepted``/``write_rejected`` ``source`` is
+``ems``, ``target`` the device and ``detail`` ``point = value`` (and why it was refused);
+for ``input`` ``source`` is the device that pushed a twin input, ``target`` the input
+(``pcs[0].p_set_kw``), ``detail`` why (a register write, a reversion, the comm-loss watchdog,
+the power-on state) and ``value`` the value; for ``expectation`` ``source`` is its name and
+``passed`` the verdict; for ``run`` ``detail`` is ``start``/``stop``/``interrupted``.
+
+Rows are in the order things happened. At one tick boundary that is: the EMS writes applied
+there and the inputs they pushed, then the scenario's events, so of two rows at one ``t_s``
+that set the same input the later row is the value the twin ran with.
 """
 
 from __future__ import annotations
@@ -114,6 +123,7 @@ EVENT_KINDS = (
     "fault_clear",
     "write_accepted",
     "write_rejected",
+    "input",
     "alarm",
     "expectation",
 )

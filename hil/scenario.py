@@ -308,7 +308,13 @@ class Action:
 ACTIONS: dict[str, Action] = {
     a.key: a
     for a in (
-        Action("set", None, "set twin inputs: `{input: value, ...}` (e.g. `pcs[2].q_set_kvar: 100`)"),
+        Action(
+            "set",
+            None,
+            'set twin inputs: `{input: value, ...}`, e.g. `{"pcs[2].q_set_kvar": 100 kvar}` (quote a '
+            "key with `[`); each holds until the next write to it, and at one tick boundary a `set:` "
+            "comes after the EMS writes, so it wins a tie",
+        ),
         Action(
             "fault", None, "inject a fault from the catalogue: `{type, target, duration?, id?, params...}`"
         ),

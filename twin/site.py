@@ -197,6 +197,8 @@ class Site:
             cell_t_charge=(cell_params.t_charge_min_degc, cell_params.t_charge_max_degc),
             cell_t_discharge=(cell_params.t_discharge_min_degc, cell_params.t_discharge_max_degc),
             soc0=params.battery.soc0,
+            i_max_discharge_vs_t=cell_params.discharge_limit_table_a(),
+            soc_from_ocv=self.battery.cell.soc_from_ocv,
         )
         self.pcs = Pcs(params.pcs, n)
         code_issues: list[ParameterIssue] = []

@@ -7,6 +7,7 @@ import math
 import numpy as np
 import pytest
 
+from hil.config import load_yaml
 from twin import ParameterError, load_cell
 from twin.models.cell import CellModel
 from twin.models.ecm import EcmState, ecm_step, terminal_voltage
@@ -132,3 +133,34 @@ def test_two_rc_variant_has_second_pair() -> None:
     assert float(r[1]) == pytest.approx(3e-4)
     assert float(r[1] * c[1]) == pytest.approx(1000.0)
     assert not math.isnan(float(c[0]))
+
+
+def test_soc_from_ocv_inverts_the_ocv_table() -> None:
+    """Exact (1e-12) where the measured table rises (the steep ends); monotone everywhere."""
+    m = CellModel(load_cell("lfp_280ah"))
+    soc = np.array([0.0, 0.02, 0.05, 0.08, 0.99, 0.995, 1.0])
+    np.testing.assert_allclose(m.soc_from_ocv(m.ocv(soc)), soc, atol=1e-12)
+    v = np.linspace(2.0, 3.6, 5001)
+    assert np.all(np.diff(m.soc_from_ocv(v)) >= 0)
+    assert m.soc_from_ocv(np.array([1.0, 4.0])).tolist() == [0.0, 1.0]  # clamped to the table
+
+
+def test_cell_yaml_takes_the_derate_table_and_rejects_typos(tmp_path) -> None:
+    path = tmp_path / "cold.yaml"
+    path.write_text(
+        "base: lfp_280ah\nname: cold\n"
+        "discharge_derate_t_degc: [-20, 0, 15]\ndischarge_derate_c_rate: [0.1, 0.4, 1.0]\n"
+    )
+    data, _ = load_yaml(path)
+    cell = load_cell(data, base_dir=tmp_path)
+    assert cell.discharge_limit_table_a() == ((-20.0, 0.0, 15.0), (28.0, 112.0, 280.0))
+    with pytest.raises(ParameterError, match="did you mean 'discharge_derate_c_rate'"):
+        load_cell({"base": "lfp_280ah", "discharge_derate_c_rates": [1.0]})
+    with pytest.raises(ParameterError, match="has 2 values but discharge_derate_c_rate has 5"):
+        load_cell({"base": "lfp_280ah", "discharge_derate_t_degc": [0.0, 10.0]})
+    with pytest.raises(ParameterError, match="strictly increasing"):
+        load_cell({"base": "lfp_280ah", "discharge_derate_t_degc": [0, 0], "discharge_derate_c_rate": [1, 1]})
+    with pytest.raises(ParameterError, match="must be >= 0"):
+        load_cell(
+            {"base": "lfp_280ah", "discharge_derate_t_degc": [0, 5], "discharge_derate_c_rate": [-1, 1]}
+        )

@@ -7,10 +7,12 @@ pysunspec2 1.3.7 ``model_802.json``.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from enum import IntEnum
 
 import numpy as np
+from numpy.typing import NDArray
 
 from twin._interp import FloatArray
 from twin.params import param
@@ -136,10 +138,56 @@ class BmsParams:
     soc_sensor_gain: float = param(1.0, gt=0, source="fault/test knob: current sensor gain")
     soc_sensor_drift_a_per_h: float = param(0.0, unit="A/h", source="fault/test knob: offset drift")
     soc_estimate_error: float = param(0.0, ge=-1, le=1, source="initial estimate error (SoC fraction)")
+    v_cell_charge_end_v: float = param(
+        3.55,
+        unit="V",
+        source="[K] LFP full-charge detection 3.45–3.55 V, below the 3.65 V cut-off; the same level "
+        "as v_cell_warn_high_v. [C] a lab_rack-like lfp_280ah pack charged at 1C / 0.1C reaches it at "
+        "99.3 % / 99.8 % SoC (the twin's ECM)",
+        doc="the highest cell reaching this while charging recalibrates the SoC estimate (top of charge)",
+    )
+    rest_current_c: float = param(
+        0.01,
+        unit="1/h",
+        ge=0,
+        source="[K] a BMS counts the pack as resting below about C/100",
+        doc="|measured current| below this × pack capacity counts as rest",
+    )
+    rest_time_s: float = param(
+        1800.0,
+        unit="s",
+        gt=0,
+        source="[K] 30 min rest before an OCV reading; [C] with lfp_280ah's τ2 = 400 s the RC "
+        "overpotential has decayed to e^-4.5 ≈ 1 % (τ2 of 1000 s would leave 17 %)",
+    )
+    ocv_recal_dv_v: float = param(
+        0.010,
+        unit="V",
+        gt=0,
+        source="[K] uncertainty of a rested cell voltage on the steep ends of the LFP curve: AFE "
+        "accuracy ±1–5 mV plus residual relaxation and hysteresis",
+        doc="half-width of the voltage band whose SoC span measures the local OCV slope",
+    )
+    ocv_recal_min_slope_v: float = param(
+        1.0,
+        unit="V per unit SoC",
+        gt=0,
+        source="[C] 10 mV per 1 % SoC: an OCV known to ±10 mV fixes SoC to ±1 %. The shipped LFP "
+        "curve is that steep only below ≈10 % and above ≈98.7 % SoC; its 30–70 % plateau spans "
+        "42 mV (0.105 V per unit SoC, ±10 mV ↔ ±10 % SoC)",
+        doc="rest recalibration only where 2·dv / (SoC(V+dv) − SoC(V−dv)) reaches this on every cell",
+    )
 
 
 class Bms:
-    """Vectorised BMS for n cabinets."""
+    """Vectorised BMS for n cabinets.
+
+    It acts on what it measures: SoC-based limits, alarms and ``ChaSt`` read the estimate
+    ``soc_est`` (Coulomb counting of the measured current), never the battery's true SoC;
+    voltage and temperature protections read the measured cell voltages and temperatures.
+    The estimate is recalibrated at the top of charge and, given ``soc_from_ocv``, after a
+    rest on a steep part of the OCV curve.
+    """
 
     name = "bms"
     outputs = (
@@ -151,6 +199,7 @@ class Bms:
         Signal("contactor", "enum", "0 open, 1 precharge, 2 closed, 3 fault"),
         Signal("soc_est_pct", "%", "BMS estimate (coulomb counting with sensor errors)"),
         Signal("soh_pct", "%", "state of health (capacity)"),
+        Signal("recalibrations", "1", "SoC estimate recalibrations so far (top of charge or rested OCV)"),
     )
 
     def __init__(
@@ -163,13 +212,26 @@ class Bms:
         cell_t_charge: tuple[float, float],
         cell_t_discharge: tuple[float, float],
         soc0: float,
+        i_max_discharge_vs_t: tuple[Sequence[float], Sequence[float]] | None = None,
+        soc_from_ocv: Callable[[FloatArray], FloatArray] | None = None,
     ) -> None:
+        """``i_max_discharge_vs_t`` is the cell's (T °C, max continuous discharge A) table,
+        interpolated on the coldest cell and held beyond its ends (None: ``i_max_discharge_a``
+        at every temperature); ``soc_from_ocv`` inverts the cell's OCV curve (None: no
+        recalibration at rest, and the top of charge snaps the estimate to 1)."""
         self.params = params
         self.n = n
         self.i_max_ch = i_max_charge_a
         self.i_max_dis = i_max_discharge_a
         self.t_ch = cell_t_charge
         self.t_dis = cell_t_discharge
+        self.dis_table: tuple[FloatArray, FloatArray] | None = None
+        if i_max_discharge_vs_t is not None:
+            t_tab, i_tab = (np.asarray(a, dtype=float) for a in i_max_discharge_vs_t)
+            if t_tab.shape != i_tab.shape or t_tab.size < 2 or np.any(np.diff(t_tab) <= 0):
+                raise ValueError("i_max_discharge_vs_t needs two equal-length rows, temperatures increasing")
+            self.dis_table = (t_tab, i_tab)
+        self.soc_from_ocv = soc_from_ocv
         self.contactor = np.full(n, _CONTACTOR_OPEN)
         self.precharge_left = np.zeros(n)
         self.close_cmd = np.zeros(n)
@@ -180,6 +242,9 @@ class Bms:
         self.sensor_gain = np.full(n, params.soc_sensor_gain)
         self.sensor_drift = np.full(n, params.soc_sensor_drift_a_per_h)
         self.drift_offset_a = np.zeros(n)  # the drift's accumulated offset
+        self.rest_s = np.zeros(n)  # how long the measured current has been below the rest level
+        self.at_top = np.zeros(n, dtype=bool)  # highest cell at the charge-end voltage, charging
+        self.recalibrations = np.zeros(n, dtype=np.int64)
         self.ccl = np.zeros(n)
         self.dcl = np.zeros(n)
         # fault injection inputs (0/1 per cabinet)
@@ -194,26 +259,28 @@ class Bms:
         self.contactor[m & (self.contactor == _CONTACTOR_FAULT)] = _CONTACTOR_OPEN
 
     def update(self, dt: float, out: dict[str, FloatArray], n_parallel: int, capacity_ah: FloatArray) -> None:
-        """Limits, alarms, contactor and SoC estimate from the battery's latest outputs."""
+        """SoC estimate, limits, alarms, contactor and ``ChaSt`` from the battery's latest outputs.
+
+        ``out`` holds ``Battery.outputs_now()``; of it the BMS reads only what a BMS measures:
+        the pack current, cell voltages and temperatures and the voltage imbalance.
+        """
         p = self.params
-        soc = out["soc_pct"] / 100.0
+        i = out["i_dc_a"]
+        q_pack = capacity_ah.sum(axis=1) / capacity_ah.shape[1] * n_parallel
+        self._estimate_soc(dt, i, out, q_pack)
+        soc = self.soc_est
         t_max = out["t_cell_max_degc"]
         t_min = out["t_cell_min_degc"]
-        # --- current limits, derated by temperature and SoC
+        # --- current limits, derated by temperature, estimated SoC and measured cell voltage
         hot = np.clip((self.t_ch[1] - t_max) / max(self.t_ch[1] - p.t_derate_start_degc, 1e-9), 0, 1)
         hot_d = np.clip((self.t_dis[1] - t_max) / max(self.t_dis[1] - p.t_derate_start_degc, 1e-9), 0, 1)
         cold = np.clip((t_min - self.t_ch[0]) / max(p.t_cold_derate_end_degc - self.t_ch[0], 1e-9), 0, 1)
         cold_d = (t_min > self.t_dis[0]).astype(float)
-        soc_hi = np.clip(
-            (p.soc_max - out["soc_pct"] / 100.0) / max(p.soc_max - p.soc_charge_taper_start, 1e-9),
-            0,
-            1,
-        )
-        soc_lo = np.clip(
-            (out["soc_min_pct"] / 100.0 - p.soc_min) / max(p.soc_discharge_taper_start - p.soc_min, 1e-9),
-            0,
-            1,
-        )
+        if self.dis_table is not None:
+            i_cold = np.interp(t_min, *self.dis_table)
+            cold_d = cold_d * np.minimum(i_cold / self.i_max_dis, 1.0)
+        soc_hi = np.clip((p.soc_max - soc) / max(p.soc_max - p.soc_charge_taper_start, 1e-9), 0, 1)
+        soc_lo = np.clip((soc - p.soc_min) / max(p.soc_discharge_taper_start - p.soc_min, 1e-9), 0, 1)
         v_hi = np.clip((p.v_cell_alarm_high_v - out["v_cell_max_v"]) / 0.07, 0, 1)
         v_lo = np.clip((out["v_cell_min_v"] - p.v_cell_alarm_low_v) / 0.2, 0, 1)
         closed = self.contactor == _CONTACTOR_CLOSED
@@ -227,7 +294,6 @@ class Bms:
         )
         # --- alarms (SunSpec 802 Evt1)
         b = ALARM_BITS
-        i = out["i_dc_a"]
         conds = [
             (t_max >= p.t_alarm_high_degc, b["OVER_TEMP_ALARM"]),
             (t_max >= p.t_warn_high_degc, b["OVER_TEMP_WARNING"]),
@@ -269,18 +335,65 @@ class Bms:
         c = np.where(pre & (self.precharge_left <= 1e-9), _CONTACTOR_CLOSED, c)
         c = np.where(((c == _CONTACTOR_CLOSED) | (c == _CONTACTOR_PRECHARGE)) & ~want, _CONTACTOR_OPEN, c)
         self.contactor = c
-        # --- SoC estimate: coulomb counting of the measured current
-        self.drift_offset_a = self.drift_offset_a + self.sensor_drift * (dt / 3600.0)
-        i_meas = i * self.sensor_gain + self.sensor_bias_a + self.drift_offset_a
-        q_pack = capacity_ah.sum(axis=1) / capacity_ah.shape[1] * n_parallel
-        self.soc_est = np.clip(self.soc_est - i_meas * dt / (3600.0 * q_pack), 0.0, 1.0)
-        # --- charge state
+        # --- charge state, on the estimate
         cha = np.full(self.n, int(ChaSt.HOLDING))
         cha = np.where(i > 1.0, int(ChaSt.DISCHARGING), cha)
         cha = np.where(i < -1.0, int(ChaSt.CHARGING), cha)
         cha = np.where(soc >= p.soc_max, int(ChaSt.FULL), cha)
         cha = np.where(soc <= p.soc_min, int(ChaSt.EMPTY), cha)
         self.cha_st = np.where(self.contactor == _CONTACTOR_CLOSED, cha, int(ChaSt.OFF))
+
+    def _estimate_soc(self, dt: float, i: FloatArray, out: dict[str, FloatArray], q_pack: FloatArray) -> None:
+        """Coulomb counting of the measured current, then the two recalibrations.
+
+        * Top of charge: when the highest cell reaches ``v_cell_charge_end_v`` while charging, the
+          estimate snaps to the SoC that cell's voltage reads on the OCV curve (an upper bound on
+          the truth by the overpotential: ≤ 0.7 % at 1C on lfp_280ah, whose curve rises
+          3.37 → 3.60 V over its last 1 % of SoC), or to 1 without ``soc_from_ocv``. Once per
+          arrival: the flag re-arms when the condition ends.
+        * Rest: after ``rest_time_s`` with the measured current below ``rest_current_c`` × the
+          pack capacity, the estimate is reset to the mean of the SoCs the lowest and highest
+          cell voltages read on the OCV curve, but only where the curve is steep enough at both
+          (``ocv_recal_min_slope_v``); on the LFP plateau a 10 mV error would move it ~10 %.
+
+        Either resets the drift's accumulated offset (the sensor is re-zeroed); a fixed bias,
+        a gain error and the drift rate stay, being faults of the sensor itself.
+        """
+        p = self.params
+        self.drift_offset_a = self.drift_offset_a + self.sensor_drift * (dt / 3600.0)
+        i_meas = i * self.sensor_gain + self.sensor_bias_a + self.drift_offset_a
+        self.soc_est = np.clip(self.soc_est - i_meas * dt / (3600.0 * q_pack), 0.0, 1.0)
+        v_min, v_max = out["v_cell_min_v"], out["v_cell_max_v"]
+        i_rest = p.rest_current_c * q_pack
+        # top of charge
+        top = (i_meas < -i_rest) & (v_max >= p.v_cell_charge_end_v)
+        snap_top = top & ~self.at_top
+        self.at_top = top
+        full = np.ones(self.n) if self.soc_from_ocv is None else self.soc_from_ocv(v_max)
+        # rest
+        resting = np.abs(i_meas) <= i_rest
+        rested_before = self.rest_s >= p.rest_time_s
+        self.rest_s = np.where(resting, self.rest_s + dt, 0.0)
+        snap_rest = np.zeros(self.n, dtype=bool)
+        rested = np.zeros(self.n)
+        if self.soc_from_ocv is not None:
+            due = (self.rest_s >= p.rest_time_s) & ~rested_before
+            if due.any():
+                snap_rest = due & self._steep(v_min) & self._steep(v_max)
+                rested = 0.5 * (self.soc_from_ocv(v_min) + self.soc_from_ocv(v_max))
+        self.soc_est = np.where(snap_top, full, np.where(snap_rest, rested, self.soc_est))
+        snapped = snap_top | snap_rest
+        self.drift_offset_a = np.where(snapped, 0.0, self.drift_offset_a)
+        self.recalibrations += snapped
+
+    def _steep(self, v: FloatArray) -> NDArray[np.bool_]:
+        """True where the OCV curve around ``v`` is steep enough to read SoC from it: the SoC span of
+        ``v ± dv`` is at most ``2 dv / ocv_recal_min_slope_v`` (a secant slope, which the measured
+        table's point-to-point noise does not disturb)."""
+        assert self.soc_from_ocv is not None
+        dv = self.params.ocv_recal_dv_v
+        span = self.soc_from_ocv(v + dv) - self.soc_from_ocv(v - dv)
+        return np.asarray(span * self.params.ocv_recal_min_slope_v <= 2.0 * dv)
 
     def state_code(self) -> FloatArray:
         c = self.contactor

@@ -21,6 +21,7 @@ import json
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -111,6 +112,19 @@ class CellParams:
     t_charge_max_degc: float = param(55.0, unit="°C", source="[K] LFP datasheets")
     t_discharge_min_degc: float = param(-20.0, unit="°C", source="[K] LFP datasheets")
     t_discharge_max_degc: float = param(60.0, unit="°C", source="[K] LFP datasheets")
+    discharge_derate_t_degc: tuple[float, ...] = param(
+        (),
+        unit="°C",
+        source="set by the cell set",
+        doc="temperatures of the max continuous discharge C-rate table (increasing); () = no table",
+    )
+    discharge_derate_c_rate: tuple[float, ...] = param(
+        (),
+        unit="1/h",
+        ge=0,
+        source="set by the cell set",
+        doc="max continuous discharge C-rate at each temperature; linear between, held beyond the ends",
+    )
     base_dir: str = field(default="", metadata={"source": "where tables are resolved"})
 
     def __post_init__(self) -> None:
@@ -118,6 +132,20 @@ class CellParams:
             raise ValueError("need v_min_v < v_nom_v < v_max_v")
         if not self.ocv_table:
             raise ValueError("ocv_table is required (a CSV of SoC, OCV)")
+        t, c = self.discharge_derate_t_degc, self.discharge_derate_c_rate
+        if len(t) != len(c):
+            raise ValueError(
+                f"discharge_derate_t_degc has {len(t)} values but discharge_derate_c_rate has {len(c)}"
+            )
+        if len(t) == 1 or any(b <= a for a, b in pairwise(t)):
+            raise ValueError("discharge_derate_t_degc needs two or more strictly increasing temperatures")
+
+    def discharge_limit_table_a(self) -> tuple[tuple[float, ...], tuple[float, ...]] | None:
+        """The discharge derate as (T °C, max continuous current A per cell), or None when the
+        set has no table: the C-rates times the nominal capacity (datasheet C-rates refer to it)."""
+        if not self.discharge_derate_t_degc:
+            return None
+        return self.discharge_derate_t_degc, tuple(c * self.capacity_ah for c in self.discharge_derate_c_rate)
 
 
 def shipped_cells() -> list[str]:
@@ -215,6 +243,14 @@ def _read_csv(path: str) -> FloatArray:
     return np.array([r[:width] for r in rows], dtype=float)
 
 
+def _monotone_inverse(soc: FloatArray, ocv: FloatArray) -> tuple[FloatArray, FloatArray]:
+    """(OCV, SoC) nodes of the inverse of the monotone envelope of an OCV(SoC) table."""
+    envelope = 0.5 * (np.maximum.accumulate(ocv) + np.minimum.accumulate(ocv[::-1])[::-1])
+    values, index = np.unique(envelope, return_inverse=True)
+    mid_soc = np.bincount(index, weights=soc) / np.bincount(index)
+    return values, mid_soc
+
+
 class CellModel:
     """Evaluates a :class:`CellParams` set on arrays: OCV, R0, R_j, C_j, dU/dT.
 
@@ -225,6 +261,7 @@ class CellModel:
         self.params = params
         ocv = _read_csv(params.ocv_table)
         self.ocv_grid = Grid1D(ocv[:, 0], ocv[:, 1])
+        self._ocv_inverse = _monotone_inverse(self.ocv_grid.x, self.ocv_grid.y)
         self.n_rc = len(params.rc)
         self.capacity_ah = params.capacity_ah
         th = params.thermal
@@ -281,6 +318,16 @@ class CellModel:
 
     def docv_dsoc(self, soc: FloatArray) -> FloatArray:
         return self.ocv_grid.derivative(soc)
+
+    def soc_from_ocv(self, ocv_v: FloatArray) -> FloatArray:
+        """The SoC whose OCV is ``ocv_v`` (the inverse of :meth:`ocv`), clamped to the table.
+
+        A measured OCV table is not strictly monotone (the shipped LFP curve has 739 small
+        dips on its plateau), so it is inverted through its monotone envelope: the mean of the
+        running maximum from the left and the running minimum from the right. That equals the
+        table wherever the table is increasing, and flats map to their mid-point SoC."""
+        x, y = self._ocv_inverse
+        return np.asarray(np.interp(ocv_v, x, y))
 
     def rc_values(
         self, t_degc: FloatArray, current_a: FloatArray, soc: FloatArray

@@ -6,6 +6,10 @@ comes from (``[S]`` read from a cited source, ``[C]`` computed, ``[K]`` typical 
 :func:`from_dict` builds one from a plain dict (YAML loading is ``hil``'s job), checks
 every field, and reports *every* problem at once with the path of the offending key and a
 did-you-mean for misspelt keys.
+
+A parameter class may declare named presets in a ``PROFILES`` class variable (name -> dict
+of values). The key ``profile`` then selects one: :func:`from_dict` starts from the preset's
+values and lets every other key of the dict override them, before anything is validated.
 """
 
 from __future__ import annotations
@@ -20,7 +24,10 @@ from typing import Any, TypeVar, get_args, get_origin
 
 from twin.errors import ParameterError, ParameterIssue
 
-__all__ = ["deep_merge", "describe", "from_dict", "param", "suggest", "to_dict"]
+__all__ = ["PROFILE_KEY", "deep_merge", "describe", "from_dict", "param", "suggest", "to_dict"]
+
+#: The key that selects a named preset of a class that declares ``PROFILES``.
+PROFILE_KEY = "profile"
 
 T = TypeVar("T")
 _Path = tuple[str | int, ...]
@@ -89,9 +96,14 @@ def _build(cls: type, data: Any, path: _Path, issues: list[ParameterIssue]) -> A
         return None
     fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
     hints = typing.get_type_hints(cls)
+    profiles = getattr(cls, "PROFILES", None)
+    known = list(fields)
+    if isinstance(profiles, Mapping):
+        data = _apply_profile(profiles, data, path, issues)
+        known.append(PROFILE_KEY)
     for key in data:
         if key not in fields:
-            hint = suggest(str(key), list(fields))
+            hint = suggest(str(key), known)
             tail = f"; did you mean {hint[0]!r}?" if hint else ""
             issues.append(ParameterIssue((*path, str(key)), f"unknown parameter{tail}"))
     kwargs: dict[str, Any] = {}
@@ -109,6 +121,26 @@ def _build(cls: type, data: Any, path: _Path, issues: list[ParameterIssue]) -> A
         issues.append(ParameterIssue(path, str(exc)))
         return None
     return obj
+
+
+def _apply_profile(
+    profiles: Mapping[str, Mapping[str, Any]],
+    data: Mapping[str, Any],
+    path: _Path,
+    issues: list[ParameterIssue],
+) -> Mapping[str, Any]:
+    """``data`` on top of the preset it names under :data:`PROFILE_KEY` (without that key)."""
+    if PROFILE_KEY not in data:
+        return data
+    name = data[PROFILE_KEY]
+    rest = {k: v for k, v in data.items() if k != PROFILE_KEY}
+    if isinstance(name, str) and name in profiles:
+        return {**profiles[name], **rest}
+    names = list(profiles)
+    hint = suggest(str(name), names)
+    tail = f"; did you mean {hint[0]!r}?" if hint else ""
+    issues.append(ParameterIssue((*path, PROFILE_KEY), f"{name!r} is not one of {', '.join(names)}{tail}"))
+    return rest
 
 
 def _coerce(tp: Any, value: Any, path: _Path, issues: list[ParameterIssue], meta: Mapping[str, Any]) -> Any:

@@ -4,7 +4,8 @@ Each job is a group of racks that move in lock-step. A job's normalised utilisat
 ``s(t)`` (0 = node idle, 1 = node peak) is a piecewise-linear signal:
 
 * training: a periodic trapezoid per iteration (rising edge, compute plateau, falling
-  edge, communication plateau) with a seeded jitter on the communication phase;
+  edge, communication plateau at ``comm_level``) with a seeded jitter on the communication
+  phase; each job has its own random phase and, with ``job_period_spread``, its own period;
 * checkpoints: a flat ``checkpoint_level`` every ``checkpoint_interval_s``;
 * job start: a linear ramp from idle to the mean training level;
 * stop or failure: a step to idle, automatic restart after ``restart_delay_s``.
@@ -18,6 +19,14 @@ Rack power is ``g_r · nodes · (P_idle + (P_peak − P_idle) · s_job(t))`` wit
 per-rack gain ``g_r``. :meth:`GpuFleet.mean_power_kw` returns the exact mean over a tick by
 integrating the breakpoints (trapezoid rule, exact for linear segments): no sampling, no
 aliasing, whatever the tick. See ``docs/models/gpu.md``.
+
+**The defaults are the worst case** (preset ``worst_case``): one synchronous job across
+every rack, so all racks swing in phase; the communication plateau at node idle; unsmoothed
+100 ms edges. That is the largest swing the fleet can make: per rack
+``N_node·(P_peak − P_idle)`` = 32 kW peak to peak with 320 kW/s edges, and 10.0 MW with
+100 MW/s edges for the 313-rack site of ``profiles/sites/aidc_10k.yaml``. The preset
+``realistic`` (``gpu: {profile: realistic}``, :mod:`twin.models.gpu_profiles`) staggers
+12 jobs and raises the communication floor.
 """
 
 from __future__ import annotations
@@ -25,13 +34,15 @@ from __future__ import annotations
 import heapq
 import math
 from bisect import bisect_left, bisect_right
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Final
+from typing import Any, ClassVar, Final
 
 import numpy as np
 
 from twin.errors import SimulationError
-from twin.params import param
+from twin.models.gpu_profiles import PROFILES
+from twin.params import PROFILE_KEY, from_dict, param
 
 __all__ = [
     "CHECKPOINT",
@@ -64,7 +75,16 @@ _LLAMA3_RATE_PER_H: Final = 419.0 / (54.0 * 24.0)
 
 @dataclass(frozen=True)
 class GpuFleetParams:
-    """Parameters of a GPU training fleet (defaults: DGX H100 nodes, one cluster-wide job)."""
+    """Parameters of a GPU training fleet.
+
+    The defaults are the worst case (preset ``worst_case``): DGX H100 nodes, one synchronous
+    job across every rack (all racks in phase), the communication plateau at node idle and
+    unsmoothed 100 ms edges. ``from_dict`` accepts ``profile: <name>`` to start from a preset
+    of :data:`PROFILES` instead (:mod:`twin.models.gpu_profiles`); explicit keys override it.
+    """
+
+    #: Named presets, selected by the ``profile`` key of ``from_dict`` (see twin.params).
+    PROFILES: ClassVar[Mapping[str, Mapping[str, Any]]] = PROFILES
 
     n_racks: int = param(
         312,
@@ -90,9 +110,10 @@ class GpuFleetParams:
         source=(
             "[C] chosen so that idle + duty·(peak − idle) = 2.2 + 0.7 x 8.0 = 7.8 kW, the "
             "measured DGX H100 training mean (≈ 76 % of 10.2 kW, arXiv:2506.14551 [S]); "
-            "≈ 2 kW for a node whose GPUs wait on communication is [K]"
+            "≈ 2 kW for a node whose GPUs wait on communication is [K]; worst case: the "
+            "communication plateau sits here (comm_level 0)"
         ),
-        doc="node power on the communication plateau and when no job runs",
+        doc="node power when no job runs, and on the communication plateau at comm_level 0",
     )
     duty: float = param(
         0.7,
@@ -100,7 +121,19 @@ class GpuFleetParams:
         gt=0,
         lt=1,
         source="[K] compute duty 0.6–0.9 (physics.md §3); 0.7 gives the 7.8 kW mean",
-        doc="time-mean of s(t) over an iteration (compute plateau plus half of each edge)",
+        doc="time-mean of s(t) over an iteration, held whatever comm_level is; at comm_level 0 "
+        "it is the compute fraction (compute plateau plus half of each edge)",
+    )
+    comm_level: float = param(
+        0.0,
+        unit="1",
+        ge=0,
+        lt=1,
+        source="[K] worst case: GPUs fall to idle while they wait on communication "
+        "(Choukse et al., arXiv:2508.14318 [S]: communication phase 'near idle'); the "
+        "realistic preset raises it to 0.4",
+        doc="s on the communication plateau (0 = node idle, 1 = peak); the compute fraction "
+        "becomes (duty − comm_level)/(1 − comm_level), so the training mean stays put",
     )
     iteration_period_s: float = param(
         1.5,
@@ -109,7 +142,13 @@ class GpuFleetParams:
         source="[K] T_it 0.3–5 s, energy at 0.2–3 Hz (arXiv:2508.14318 [S]); steps every 1–2 s "
         "(Uptime UII-382 [S])",
     )
-    edge_s: float = param(0.1, unit="s", gt=0, source="[K] unsmoothed edges 50–200 ms (physics.md §3)")
+    edge_s: float = param(
+        0.1,
+        unit="s",
+        gt=0,
+        source="[K] unsmoothed edges 50–200 ms (physics.md §3); worst case: every rack's edge "
+        "at the same instant, so the site edge is 313 x 320 kW/s = 100 MW/s [C]",
+    )
     iteration_jitter: float = param(
         0.02,
         unit="1",
@@ -126,6 +165,17 @@ class GpuFleetParams:
         le=0.3,
         source="[K] illustrative rack-to-rack spread",
         doc="std of a static per-rack power gain (clipped at ±3σ, mean 1 within each job)",
+    )
+    job_period_spread: float = param(
+        0.0,
+        unit="1",
+        ge=0,
+        le=0.3,
+        source="[K] worst case: every job iterates at the same period; the realistic preset "
+        "draws each job's period with σ = 0.2",
+        doc="std of each job's mean iteration period relative to iteration_period_s, drawn once "
+        "per job (seeded, clipped at ±3σ); jobs with different periods drift through each "
+        "other's phase and their swings partly cancel",
     )
     checkpoint_interval_s: float = param(
         1800.0,
@@ -178,31 +228,37 @@ class GpuFleetParams:
         source="[S] GPU power smoothing is a Blackwell-and-newer NVML feature (off for H100)",
     )
     smoothing_floor_frac: float = param(
-        0.8,
+        0.5,
         unit="1",
         ge=0,
         le=1,
-        source=("[K] the floor of physics.md §6 case 11 (0.8·P_peak); NVML floors are set per GPU in W [S]"),
+        source="[C] below the training mean (7.8/10.2 = 0.765) so the floor only fills the "
+        "communication dips: 5.1 kW per node burns +9.6 % IT energy on the worst-case "
+        "waveform (docs/models/gpu.md); NVML floors are set per GPU in W [S], no public default",
         doc="power floor as a fraction of node peak while a job runs (NVML power floor)",
     )
     smoothing_ramp_up_w_per_s: float = param(
-        1000.0,
+        2000.0,
         unit="W/s per GPU",
         gt=0,
-        source="[K] illustrative; NVML RAMP_UP_RATE is in W/s [S], no public default",
+        source="[K] illustrative; NVML RAMP_UP_RATE is in W/s [S], no public default; equal "
+        "to the ramp-down, so the limiter's lags on the two edges cancel in energy [C]",
     )
     smoothing_ramp_down_w_per_s: float = param(
-        200.0,
+        2000.0,
         unit="W/s per GPU",
         gt=0,
-        source="[K] illustrative; NVML RAMP_DOWN_RATE is in W/s [S], no public default",
+        source="[K] illustrative; NVML RAMP_DOWN_RATE is in W/s [S], no public default; "
+        "reaches the default floor in 0.32 s, inside the 0.36–0.45 s communication phase [C]",
     )
     n_jobs: int = param(
         1,
         unit="job",
         ge=1,
-        source="[K] one synchronous job over the whole cluster",
-        doc="racks are split into n_jobs contiguous groups of (nearly) equal size",
+        source="[K] worst case: one synchronous job over the whole cluster, all racks in "
+        "phase; the realistic preset runs 12",
+        doc="racks are split into n_jobs contiguous groups of (nearly) equal size; each job "
+        "has its own random phase",
     )
     initial_state: str = param(
         "training",
@@ -215,13 +271,19 @@ class GpuFleetParams:
         problems = []
         if self.node_peak_kw <= self.node_idle_kw:
             problems.append("node_peak_kw must exceed node_idle_kw")
-        t_it = self.iteration_period_s
-        if self.duty * t_it < self.edge_s:
-            problems.append("duty·iteration_period_s must be at least edge_s")
-        if (1.0 - self.duty - 3.0 * self.iteration_jitter) * t_it < self.edge_s:
+        if self.duty <= self.comm_level:
+            problems.append("duty must exceed comm_level (the compute fraction would be ≤ 0)")
+        f_c = self.compute_fraction
+        t_it = self.iteration_period_s * (1.0 - 3.0 * self.job_period_spread)  # shortest job period
+        if f_c * t_it < self.edge_s:
             problems.append(
-                "(1 − duty − 3·iteration_jitter)·iteration_period_s must be at least edge_s "
-                "(the communication plateau would be negative)"
+                "compute fraction·iteration_period_s·(1 − 3·job_period_spread) must be at least edge_s"
+            )
+        if (1.0 - f_c - 3.0 * self.iteration_jitter) * t_it < self.edge_s:
+            problems.append(
+                "(1 − compute fraction − 3·iteration_jitter)·iteration_period_s·"
+                "(1 − 3·job_period_spread) must be at least edge_s (the communication plateau "
+                "would be negative)"
             )
         if self.n_jobs > self.n_racks:
             problems.append("n_jobs must not exceed n_racks")
@@ -236,6 +298,16 @@ class GpuFleetParams:
     def node_mean_training_kw(self) -> float:
         """Mean node power while training, without checkpoints or smoothing."""
         return self.node_idle_kw + self.duty * (self.node_peak_kw - self.node_idle_kw)
+
+    @property
+    def compute_fraction(self) -> float:
+        """Compute plateau plus half of each edge, as a fraction of the iteration."""
+        return (self.duty - self.comm_level) / (1.0 - self.comm_level)
+
+    @classmethod
+    def from_profile(cls, profile: str, overrides: Mapping[str, Any] | None = None) -> GpuFleetParams:
+        """A preset of :data:`PROFILES` with ``overrides`` on top, validated like a site file."""
+        return from_dict(cls, {PROFILE_KEY: profile, **(overrides or {})})
 
 
 class _Job:
@@ -267,8 +339,10 @@ class _Job:
         "n_racks",
         "off",
         "off_frac",
+        "period",
         "phase",
         "phase_end",
+        "plateau",
         "ramp_s",
         "rate_per_s",
         "rec_s",
@@ -325,6 +399,8 @@ class _Job:
         self.restart_at = math.inf
         self.hold = False
         self.ramp_s = 0.0
+        self.period = 0.0  # mean iteration period of this job (s)
+        self.plateau = 0.0  # compute plateau of an iteration of that period (s)
 
     def state_at(self, t: float) -> int:
         return self.rec_s[bisect_right(self.rec_t, t) - 1]
@@ -365,9 +441,9 @@ class GpuFleet:
         self._b = gain * (p.nodes_per_rack * d_kw)
 
         # waveform constants, in units of s (0 = idle, 1 = peak) and seconds
-        self._period = p.iteration_period_s
         self._edge = p.edge_s
-        self._plateau = p.duty * p.iteration_period_s - p.edge_s
+        self._low = p.comm_level
+        self._f_c = p.compute_fraction
         self._s_floor = min(1.0, max(0.0, (p.smoothing_floor_frac * p.node_peak_kw - p.node_idle_kw) / d_kw))
         self._r_up = p.smoothing_ramp_up_w_per_s * p.gpus_per_node / 1000.0 / d_kw
         self._r_dn = p.smoothing_ramp_down_w_per_s * p.gpus_per_node / 1000.0 / d_kw
@@ -388,11 +464,17 @@ class GpuFleet:
         self._ybar = np.zeros(p.n_jobs)
 
         children = rng.spawn(2 * p.n_jobs)
+        # drawn after the spawn, so the per-job streams do not depend on the spread
+        periods = p.iteration_period_s * (
+            1.0 + p.job_period_spread * np.clip(rng.standard_normal(p.n_jobs), -3.0, 3.0)
+        )
         self._jobs: list[_Job] = []
         for j in range(p.n_jobs):
             n_gpus = sizes[j] * p.gpus_per_rack
             rate = p.failure_rate_per_h * n_gpus / p.failure_ref_gpus / 3600.0
             jb = _Job(j, sizes[j], n_gpus, rate, children[2 * j], children[2 * j + 1], self._t)
+            jb.period = float(periods[j])
+            jb.plateau = self._f_c * jb.period - p.edge_s
             u_phase, u_ckpt = jb.jit_rng.random(2)
             if p.initial_state == "training":
                 jb.phase = TRAINING
@@ -428,6 +510,12 @@ class GpuFleet:
         """State of each job at :attr:`t` (0 idle, 1 starting, 2 training, 3 checkpoint,
         4 failed/restarting), a new int8 array of length ``n_jobs``."""
         return np.array([jb.state_at(self._t) for jb in self._jobs], dtype=np.int8)
+
+    @property
+    def job_period_s(self) -> np.ndarray:
+        """Mean iteration period of each job (s): ``iteration_period_s`` unless
+        ``job_period_spread`` draws one per job."""
+        return np.array([jb.period for jb in self._jobs])
 
     @property
     def job_running_s(self) -> np.ndarray:
@@ -699,7 +787,7 @@ class GpuFleet:
         self._level(jb, 0.0, True)
         self._push(jb, t_e, self.params.duty, True)
         jb.g_t = t_e
-        jb.off = self.params.duty * self._edge  # continue on the rising edge at s = duty
+        jb.off = self._f_c * self._edge  # continue on the rising edge at s = duty
         self._check_failure(jb, t_s, t_e)
 
     def _chunk_checkpoint(self, jb: _Job) -> None:
@@ -722,7 +810,7 @@ class GpuFleet:
             jb.entering = True
             jb.enter_kind = "checkpoint"
             return
-        period = self._period * (1.0 + self._jitter(jb))
+        period = jb.period * (1.0 + self._jitter(jb))
         if jb.off_frac is not None:
             off = jb.off_frac * period
             jb.off_frac = None
@@ -730,20 +818,21 @@ class GpuFleet:
             off = jb.off
         jb.off = 0.0
         e = self._edge
-        e_h = e + self._plateau
+        e_h = e + jb.plateau
+        lo = self._low
         rel = (e, e_h, e_h + e, period)
-        val = (1.0, 1.0, 0.0, 0.0)
-        # value at the offset (0 on the boundary, on the rising edge after a ramp)
+        val = (1.0, 1.0, lo, lo)
+        # value at the offset (lo on the boundary, on the rising edge after a ramp)
         if off <= 0.0:
-            x_off = 0.0
+            x_off = lo
         elif off < e:
-            x_off = off / e
+            x_off = lo + (1.0 - lo) * (off / e)
         elif off <= e_h:
             x_off = 1.0
         elif off < e_h + e:
-            x_off = 1.0 - (off - e_h) / e
+            x_off = 1.0 - (1.0 - lo) * ((off - e_h) / e)
         else:
-            x_off = 0.0
+            x_off = lo
         self._level(jb, x_off, True)
         b = t - off
         for r, v in zip(rel, val, strict=True):

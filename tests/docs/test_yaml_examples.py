@@ -5,7 +5,8 @@ with a ``scenario:`` key is checked as ``hil validate`` checks a file (parsed, t
 against its site). A fragment is wrapped so the same check applies: a list of events, or an
 ``events:`` / ``expect:`` mapping, becomes a minimal scenario on aidc_10k (the shipped site
 with every device kind); a grid-code override (a mapping with ``base:``) goes through
-``load_grid_code``. A block of any other shape fails, so a new kind of example gets a check
+``load_grid_code``; a site fragment (keys of a site file) is merged onto aidc_10k and
+built. A block of any other shape fails, so a new kind of example gets a check
 before it ships.
 """
 
@@ -14,20 +15,23 @@ from __future__ import annotations
 import re
 import textwrap
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
+from hil.config import ConfigError, load_site
 from hil.validate import validate_file
 from twin.errors import ParameterError
 from twin.models.gridcode import load_grid_code
+from twin.site import SiteParams
 
 ROOT = Path(__file__).resolve().parents[2]
 FENCE = re.compile(r"^(?P<indent>\s*)(?P<fence>```+|~~~+)\s*(?P<lang>[\w+-]*)")
 WRAP_SITE = "aidc_10k"  # every device kind the examples name: PCS, gensets, PV, utility
+SITE_SECTIONS = {f.name for f in fields(SiteParams)} | {"endpoints"}
 
 
 @dataclass(frozen=True)
@@ -104,6 +108,12 @@ def check_block(block: Block, tmp: Path) -> list[str]:
             load_grid_code(data)
         except ParameterError as exc:
             return [f"{block.where}: a grid-code override: {exc}"]
+        return []
+    elif isinstance(data, Mapping) and data and set(data) <= SITE_SECTIONS:
+        try:
+            load_site(WRAP_SITE, overrides=data)
+        except ConfigError as exc:
+            return [f"{block.where}: a site fragment on {WRAP_SITE}: {p.message}" for p in exc.problems]
         return []
     else:
         return [f"{block.where}: an example of a shape this test does not know; teach it how to check it"]

@@ -34,7 +34,9 @@ from twin.models.grid import FacilityParams, GridParams
 from twin.models.gridcode import GridCodeMonitor, freq_watt_dp_pu, load_grid_code, volt_var_q_pu
 from twin.models.pcs import PCS_ALARM_BITS, Pcs, PcsParams, PcsState, notton_loss_kw
 from twin.models.pv import Pv, PvParams
+from twin.models.ups import Ups, UpsParams
 from twin.params import from_dict, param, suggest
+from twin.pms import BusMode, PmsParams, Transfer
 from twin.signals import resolve_alias
 
 __all__ = ["Site", "SiteParams", "Snapshot"]
@@ -66,6 +68,8 @@ class SiteParams:
     pcs: PcsParams = param(PcsParams(), source="see PcsParams")
     pv: PvParams | None = param(None, source="see PvParams; omit for no PV")
     genset: GensetParams | None = param(None, source="see GensetParams; omit for no genset")
+    ups: UpsParams | None = param(None, source="see UpsParams; omit for racks with no UPS")
+    pms: PmsParams = param(PmsParams(), source="see PmsParams (twin.pms)")
     gpu: GpuFleetParams = param(GpuFleetParams(), source="see GpuFleetParams")
     aging: AgingParams = param(AgingParams(), source="see AgingParams")
     cell: dict[str, Any] | None = field(default=None, metadata={"source": "inline cell set"})
@@ -156,8 +160,14 @@ class Energy:
     aux_kwh: float = 0.0
     battery_loss_kwh: float = 0.0
     battery_chem_kwh: float = 0.0  # chemical energy drawn from the cells (+ discharge)
-    unserved_kwh: float = 0.0
-    island_kwh: float = 0.0  # island imbalance absorbed by rotating mass (swing equation)
+    unserved_kwh: float = 0.0  # DC energy the PCS asked for and the cells did not give
+    ups_loss_kwh: float = 0.0
+    ups_discharge_kwh: float = 0.0  # net energy out of the UPS battery (+ discharge)
+    rotating_kwh: float = 0.0  # island imbalance taken up by the rotating masses
+    damping_kwh: float = 0.0  # frequency-dependent load relief (0 unless a load declares it)
+    aging_kwh: float = 0.0  # stored energy removed by capacity fade (not a flow)
+    it_unserved_kwh: float = 0.0  # racks' draw the UPS could not carry within a tick
+    supplied_kwh: float = 0.0  # energy delivered by every source and store (positive flows)
 
 
 class Site:
@@ -222,8 +232,12 @@ class Site:
             Genset(params.genset, rng=np.random.default_rng(seeds[2])) if params.genset is not None else None
         )
         self.gpu = GpuFleet(params.gpu, seed=int(seeds[3]))
+        self.ups = Ups(params.ups) if params.ups is not None else None
         n_racks = params.gpu.n_racks
         self.powered = np.ones(n_racks, dtype=bool)
+        self.rack_est = np.zeros(n_racks)
+        self.rack_off_t = -math.inf
+        self._rng_phase = np.random.default_rng(seeds[4])
         self.aging = (
             AgingModel(
                 n * params.battery.cells_modelled,
@@ -248,6 +262,30 @@ class Site:
         self.v = 1.0
         self.p_grid = 0.0
         self.q_grid = 0.0
+        # the bus and the PMS (twin.pms)
+        self.bus = BusMode.GRID
+        self.transfer = Transfer.NORMAL
+        self.transfer_for = 0.0
+        self.live_for = math.inf
+        self.chillers_on = params.facility.chiller_units
+        self.phase_deg = 0.0
+        self._phase_min = math.inf
+        self._phase_at_min = 0.0
+        self.sync_ref = 0.0
+        self.reclose_check = (math.nan, math.nan, math.nan)
+        self.gen_unload_ref = np.zeros(self.genset.n if self.genset is not None else 0)
+        self.p_bus_load = 0.0
+        self.it_bus = 0.0
+        self.base_now = params.facility.base_load_kw
+        self.ups_short = 0.0
+        self.rot_p = 0.0
+        self.relief_p = 0.0
+        self._aux_island: FloatArray | None = None
+        pf = params.facility.load_pf
+        self._load_tan_phi = math.sqrt(max(1.0 - pf * pf, 0.0)) / pf
+        xr = g.x_over_r
+        self._thev_r = 1.0 / math.sqrt(1.0 + xr * xr)
+        self._thev_x = xr * self._thev_r
         # facility
         self.t_ambient = params.facility.t_ambient_degc
         self.p_it_racks = np.zeros(n_racks)
@@ -263,6 +301,7 @@ class Site:
         self.bess_p_set_total: float | None = None
         self.bms_disconnect = np.zeros(n)
         self.s_base_kva = max(self._s_base(), 1.0)
+        self.s_sc_kva = g.scr * self._s_ref_kva()
         self._inputs = self._build_inputs()
         self._bat_out: dict[str, FloatArray] = {}
         self._init_cooling()
@@ -275,12 +314,31 @@ class Site:
             s += self.genset.params.p_rated_kw * self.genset.n
         return s
 
+    def _s_ref_kva(self) -> float:
+        """The SCR's reference: the connection rating, or the site's peak draw."""
+        p = self.params
+        if p.grid.connection_kva > 0:
+            return p.grid.connection_kva
+        peak = p.gpu.n_racks * self.gpu_rack_nominal_kw() * p.facility.pue + p.facility.base_load_kw
+        return max(peak, p.pcs.s_rated_kva * self.n_cab, 1.0)
+
     def _init_cooling(self) -> None:
-        # start in steady state: IT at its first-tick mean, cooling settled on it
+        # start in steady state: cooling settled on the IT's mean over one cooling time
+        # constant (not the first tick's value, which a swinging load biases), the UPS (if
+        # any) carrying the first tick's draw, the racks' measured draw known
         probe = copy.deepcopy(self.gpu)
-        p0 = probe.mean_power_kw(0.0, self.dt, self.powered)
-        self.p_cool = float(p0.sum()) * (self.params.facility.pue - 1.0)
+        fac = self.params.facility
+        p_tau = probe.mean_power_kw(0.0, fac.cooling_tau_s, self.powered)
+        self.p_cool = self._cooling_target(float(p_tau.sum()))
         self.p_cool_mean = self.p_cool
+        probe = copy.deepcopy(self.gpu)
+        self.rack_est = probe.mean_power_kw(0.0, self.dt, self.powered)
+        it0 = float(self.rack_est.sum())
+        self.it_bus = it0 / self.ups.params.efficiency if self.ups is not None else it0
+        self.p_bus_load = self.it_bus + self.p_cool + fac.base_load_kw
+        self.p_grid = self.p_bus_load
+        self.q_grid = self.p_bus_load * self._load_tan_phi
+        self.v = self._pcc_v(self.p_grid, self.q_grid)
 
     @property
     def t(self) -> float:
@@ -477,52 +535,39 @@ class Site:
 
     # discrete logic -------------------------------------------------------------------------
     def _discrete(self, t: float, dt: float) -> None:
-        g = self.params.grid
-        # breaker and islanding
         if self.grid_available:
             self.outage_for = 0.0
             self.healthy_for += dt
         else:
             self.outage_for += dt
             self.healthy_for = 0.0
-        was_closed = self.breaker_closed
-        if self.breaker_closed and (
-            not self.breaker_cmd_close or self.outage_for > g.breaker_open_delay_s - 1e-9
-        ):
-            if not self.grid_available or not self.breaker_cmd_close:
-                self.breaker_closed = False
-        elif (
-            not self.breaker_closed
-            and self.grid_available
-            and self.breaker_cmd_close
-            and g.auto_reclose
-            and self.healthy_for >= g.reclose_delay_s - 1e-9
-        ):
-            self.breaker_closed = True
-        if was_closed != self.breaker_closed:
-            self._event(t, "grid", "breaker", "closed" if self.breaker_closed else "opened (island)")
+        self._breaker(t, dt)
         islanded = not self.breaker_closed
-        if not islanded:
-            self.grid_f_hz += self.grid_rocof * dt
-            self.f = self.grid_f_hz
-            self.v = self.grid_v_pu if self.grid_available else 0.0
-        else:
-            self.v = 1.0 if self._island_has_former() else 0.0
-        # grid code on the PCS and PV terminals
+        if self.genset is not None:
+            pm = self.params.pms
+            demand = (
+                self.outage_for >= pm.outage_confirm_s - 1e-9  # an outage, confirmed
+                or (islanded and self.grid_available and self.transfer != Transfer.OPEN)
+                or self.transfer == Transfer.UNLOAD
+            )
+            self.genset.update_states(dt, demand_start=demand)
+        self._set_bus(t)
+        live = self.bus != BusMode.DEAD
+        # grid code on the PCS and PV terminals; a relay's frequency element is blocked on a
+        # dead bus (no voltage to measure it on), so the monitors see f0 there
+        f_meas = self.f if live else self.f0
         v_arr = np.full(self.n_cab, self.v)
         rocof = self.grid_rocof if not islanded else 0.0
-        status = self.pcs_monitor.update(t, dt, v_arr, self.f, rocof)
+        status = self.pcs_monitor.update(t, dt, v_arr, f_meas, rocof)
         grid_trip = np.asarray(status.tripped, dtype=float)
-        if islanded:
+        if islanded or not self.grid_available:
             # grid-forming units hold the island; protection watches the grid side only
             grid_trip = np.where(self.pcs.gfm, 0.0, grid_trip)
         trip_bits = _reason_bits(status.trip_reason, grid_trip > 0)
         grid_ok = np.asarray(status.may_energize, dtype=float) * (0.0 if islanded else 1.0)
         if self.pv is not None and self.pv_monitor is not None:
-            pst = self.pv_monitor.update(t, dt, np.array([self.v]), self.f, rocof)
-            self.pv.tripped = (
-                bool(pst.tripped[0]) or (islanded and not self._island_has_former()) or self.pv.forced_trip
-            )
+            pst = self.pv_monitor.update(t, dt, np.array([self.v]), f_meas, rocof)
+            self.pv.tripped = bool(pst.tripped[0]) or not live or self.pv.forced_trip
         # BMS from the battery's present outputs
         bat_out = self._bat_out
         self.bms.update(dt, bat_out, self.params.battery.n_parallel, self.battery.capacity_ah)
@@ -543,58 +588,205 @@ class Site:
         # an operator's or EMS's disconnect command (SunSpec 802 SetOp) keeps the contactor open
         self.bms.close_cmd = close * (self.bms_disconnect <= 0)
         self.pcs.limits(self.bms.dcl, self.bms.ccl, bat_out["v_dc_v"])
-        if self.genset is not None:
-            self.genset.update_states(dt, demand_start=islanded)
-        self._shed_load(t, dt, islanded)
+        self._pms_loads(t, dt)
         self._log_transitions(t)
 
-    def _island_has_former(self) -> bool:
-        gfm_up = bool(np.any(self.pcs.gfm & (self.pcs.running > 0)))
-        gen_up = self.genset is not None and bool(np.any(self.genset.running > 0))
-        return gfm_up or gen_up
-
-    def _shed_load(self, t: float, dt: float, islanded: bool) -> None:
-        """Islanded: power only as many racks as supply can carry (whole racks, in order).
-
-        Two limits, as a load-management panel applies them:
-
-        * capacity — racks at their nominal peak (× PUE) plus the base load must fit in 95 % of
-          what the running sources can carry (grid-forming PCS with overload, gensets at rating,
-          PV once a source forms the island); over it, racks are shed at once;
-        * pick-up — racks come back in stages: the draw of the racks added this tick (idle, as
-          their jobs restart) must fit under what the sources can take on now (a genset accepts
-          ``step_limit_frac`` of its rating above what it carries), so a genset-only island
-          re-powers its racks over a few time constants instead of stalling at its first step.
-        """
-        n_racks = self.powered.size
-        if not islanded:
-            self.powered[:] = True
+    def _breaker(self, t: float, dt: float) -> None:
+        """The PCC breaker and the PMS's transfer sequence (see twin.pms)."""
+        g, pm = self.params.grid, self.params.pms
+        if self.breaker_closed:
+            if not self.breaker_cmd_close or (
+                not self.grid_available and self.outage_for > g.breaker_open_delay_s - 1e-9
+            ):
+                self.breaker_closed = False
+                self._set_transfer(t, Transfer.ISLANDED, "PCC breaker opened (island)")
+            elif self.transfer == Transfer.UNLOAD:
+                gs = self.genset
+                if gs is None or (
+                    not np.any(self.gen_unload_ref > 0) and float(np.max(gs.p, initial=0.0)) < 1.0
+                ):
+                    self._set_transfer(t, Transfer.NORMAL, "gensets unloaded onto the grid")
+            return
+        ready = (
+            self.grid_available
+            and self.breaker_cmd_close
+            and g.auto_reclose
+            and self.healthy_for >= g.reclose_delay_s - 1e-9
+        )
+        if not ready:
+            if self.transfer in (Transfer.SYNC, Transfer.OPEN):
+                self._set_transfer(t, Transfer.ISLANDED, "retransfer held: grid not ready")
+            return
+        self.transfer_for += dt
+        if self.transfer == Transfer.OPEN:
+            if self.transfer_for >= pm.open_transition_s - 1e-9:
+                self._close(t, "open transition: PCC breaker closed onto the dead bus")
+        elif self.bus == BusMode.DEAD:
+            self._close(t, "PCC breaker closed onto the dead bus")
+        elif pm.transition == "open":
+            self._set_transfer(t, Transfer.OPEN, "open transition: island sources dropped")
         else:
-            pcs, gs = self.pcs, self.genset
-            gfm = float(np.sum(pcs.p_max_dis * pcs.gfm) * self.params.pcs.gfm_overload_pu)
-            pv = self.pv.p_ac if (self.pv is not None and self._island_has_former()) else 0.0
-            rated = gfm + pv
-            ceiling = gfm + pv
-            if gs is not None:
-                rated += float(np.sum(gs.params.p_rated_kw * gs.running))
-                ceiling += float(np.sum(gs.accept_ceiling))
-            pue = self.params.facility.pue
-            other = self.params.facility.base_load_kw + float(pcs.aux.sum())
-            per_rack = np.maximum(self.p_it_racks, self.gpu_rack_nominal_kw()) * pue
-            budget = 0.95 * rated - other
-            n_cap = 0 if budget <= 0 else int(np.searchsorted(np.cumsum(per_rack), budget, side="right"))
-            n_now = int(self.powered.sum())  # powered racks are always a prefix
-            if n_cap <= n_now:
-                n_on = n_cap
-            else:
-                demand = float(np.sum(self.p_it_racks[:n_now])) * pue + other
+            if self.transfer != Transfer.SYNC:
+                self._set_transfer(t, Transfer.SYNC, "synchronising the island to the grid")
+                self.phase_deg = float(self._rng_phase.uniform(-180.0, 180.0))
+                self._phase_min = abs(self.phase_deg)
+                self._phase_at_min = self.phase_deg
+                return
+            df = self.f - self.grid_f_hz
+            dv = self.v - self.grid_v_pu
+            in_window = (
+                abs(df) <= pm.sync_df_hz and abs(dv) <= pm.sync_dv_pu and self._phase_min <= pm.sync_dphi_deg
+            )
+            if in_window or not pm.sync_check:
+                dphi = self._phase_at_min if in_window else self.phase_deg
+                self.reclose_check = (df, dphi, dv)
+                self._close(
+                    t, f"closed transition: Δf {df:+.3f} Hz, Δφ {dphi:+.1f}°, ΔV {dv:+.3f} pu at reclose"
+                )
+            elif self.transfer_for >= pm.sync_timeout_s and pm.sync_fallback == "open":
+                self._set_transfer(t, Transfer.OPEN, "failed to synchronise: open transition")
+
+    def _close(self, t: float, why: str) -> None:
+        self.breaker_closed = True
+        gs = self.genset
+        if gs is not None and self.transfer == Transfer.SYNC and np.any(gs.running > 0):
+            self.gen_unload_ref = gs.p.copy()
+            self._set_transfer(t, Transfer.UNLOAD, why)
+        else:
+            self._set_transfer(t, Transfer.NORMAL, why)
+        self.sync_ref = 0.0
+
+    def _set_transfer(self, t: float, state: Transfer, why: str) -> None:
+        self.transfer = state
+        self.transfer_for = 0.0
+        self._event(t, "grid", "transfer", why)
+
+    def _set_bus(self, t: float) -> None:
+        """Bus mode, voltage and frequency for this tick."""
+        prev = self.bus
+        if self.breaker_closed:
+            mode = BusMode.GRID if self.grid_available else BusMode.DEAD
+        elif self.transfer == Transfer.OPEN:
+            mode = BusMode.DEAD
+        else:
+            gfm_up = bool(np.any(self.pcs.gfm & (self.pcs.running > 0)))
+            gen_up = self.genset is not None and bool(np.any(self.genset.running > 0))
+            mode = BusMode.ISLAND if gfm_up or gen_up else BusMode.DEAD
+        self.bus = mode
+        if mode == BusMode.GRID:
+            self.grid_f_hz += self.grid_rocof * self.dt
+            self.f = self.grid_f_hz
+            self.v = self._pcc_v(self.p_grid, self.q_grid)
+        elif mode == BusMode.ISLAND:
+            if prev == BusMode.DEAD:
+                self.f = self.f0  # a genset closes onto a dead bus at rated speed
+            elif prev == BusMode.GRID:
+                self.f = self.grid_f_hz
+            self.v = 1.0
+        else:
+            self.f = 0.0
+            self.v = 0.0
+        if mode != prev:
+            self._event(t, "grid", "bus", mode.name)
+
+    def _pcc_v(self, p_kw: float, q_kvar: float) -> float:
+        """PCC voltage behind the Thevenin source (module docstring of twin.models.grid)."""
+        vs = self.grid_v_pu
+        a = (self._thev_r * p_kw + self._thev_x * q_kvar) / self.s_sc_kva
+        disc = vs * vs - 4.0 * a
+        if vs <= 0.0:
+            return 0.0
+        if disc <= 0.0:  # beyond the nose of the P-V curve: voltage collapse
+            return 0.5 * vs
+        return 0.5 * (vs + math.sqrt(disc))
+
+    def _sources(self) -> tuple[float, float]:
+        """(rated, acceptance ceiling) of what forms or feeds the island now (kW)."""
+        pcs, gs = self.pcs, self.genset
+        gfm = float(np.sum(pcs.p_max_dis * pcs.gfm) * self.params.pcs.gfm_overload_pu)
+        pv = self.pv.p_ac if (self.pv is not None and self.bus != BusMode.DEAD) else 0.0
+        rated = ceiling = gfm + pv
+        if gs is not None:
+            rated += float(np.sum(gs.params.p_rated_kw * gs.running))
+            ceiling += float(np.sum(gs.accept_ceiling))
+        return rated, ceiling
+
+    def _pms_loads(self, t: float, dt: float) -> None:
+        """UPS walk-in allowance, chiller restarts and rack shedding for this tick."""
+        pm, fac = self.params.pms, self.params.facility
+        live = self.bus != BusMode.DEAD
+        if self.bus == BusMode.ISLAND:
+            rated, ceiling = self._sources()
+            cap = pm.capacity_frac * rated
+            headroom = max(pm.capacity_frac * ceiling - self.p_bus_load, 0.0)
+        else:
+            cap = headroom = math.inf
+        if self.ups is not None:
+            self.ups.allowance_cap = self.ups.p_in + headroom
+            self.ups.advance_allowance(self.ups.input_ok(live, self.v, self.f, self.f0), dt)
+        n_ch = fac.chiller_units
+        if not live:
+            self.live_for = 0.0
+            if self.chillers_on:
+                self.chillers_on = 0
+                self._event(t, "facility", "chillers", "all stopped (dead bus)")
+        else:
+            self.live_for += dt
+            if (
+                self.chillers_on < n_ch
+                and self.live_for >= (self.chillers_on + 1) * fac.chiller_restart_s - 1e-9
+            ):
+                step = self._cooling_target(self.p_it) / n_ch
+                if step <= headroom:
+                    self.chillers_on += 1
+                    headroom -= step
+                    self._event(t, "facility", "chillers", f"{self.chillers_on} of {n_ch} running")
+        other = self.p_bus_load - self.it_bus  # cooling, base load and aux on the bus now
+        self._shed_load(t, dt, cap - other, headroom)
+
+    def _shed_load(self, t: float, dt: float, cap_it: float, headroom: float) -> None:
+        """Power as many racks (a prefix, in priority order) as the supply can carry.
+
+        On measured draw: a powered rack counts at its measured draw held at its peak (decaying
+        over ``draw_hold_s``), a dark one at what it was budgeted at when it was shed. Racks
+        are shed when their draw exceeds what can carry them (the UPS's input allowance plus
+        its battery, or, without a UPS, the island's capacity less the other loads), down to
+        ``shed_margin`` below it; they come back only below
+        ``restore_margin``, ``min_off_s`` after the last shed, and in steps the sources can
+        accept (``headroom``), so the panel does not flap.
+        """
+        pm, n_racks = self.params.pms, self.powered.size
+        hold = math.exp(-dt / pm.draw_hold_s)
+        held = np.maximum(self.p_it_racks, self.rack_est * hold)
+        self.rack_est = np.where(self.powered, held, self.rack_est)
+        ups = self.ups
+        if ups is not None:
+            avail = ups.capability_kw(dt)
+        elif self.bus == BusMode.GRID:
+            avail = math.inf
+        elif self.bus == BusMode.ISLAND:
+            avail = cap_it
+        else:
+            avail = 0.0
+        cum = np.cumsum(self.rack_est)
+        n_now = int(self.powered.sum())  # powered racks are always a prefix
+        n_on = n_now
+        if n_now and cum[n_now - 1] > avail:
+            n_on = int(np.searchsorted(cum, avail * (1.0 - pm.shed_margin), side="right"))
+            self.rack_off_t = t
+        elif n_now < n_racks:
+            if self.bus == BusMode.GRID and ups is None:
+                n_on = n_racks
+            elif t - self.rack_off_t >= pm.min_off_s - 1e-9 or self.bus == BusMode.GRID:
+                n_fit = int(np.searchsorted(cum, avail * (1.0 - pm.restore_margin), side="right"))
                 gp = self.params.gpu
-                idle_rack = gp.node_idle_kw * gp.nodes_per_rack * pue
-                n_add = int(max(0.95 * ceiling - demand, 0.0) // idle_rack)
-                n_on = min(n_cap, n_now + n_add)
+                idle = gp.node_idle_kw * gp.nodes_per_rack * self.params.facility.pue
+                n_add = n_racks if math.isinf(headroom) else int(headroom // idle)
+                n_on = max(n_now, min(n_fit, n_now + n_add))
+        if n_on != n_now:
             self.powered[:] = False
             self.powered[:n_on] = True
-        dark = int(n_racks - self.powered.sum())
+        dark = int(n_racks - n_on)
         if dark != self._racks_dark_prev:
             self._event(t, "gpu", "load", f"{dark} of {n_racks} racks without supply")
             self._racks_dark_prev = dark
@@ -604,11 +796,30 @@ class Site:
         return float(gp.node_peak_kw * gp.nodes_per_rack)
 
     # continuous: fixed-step exact discretisation -------------------------------------------
+    def _cooling_target(self, p_it: float) -> float:
+        """Cooling power with every chiller running: IT × (PUE − 1), corrected for ambient."""
+        fac = self.params.facility
+        k = max(1.0 + fac.pue_slope_per_degc * (self.t_ambient - fac.pue_t_ref_degc), 0.2)
+        return p_it * (fac.pue - 1.0) * k
+
     def _gpu_and_cooling(self, t0: float, dt: float) -> None:
+        """IT draw of the powered racks, what the UPS takes for it, cooling and base load."""
         self.p_it_racks = self.gpu.mean_power_kw(t0, dt, self.powered)
         self.p_it = float(self.p_it_racks.sum())
         fac = self.params.facility
-        target = self.p_it * (fac.pue - 1.0)
+        live = self.bus != BusMode.DEAD
+        self.ups_short = 0.0
+        if self.ups is not None:
+            ok = self.ups.input_ok(live, self.v, self.f, self.f0)
+            self.ups_short = self.ups.step(self.p_it, ok, dt)
+            self.it_bus = self.ups.p_in
+        else:
+            self.it_bus = self.p_it if live else 0.0
+        self.base_now = fac.base_load_kw if live else 0.0
+        if not live:
+            self.p_cool = self.p_cool_mean = 0.0
+            return
+        target = self._cooling_target(self.p_it) * self.chillers_on / fac.chiller_units
         tau = fac.cooling_tau_s
         e = math.exp(-dt / tau)
         c0 = self.p_cool
@@ -625,18 +836,28 @@ class Site:
         self._gpu_and_cooling(t0, dt)
         if self.pv is not None:
             self.pv.step(t0, dt)
-        islanded = not self.breaker_closed
         p_cmd, q_cmd = self._pcs_commands()
         gs = self.genset
-        if not islanded:
-            self.pcs.step_following(p_cmd, q_cmd, dt)
+        pcs = self.pcs
+        self.rot_p = self.relief_p = 0.0
+        if self.bus == BusMode.GRID:
+            pcs.step_following(p_cmd, q_cmd, dt)
             if gs is not None:
-                tgt = np.clip(gs.p_set, 0.0, gs.accept_ceiling) * gs.running
-                gs.step_lag(tgt, dt)
-            self.island_imbalance = 0.0
-        else:
+                gs.step_lag(self._gen_grid_target(dt), dt)
+        elif self.bus == BusMode.ISLAND:
             self._island_fixed(p_cmd, q_cmd, dt)
-        self.pcs.finish_tick()
+        else:  # a dead bus: nothing on it runs
+            for name in ("p_ac", "p_ref", "q_ac", "p_ac_mean", "q_ac_mean"):
+                setattr(pcs, name, np.zeros(self.n_cab))
+            if gs is not None:
+                gs.p = np.zeros(gs.n)
+                gs.p_mean = np.zeros(gs.n)
+        pcs.finish_tick()
+        if self._aux_island is not None:  # the sub-steps' mean (aux is not linear in P)
+            pcs.aux = self._aux_island
+            self._aux_island = None
+        if self.bus == BusMode.DEAD:
+            pcs.aux = np.zeros(self.n_cab)  # cabinet auxiliaries are fed from the bus
         closed = (self.bms.contactor == _CONTACTOR_CLOSED).astype(float)
         self._batt_step = self.battery.step_power(self.pcs.p_dc * 1000.0, dt, closed=closed)
         self._end_current(closed)
@@ -652,50 +873,88 @@ class Site:
         i_end, _ = bat.current_for_power(e, r, p_dc)
         bat.i_pack = i_end * closed
 
+    def _gen_grid_target(self, dt: float) -> FloatArray:
+        """Gensets paralleled with the grid: their setpoint, or the soft-unload ramp."""
+        gs = self.genset
+        assert gs is not None
+        tgt = np.clip(gs.p_set, 0.0, gs.accept_ceiling) * gs.running
+        if self.transfer == Transfer.UNLOAD:
+            rate = gs.params.unload_kw_per_s * dt
+            self.gen_unload_ref = np.maximum(self.gen_unload_ref - rate, 0.0)
+            tgt = np.minimum(self.gen_unload_ref, gs.accept_ceiling) * gs.running
+        return np.asarray(tgt)
+
     def _island_fixed(self, p_cmd: FloatArray, q_cmd: FloatArray, dt: float) -> None:
-        """Islanded: sub-steps with each lag advanced exactly and f by the swing equation."""
-        g = self.params.grid
+        """Islanded: sub-steps with each lag advanced exactly and the rotating energy by the
+        swing equation in energy form, so every kW·s of imbalance is booked."""
+        g, pm = self.params.grid, self.params.pms
         pcs, gs = self.pcs, self.genset
         n_sub = max(1, math.ceil(dt / g.island_substep_s - 1e-9))
         h = dt / n_sub
-        load = self._island_load()
+        load = self.it_bus + self.p_cool_mean + self.base_now
+        hs = g.inertia_h_s * self.s_base_kva
+        energy = hs * (self.f / self.f0) ** 2
         acc_p = np.zeros(self.n_cab)
         acc_q = np.zeros(self.n_cab)
+        acc_aux = np.zeros(self.n_cab)
         acc_g = np.zeros(gs.n) if gs is not None else np.zeros(0)
-        acc_imb = 0.0
+        acc_rot = acc_relief = 0.0
         e_p = math.exp(-h / pcs.tau)
         e_g = math.exp(-h / pcs.tau_gfm)
         e_q = math.exp(-h / pcs.tau_q)
         run = pcs.running > 0
         tau_p = np.where(pcs.gfm, pcs.tau_gfm, pcs.tau)
         e = np.where(pcs.gfm, e_g, e_p)
+        syncing = self.transfer == Transfer.SYNC
+        gen_up = gs is not None and bool(np.any(gs.running > 0))
+        target = (self.grid_f_hz + pm.sync_slip_hz - self.f0) / self.f0 if syncing else 0.0
+        pv = self.pv.p_ac if self.pv is not None else 0.0
+        if syncing:  # the sync check looks at the phase over the last tick
+            self._phase_min = abs(self.phase_deg)
+            self._phase_at_min = self.phase_deg
         for _ in range(n_sub):
             dev = (self.f - self.f0) / self.f0
-            tgt = self._gfm_target(dev, p_cmd)
+            if syncing and not gen_up:  # storage-only island: an integrating synchroniser
+                self.sync_ref += (target - dev) * h / pm.sync_t_s
+            ref_p = target if gen_up else self.sync_ref
+            tgt = self._gfm_target(dev - ref_p, p_cmd)
             p0 = pcs.p_ac
             pcs.p_ac = np.where(run, tgt + (p0 - tgt) * e, 0.0)
-            pm = np.where(run, tgt + (p0 - tgt) * tau_p / h * (1.0 - e), 0.0)
+            pm_ = np.where(run, tgt + (p0 - tgt) * tau_p / h * (1.0 - e), 0.0)
             q0 = pcs.q_ac
             pcs.q_ac = q_cmd + (q0 - q_cmd) * e_q
             qm = q_cmd + (q0 - q_cmd) * pcs.tau_q / h * (1.0 - e_q)
-            supply = float(pm.sum())
+            supply = float(pm_.sum()) + pv
             if gs is not None:
-                gs.step_lag(gs.droop_target(dev), h)
+                gs.integrate(dev, target, h)
+                gs.step_lag(gs.droop_target(dev, target), h)
                 acc_g += gs.p_mean
                 supply += float(gs.p_mean.sum())
-            if self.pv is not None:
-                supply += self.pv.p_ac
-            imbalance = supply - load - float(self._aux_now(pm).sum())
-            acc_imb += imbalance
-            self.f += h * self.f0 / (2.0 * g.inertia_h_s) * (imbalance / self.s_base_kva - g.damping_pu * dev)
-            acc_p += pm
+            aux = self._aux_now(pm_)
+            relief = g.damping_pu * dev * self.s_base_kva
+            imbalance = supply - load - float(aux.sum()) - relief
+            energy = max(energy + imbalance * h, 1e-6 * hs)
+            self.f = self.f0 * math.sqrt(energy / hs)
+            acc_rot += imbalance
+            acc_relief += relief
+            acc_p += pm_
             acc_q += qm
+            acc_aux += aux
+            if syncing:
+                self.phase_deg = (
+                    self.phase_deg + 360.0 * (self.f - self.grid_f_hz) * h + 180.0
+                ) % 360.0 - 180.0
+                if abs(self.phase_deg) < self._phase_min:
+                    self._phase_min = abs(self.phase_deg)
+                    self._phase_at_min = self.phase_deg
         pcs.p_ref = pcs.p_ac.copy()
         pcs.p_ac_mean = acc_p / n_sub
         pcs.q_ac_mean = acc_q / n_sub
+        self._aux_island = acc_aux / n_sub
         if gs is not None:
             gs.p_mean = acc_g / n_sub
-        self.island_imbalance = acc_imb / n_sub
+        self.rot_p = acc_rot / n_sub
+        self.relief_p = acc_relief / n_sub
 
     def _island_load(self) -> float:
         return self.p_it + self.p_cool_mean + self.params.facility.base_load_kw
@@ -735,12 +994,19 @@ class Site:
         return out
 
     def _continuous_ivp(self, t0: float, dt: float) -> None:
+        """The reference path for the grid-connected site. An island or a dead bus is stepped
+        by the fixed path on both methods (its swing equation is sub-stepped exactly there)."""
+        if self.bus != BusMode.GRID:
+            self._continuous_fixed(t0, dt)
+            return
         bat, pcs, gs = self.battery, self.pcs, self.genset
-        self.p_it_racks = self.gpu.mean_power_kw(t0, dt, self.powered)
-        self.p_it = float(self.p_it_racks.sum())
+        c0 = self.p_cool
+        self._gpu_and_cooling(t0, dt)  # IT, UPS and the cooling target (integrated below)
+        self.p_cool = c0
+        fac = self.params.facility
+        cool_target = self._cooling_target(self.p_it) * self.chillers_on / fac.chiller_units
         if self.pv is not None:
             self.pv.step(t0, dt)
-        islanded = not self.breaker_closed
         p_cmd, q_cmd = self._pcs_commands()
         lay = self._layout()
         shape = bat.shape
@@ -764,13 +1030,7 @@ class Site:
         closed = (self.bms.contactor == _CONTACTOR_CLOSED).astype(float)
         run = pcs.running > 0
         i_lookup = bat.i_pack.copy()
-        fac = self.params.facility
-        g = self.params.grid
-        pue1 = fac.pue - 1.0
-        gen_tgt_connected = (
-            (np.clip(gs.p_set, 0.0, gs.accept_ceiling) * gs.running) if gs is not None else None
-        )
-        pv_p = self.pv.p_ac if self.pv is not None else 0.0
+        gen_tgt = self._gen_grid_target(dt) if gs is not None else None
         n_rc = bat.n_rc
 
         def rhs(t: float, x: FloatArray) -> FloatArray:
@@ -782,16 +1042,9 @@ class Site:
                 x[lay["t_jig"]].reshape(shape),
             )
             p_ac = x[lay["p_ac"]]
-            f = x[lay["f"]][0]
-            dev = (f - self.f0) / self.f0
             dx = np.zeros_like(x)
-            if islanded:
-                tgt = self._gfm_target(dev, p_cmd)
-                tau = np.where(pcs.gfm, pcs.tau_gfm, pcs.tau)
-            else:
-                tgt = ref0 + slope * np.minimum(s, t_ramp)
-                tau = np.full(self.n_cab, pcs.tau)
-            dx[lay["p_ac"]] = np.where(run, (tgt - p_ac) / tau, 0.0)
+            tgt = ref0 + slope * np.minimum(s, t_ramp)
+            dx[lay["p_ac"]] = np.where(run, (tgt - p_ac) / pcs.tau, 0.0)
             dx[lay["q_ac"]] = (q_cmd - x[lay["q_ac"]]) / pcs.tau_q
             loss = notton_loss_kw(p_ac, self.params.pcs, pcs.running)
             p_dc_w = (p_ac + loss) * 1000.0 * closed
@@ -804,26 +1057,13 @@ class Site:
             dx[lay["t_cell"]] = dtc.ravel()
             dx[lay["t_jig"]] = dtj.ravel()
             p_cool = x[lay["cool"]][0]
-            dx[lay["cool"]] = (self.p_it * pue1 - p_cool) / fac.cooling_tau_s
+            dx[lay["cool"]] = (cool_target - p_cool) / fac.cooling_tau_s
             p_gen = 0.0
-            if gs is not None:
+            if gs is not None and gen_tgt is not None:
                 pg = x[lay["gen"]]
-                gt = gs.droop_target(dev) if islanded or gen_tgt_connected is None else gen_tgt_connected
-                dx[lay["gen"]] = (gt - pg) / gs.tau
+                dx[lay["gen"]] = (gen_tgt - pg) / gs.tau
                 p_gen = float(pg.sum())
             aux = self._aux_now(p_ac)
-            imbalance = 0.0
-            if islanded:
-                imbalance = (
-                    float(p_ac.sum())
-                    + p_gen
-                    + pv_p
-                    - (self.p_it + p_cool + fac.base_load_kw)
-                    - float(aux.sum())
-                )
-                dx[lay["f"]] = (
-                    self.f0 / (2.0 * g.inertia_h_s) * (imbalance / self.s_base_kva - g.damping_pu * dev)
-                )
             chem = bat.chem_power_w(state, i_pack) / 1000.0
             p_del = i_pack * (e - r * i_pack) / 1000.0
             ee = dx[lay["e"]]
@@ -832,7 +1072,7 @@ class Site:
             ee[2] = float((chem - p_del).sum())
             ee[3] = float(chem.sum())
             ee[4] = p_gen
-            ee[5] = imbalance
+            ee[5] = 0.0
             ee[6] = p_cool
             ee[7] = float(p_ac.sum())
             return dx
@@ -857,7 +1097,7 @@ class Site:
         pcs.p_ac = np.where(run, x1[lay["p_ac"]], 0.0)
         pcs.q_ac = x1[lay["q_ac"]].copy()
         # the ramp reference evolves in closed form
-        pcs.p_ref = pcs.p_ac.copy() if islanded else ref0 + slope * np.minimum(dt, t_ramp)
+        pcs.p_ref = ref0 + slope * np.minimum(dt, t_ramp)
         p_ac_mean_total = ee[7]
         # per-unit means are not integrated one by one: spread the exact total by end values
         w = (
@@ -881,8 +1121,7 @@ class Site:
             gs.p = x1[lay["gen"]].copy()
             gs.p_mean = np.full(gs.n, ee[4] / max(gs.n, 1))
             gs.finish_tick(dt)
-        self.f = float(x1[lay["f"]][0]) if islanded else self.f
-        self.island_imbalance = ee[5]
+        self.rot_p = self.relief_p = 0.0
 
     # bookkeeping -------------------------------------------------------------------------------
     def _bookkeeping(self, dt: float) -> None:
@@ -893,32 +1132,42 @@ class Site:
         aux = float(pcs.aux.sum())
         p_pv = self.pv.p_ac if self.pv is not None else 0.0
         p_gen = float(self.genset.p_mean.sum()) if self.genset is not None else 0.0
-        base = self.params.facility.base_load_kw
-        load = self.p_it + self.p_cool_mean + base + aux
-        if self.breaker_closed:
+        load = self.it_bus + self.p_cool_mean + self.base_now + aux
+        self.p_bus_load = load
+        if self.bus == BusMode.GRID:
             self.p_grid = load - p_bess - p_pv - p_gen
-            self.q_grid = -float(pcs.q_ac_mean.sum())
-            island = 0.0
+            q_load = (load - aux) * self._load_tan_phi
+            self.q_grid = q_load - float(pcs.q_ac_mean.sum())
         else:
             self.p_grid = 0.0
             self.q_grid = 0.0
-            island = self.island_imbalance
+        if self.bus == BusMode.GRID:
+            self.v = self._pcc_v(self.p_grid, self.q_grid)
         res = self._batt_step
         chem = float(np.sum(res["p_chem_w"])) / 1000.0
         p_dc_del = float(np.sum(res["p_dc_w"])) / 1000.0
+        ups = self.ups
+        ups_batt = ups.p_batt if ups is not None else 0.0
         en.grid_kwh += self.p_grid * h
         en.pv_kwh += p_pv * h
         en.genset_kwh += p_gen * h
         en.it_kwh += self.p_it * h
         en.cooling_kwh += self.p_cool_mean * h
-        en.base_kwh += base * h
+        en.base_kwh += self.base_now * h
         en.pcs_loss_kwh += float(pcs.loss.sum()) * h
         en.aux_kwh += aux * h
         en.battery_chem_kwh += chem * h
         en.battery_loss_kwh += (chem - p_dc_del) * h
-        en.island_kwh += island * h
+        en.ups_loss_kwh += (ups.loss if ups is not None else 0.0) * h
+        en.ups_discharge_kwh += ups_batt * h
+        en.rotating_kwh += self.rot_p * h
+        en.damping_kwh += self.relief_p * h
+        en.supplied_kwh += (
+            max(self.p_grid, 0.0) + p_pv + p_gen + max(chem, 0.0) + max(ups_batt, 0.0) + max(-self.rot_p, 0.0)
+        ) * h
         # mismatch between what the PCS asked of the DC side and what the cells delivered
         en.unserved_kwh += (float(pcs.p_dc.sum()) - p_dc_del) * h
+        en.it_unserved_kwh += self.ups_short * h
         if self.aging is not None:
             st = self.battery.state
             i_cell = (self.battery.i_pack / self.params.battery.n_parallel)[:, None] * np.ones(
@@ -926,8 +1175,10 @@ class Site:
             )
             c_rate = np.abs(i_cell) / self.battery.capacity_ah
             self.aging.accumulate(dt, st.soc.ravel(), st.t_cell_degc.ravel() + 273.15, c_rate.ravel())
+            e_before = float(self.battery.stored_energy_kwh().sum())
             self.battery.soh = (self.aging.soh_pct / 100.0).reshape(self.battery.shape)
             self.battery.r_aging = np.asarray(self.aging.r_factor).reshape(self.battery.shape)
+            en.aging_kwh += e_before - float(self.battery.stored_energy_kwh().sum())
 
     def _check_finite(self, t0: float) -> None:
         st = self.battery.state
@@ -1042,9 +1293,17 @@ class Site:
             "grid.v_pu": self.v,
             "grid.breaker_closed": float(self.breaker_closed),
             "grid.available": float(self.grid_available),
+            "grid.bus_mode": float(self.bus),
+            "grid.bus_dead": float(self.bus == BusMode.DEAD),
+            "grid.transfer": float(self.transfer),
+            "grid.sync_dphi_deg": self.phase_deg if self.transfer == Transfer.SYNC else 0.0,
+            "grid.reclose_df_hz": self.reclose_check[0],
+            "grid.reclose_dphi_deg": self.reclose_check[1],
+            "grid.reclose_dv_pu": self.reclose_check[2],
+            "site.chillers_on": float(self.chillers_on),
             "site.p_it_kw": self.p_it,
             "site.p_cooling_kw": self.p_cool_mean,
-            "site.p_facility_kw": self.p_it + self.p_cool_mean + self.params.facility.base_load_kw,
+            "site.p_facility_kw": self.p_it + self.p_cool_mean + self.base_now,
             "site.p_aux_kw": aux,
             "site.gpu_hours_lost": float(self.gpu.gpu_hours_lost),
             "site.racks_dark": float(self.powered.size - self.powered.sum()),
@@ -1064,6 +1323,17 @@ class Site:
             "genset.p_kw": float(g.p_mean.sum()) if g is not None else 0.0,
             "genset.fuel_l": float(g.fuel_l.sum()) if g is not None else 0.0,
         }
+        u = self.ups
+        scalars.update(
+            {
+                "ups.p_in_kw": u.p_in if u is not None else self.it_bus,
+                "ups.p_out_kw": u.p_out if u is not None else self.p_it,
+                "ups.p_batt_kw": u.p_batt if u is not None else 0.0,
+                "ups.loss_kw": u.loss if u is not None else 0.0,
+                "ups.soc_pct": 100.0 * u.soc if u is not None else 0.0,
+                "ups.on_battery": float(u.p_batt > 1e-6) if u is not None else 0.0,
+            }
+        )
         if self.pv is not None:
             scalars.update(
                 {
@@ -1078,11 +1348,37 @@ class Site:
         return Snapshot(self.t, self.tick, scalars, arrays)
 
     def energy_balance(self) -> dict[str, float]:
-        """Sources, sinks and the closing error of the energy balance since t = 0 (kWh)."""
+        """Every term of the site's energy balance since t = 0 (kWh), with its closing error.
+
+        sources (grid import, PV, gensets) + stores given up (battery cells' chemical energy,
+        UPS battery) = sinks (IT, cooling, base, auxiliaries, PCS, cell and UPS losses,
+        rotating-mass energy taken up on an island, load relief) + ``residual_kwh``.
+        ``supplied_kwh`` is the energy every source and store delivered (positive flows), the
+        scale for the residual. ``aging_kwh`` is stored energy removed by capacity fade: not a
+        flow, so it is outside the flow balance, but the cells' energy obeys
+        ``E(t) − E(0) = −battery_chem_kwh − aging_kwh``.
+        """
         en = self.energy
         sources = en.grid_kwh + en.pv_kwh + en.genset_kwh
-        sinks = en.it_kwh + en.cooling_kwh + en.base_kwh + en.aux_kwh + en.pcs_loss_kwh + en.battery_loss_kwh
-        return {"sources_kwh": sources, "sinks_kwh": sinks, **en.__dict__}
+        stores = en.battery_chem_kwh + en.ups_discharge_kwh
+        sinks = (
+            en.it_kwh
+            + en.cooling_kwh
+            + en.base_kwh
+            + en.aux_kwh
+            + en.pcs_loss_kwh
+            + en.battery_loss_kwh
+            + en.ups_loss_kwh
+            + en.rotating_kwh
+            + en.damping_kwh
+        )
+        return {
+            **en.__dict__,
+            "sources_kwh": sources,
+            "stores_kwh": stores,
+            "sinks_kwh": sinks,
+            "residual_kwh": sources + stores - sinks,
+        }
 
 
 def _device_of(segment: str) -> str:

@@ -161,22 +161,38 @@ def test_solver_failure_keeps_last_good_state(lab: Site) -> None:
     assert lab.battery.state.soc[0, 0] * 100 == pytest.approx(before, abs=1e-9)
 
 
-def test_genset_island_picks_racks_up_to_its_capacity() -> None:
-    """Grid-following PCS trip on islanding, so the gensets alone carry the island: every rack
-    goes dark until they run, then racks come back in stages up to the closed-form capacity
-    n = floor((0.95 · Σ P_rated − base − aux) / (P_node,peak · nodes/rack · PUE))."""
-    site = load_site("aidc_10k")
+def test_short_genset_island_sheds_on_measured_draw_without_flapping() -> None:
+    """No UPS and three 3 MW gensets, less than the training site's draw: the bus is dead until
+    the gensets run, so every rack is dark; then racks come back while their peak-held draw
+    fits the island's capacity less the other loads. The gensets are never loaded past their
+    rating and the panel does not flap (a restarted job that overloads the island is shed
+    once, then its racks stay off until their held draw fits again)."""
+    over = {"ups": None, "genset": {"n_units": 3}, "gpu": {"restart_delay_s": 30.0}}
+    site = load_site("aidc_10k", overrides=over)
     site.set("pcs.enable", 1)
     site.step(600)
     site.set("grid.available", 0)
     site.step(5)
-    assert site.snapshot()["site.racks_dark"] == site.params.gpu.n_racks  # nothing formed yet
-    site.step(1200)  # 2 min: gensets started and carrying
-    p, gp = site.params, site.params.gpu
-    budget = 0.95 * p.genset.n_units * p.genset.p_rated_kw - p.facility.base_load_kw - site.pcs.aux.sum()
-    n_cap = int(budget // (gp.node_peak_kw * gp.nodes_per_rack * p.facility.pue))
-    assert site.snapshot()["site.racks_dark"] == gp.n_racks - n_cap
-    assert site.snapshot()["genset.p_kw"] <= p.genset.n_units * p.genset.p_rated_kw
+    assert site.snapshot()["grid.bus_dead"] == 1
+    assert site.snapshot()["site.racks_dark"] == site.params.gpu.n_racks
+    assert site.snapshot()["site.p_facility_kw"] == 0.0  # a dead bus feeds nothing
+    p = site.params
+    rated = p.genset.n_units * p.genset.p_rated_kw
+    n_events = len(site.events)
+    dark, gen = [], []
+    for _ in range(6000):  # 10 min of island
+        site.step()
+        dark.append(site.snapshot()["site.racks_dark"])
+        gen.append(site.snapshot()["genset.p_kw"])
+    assert max(gen) <= rated
+    sheds = [e for e in site.events[n_events:] if e[2] == "load"]
+    d = np.array(dark)
+    n_sheds = int(np.sum(np.diff(d) > 0))
+    assert n_sheds <= 2, sheds  # measured: 1 (the restarted job's overload)
+    other = site.p_cool_mean + site.base_now + float(site.pcs.aux.sum())
+    pv = site.pv.p_ac if site.pv is not None else 0.0
+    cap_it = p.pms.capacity_frac * (rated + pv) - other
+    assert float(site.rack_est[site.powered].sum()) <= cap_it + 1e-6
 
 
 def test_genset_fail_to_start_can_be_retried_during_an_outage() -> None:

@@ -1,4 +1,10 @@
-"""Standby genset: start delay, first-order engine, load-acceptance limit, droop, fuel.
+"""Standby genset: start delay, first-order engine, load-acceptance limit, governor, fuel.
+
+The governor is a droop with an optional common integral (``governor: isochronous``): the
+units share load by droop and the integral of the frequency error, shared equally over the
+running units as an isochronous load-sharing line does, brings the island back to nominal
+frequency (ISO 8528-5 steady-state band ≤ 0.25–0.5 % for classes G2–G3 [K]). A reference
+offset ``dev_ref`` lets the synchroniser slip the island against a returning grid.
 
 ISO 8528-5 / NFPA 110 flavoured [K]: a turbocharged diesel accepts 30–50 % of its rating
 per load step, responds with τ ≈ 1–3 s, should not run below ~30 % load for long, and an
@@ -46,6 +52,17 @@ class GensetParams:
     )
     min_load_frac: float = param(0.3, ge=0, lt=1, source="[K] wet-stacking limit ≈ 30 %")
     droop_pct: float = param(4.0, unit="%", gt=0, source="[K] governor droop 3–5 %")
+    governor: str = param(
+        "isochronous",
+        choices=("isochronous", "droop"),
+        source="[K] standby plants run isochronous load sharing; droop alone leaves an offset",
+    )
+    iso_t_i_s: float = param(
+        5.0, unit="s", gt=0, source="[K] isochronous load-sharing integral time, seconds"
+    )
+    unload_kw_per_s: float = param(
+        150.0, unit="kW/s", gt=0, source="[K] soft unload over 10–30 s per unit on retransfer"
+    )
     fuel_a_l_per_kwh: float = param(
         0.08415, ge=0, source="[K] Skarstein–Uhlen fuel line: F = a·P_rated + b·P (l/h)"
     )
@@ -77,6 +94,7 @@ class Genset:
         self.fuel_l = np.zeros(n)
         self.fuel_rate = np.zeros(n)
         self.accept_ceiling = np.zeros(n)
+        self.p_sec = np.zeros(n)  # isochronous integral, kW per unit
         # inputs
         self.start_cmd = np.zeros(n)
         self._start_prev = np.zeros(n)
@@ -116,6 +134,7 @@ class Genset:
         self._start_prev = self.start_cmd.copy()
         self.state = s
         self.p = np.where(s == _GENSETSTATE_RUNNING, self.p, 0.0)
+        self.p_sec = np.where(s == _GENSETSTATE_RUNNING, self.p_sec, 0.0)
         # load acceptance: the engine takes at most step_limit_frac of its rating above
         # what it carries now (the lag then closes the gap with τ); more needs shedding
         self.accept_ceiling = np.where(
@@ -124,11 +143,24 @@ class Genset:
             0.0,
         )
 
-    def droop_target(self, f_dev_pu: float | FloatArray) -> FloatArray:
+    def droop_target(self, f_dev_pu: float, dev_ref: float = 0.0) -> FloatArray:
         """Governor target for a frequency deviation (pu of nominal), clipped to limits."""
         p = self.params
-        tgt = self.p_set - np.asarray(f_dev_pu) / (p.droop_pct / 100.0) * p.p_rated_kw
+        err = f_dev_pu - dev_ref
+        tgt = self.p_set + self.p_sec - err / (p.droop_pct / 100.0) * p.p_rated_kw
         return np.asarray(np.clip(tgt, 0.0, self.accept_ceiling) * self.running)
+
+    def integrate(self, f_dev_pu: float, dev_ref: float, h: float) -> None:
+        """Advance the isochronous integral over ``h`` (no-op on a droop governor)."""
+        p = self.params
+        if p.governor != "isochronous":
+            return
+        err = f_dev_pu - dev_ref
+        sec = self.p_sec - err / (p.droop_pct / 100.0) * p.p_rated_kw * h / p.iso_t_i_s
+        # anti-windup: the integral never asks for more than the unit can take now
+        self.p_sec = (
+            np.clip(sec, -self.p_set, np.maximum(self.accept_ceiling - self.p_set, 0.0)) * self.running
+        )
 
     def step_lag(self, target: FloatArray, dt: float) -> None:
         e = math.exp(-dt / self.tau)

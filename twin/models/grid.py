@@ -1,10 +1,17 @@
-"""Utility grid, point-of-common-coupling breaker and the island's aggregate swing equation.
+"""Utility grid (a Thevenin source at the PCC), the facility, and the island's swing equation.
 
-Grid-connected, the grid supplies the residual and sets V and f (events may sag, swell,
-shift or ramp them). When the grid is lost the breaker opens and the site islands: the
-frequency then follows the aggregate swing equation (physics.md §2)::
+Grid-connected, the grid supplies the residual and sets f; the PCC voltage follows from a
+Thevenin source behind the short-circuit impedance (S_sc = SCR × S_ref, angle from X/R)::
 
-    (2H/f0) df/dt = (P_gen + P_gfm + P_pv − P_load) / S_base − D Δf/f0
+    V² − V_s·V + (r·P + x·Q)/S_sc = 0,   r = 1/√(1 + (X/R)²),  x = (X/R)·r
+
+with P, Q the site's import (the usual ΔV ≈ (R·P + X·Q)/V drop, solved for V). Islanded,
+the frequency follows the aggregate swing equation in energy form (physics.md §2)::
+
+    d/dt [H·S_base·(f/f0)²] = P_gen + P_gfm + P_pv − P_load − D·(Δf/f0)·S_base
+
+Data-centre loads are constant power (D = 0 by default); a site whose load does relieve
+with frequency declares ``damping_pu`` and the relief is booked as its own term.
 """
 
 from __future__ import annotations
@@ -23,7 +30,19 @@ class GridParams:
     inertia_h_s: float = param(
         4.0, unit="s", gt=0, source="[K] aggregate H of genset + GFM virtual inertia 1–10 s"
     )
-    damping_pu: float = param(1.0, ge=0, source="[K] load damping D ≈ 1–2 pu")
+    damping_pu: float = param(
+        0.0, ge=0, source="[K] constant-power IT and drive loads give no relief (D ≈ 0)"
+    )
+    scr: float = param(20.0, gt=0, source="[K] short-circuit ratio at an MV PCC: strong grid > 10, weak < 3")
+    x_over_r: float = param(7.0, gt=0, source="[K] X/R of an MV network 2–10")
+    connection_kva: float = param(
+        0.0,
+        unit="kVA",
+        ge=0,
+        source="site: the connection's rating",
+        doc="reference for the SCR; 0 = the site's peak draw (racks at peak × PUE + base) or "
+        "the PCS fleet's rating, whichever is larger",
+    )
     auto_reclose: bool = param(True, source="reconnect when the grid has been healthy")
     reclose_delay_s: float = param(
         60.0, unit="s", ge=0, source="[K] utility reconnection practice (site choice)"
@@ -45,3 +64,18 @@ class FacilityParams:
     )
     base_load_kw: float = param(0.0, unit="kW", ge=0, source="site: offices, lighting")
     t_ambient_degc: float = param(30.0, unit="°C", source="scenario")
+    pue_t_ref_degc: float = param(
+        30.0, unit="°C", source="site: the ambient at which `pue` holds (design day)"
+    )
+    pue_slope_per_degc: float = param(
+        0.02,
+        ge=0,
+        le=0.2,
+        source="[K] chiller power rises 2–3 % per °C of condenser (ambient) temperature",
+        doc="cooling = IT × (PUE − 1) × (1 + slope × (T_amb − T_ref)), floored at 20 %",
+    )
+    load_pf: float = param(0.99, gt=0, le=1, source="[K] server PSUs with active PFC behind UPS: PF ≥ 0.98")
+    chiller_units: int = param(1, ge=1, source="site layout: chillers that share the cooling load")
+    chiller_restart_s: float = param(
+        30.0, unit="s", ge=0, source="[K] fast-restart chillers 30–60 s apart after a power loss"
+    )

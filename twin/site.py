@@ -778,7 +778,9 @@ class Site:
             if self.bus == BusMode.GRID and ups is None:
                 n_on = n_racks
             elif t - self.rack_off_t >= pm.min_off_s - 1e-9 or self.bus == BusMode.GRID:
-                n_fit = int(np.searchsorted(cum, avail * (1.0 - pm.restore_margin), side="right"))
+                # on the grid only the UPS rating limits (no source to protect from overload)
+                margin = 0.0 if self.bus == BusMode.GRID else pm.restore_margin
+                n_fit = int(np.searchsorted(cum, avail * (1.0 - margin), side="right"))
                 gp = self.params.gpu
                 idle = gp.node_idle_kw * gp.nodes_per_rack * self.params.facility.pue
                 n_add = n_racks if math.isinf(headroom) else int(headroom // idle)

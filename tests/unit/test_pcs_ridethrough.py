@@ -192,7 +192,7 @@ def test_volt_watt_off_by_default() -> None:
 def test_hot_standby_after_the_hold_and_instant_wake() -> None:
     """P = Q = 0 held for standby_hold_s → InvSt STANDBY, loss = standby loss; a non-zero set
     point wakes it in the same tick (RUNNING, output rising that tick)."""
-    site = _lab()
+    site = _lab(pcs={"standby": True})
     pp = site.params.pcs
     _running_at(site, 0.0, seconds=pp.start_s + site.params.bms.precharge_s + 1.0)
     snap = site.snapshot()
@@ -208,8 +208,19 @@ def test_hot_standby_after_the_hold_and_instant_wake() -> None:
     assert snap["pcs[0].p_ac_kw"] > 0.5  # ramp 100 %/s then the 0.5 s lag: ≈ 1 kW after 0.1 s
 
 
+def test_no_standby_by_default() -> None:
+    """Off by default: a unit held at P = 0 keeps switching with its no-load loss P0·P_n."""
+    site = _lab()
+    pp = site.params.pcs
+    assert not pp.standby
+    _running_at(site, 0.0, seconds=pp.standby_hold_s + 20.0)
+    snap = site.snapshot()
+    assert snap["pcs[0].state"] == int(PcsState.RUNNING)
+    assert snap["pcs[0].loss_kw"] == pytest.approx(pp.eff_p0_discharge * pp.p_rated_kw, rel=1e-9)
+
+
 def _soc_drop_per_day(enable: int) -> tuple[Site, float, float]:
-    site = _lab(tick_s=60.0)
+    site = _lab(tick_s=60.0, pcs={"standby": True})
     site.set("pcs.enable", enable)
     site.step(2)
     if enable:
@@ -260,7 +271,7 @@ def test_ivp_and_fixed_paths_agree_in_standby() -> None:
     agrees to 1e-6 (fraction)."""
     out = []
     for method in ("fixed", "ivp"):
-        site = _lab(tick_s=10.0, method=method)
+        site = _lab(tick_s=10.0, method=method, pcs={"standby": True})
         site.set("pcs.enable", 1)
         site.step(60)
         out.append(site.snapshot()["bess[0].soc_pct"] / 100.0)

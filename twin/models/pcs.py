@@ -121,6 +121,13 @@ class PcsParams:
     loss_k2_charge: float = param(
         0.0089, ge=0, source="[C] same fit as loss_k1_charge", doc="charge loss, quadratic term"
     )
+    standby: bool = param(
+        False,
+        source="twin choice: off until EMS clients (the stand-in EMS in hil/ems/standin.py) "
+        "dispatch to units in InvSt STANDBY; see docs/models/pcs.md",
+        doc="true: a running unit held at P = Q = 0 for standby_hold_s stops switching "
+        "(hot standby, InvSt STANDBY, standby_loss_pu) and wakes on the next command",
+    )
     standby_hold_s: float = param(
         30.0,
         unit="s",
@@ -544,7 +551,7 @@ class Pcs:
         idle = (np.abs(p_cmd) <= pr.standby_threshold_pu * pr.p_rated_kw) & (
             np.abs(q_cmd) <= pr.standby_threshold_pu * pr.s_rated_kva
         )
-        may_sleep = run & idle & ~(self.islanded & self.gfm)
+        may_sleep = run & idle & ~(self.islanded & self.gfm) & pr.standby
         self.idle_for = np.where(may_sleep, self.idle_for + dt, 0.0)
         sleep = may_sleep & (self.idle_for >= pr.standby_hold_s - 1e-9)
         self.hot = sleep

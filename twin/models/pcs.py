@@ -13,8 +13,8 @@ enter-service ramp after a trip, volt-watt and freq-watt with its own settings.
 Losses: a switching unit loses P_n·(P0 + k1·p + k2·p²), p = |P_ac|/P_n, one no-load term P0
 for both directions so the loss is continuous through P = 0 (discharge: the Notton form of
 the Sungrow SC1000TL field fit shipped in SimSES; charge: refitted to it with the common P0,
-physics.md §2). A running unit held at P = Q = 0 stops switching (hot standby) and draws only
-a small standby loss. Auxiliary and HVAC load rises with the ambient temperature.
+physics.md §2). With `standby` on, a running unit held at P = Q = 0 stops switching (hot standby)
+and draws only a small standby loss. Auxiliary and HVAC load rises with the ambient temperature.
 See ``docs/models/pcs.md``.
 """
 

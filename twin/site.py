@@ -31,8 +31,8 @@ from twin.models.ecm import EcmState
 from twin.models.genset import Genset, GensetParams, GensetState
 from twin.models.gpu import GpuFleet, GpuFleetParams
 from twin.models.grid import FacilityParams, GridParams
-from twin.models.gridcode import GridCodeMonitor, freq_watt_dp_pu, load_grid_code, volt_var_q_pu
-from twin.models.pcs import PCS_ALARM_BITS, Pcs, PcsParams, PcsState, notton_loss_kw
+from twin.models.gridcode import GridCodeMonitor, load_grid_code
+from twin.models.pcs import PCS_ALARM_BITS, Pcs, PcsParams, PcsState
 from twin.models.pv import Pv, PvParams
 from twin.models.ups import Ups, UpsParams
 from twin.params import from_dict, param, suggest
@@ -584,10 +584,14 @@ class Site:
             grid_trip=grid_trip,
             islanded=islanded,
             trip_bits=trip_bits,
+            cessation=status.cessation,
+            ramp_limit_pu=status.ramp_limit_pu,
         )
         # an operator's or EMS's disconnect command (SunSpec 802 SetOp) keeps the contactor open
         self.bms.close_cmd = close * (self.bms_disconnect <= 0)
-        self.pcs.limits(self.bms.dcl, self.bms.ccl, bat_out["v_dc_v"])
+        self.pcs.limits(
+            self.bms.dcl, self.bms.ccl, bat_out["v_dc_v"], v_pu=self.v, t_ambient_degc=self.t_ambient
+        )
         self._pms_loads(t, dt)
         self._log_transitions(t)
 
@@ -829,10 +833,8 @@ class Site:
         self.p_cool_mean = target + (c0 - target) * tau / dt * (1.0 - e)
 
     def _pcs_commands(self) -> tuple[FloatArray, FloatArray]:
-        pp = self.params.pcs
-        dp = freq_watt_dp_pu(np.full(self.n_cab, self.f), self.f0) if pp.freq_watt else np.zeros(self.n_cab)
-        q_curve = volt_var_q_pu(np.full(self.n_cab, self.v)) if pp.volt_var else None
-        return self.pcs.command(dp, q_curve)
+        # freq-watt, volt-watt, volt-var and sag injection with the PCS grid code's settings
+        return self.pcs.command(dt=self.dt, v_pu=self.v, f_hz=self.f, f_nom_hz=self.f0, code=self.pcs_code)
 
     def _continuous_fixed(self, t0: float, dt: float) -> None:
         self._gpu_and_cooling(t0, dt)
@@ -871,7 +873,7 @@ class Site:
         outputs and the next tick's lookups; both paths report the same instant."""
         bat, pcs = self.battery, self.pcs
         e, r = bat.pack_instant(bat.state, bat.i_pack)
-        p_dc = (pcs.p_ac + notton_loss_kw(pcs.p_ac, self.params.pcs, pcs.running)) * 1000.0 * closed
+        p_dc = (pcs.p_ac + pcs.loss_now_kw(pcs.p_ac)) * 1000.0 * closed
         i_end, _ = bat.current_for_power(e, r, p_dc)
         bat.i_pack = i_end * closed
 
@@ -962,8 +964,7 @@ class Site:
         return self.p_it + self.p_cool_mean + self.params.facility.base_load_kw
 
     def _aux_now(self, p_ac: FloatArray) -> FloatArray:
-        pp = self.params.pcs
-        return np.asarray(np.where(self.pcs.state != _PCS_OFF, pp.aux_kw, 0.0) + pp.hvac_frac * np.abs(p_ac))
+        return self.pcs.aux_now_kw(p_ac)
 
     def _gfm_target(self, dev: float, p_cmd: FloatArray) -> FloatArray:
         pcs = self.pcs
@@ -1048,7 +1049,7 @@ class Site:
             tgt = ref0 + slope * np.minimum(s, t_ramp)
             dx[lay["p_ac"]] = np.where(run, (tgt - p_ac) / pcs.tau, 0.0)
             dx[lay["q_ac"]] = (q_cmd - x[lay["q_ac"]]) / pcs.tau_q
-            loss = notton_loss_kw(p_ac, self.params.pcs, pcs.running)
+            loss = pcs.loss_now_kw(p_ac)
             p_dc_w = (p_ac + loss) * 1000.0 * closed
             e, r = bat.pack_instant(state, i_lookup)
             i_pack, _ = bat.current_for_power(e, r, p_dc_w)

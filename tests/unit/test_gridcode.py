@@ -25,6 +25,7 @@ from twin.models.gridcode import (
     GridCodeMonitor,
     GridCodeStatus,
     available_grid_codes,
+    fault_reactive_current_pu,
     freq_watt_dp_pu,
     lag_step,
     load_grid_code,
@@ -553,3 +554,18 @@ def test_every_problem_reported_at_once() -> None:
     assert ("trip", "of1", "f_hz") in paths
     assert ("trip", "of1", "clearing_time_s") in paths
     assert any("mandatory ride-through region" in m and "4.305" in m for _, m in msgs)
+
+
+def test_sag_reactive_current_is_data_per_code() -> None:
+    """GB/T-style injection is on for gbt_50hz (K = 1.5, below 0.9 pu, Q first) and off for
+    every IEEE 1547 category; ΔI_q = K·(V_th − V) below V_th, 0 above (exact)."""
+    gbt = load_grid_code(GBT).reactive_current
+    assert (gbt.enabled, gbt.k_factor, gbt.v_threshold_pu, gbt.q_priority) == (True, 1.5, 0.9, True)
+    assert gbt.source.startswith("[K")
+    for name in (CAT_I, CAT_II, CAT_III):
+        assert not load_grid_code(name).reactive_current.enabled
+    v = np.array([0.0, 0.3, 0.9, 1.0])
+    assert_allclose(fault_reactive_current_pu(v, gbt), [1.35, 0.9, 0.0, 0.0], rtol=0, atol=1e-12)
+    assert_array_equal(fault_reactive_current_pu(v, load_grid_code(CAT_II).reactive_current), 0.0)
+    over = load_grid_code({"base": GBT, "reactive_current": {"k_factor": 2.0}}).reactive_current
+    assert_allclose(fault_reactive_current_pu(np.array([0.5]), over), [0.8], rtol=0, atol=1e-12)

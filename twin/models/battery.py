@@ -50,6 +50,22 @@ class BatteryParams:
     t_coolant_degc: float = param(
         25.0, unit="°C", source="[K] HVAC / liquid-loop set point the module node cools to"
     )
+    self_discharge_pct_per_month: float = param(
+        2.5,
+        unit="%/month",
+        ge=0,
+        le=50,
+        source="[K] LFP cells lose 2–3 % of capacity per month at 25 °C (month = 30 d)",
+    )
+    self_discharge_t_ref_degc: float = param(
+        25.0, unit="°C", source="[K] temperature the self-discharge rate is quoted at"
+    )
+    self_discharge_doubling_degc: float = param(
+        10.0,
+        unit="°C",
+        gt=0,
+        source="[K] self-discharge roughly doubles per 10 °C (Arrhenius rule of thumb)",
+    )
 
     def __post_init__(self) -> None:
         if self.cells_modelled > self.n_series:
@@ -112,6 +128,8 @@ class Battery:
         self.last_heat_w = np.zeros(self.shape)
         # fault injection: extra heat (W) into the first modelled cell of each cabinet (a hot spot)
         self.fault_heat_w = np.zeros(n)
+        # self-discharge rate at the reference temperature, SoC fraction per second
+        self._sd_rate = params.self_discharge_pct_per_month / 100.0 / (30.0 * 86400.0)
 
     # -- helpers -------------------------------------------------------------------------
     @property
@@ -141,6 +159,22 @@ class Battery:
         integral = self._ocv_cum[idx] + ocv_lo * ds + 0.5 * slope * ds * ds
         wh = integral * self.capacity_ah  # V·A·h
         return np.asarray(wh.sum(axis=1) * self.series_scale * self.params.n_parallel / 1000.0)
+
+    def self_discharge_dsoc(self, state: EcmState) -> FloatArray:
+        """Self-discharge as a SoC rate (1/s, ≥ 0) per modelled cell: the quoted monthly
+        rate, doubled every ``self_discharge_doubling_degc`` above the reference; a cell at
+        SoC 0 has nothing left to lose."""
+        p = self.params
+        factor = np.exp2((state.t_cell_degc - p.self_discharge_t_ref_degc) / p.self_discharge_doubling_degc)
+        return np.asarray(np.where(state.soc > 0.0, self._sd_rate * factor, 0.0))
+
+    def self_discharge_w(self, state: EcmState) -> FloatArray:
+        """Chemical power (W, ≥ 0) per cabinet lost to self-discharge: the internal current
+        ``dsoc·Q`` at the cells' OCV, scaled to every series cell and parallel string."""
+        i_sd = self.self_discharge_dsoc(state) * self.capacity_ah * 3600.0  # A per cell
+        return np.asarray(
+            (self.cell.ocv(state.soc) * i_sd).sum(axis=1) * self.series_scale * self.params.n_parallel
+        )
 
     def _pack_coeffs(self, dt: float, i_lookup: FloatArray) -> tuple[FloatArray, FloatArray]:
         """Mean pack voltage over a step of length dt is ``E − R·I`` (I pack current)."""
@@ -177,20 +211,27 @@ class Battery:
         """Advance every cabinet with DC power ``p_dc_w`` (+ discharge) held for ``dt``.
 
         Cabinets whose contactor is open carry no current. Returns per-cabinet means over
-        the step: current, delivered DC power and chemical power (W).
+        the step: current, delivered DC power and chemical power (W); the chemical power
+        includes the self-discharge, also returned alone as ``p_sd_w`` (so chemical minus
+        delivered power, the battery loss, books it).
         """
         p = np.where(closed > 0, p_dc_w, 0.0)
         e, r = self._pack_coeffs(dt, self.i_pack)
         i, limited = self.current_for_power(e, r, p)
         i = np.where(closed > 0, i, 0.0)
+        p_sd = self.self_discharge_w(self.state)
         res = self.step_current(i, dt)
         p_del = i * (e - r * i)
-        return {"i_a": i, "p_dc_w": p_del, "p_chem_w": res, "limited": limited}
+        return {"i_a": i, "p_dc_w": p_del, "p_chem_w": res, "p_sd_w": p_sd, "limited": limited}
 
     def step_current(self, i_pack: FloatArray, dt: float) -> FloatArray:
-        """Advance with pack current held; returns the mean chemical power (W)."""
+        """Advance with pack current held; returns the mean chemical power (W), self-discharge
+        included. Self-discharge is a small internal current that lowers SoC only (its heat,
+        tens of mW per cell, is neglected)."""
         n_p = self.params.n_parallel
         i_cell = (i_pack / n_p)[:, None]
+        dsoc_sd = self.self_discharge_dsoc(self.state) * dt
+        p_sd = self.self_discharge_w(self.state)
         out = ecm_step(
             self.cell,
             self.state,
@@ -201,10 +242,11 @@ class Battery:
             r_scale=self.r_scale,
             thermal=self.thermal(dt),
         )
+        out.state.soc = np.maximum(out.state.soc - dsoc_sd, 0.0)
         self.state = out.state
         self.i_pack = np.asarray(i_pack, dtype=float)
         self.last_heat_w = out.heat_w
-        return np.asarray((out.ocv_mean * i_cell).sum(axis=1) * self.series_scale * n_p)
+        return np.asarray((out.ocv_mean * i_cell).sum(axis=1) * self.series_scale * n_p + p_sd)
 
     def apply_fault_heat(self, dt: float) -> None:
         """Add the injected hot-spot heat of the last ``dt`` to cell 0 of each cabinet.
@@ -232,7 +274,7 @@ class Battery:
 
     def rhs(self, state: EcmState, i_pack: FloatArray, i_lookup: FloatArray) -> tuple[FloatArray, ...]:
         n_p = self.params.n_parallel
-        return ecm_rhs(
+        dsoc, *rest = ecm_rhs(
             self.cell,
             state,
             (i_pack / n_p)[:, None],
@@ -241,9 +283,12 @@ class Battery:
             r_scale=self.r_scale,
             lookup_current_a=(i_lookup / n_p)[:, None],
         )
+        return (dsoc - self.self_discharge_dsoc(state), *rest)
 
     def chem_power_w(self, state: EcmState, i_pack: FloatArray) -> FloatArray:
-        return np.asarray(self.cell.ocv(state.soc).sum(axis=1) * self.series_scale * i_pack)
+        """Chemical power (W) per cabinet at pack current ``i_pack``, self-discharge included."""
+        p_i = self.cell.ocv(state.soc).sum(axis=1) * self.series_scale * i_pack
+        return np.asarray(p_i + self.self_discharge_w(state))
 
     # -- outputs ---------------------------------------------------------------------------
     def outputs_now(self) -> dict[str, FloatArray]:

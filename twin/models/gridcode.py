@@ -56,6 +56,7 @@ __all__ = [
     "GridCodeStatus",
     "IslandTrip",
     "LvrtCurve",
+    "ReactiveCurrent",
     "RideThrough",
     "RocofTrip",
     "TripSettings",
@@ -64,6 +65,7 @@ __all__ = [
     "VoltageRegion",
     "VoltageTrip",
     "available_grid_codes",
+    "fault_reactive_current_pu",
     "freq_watt_dp_pu",
     "grid_code_issues",
     "lag_step",
@@ -121,6 +123,10 @@ _SRC_ES = (
 _SRC_VV = "[S] IEEE 1547-2018 volt-var defaults (physics.md §2)"
 _SRC_VW = "[S] IEEE 1547-2018 volt-watt Cat B default (physics.md §2)"
 _SRC_FW = "[S] IEEE 1547-2018 freq-droop default, every category (physics.md §2)"
+_SRC_IQ_1547 = (
+    "[K] IEEE 1547-2018 requires no dynamic reactive-current injection in a sag: the DER rides "
+    "through (permissive operation or momentary cessation, by category)"
+)
 
 
 def _check_range(name: str, value: tuple[float, ...]) -> None:
@@ -426,6 +432,20 @@ class FreqWatt:
     source: str = param("", source="-", doc="provenance of this entry")
 
 
+@dataclass(frozen=True, slots=True)
+class ReactiveCurrent:
+    """Dynamic reactive-current injection in a voltage sag (GB/T 19964 style): below
+    ``v_threshold_pu`` the unit injects ΔI_q = ``k_factor``·(``v_threshold_pu`` − V)·I_n,
+    limited by its current limit. With ``q_priority`` the reactive current is served first
+    and active power gets what is left of the current limit."""
+
+    enabled: bool = param(False, source=_SRC_IQ_1547)
+    v_threshold_pu: float = param(0.9, unit="pu", gt=0.0, le=1.0, source=_SRC_IQ_1547)
+    k_factor: float = param(1.5, ge=0.0, le=10.0, source=_SRC_IQ_1547, doc="ΔI_q/I_n per pu of sag")
+    q_priority: bool = param(True, source=_SRC_IQ_1547, doc="true: reactive current first")
+    source: str = param("", source="-", doc="provenance of this entry")
+
+
 VOLT_VAR_CAT_B: Final = VoltVarCurve(source=_SRC_VV)
 VOLT_VAR_CAT_A: Final = VoltVarCurve((0.90, 1.00, 1.10), (0.25, 0.0, -0.25), 10.0, _SRC_VV)
 VOLT_WATT_CAT_B: Final = VoltWattCurve(source=_SRC_VW)
@@ -449,6 +469,9 @@ class GridCode:
     volt_var: VoltVarCurve = field(default_factory=lambda: VOLT_VAR_CAT_B, metadata=_meta(_SRC_VV))
     volt_watt: VoltWattCurve = field(default_factory=lambda: VOLT_WATT_CAT_B, metadata=_meta(_SRC_VW))
     freq_watt: FreqWatt = field(default_factory=lambda: FreqWatt(source=_SRC_FW), metadata=_meta(_SRC_FW))
+    reactive_current: ReactiveCurrent = field(
+        default_factory=lambda: ReactiveCurrent(source=_SRC_IQ_1547), metadata=_meta(_SRC_IQ_1547)
+    )
 
 
 # --------------------------------------------------------------------------------------
@@ -680,6 +703,16 @@ def freq_watt_dp_pu(
     dev = np.asarray(f_hz, dtype=float) - f_nom
     excess = np.sign(dev) * np.maximum(np.abs(dev) - deadband_hz, 0.0)
     return np.asarray(-excess / (f_nom * droop), dtype=float)
+
+
+def fault_reactive_current_pu(v_pu: npt.ArrayLike, spec: ReactiveCurrent) -> FloatArray:
+    """Reactive current (pu of rated current, + = inject) the grid code asks for in a sag:
+    k·(V_th − V) below V_th, 0 above it or when injection is disabled. Not limited: the
+    caller caps it at the unit's current limit."""
+    v = np.asarray(v_pu, dtype=np.float64)
+    if not spec.enabled:
+        return np.zeros_like(v)
+    return np.asarray(spec.k_factor * np.maximum(spec.v_threshold_pu - v, 0.0), dtype=np.float64)
 
 
 @overload

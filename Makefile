@@ -30,8 +30,11 @@ $(JSSTAMP): $(JS)/package.json
 	cd $(JS) && npm install --no-audit --no-fund --loglevel=error
 	touch $(JSSTAMP)
 
+# two workers (CI has two cores); a file's tests stay on one worker (a scenario runs once)
+PYTEST_ARGS ?= -n 2 --dist loadfile
+
 test: lint $(JSSTAMP)
-	$(BIN)/pytest
+	$(BIN)/pytest $(PYTEST_ARGS)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_site.py

@@ -402,7 +402,7 @@ class StandIn:
             alrm = int(self._read(d, "701.Alrm") or 0)
             bms = self._read(d, "802.State")
             u.local = (self._read(d, "715.LocRemCtl") or 0.0) > 0.5
-            u.running = inv in (_INV_RUNNING, _INV_THROTTLED) and bms == _BMS_CONNECTED
+            u.running = inv in (_INV_RUNNING, _INV_THROTTLED, _INV_STANDBY) and bms == _BMS_CONNECTED
             u.faulted = inv == _INV_FAULT or bms == _BMS_FAULT
             u.grid_trip_only = inv == _INV_FAULT and bms != _BMS_FAULT and (alrm & ~_GRID_ALARM_BITS) == 0
             socs = [s for s in (self._read(d, "713.SoC"), self._read(d, "802.SoC")) if s is not None]

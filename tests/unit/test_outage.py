@@ -178,3 +178,24 @@ def test_ambient_temperature_moves_cooling_power_by_the_stated_slope() -> None:
     assert hot.snapshot()["site.p_it_kw"] == site.snapshot()["site.p_it_kw"]
     ratio.append(hot.snapshot()["site.p_cooling_kw"] / site.snapshot()["site.p_cooling_kw"])
     assert ratio[0] == pytest.approx(1.0 + fac.pue_slope_per_degc * 10.0, rel=0.02)
+
+
+def test_open_transition_drops_the_island_then_closes_onto_the_dead_bus() -> None:
+    """``pms.transition: open``: the gensets are dropped, the bus is dead for
+    ``open_transition_s`` while the UPS bridges the racks, then the breaker closes onto the
+    dead bus; no rack goes dark."""
+    site = _steady_island(grid={"reclose_delay_s": 10.0}, pms={"transition": "open"})
+    pm = site.params.pms
+    site.set("grid.available", 1)
+    dead, modes = 0, []
+    for _ in range(round(20.0 / site.dt)):
+        site.step()
+        s = site.snapshot()
+        modes.append(int(s["grid.bus_mode"]))
+        dead += int(s["grid.bus_dead"])
+        assert s["site.racks_dark"] == 0
+    # ISLAND, then DEAD for the open-transition time (to a tick), then GRID
+    assert modes[0] == 1
+    assert modes[-1] == 0
+    assert dead * site.dt == pytest.approx(pm.open_transition_s, abs=site.dt + 1e-9)
+    assert all(site.snapshot()[f"genset[{i}].state"] == 3 for i in range(site.genset.n))  # type: ignore[union-attr]

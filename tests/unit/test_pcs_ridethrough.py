@@ -212,9 +212,9 @@ def test_hot_standby_after_the_hold_and_instant_wake() -> None:
     assert snap["pcs[0].p_ac_kw"] > 0.5  # ramp 100 %/s then the 0.5 s lag: ≈ 1 kW after 0.1 s
 
 
-def test_no_standby_by_default() -> None:
-    """Off by default: a unit held at P = 0 keeps switching with its no-load loss P0·P_n."""
-    site = _lab()
+def test_without_standby_a_held_unit_keeps_switching() -> None:
+    """``standby: false``: a unit held at P = 0 keeps switching with its no-load loss P0·P_n."""
+    site = _lab(pcs={"standby": False})
     pp = site.params.pcs
     assert not pp.standby
     _running_at(site, 0.0, seconds=pp.standby_hold_s + 20.0)
@@ -224,7 +224,8 @@ def test_no_standby_by_default() -> None:
 
 
 def _soc_drop_per_day(enable: int) -> tuple[Site, float, float]:
-    site = _lab(tick_s=60.0, pcs={"standby": True})
+    site = _lab(tick_s=60.0)  # standby is the default
+    assert site.params.pcs.standby
     site.set("pcs.enable", enable)
     site.step(2)
     if enable:

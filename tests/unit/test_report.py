@@ -216,7 +216,7 @@ def test_killed_run_folder(tmp_path: Path) -> None:
         assert p.read_bytes().startswith(PNG)
     assert "INCOMPLETE" in files.summary_md.read_text(encoding="utf-8")
 
-    console = Console(record=True, width=120)
+    console = Console(record=True, width=400)  # one line, whatever the tmp path
     print_summary(tmp_path, console)
     assert w.rows_flushed == 100
     assert "100 rows" in console.export_text()

@@ -13,8 +13,9 @@ enter-service ramp after a trip, volt-watt and freq-watt with its own settings.
 Losses: a switching unit loses P_n·(P0 + k1·p + k2·p²), p = |P_ac|/P_n, one no-load term P0
 for both directions so the loss is continuous through P = 0 (discharge: the Notton form of
 the Sungrow SC1000TL field fit shipped in SimSES; charge: refitted to it with the common P0,
-physics.md §2). With `standby` on, a running unit held at P = Q = 0 stops switching (hot standby)
-and draws only a small standby loss. Auxiliary and HVAC load rises with the ambient temperature.
+physics.md §2). With `standby` on (the default), a running unit held at P = Q = 0 stops
+switching (hot standby) and draws only a small standby loss. Auxiliary and HVAC load rises
+with the ambient temperature.
 See ``docs/models/pcs.md``.
 """
 
@@ -122,9 +123,9 @@ class PcsParams:
         0.0089, ge=0, source="[C] same fit as loss_k1_charge", doc="charge loss, quadratic term"
     )
     standby: bool = param(
-        False,
-        source="twin choice: off until EMS clients (the stand-in EMS in hil/ems/standin.py) "
-        "dispatch to units in InvSt STANDBY; see docs/models/pcs.md",
+        True,
+        source="[K] 1500 V BESS PCS idle in hot standby (IGBTs off, DC link and controls up); "
+        "an EMS dispatches to InvSt STANDBY units as to RUNNING ones",
         doc="true: a running unit held at P = Q = 0 for standby_hold_s stops switching "
         "(hot standby, InvSt STANDBY, standby_loss_pu) and wakes on the next command",
     )

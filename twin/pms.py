@@ -29,10 +29,17 @@ below a lower threshold and after ``min_off_s``, so the panel does not flap.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from enum import IntEnum
+from typing import TYPE_CHECKING
+
+import numpy as np
 
 from twin.params import param
+
+if TYPE_CHECKING:
+    from twin.site import Site
 
 __all__ = ["BusMode", "PmsParams", "Transfer"]
 
@@ -113,3 +120,214 @@ class PmsParams:
                 f"sync_slip_hz {self.sync_slip_hz} Hz must be inside the Δf window "
                 f"sync_df_hz {self.sync_df_hz} Hz, or the breaker can never close"
             )
+
+
+# ------------------------------------------------------------------------------------------
+# the PMS acting on the site (called from Site._discrete; each function reads and writes the
+# site's state)
+# ------------------------------------------------------------------------------------------
+
+
+def breaker(site: Site, t: float, dt: float) -> None:
+    """The PCC breaker and the PMS's transfer sequence (see twin.pms)."""
+    g, pm = site.params.grid, site.params.pms
+    if site.breaker_closed:
+        if not site.breaker_cmd_close or (
+            not site.grid_available and site.outage_for > g.breaker_open_delay_s - 1e-9
+        ):
+            site.breaker_closed = False
+            set_transfer(site, t, Transfer.ISLANDED, "PCC breaker opened (island)")
+        elif site.transfer == Transfer.UNLOAD:
+            gs = site.genset
+            if gs is None or (not np.any(site.gen_unload_ref > 0) and float(np.max(gs.p, initial=0.0)) < 1.0):
+                set_transfer(site, t, Transfer.NORMAL, "gensets unloaded onto the grid")
+        return
+    ready = (
+        site.grid_available
+        and site.breaker_cmd_close
+        and g.auto_reclose
+        and site.healthy_for >= g.reclose_delay_s - 1e-9
+    )
+    if not ready:
+        if site.transfer in (Transfer.SYNC, Transfer.OPEN):
+            set_transfer(site, t, Transfer.ISLANDED, "retransfer held: grid not ready")
+        return
+    site.transfer_for += dt
+    if site.transfer == Transfer.OPEN:
+        if site.transfer_for >= pm.open_transition_s - 1e-9:
+            close_breaker(site, t, "open transition: PCC breaker closed onto the dead bus")
+    elif site.bus == BusMode.DEAD:
+        close_breaker(site, t, "PCC breaker closed onto the dead bus")
+    elif pm.transition == "open":
+        set_transfer(site, t, Transfer.OPEN, "open transition: island sources dropped")
+    else:
+        if site.transfer != Transfer.SYNC:
+            set_transfer(site, t, Transfer.SYNC, "synchronising the island to the grid")
+            site.phase_deg = float(site._rng_phase.uniform(-180.0, 180.0))
+            site._phase_min = abs(site.phase_deg)
+            site._phase_at_min = site.phase_deg
+            return
+        df = site.f - site.grid_f_hz
+        dv = site.v - site.grid_v_pu
+        in_window = (
+            abs(df) <= pm.sync_df_hz and abs(dv) <= pm.sync_dv_pu and site._phase_min <= pm.sync_dphi_deg
+        )
+        if in_window or not pm.sync_check:
+            dphi = site._phase_at_min if in_window else site.phase_deg
+            site.reclose_check = (df, dphi, dv)
+            close_breaker(
+                site, t, f"closed transition: Δf {df:+.3f} Hz, Δφ {dphi:+.1f}°, ΔV {dv:+.3f} pu at reclose"
+            )
+        elif site.transfer_for >= pm.sync_timeout_s and pm.sync_fallback == "open":
+            set_transfer(site, t, Transfer.OPEN, "failed to synchronise: open transition")
+
+
+def close_breaker(site: Site, t: float, why: str) -> None:
+    site.breaker_closed = True
+    gs = site.genset
+    if gs is not None and site.transfer == Transfer.SYNC and np.any(gs.running > 0):
+        site.gen_unload_ref = gs.p.copy()
+        set_transfer(site, t, Transfer.UNLOAD, why)
+    else:
+        set_transfer(site, t, Transfer.NORMAL, why)
+    site.sync_ref = 0.0
+
+
+def set_transfer(site: Site, t: float, state: Transfer, why: str) -> None:
+    site.transfer = state
+    site.transfer_for = 0.0
+    site._event(t, "grid", "transfer", why)
+
+
+def set_bus(site: Site, t: float) -> None:
+    """Bus mode, voltage and frequency for this tick."""
+    prev = site.bus
+    if site.breaker_closed:
+        mode = BusMode.GRID if site.grid_available else BusMode.DEAD
+    elif site.transfer == Transfer.OPEN:
+        mode = BusMode.DEAD
+    else:
+        gfm_up = bool(np.any(site.pcs.gfm & (site.pcs.running > 0)))
+        gen_up = site.genset is not None and bool(np.any(site.genset.running > 0))
+        mode = BusMode.ISLAND if gfm_up or gen_up else BusMode.DEAD
+    site.bus = mode
+    if mode == BusMode.GRID:
+        site.grid_f_hz += site.grid_rocof * site.dt
+        site.f = site.grid_f_hz
+        site.v = pcc_v(site, site.p_grid, site.q_grid)
+    elif mode == BusMode.ISLAND:
+        if prev == BusMode.DEAD:
+            site.f = site.f0  # a genset closes onto a dead bus at rated speed
+        elif prev == BusMode.GRID:
+            site.f = site.grid_f_hz
+        site.v = 1.0
+    else:
+        site.f = 0.0
+        site.v = 0.0
+    if mode != prev:
+        site._event(t, "grid", "bus", mode.name)
+
+
+def pcc_v(site: Site, p_kw: float, q_kvar: float) -> float:
+    """PCC voltage behind the Thevenin source (module docstring of twin.models.grid)."""
+    vs = site.grid_v_pu
+    a = (site._thev_r * p_kw + site._thev_x * q_kvar) / site.s_sc_kva
+    disc = vs * vs - 4.0 * a
+    if vs <= 0.0:
+        return 0.0
+    if disc <= 0.0:  # beyond the nose of the P-V curve: voltage collapse
+        return 0.5 * vs
+    return 0.5 * (vs + math.sqrt(disc))
+
+
+def sources(site: Site) -> tuple[float, float]:
+    """(rated, acceptance ceiling) of what forms or feeds the island now (kW)."""
+    pcs, gs = site.pcs, site.genset
+    gfm = float(np.sum(pcs.p_max_dis * pcs.gfm) * site.params.pcs.gfm_overload_pu)
+    pv = site.pv.p_ac if (site.pv is not None and site.bus != BusMode.DEAD) else 0.0
+    rated = ceiling = gfm + pv
+    if gs is not None:
+        rated += float(np.sum(gs.params.p_rated_kw * gs.running))
+        ceiling += float(np.sum(gs.accept_ceiling))
+    return rated, ceiling
+
+
+def pms_loads(site: Site, t: float, dt: float) -> None:
+    """UPS walk-in allowance, chiller restarts and rack shedding for this tick."""
+    pm, fac = site.params.pms, site.params.facility
+    live = site.bus != BusMode.DEAD
+    if site.bus == BusMode.ISLAND:
+        rated, ceiling = sources(site)
+        cap = pm.capacity_frac * rated
+        headroom = max(pm.capacity_frac * ceiling - site.p_bus_load, 0.0)
+    else:
+        cap = headroom = math.inf
+    if site.ups is not None:
+        site.ups.allowance_cap = site.ups.p_in + headroom
+        site.ups.advance_allowance(site.ups.input_ok(live, site.v, site.f, site.f0), dt)
+    n_ch = fac.chiller_units
+    if not live:
+        site.live_for = 0.0
+        if site.chillers_on:
+            site.chillers_on = 0
+            site._event(t, "facility", "chillers", "all stopped (dead bus)")
+    else:
+        site.live_for += dt
+        if site.chillers_on < n_ch and site.live_for >= (site.chillers_on + 1) * fac.chiller_restart_s - 1e-9:
+            step = site._cooling_target(site.p_it) / n_ch
+            if step <= headroom:
+                site.chillers_on += 1
+                headroom -= step
+                site._event(t, "facility", "chillers", f"{site.chillers_on} of {n_ch} running")
+    other = site.p_bus_load - site.it_bus  # cooling, base load and aux on the bus now
+    shed_load(site, t, dt, cap - other, headroom)
+
+
+def shed_load(site: Site, t: float, dt: float, cap_it: float, headroom: float) -> None:
+    """Power as many racks (a prefix, in priority order) as the supply can carry.
+
+    On measured draw: a powered rack counts at its measured draw held at its peak (decaying
+    over ``draw_hold_s``), a dark one at what it was budgeted at when it was shed. Racks
+    are shed when their draw exceeds what can carry them (the UPS's input allowance plus
+    its battery, or, without a UPS, the island's capacity less the other loads), down to
+    ``shed_margin`` below it; they come back only below
+    ``restore_margin``, ``min_off_s`` after the last shed, and in steps the sources can
+    accept (``headroom``), so the panel does not flap.
+    """
+    pm, n_racks = site.params.pms, site.powered.size
+    hold = math.exp(-dt / pm.draw_hold_s)
+    held = np.maximum(site.p_it_racks, site.rack_est * hold)
+    site.rack_est = np.where(site.powered, held, site.rack_est)
+    ups = site.ups
+    if ups is not None:
+        avail = ups.capability_kw(dt)
+    elif site.bus == BusMode.GRID:
+        avail = math.inf
+    elif site.bus == BusMode.ISLAND:
+        avail = cap_it
+    else:
+        avail = 0.0
+    cum = np.cumsum(site.rack_est)
+    n_now = int(site.powered.sum())  # powered racks are always a prefix
+    n_on = n_now
+    if n_now and cum[n_now - 1] > avail:
+        n_on = int(np.searchsorted(cum, avail * (1.0 - pm.shed_margin), side="right"))
+        site.rack_off_t = t
+    elif n_now < n_racks:
+        if site.bus == BusMode.GRID and ups is None:
+            n_on = n_racks
+        elif t - site.rack_off_t >= pm.min_off_s - 1e-9 or site.bus == BusMode.GRID:
+            # on the grid only the UPS rating limits (no source to protect from overload)
+            margin = 0.0 if site.bus == BusMode.GRID else pm.restore_margin
+            n_fit = int(np.searchsorted(cum, avail * (1.0 - margin), side="right"))
+            gp = site.params.gpu
+            idle = gp.node_idle_kw * gp.nodes_per_rack * site.params.facility.pue
+            n_add = n_racks if math.isinf(headroom) else int(headroom // idle)
+            n_on = max(n_now, min(n_fit, n_now + n_add))
+    if n_on != n_now:
+        site.powered[:] = False
+        site.powered[:n_on] = True
+    dark = int(n_racks - n_on)
+    if dark != site._racks_dark_prev:
+        site._event(t, "gpu", "load", f"{dark} of {n_racks} racks without supply")
+        site._racks_dark_prev = dark

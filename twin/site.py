@@ -13,21 +13,22 @@ from __future__ import annotations
 
 import copy
 import math
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from scipy.integrate import solve_ivp
 
+from twin import pms as _pms
+from twin import site_io as _io
+from twin import site_ivp as _ivp
 from twin._interp import FloatArray
 from twin.aging import AgingModel
 from twin.errors import ParameterError, ParameterIssue, SolverError, UnknownSignalError
 from twin.models.battery import Battery, BatteryParams
 from twin.models.bms import ALARM_BITS, Bms, BmsParams, Contactor
 from twin.models.cell import load_cell
-from twin.models.ecm import EcmState
 from twin.models.genset import Genset, GensetParams, GensetState
 from twin.models.gpu import GpuFleet, GpuFleetParams
 from twin.models.grid import FacilityParams, GridParams
@@ -302,10 +303,10 @@ class Site:
         self.bms_disconnect = np.zeros(n)
         self.s_base_kva = max(self._s_base(), 1.0)
         self.s_sc_kva = g.scr * self._s_ref_kva()
-        self._inputs = self._build_inputs()
+        self._inputs = _io.build_inputs(self)
         self._bat_out: dict[str, FloatArray] = {}
         self._init_cooling()
-        self._snapshot = self._make_snapshot()
+        self._snapshot = _io.make_snapshot(self)
 
     # -- construction helpers --------------------------------------------------------------
     def _s_base(self) -> float:
@@ -338,7 +339,7 @@ class Site:
         self.p_bus_load = self.it_bus + self.p_cool + fac.base_load_kw
         self.p_grid = self.p_bus_load
         self.q_grid = self.p_bus_load * self._load_tan_phi
-        self.v = self._pcc_v(self.p_grid, self.q_grid)
+        self.v = _pms.pcc_v(self, self.p_grid, self.q_grid)
 
     @property
     def t(self) -> float:
@@ -346,128 +347,6 @@ class Site:
         return self.tick * self.dt
 
     # -- inputs -----------------------------------------------------------------------------
-    def _build_inputs(self) -> dict[str, Callable[[float, int | None], None]]:
-        pcs, bms, bat = self.pcs, self.bms, self.battery
-
-        def unit_setter(arr_owner: Any, attr: str) -> Callable[[float, int | None], None]:
-            def setter(value: float, idx: int | None) -> None:
-                arr = getattr(arr_owner, attr)
-                if idx is None:
-                    arr[:] = value
-                else:
-                    arr[idx] = value
-
-            return setter
-
-        def bess_total(value: float, idx: int | None) -> None:
-            self.bess_p_set_total = float(value)
-
-        def pcs_p_set(value: float, idx: int | None) -> None:
-            self.bess_p_set_total = None
-            unit_setter(pcs, "p_set")(value, idx)
-
-        def per_unit(value: float, idx: int | None) -> FloatArray:
-            """``value`` on every cabinet (idx None) or on cabinet ``idx`` only, 0 elsewhere."""
-            out = np.zeros(self.n_cab)
-            if idx is None:
-                out[:] = value
-            else:
-                out[idx] = value
-            return out
-
-        def alarm_reset(value: float, idx: int | None) -> None:
-            mask = per_unit(value, idx)
-            bms.reset_alarms(mask)
-            pcs.fault_reset = np.maximum(pcs.fault_reset, mask)
-
-        def drift(value: float, idx: int | None) -> None:
-            # a new drift rate starts from a zero offset (a fresh fault, or a recalibrated sensor)
-            unit_setter(bms, "sensor_drift")(value, idx)
-            bms.drift_offset_a = np.where(per_unit(1.0, idx) > 0, 0.0, bms.drift_offset_a)
-
-        def cell_offset(value: float, idx: int | None) -> None:
-            bat.offset_cell_soc(per_unit(value, idx) / 100.0)
-
-        def coolant(value: float, idx: int | None) -> None:
-            unit_setter(bat, "t_coolant")(value, idx)
-
-        def scalar(attr: str, conv: Callable[[float], Any] = float) -> Callable[[float, int | None], None]:
-            def setter(value: float, idx: int | None) -> None:
-                setattr(self, attr, conv(value))
-
-            return setter
-
-        inputs: dict[str, Callable[[float, int | None], None]] = {
-            "pcs.enable": unit_setter(pcs, "enable"),
-            "pcs.p_set_kw": pcs_p_set,
-            "pcs.q_set_kvar": unit_setter(pcs, "q_set"),
-            "pcs.fault_reset": unit_setter(pcs, "fault_reset"),
-            "pcs.derate_pu": unit_setter(pcs, "derate"),
-            "pcs.fault_trip": unit_setter(pcs, "fault_trip"),
-            "pcs.fault_dc_overvolt": unit_setter(pcs, "fault_dc_ov"),
-            "pcs.overtemp": unit_setter(pcs, "overtemp"),
-            "bess.fault_heat_w": unit_setter(bat, "fault_heat_w"),
-            "bess.cell_soc_offset_pct": cell_offset,
-            "bess.p_set_kw": bess_total,
-            "bms.alarm_reset": alarm_reset,
-            "bms.fault_contactor": unit_setter(bms, "fault_contactor"),
-            "bms.disconnect": unit_setter(self, "bms_disconnect"),
-            "bms.fault_ground": unit_setter(bms, "fault_ground"),
-            "bms.fault_other": unit_setter(bms, "fault_other"),
-            "bms.soc_sensor_bias_a": unit_setter(bms, "sensor_bias_a"),
-            "bms.soc_sensor_gain": unit_setter(bms, "sensor_gain"),
-            "bms.soc_sensor_drift_a_per_h": drift,
-            "bess.t_coolant_degc": coolant,
-            "grid.available": scalar("grid_available", lambda v: bool(v)),
-            "grid.v_pu": scalar("grid_v_pu"),
-            "grid.f_hz": scalar("grid_f_hz"),
-            "grid.rocof_hz_per_s": scalar("grid_rocof"),
-            "grid.breaker_close": scalar("breaker_cmd_close", lambda v: bool(v)),
-            "site.t_ambient_degc": scalar("t_ambient"),
-        }
-        if self.genset is not None:
-            gs = self.genset
-            inputs["genset.start"] = unit_setter(gs, "start_cmd")
-            inputs["genset.p_set_kw"] = unit_setter(gs, "p_set")
-            inputs["genset.fail_to_start"] = unit_setter(gs, "force_fail")
-        if self.pv is not None:
-            pv = self.pv
-
-            def irr(value: float, idx: int | None) -> None:
-                pv.irradiance_override = None if math.isnan(value) else float(value)
-
-            def cloud(value: float, idx: int | None) -> None:
-                pv.cloud_override = None if math.isnan(value) else float(np.clip(value, 0.0, 1.0))
-
-            def limit(value: float, idx: int | None) -> None:
-                pv.limit_pct = float(np.clip(value, 0.0, 100.0))
-
-            def trip(value: float, idx: int | None) -> None:
-                pv.forced_trip = bool(value)  # held until cleared; the grid-code trip is separate
-
-            inputs.update(
-                {
-                    "pv.irradiance_w_m2": irr,
-                    "pv.cloud_index": cloud,
-                    "pv.p_limit_pct": limit,
-                    "pv.trip": trip,
-                }
-            )
-        gpu = self.gpu
-
-        def job(kind: str) -> Callable[[float, int | None], None]:
-            def setter(value: float, idx: int | None) -> None:
-                j = int(value) if value >= 0 else None
-                getattr(gpu, kind)(self.t, j)
-
-            return setter
-
-        inputs["gpu.smoothing"] = lambda v, i: gpu.set_smoothing(bool(v))
-        inputs["gpu.job_start"] = job("start_job")
-        inputs["gpu.job_stop"] = job("stop_job")
-        inputs["gpu.job_fail"] = job("fail_job")
-        inputs["gpu.checkpoint"] = job("checkpoint_now")
-        return inputs
 
     @property
     def input_names(self) -> list[str]:
@@ -521,7 +400,7 @@ class Site:
         saved = self._save()
         try:
             if self.method == "ivp":
-                self._continuous_ivp(t0, dt)
+                _ivp.continuous_ivp(self, t0, dt)
             else:
                 self._continuous_fixed(t0, dt)
             self._check_finite(t0)
@@ -531,7 +410,7 @@ class Site:
         self.battery.apply_fault_heat(dt)
         self.tick += 1
         self._bookkeeping(dt)
-        self._snapshot = self._make_snapshot()
+        self._snapshot = _io.make_snapshot(self)
 
     # discrete logic -------------------------------------------------------------------------
     def _discrete(self, t: float, dt: float) -> None:
@@ -541,7 +420,7 @@ class Site:
         else:
             self.outage_for += dt
             self.healthy_for = 0.0
-        self._breaker(t, dt)
+        _pms.breaker(self, t, dt)
         islanded = not self.breaker_closed
         if self.genset is not None:
             pm = self.params.pms
@@ -551,7 +430,7 @@ class Site:
                 or self.transfer == Transfer.UNLOAD
             )
             self.genset.update_states(dt, demand_start=demand)
-        self._set_bus(t)
+        _pms.set_bus(self, t)
         live = self.bus != BusMode.DEAD
         # grid code on the PCS and PV terminals; a relay's frequency element is blocked on a
         # dead bus (no voltage to measure it on), so the monitors see f0 there
@@ -592,210 +471,8 @@ class Site:
         self.pcs.limits(
             self.bms.dcl, self.bms.ccl, bat_out["v_dc_v"], v_pu=self.v, t_ambient_degc=self.t_ambient
         )
-        self._pms_loads(t, dt)
+        _pms.pms_loads(self, t, dt)
         self._log_transitions(t)
-
-    def _breaker(self, t: float, dt: float) -> None:
-        """The PCC breaker and the PMS's transfer sequence (see twin.pms)."""
-        g, pm = self.params.grid, self.params.pms
-        if self.breaker_closed:
-            if not self.breaker_cmd_close or (
-                not self.grid_available and self.outage_for > g.breaker_open_delay_s - 1e-9
-            ):
-                self.breaker_closed = False
-                self._set_transfer(t, Transfer.ISLANDED, "PCC breaker opened (island)")
-            elif self.transfer == Transfer.UNLOAD:
-                gs = self.genset
-                if gs is None or (
-                    not np.any(self.gen_unload_ref > 0) and float(np.max(gs.p, initial=0.0)) < 1.0
-                ):
-                    self._set_transfer(t, Transfer.NORMAL, "gensets unloaded onto the grid")
-            return
-        ready = (
-            self.grid_available
-            and self.breaker_cmd_close
-            and g.auto_reclose
-            and self.healthy_for >= g.reclose_delay_s - 1e-9
-        )
-        if not ready:
-            if self.transfer in (Transfer.SYNC, Transfer.OPEN):
-                self._set_transfer(t, Transfer.ISLANDED, "retransfer held: grid not ready")
-            return
-        self.transfer_for += dt
-        if self.transfer == Transfer.OPEN:
-            if self.transfer_for >= pm.open_transition_s - 1e-9:
-                self._close(t, "open transition: PCC breaker closed onto the dead bus")
-        elif self.bus == BusMode.DEAD:
-            self._close(t, "PCC breaker closed onto the dead bus")
-        elif pm.transition == "open":
-            self._set_transfer(t, Transfer.OPEN, "open transition: island sources dropped")
-        else:
-            if self.transfer != Transfer.SYNC:
-                self._set_transfer(t, Transfer.SYNC, "synchronising the island to the grid")
-                self.phase_deg = float(self._rng_phase.uniform(-180.0, 180.0))
-                self._phase_min = abs(self.phase_deg)
-                self._phase_at_min = self.phase_deg
-                return
-            df = self.f - self.grid_f_hz
-            dv = self.v - self.grid_v_pu
-            in_window = (
-                abs(df) <= pm.sync_df_hz and abs(dv) <= pm.sync_dv_pu and self._phase_min <= pm.sync_dphi_deg
-            )
-            if in_window or not pm.sync_check:
-                dphi = self._phase_at_min if in_window else self.phase_deg
-                self.reclose_check = (df, dphi, dv)
-                self._close(
-                    t, f"closed transition: Δf {df:+.3f} Hz, Δφ {dphi:+.1f}°, ΔV {dv:+.3f} pu at reclose"
-                )
-            elif self.transfer_for >= pm.sync_timeout_s and pm.sync_fallback == "open":
-                self._set_transfer(t, Transfer.OPEN, "failed to synchronise: open transition")
-
-    def _close(self, t: float, why: str) -> None:
-        self.breaker_closed = True
-        gs = self.genset
-        if gs is not None and self.transfer == Transfer.SYNC and np.any(gs.running > 0):
-            self.gen_unload_ref = gs.p.copy()
-            self._set_transfer(t, Transfer.UNLOAD, why)
-        else:
-            self._set_transfer(t, Transfer.NORMAL, why)
-        self.sync_ref = 0.0
-
-    def _set_transfer(self, t: float, state: Transfer, why: str) -> None:
-        self.transfer = state
-        self.transfer_for = 0.0
-        self._event(t, "grid", "transfer", why)
-
-    def _set_bus(self, t: float) -> None:
-        """Bus mode, voltage and frequency for this tick."""
-        prev = self.bus
-        if self.breaker_closed:
-            mode = BusMode.GRID if self.grid_available else BusMode.DEAD
-        elif self.transfer == Transfer.OPEN:
-            mode = BusMode.DEAD
-        else:
-            gfm_up = bool(np.any(self.pcs.gfm & (self.pcs.running > 0)))
-            gen_up = self.genset is not None and bool(np.any(self.genset.running > 0))
-            mode = BusMode.ISLAND if gfm_up or gen_up else BusMode.DEAD
-        self.bus = mode
-        if mode == BusMode.GRID:
-            self.grid_f_hz += self.grid_rocof * self.dt
-            self.f = self.grid_f_hz
-            self.v = self._pcc_v(self.p_grid, self.q_grid)
-        elif mode == BusMode.ISLAND:
-            if prev == BusMode.DEAD:
-                self.f = self.f0  # a genset closes onto a dead bus at rated speed
-            elif prev == BusMode.GRID:
-                self.f = self.grid_f_hz
-            self.v = 1.0
-        else:
-            self.f = 0.0
-            self.v = 0.0
-        if mode != prev:
-            self._event(t, "grid", "bus", mode.name)
-
-    def _pcc_v(self, p_kw: float, q_kvar: float) -> float:
-        """PCC voltage behind the Thevenin source (module docstring of twin.models.grid)."""
-        vs = self.grid_v_pu
-        a = (self._thev_r * p_kw + self._thev_x * q_kvar) / self.s_sc_kva
-        disc = vs * vs - 4.0 * a
-        if vs <= 0.0:
-            return 0.0
-        if disc <= 0.0:  # beyond the nose of the P-V curve: voltage collapse
-            return 0.5 * vs
-        return 0.5 * (vs + math.sqrt(disc))
-
-    def _sources(self) -> tuple[float, float]:
-        """(rated, acceptance ceiling) of what forms or feeds the island now (kW)."""
-        pcs, gs = self.pcs, self.genset
-        gfm = float(np.sum(pcs.p_max_dis * pcs.gfm) * self.params.pcs.gfm_overload_pu)
-        pv = self.pv.p_ac if (self.pv is not None and self.bus != BusMode.DEAD) else 0.0
-        rated = ceiling = gfm + pv
-        if gs is not None:
-            rated += float(np.sum(gs.params.p_rated_kw * gs.running))
-            ceiling += float(np.sum(gs.accept_ceiling))
-        return rated, ceiling
-
-    def _pms_loads(self, t: float, dt: float) -> None:
-        """UPS walk-in allowance, chiller restarts and rack shedding for this tick."""
-        pm, fac = self.params.pms, self.params.facility
-        live = self.bus != BusMode.DEAD
-        if self.bus == BusMode.ISLAND:
-            rated, ceiling = self._sources()
-            cap = pm.capacity_frac * rated
-            headroom = max(pm.capacity_frac * ceiling - self.p_bus_load, 0.0)
-        else:
-            cap = headroom = math.inf
-        if self.ups is not None:
-            self.ups.allowance_cap = self.ups.p_in + headroom
-            self.ups.advance_allowance(self.ups.input_ok(live, self.v, self.f, self.f0), dt)
-        n_ch = fac.chiller_units
-        if not live:
-            self.live_for = 0.0
-            if self.chillers_on:
-                self.chillers_on = 0
-                self._event(t, "facility", "chillers", "all stopped (dead bus)")
-        else:
-            self.live_for += dt
-            if (
-                self.chillers_on < n_ch
-                and self.live_for >= (self.chillers_on + 1) * fac.chiller_restart_s - 1e-9
-            ):
-                step = self._cooling_target(self.p_it) / n_ch
-                if step <= headroom:
-                    self.chillers_on += 1
-                    headroom -= step
-                    self._event(t, "facility", "chillers", f"{self.chillers_on} of {n_ch} running")
-        other = self.p_bus_load - self.it_bus  # cooling, base load and aux on the bus now
-        self._shed_load(t, dt, cap - other, headroom)
-
-    def _shed_load(self, t: float, dt: float, cap_it: float, headroom: float) -> None:
-        """Power as many racks (a prefix, in priority order) as the supply can carry.
-
-        On measured draw: a powered rack counts at its measured draw held at its peak (decaying
-        over ``draw_hold_s``), a dark one at what it was budgeted at when it was shed. Racks
-        are shed when their draw exceeds what can carry them (the UPS's input allowance plus
-        its battery, or, without a UPS, the island's capacity less the other loads), down to
-        ``shed_margin`` below it; they come back only below
-        ``restore_margin``, ``min_off_s`` after the last shed, and in steps the sources can
-        accept (``headroom``), so the panel does not flap.
-        """
-        pm, n_racks = self.params.pms, self.powered.size
-        hold = math.exp(-dt / pm.draw_hold_s)
-        held = np.maximum(self.p_it_racks, self.rack_est * hold)
-        self.rack_est = np.where(self.powered, held, self.rack_est)
-        ups = self.ups
-        if ups is not None:
-            avail = ups.capability_kw(dt)
-        elif self.bus == BusMode.GRID:
-            avail = math.inf
-        elif self.bus == BusMode.ISLAND:
-            avail = cap_it
-        else:
-            avail = 0.0
-        cum = np.cumsum(self.rack_est)
-        n_now = int(self.powered.sum())  # powered racks are always a prefix
-        n_on = n_now
-        if n_now and cum[n_now - 1] > avail:
-            n_on = int(np.searchsorted(cum, avail * (1.0 - pm.shed_margin), side="right"))
-            self.rack_off_t = t
-        elif n_now < n_racks:
-            if self.bus == BusMode.GRID and ups is None:
-                n_on = n_racks
-            elif t - self.rack_off_t >= pm.min_off_s - 1e-9 or self.bus == BusMode.GRID:
-                # on the grid only the UPS rating limits (no source to protect from overload)
-                margin = 0.0 if self.bus == BusMode.GRID else pm.restore_margin
-                n_fit = int(np.searchsorted(cum, avail * (1.0 - margin), side="right"))
-                gp = self.params.gpu
-                idle = gp.node_idle_kw * gp.nodes_per_rack * self.params.facility.pue
-                n_add = n_racks if math.isinf(headroom) else int(headroom // idle)
-                n_on = max(n_now, min(n_fit, n_now + n_add))
-        if n_on != n_now:
-            self.powered[:] = False
-            self.powered[:n_on] = True
-        dark = int(n_racks - n_on)
-        if dark != self._racks_dark_prev:
-            self._event(t, "gpu", "load", f"{dark} of {n_racks} racks without supply")
-            self._racks_dark_prev = dark
 
     def gpu_rack_nominal_kw(self) -> float:
         gp = self.params.gpu
@@ -973,159 +650,6 @@ class Site:
         gfm_t = np.clip(pcs.p_set + droop, -pcs.p_max_ch, pcs.p_max_dis * pp.gfm_overload_pu)
         return np.asarray(np.where(pcs.gfm, gfm_t, p_cmd))
 
-    # continuous: solve_ivp reference ----------------------------------------------------------
-    def _layout(self) -> dict[str, slice]:
-        n_cells = self.battery.shape[0] * self.battery.shape[1]
-        n_rc = self.battery.n_rc
-        sizes = [
-            ("soc", n_cells),
-            ("v_rc", n_rc * n_cells),
-            ("t_cell", n_cells),
-            ("t_jig", n_cells),
-            ("p_ac", self.n_cab),
-            ("q_ac", self.n_cab),
-            ("gen", self.genset.n if self.genset else 0),
-            ("cool", 1),
-            ("f", 1),
-            ("e", 8),  # pcs loss, aux, batt loss, chem, gen, island imbalance, cooling, p_ac
-        ]
-        out: dict[str, slice] = {}
-        k = 0
-        for name, size in sizes:
-            out[name] = slice(k, k + size)
-            k += size
-        return out
-
-    def _continuous_ivp(self, t0: float, dt: float) -> None:
-        """The reference path for the grid-connected site. An island or a dead bus is stepped
-        by the fixed path on both methods (its swing equation is sub-stepped exactly there)."""
-        if self.bus != BusMode.GRID:
-            self._continuous_fixed(t0, dt)
-            return
-        bat, pcs, gs = self.battery, self.pcs, self.genset
-        c0 = self.p_cool
-        self._gpu_and_cooling(t0, dt)  # IT, UPS and the cooling target (integrated below)
-        self.p_cool = c0
-        fac = self.params.facility
-        cool_target = self._cooling_target(self.p_it) * self.chillers_on / fac.chiller_units
-        if self.pv is not None:
-            self.pv.step(t0, dt)
-        p_cmd, q_cmd = self._pcs_commands()
-        lay = self._layout()
-        shape = bat.shape
-        x0 = np.zeros(lay["e"].stop)
-        st = bat.state
-        x0[lay["soc"]] = st.soc.ravel()
-        x0[lay["v_rc"]] = st.v_rc.ravel()
-        x0[lay["t_cell"]] = st.t_cell_degc.ravel()
-        x0[lay["t_jig"]] = st.t_jig_degc.ravel()
-        x0[lay["p_ac"]] = pcs.p_ac
-        x0[lay["q_ac"]] = pcs.q_ac
-        if gs is not None:
-            x0[lay["gen"]] = gs.p
-        x0[lay["cool"]] = self.p_cool
-        x0[lay["f"]] = self.f
-        rate = pcs.rate_kw_s
-        ref0 = pcs.p_ref.copy()
-        delta = p_cmd - ref0
-        slope = np.sign(delta) * rate
-        t_ramp = np.abs(delta) / rate
-        closed = (self.bms.contactor == _CONTACTOR_CLOSED).astype(float)
-        run = pcs.running > 0
-        i_lookup = bat.i_pack.copy()
-        gen_tgt = self._gen_grid_target(dt) if gs is not None else None
-        n_rc = bat.n_rc
-
-        def rhs(t: float, x: FloatArray) -> FloatArray:
-            s = t - t0
-            state = EcmState(
-                x[lay["soc"]].reshape(shape),
-                x[lay["v_rc"]].reshape((n_rc, *shape)),
-                x[lay["t_cell"]].reshape(shape),
-                x[lay["t_jig"]].reshape(shape),
-            )
-            p_ac = x[lay["p_ac"]]
-            dx = np.zeros_like(x)
-            tgt = ref0 + slope * np.minimum(s, t_ramp)
-            dx[lay["p_ac"]] = np.where(run, (tgt - p_ac) / pcs.tau, 0.0)
-            dx[lay["q_ac"]] = (q_cmd - x[lay["q_ac"]]) / pcs.tau_q
-            loss = pcs.loss_now_kw(p_ac)
-            p_dc_w = (p_ac + loss) * 1000.0 * closed
-            e, r = bat.pack_instant(state, i_lookup)
-            i_pack, _ = bat.current_for_power(e, r, p_dc_w)
-            i_pack = i_pack * closed
-            dsoc, dv, dtc, dtj = bat.rhs(state, i_pack, i_lookup)
-            dx[lay["soc"]] = dsoc.ravel()
-            dx[lay["v_rc"]] = dv.ravel()
-            dx[lay["t_cell"]] = dtc.ravel()
-            dx[lay["t_jig"]] = dtj.ravel()
-            p_cool = x[lay["cool"]][0]
-            dx[lay["cool"]] = (cool_target - p_cool) / fac.cooling_tau_s
-            p_gen = 0.0
-            if gs is not None and gen_tgt is not None:
-                pg = x[lay["gen"]]
-                dx[lay["gen"]] = (gen_tgt - pg) / gs.tau
-                p_gen = float(pg.sum())
-            aux = self._aux_now(p_ac)
-            chem = bat.chem_power_w(state, i_pack) / 1000.0
-            p_del = i_pack * (e - r * i_pack) / 1000.0
-            ee = dx[lay["e"]]
-            ee[0] = float(loss.sum())
-            ee[1] = float(aux.sum())
-            ee[2] = float((chem - p_del).sum())
-            ee[3] = float(chem.sum())
-            ee[4] = p_gen
-            ee[5] = 0.0
-            ee[6] = p_cool
-            ee[7] = float(p_ac.sum())
-            return dx
-
-        try:
-            sol = solve_ivp(rhs, (t0, t0 + dt), x0, method="LSODA", rtol=1e-8, atol=1e-9, t_eval=[t0 + dt])
-        except (ValueError, FloatingPointError, ArithmeticError) as exc:
-            raise SolverError("site", t0, str(exc)) from exc
-        if not sol.success:
-            raise SolverError("site", t0, str(sol.message))
-        x1 = sol.y[:, -1]
-        if not np.all(np.isfinite(x1)):
-            bad = [k for k, sl in lay.items() if not np.all(np.isfinite(x1[sl]))]
-            raise SolverError(_device_of(bad[0]), t0, f"non-finite state {bad}")
-        bat.state = EcmState(
-            x1[lay["soc"]].reshape(shape).copy(),
-            x1[lay["v_rc"]].reshape((n_rc, *shape)).copy(),
-            x1[lay["t_cell"]].reshape(shape).copy(),
-            x1[lay["t_jig"]].reshape(shape).copy(),
-        )
-        ee = (x1[lay["e"]] - x0[lay["e"]]) / dt
-        pcs.p_ac = np.where(run, x1[lay["p_ac"]], 0.0)
-        pcs.q_ac = x1[lay["q_ac"]].copy()
-        # the ramp reference evolves in closed form
-        pcs.p_ref = ref0 + slope * np.minimum(dt, t_ramp)
-        p_ac_mean_total = ee[7]
-        # per-unit means are not integrated one by one: spread the exact total by end values
-        w = (
-            pcs.p_ac / pcs.p_ac.sum()
-            if abs(float(pcs.p_ac.sum())) > 1e-9
-            else np.full(self.n_cab, 1.0 / self.n_cab)
-        )
-        pcs.p_ac_mean = p_ac_mean_total * w
-        pcs.q_ac_mean = pcs.q_ac.copy()
-        pcs.loss = np.full(self.n_cab, ee[0] / self.n_cab)
-        pcs.aux = np.full(self.n_cab, ee[1] / self.n_cab)
-        pcs.p_dc = pcs.p_ac_mean + pcs.loss
-        self._end_current(closed)
-        self._batt_step = {
-            "p_chem_w": np.full(self.n_cab, ee[3] * 1000.0 / self.n_cab),
-            "p_dc_w": np.full(self.n_cab, (ee[3] - ee[2]) * 1000.0 / self.n_cab),
-        }
-        self.p_cool = float(x1[lay["cool"]][0])
-        self.p_cool_mean = ee[6]
-        if gs is not None:
-            gs.p = x1[lay["gen"]].copy()
-            gs.p_mean = np.full(gs.n, ee[4] / max(gs.n, 1))
-            gs.finish_tick(dt)
-        self.rot_p = self.relief_p = 0.0
-
     # bookkeeping -------------------------------------------------------------------------------
     def _bookkeeping(self, dt: float) -> None:
         h = dt / 3600.0
@@ -1145,7 +669,7 @@ class Site:
             self.p_grid = 0.0
             self.q_grid = 0.0
         if self.bus == BusMode.GRID:
-            self.v = self._pcc_v(self.p_grid, self.q_grid)
+            self.v = _pms.pcc_v(self, self.p_grid, self.q_grid)
         res = self._batt_step
         chem = float(np.sum(res["p_chem_w"])) / 1000.0
         p_dc_del = float(np.sum(res["p_dc_w"])) / 1000.0
@@ -1241,114 +765,6 @@ class Site:
             self._last_genset_state = gs.copy()
 
     # outputs -----------------------------------------------------------------------------
-    def _make_snapshot(self) -> Snapshot:
-        bat = self._bat_out = self.battery.outputs_now()
-        pcs = self.pcs
-        bms = self.bms
-        energy = bat["energy_kwh"]
-        e_total = float(energy.sum())
-        cap = self.battery.capacity_ah.sum(axis=1)
-        soc_site = float(np.sum(bat["soc_pct"] * cap) / cap.sum())
-        arrays: dict[str, FloatArray] = {f"bess.{k}": v for k, v in bat.items()}
-        arrays.update(
-            {
-                "pcs.p_ac_kw": pcs.p_ac.copy(),
-                "pcs.p_ac_mean_kw": pcs.p_ac_mean.copy(),
-                "pcs.q_ac_kvar": pcs.q_ac.copy(),
-                "pcs.p_dc_kw": pcs.p_dc.copy(),
-                "pcs.loss_kw": pcs.loss.copy(),
-                "pcs.aux_kw": pcs.aux.copy(),
-                "pcs.state": pcs.state.astype(float),
-                "pcs.alarm_bits": pcs.alarm_bits.astype(float),
-                "pcs.p_max_dis_kw": pcs.p_max_dis.copy(),
-                "pcs.p_max_ch_kw": pcs.p_max_ch.copy(),
-                "pcs.p_set_kw": pcs.p_set.copy(),
-                "pcs.enable": pcs.enable.copy(),
-                "bms.ccl_a": bms.ccl.copy(),
-                "bms.dcl_a": bms.dcl.copy(),
-                "bms.alarm_bits": bms.alarm_bits.astype(float),
-                "bms.state": bms.state_code(),
-                "bms.cha_st": bms.cha_st.astype(float),
-                "bms.contactor": bms.contactor.astype(float),
-                "bms.soc_est_pct": 100.0 * bms.soc_est,
-                "bms.soh_pct": 100.0 * self.battery.soh.mean(axis=1),
-                "gpu.p_kw": self.p_it_racks.copy(),
-                "gpu.powered": self.powered.astype(float),
-            }
-        )
-        g = self.genset
-        if g is not None:
-            arrays.update(
-                {
-                    "genset.p_kw": g.p.copy(),
-                    "genset.state": g.state.astype(float),
-                    "genset.fuel_l": g.fuel_l.copy(),
-                    "genset.fuel_l_per_h": g.fuel_rate.copy(),
-                }
-            )
-        p_bess = float(pcs.p_ac_mean.sum())
-        aux = float(pcs.aux.sum())
-        scalars: dict[str, float] = {
-            "site.t_s": self.t,
-            "grid.p_import_kw": self.p_grid,
-            "grid.q_import_kvar": self.q_grid,
-            "grid.f_hz": self.f,
-            "grid.v_pu": self.v,
-            "grid.breaker_closed": float(self.breaker_closed),
-            "grid.available": float(self.grid_available),
-            "grid.bus_mode": float(self.bus),
-            "grid.bus_dead": float(self.bus == BusMode.DEAD),
-            "grid.transfer": float(self.transfer),
-            "grid.sync_dphi_deg": self.phase_deg if self.transfer == Transfer.SYNC else 0.0,
-            "grid.reclose_df_hz": self.reclose_check[0],
-            "grid.reclose_dphi_deg": self.reclose_check[1],
-            "grid.reclose_dv_pu": self.reclose_check[2],
-            "site.chillers_on": float(self.chillers_on),
-            "site.p_it_kw": self.p_it,
-            "site.p_cooling_kw": self.p_cool_mean,
-            "site.p_facility_kw": self.p_it + self.p_cool_mean + self.base_now,
-            "site.p_aux_kw": aux,
-            "site.gpu_hours_lost": float(self.gpu.gpu_hours_lost),
-            "site.racks_dark": float(self.powered.size - self.powered.sum()),
-            "site.t_ambient_degc": self.t_ambient,
-            "bess.p_ac_kw": p_bess,
-            "bess.q_ac_kvar": float(pcs.q_ac_mean.sum()),
-            "bess.soc_pct": soc_site,
-            "bess.energy_kwh": e_total,
-            "bess.p_dc_kw": float(bat["p_dc_kw"].sum()),
-            "bess.v_cell_min_v": float(bat["v_cell_min_v"].min()),
-            "bess.v_cell_max_v": float(bat["v_cell_max_v"].max()),
-            "bess.t_cell_max_degc": float(bat["t_cell_max_degc"].max()),
-            "bess.t_cell_min_degc": float(bat["t_cell_min_degc"].min()),
-            "bess.loss_kw": float(pcs.loss.sum()),
-            "bms.alarm_count": float(np.count_nonzero(bms.alarm_bits)),
-            "pcs.running_count": float(np.sum(pcs.running)),
-            "genset.p_kw": float(g.p_mean.sum()) if g is not None else 0.0,
-            "genset.fuel_l": float(g.fuel_l.sum()) if g is not None else 0.0,
-        }
-        u = self.ups
-        scalars.update(
-            {
-                "ups.p_in_kw": u.p_in if u is not None else self.it_bus,
-                "ups.p_out_kw": u.p_out if u is not None else self.p_it,
-                "ups.p_batt_kw": u.p_batt if u is not None else 0.0,
-                "ups.loss_kw": u.loss if u is not None else 0.0,
-                "ups.soc_pct": 100.0 * u.soc if u is not None else 0.0,
-                "ups.on_battery": float(u.p_batt > 1e-6) if u is not None else 0.0,
-            }
-        )
-        if self.pv is not None:
-            scalars.update(
-                {
-                    "pv.p_ac_kw": self.pv.p_ac,
-                    "pv.ghi_w_m2": self.pv.ghi,
-                    "pv.loss_kw": self.pv.loss,
-                    "pv.tripped": float(self.pv.tripped),
-                }
-            )
-        else:
-            scalars["pv.p_ac_kw"] = 0.0
-        return Snapshot(self.t, self.tick, scalars, arrays)
 
     def energy_balance(self) -> dict[str, float]:
         """Every term of the site's energy balance since t = 0 (kWh), with its closing error.
@@ -1382,20 +798,6 @@ class Site:
             "sinks_kwh": sinks,
             "residual_kwh": sources + stores - sinks,
         }
-
-
-def _device_of(segment: str) -> str:
-    return {
-        "soc": "bess",
-        "v_rc": "bess",
-        "t_cell": "bess",
-        "t_jig": "bess",
-        "p_ac": "pcs",
-        "q_ac": "pcs",
-        "gen": "genset",
-        "cool": "facility",
-        "f": "grid",
-    }.get(segment, "site")
 
 
 def _reason_bits(reasons: Any, tripped: Any) -> Any:

@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from twin import pms as _pms
+from twin import site_fixed as _fixed
 from twin import site_io as _io
 from twin import site_ivp as _ivp
 from twin._interp import FloatArray
@@ -305,6 +306,7 @@ class Site:
         self.s_sc_kva = g.scr * self._s_ref_kva()
         self._inputs = _io.build_inputs(self)
         self._bat_out: dict[str, FloatArray] = {}
+        self._batt_step: dict[str, FloatArray] = {}  # the battery step of the tick (for the books)
         self._init_cooling()
         self._snapshot = _io.make_snapshot(self)
 
@@ -402,14 +404,14 @@ class Site:
             if self.method == "ivp":
                 _ivp.continuous_ivp(self, t0, dt)
             else:
-                self._continuous_fixed(t0, dt)
+                _fixed.continuous_fixed(self, t0, dt)
             self._check_finite(t0)
         except SolverError:
             self._restore(saved)
             raise
         self.battery.apply_fault_heat(dt)
         self.tick += 1
-        self._bookkeeping(dt)
+        _fixed.bookkeeping(self, dt)
         self._snapshot = _io.make_snapshot(self)
 
     # discrete logic -------------------------------------------------------------------------
@@ -485,65 +487,9 @@ class Site:
         k = max(1.0 + fac.pue_slope_per_degc * (self.t_ambient - fac.pue_t_ref_degc), 0.2)
         return p_it * (fac.pue - 1.0) * k
 
-    def _gpu_and_cooling(self, t0: float, dt: float) -> None:
-        """IT draw of the powered racks, what the UPS takes for it, cooling and base load."""
-        self.p_it_racks = self.gpu.mean_power_kw(t0, dt, self.powered)
-        self.p_it = float(self.p_it_racks.sum())
-        fac = self.params.facility
-        live = self.bus != BusMode.DEAD
-        self.ups_short = 0.0
-        if self.ups is not None:
-            ok = self.ups.input_ok(live, self.v, self.f, self.f0)
-            self.ups_short = self.ups.step(self.p_it, ok, dt)
-            self.it_bus = self.ups.p_in
-        else:
-            self.it_bus = self.p_it if live else 0.0
-        self.base_now = fac.base_load_kw if live else 0.0
-        if not live:
-            self.p_cool = self.p_cool_mean = 0.0
-            return
-        target = self._cooling_target(self.p_it) * self.chillers_on / fac.chiller_units
-        tau = fac.cooling_tau_s
-        e = math.exp(-dt / tau)
-        c0 = self.p_cool
-        self.p_cool = target + (c0 - target) * e
-        self.p_cool_mean = target + (c0 - target) * tau / dt * (1.0 - e)
-
     def _pcs_commands(self) -> tuple[FloatArray, FloatArray]:
         # freq-watt, volt-watt, volt-var and sag injection with the PCS grid code's settings
         return self.pcs.command(dt=self.dt, v_pu=self.v, f_hz=self.f, f_nom_hz=self.f0, code=self.pcs_code)
-
-    def _continuous_fixed(self, t0: float, dt: float) -> None:
-        self._gpu_and_cooling(t0, dt)
-        if self.pv is not None:
-            self.pv.step(t0, dt)
-        p_cmd, q_cmd = self._pcs_commands()
-        gs = self.genset
-        pcs = self.pcs
-        self.rot_p = self.relief_p = 0.0
-        if self.bus == BusMode.GRID:
-            pcs.step_following(p_cmd, q_cmd, dt)
-            if gs is not None:
-                gs.step_lag(self._gen_grid_target(dt), dt)
-        elif self.bus == BusMode.ISLAND:
-            self._island_fixed(p_cmd, q_cmd, dt)
-        else:  # a dead bus: nothing on it runs
-            for name in ("p_ac", "p_ref", "q_ac", "p_ac_mean", "q_ac_mean"):
-                setattr(pcs, name, np.zeros(self.n_cab))
-            if gs is not None:
-                gs.p = np.zeros(gs.n)
-                gs.p_mean = np.zeros(gs.n)
-        pcs.finish_tick()
-        if self._aux_island is not None:  # the sub-steps' mean (aux is not linear in P)
-            pcs.aux = self._aux_island
-            self._aux_island = None
-        if self.bus == BusMode.DEAD:
-            pcs.aux = np.zeros(self.n_cab)  # cabinet auxiliaries are fed from the bus
-        closed = (self.bms.contactor == _CONTACTOR_CLOSED).astype(float)
-        self._batt_step = self.battery.step_power(self.pcs.p_dc * 1000.0, dt, closed=closed)
-        self._end_current(closed)
-        if gs is not None:
-            gs.finish_tick(dt)
 
     def _end_current(self, closed: FloatArray) -> None:
         """Battery current at the end of the tick (from the PCS's end-of-tick power), for
@@ -553,89 +499,6 @@ class Site:
         p_dc = (pcs.p_ac + pcs.loss_now_kw(pcs.p_ac)) * 1000.0 * closed
         i_end, _ = bat.current_for_power(e, r, p_dc)
         bat.i_pack = i_end * closed
-
-    def _gen_grid_target(self, dt: float) -> FloatArray:
-        """Gensets paralleled with the grid: their setpoint, or the soft-unload ramp."""
-        gs = self.genset
-        assert gs is not None
-        tgt = np.clip(gs.p_set, 0.0, gs.accept_ceiling) * gs.running
-        if self.transfer == Transfer.UNLOAD:
-            rate = gs.params.unload_kw_per_s * dt
-            self.gen_unload_ref = np.maximum(self.gen_unload_ref - rate, 0.0)
-            tgt = np.minimum(self.gen_unload_ref, gs.accept_ceiling) * gs.running
-        return np.asarray(tgt)
-
-    def _island_fixed(self, p_cmd: FloatArray, q_cmd: FloatArray, dt: float) -> None:
-        """Islanded: sub-steps with each lag advanced exactly and the rotating energy by the
-        swing equation in energy form, so every kW·s of imbalance is booked."""
-        g, pm = self.params.grid, self.params.pms
-        pcs, gs = self.pcs, self.genset
-        n_sub = max(1, math.ceil(dt / g.island_substep_s - 1e-9))
-        h = dt / n_sub
-        load = self.it_bus + self.p_cool_mean + self.base_now
-        hs = g.inertia_h_s * self.s_base_kva
-        energy = hs * (self.f / self.f0) ** 2
-        acc_p = np.zeros(self.n_cab)
-        acc_q = np.zeros(self.n_cab)
-        acc_aux = np.zeros(self.n_cab)
-        acc_g = np.zeros(gs.n) if gs is not None else np.zeros(0)
-        acc_rot = acc_relief = 0.0
-        e_p = math.exp(-h / pcs.tau)
-        e_g = math.exp(-h / pcs.tau_gfm)
-        e_q = math.exp(-h / pcs.tau_q)
-        run = pcs.running > 0
-        tau_p = np.where(pcs.gfm, pcs.tau_gfm, pcs.tau)
-        e = np.where(pcs.gfm, e_g, e_p)
-        syncing = self.transfer == Transfer.SYNC
-        gen_up = gs is not None and bool(np.any(gs.running > 0))
-        target = (self.grid_f_hz + pm.sync_slip_hz - self.f0) / self.f0 if syncing else 0.0
-        pv = self.pv.p_ac if self.pv is not None else 0.0
-        if syncing:  # the sync check looks at the phase over the last tick
-            self._phase_min = abs(self.phase_deg)
-            self._phase_at_min = self.phase_deg
-        for _ in range(n_sub):
-            dev = (self.f - self.f0) / self.f0
-            if syncing and not gen_up:  # storage-only island: an integrating synchroniser
-                self.sync_ref += (target - dev) * h / pm.sync_t_s
-            ref_p = target if gen_up else self.sync_ref
-            tgt = self._gfm_target(dev - ref_p, p_cmd)
-            p0 = pcs.p_ac
-            pcs.p_ac = np.where(run, tgt + (p0 - tgt) * e, 0.0)
-            pm_ = np.where(run, tgt + (p0 - tgt) * tau_p / h * (1.0 - e), 0.0)
-            q0 = pcs.q_ac
-            pcs.q_ac = q_cmd + (q0 - q_cmd) * e_q
-            qm = q_cmd + (q0 - q_cmd) * pcs.tau_q / h * (1.0 - e_q)
-            supply = float(pm_.sum()) + pv
-            if gs is not None:
-                gs.integrate(dev, target, h)
-                gs.step_lag(gs.droop_target(dev, target), h)
-                acc_g += gs.p_mean
-                supply += float(gs.p_mean.sum())
-            aux = self._aux_now(pm_)
-            relief = g.damping_pu * dev * self.s_base_kva
-            imbalance = supply - load - float(aux.sum()) - relief
-            energy = max(energy + imbalance * h, 1e-6 * hs)
-            self.f = self.f0 * math.sqrt(energy / hs)
-            acc_rot += imbalance
-            acc_relief += relief
-            acc_p += pm_
-            acc_q += qm
-            acc_aux += aux
-            if syncing:
-                self.phase_deg = (
-                    self.phase_deg + 360.0 * (self.f - self.grid_f_hz) * h + 180.0
-                ) % 360.0 - 180.0
-                if abs(self.phase_deg) < self._phase_min:
-                    self._phase_min = abs(self.phase_deg)
-                    self._phase_at_min = self.phase_deg
-        pcs.p_ref = pcs.p_ac.copy()
-        pcs.p_ac_mean = acc_p / n_sub
-        pcs.q_ac_mean = acc_q / n_sub
-        self._aux_island = acc_aux / n_sub
-        if gs is not None:
-            gs.p_mean = acc_g / n_sub
-        self.rot_p = acc_rot / n_sub
-        self.relief_p = acc_relief / n_sub
 
     def _island_load(self) -> float:
         return self.p_it + self.p_cool_mean + self.params.facility.base_load_kw
@@ -651,61 +514,6 @@ class Site:
         return np.asarray(np.where(pcs.gfm, gfm_t, p_cmd))
 
     # bookkeeping -------------------------------------------------------------------------------
-    def _bookkeeping(self, dt: float) -> None:
-        h = dt / 3600.0
-        en = self.energy
-        pcs = self.pcs
-        p_bess = float(pcs.p_ac_mean.sum())
-        aux = float(pcs.aux.sum())
-        p_pv = self.pv.p_ac if self.pv is not None else 0.0
-        p_gen = float(self.genset.p_mean.sum()) if self.genset is not None else 0.0
-        load = self.it_bus + self.p_cool_mean + self.base_now + aux
-        self.p_bus_load = load
-        if self.bus == BusMode.GRID:
-            self.p_grid = load - p_bess - p_pv - p_gen
-            q_load = (load - aux) * self._load_tan_phi
-            self.q_grid = q_load - float(pcs.q_ac_mean.sum())
-        else:
-            self.p_grid = 0.0
-            self.q_grid = 0.0
-        if self.bus == BusMode.GRID:
-            self.v = _pms.pcc_v(self, self.p_grid, self.q_grid)
-        res = self._batt_step
-        chem = float(np.sum(res["p_chem_w"])) / 1000.0
-        p_dc_del = float(np.sum(res["p_dc_w"])) / 1000.0
-        ups = self.ups
-        ups_batt = ups.p_batt if ups is not None else 0.0
-        en.grid_kwh += self.p_grid * h
-        en.pv_kwh += p_pv * h
-        en.genset_kwh += p_gen * h
-        en.it_kwh += self.p_it * h
-        en.cooling_kwh += self.p_cool_mean * h
-        en.base_kwh += self.base_now * h
-        en.pcs_loss_kwh += float(pcs.loss.sum()) * h
-        en.aux_kwh += aux * h
-        en.battery_chem_kwh += chem * h
-        en.battery_loss_kwh += (chem - p_dc_del) * h
-        en.ups_loss_kwh += (ups.loss if ups is not None else 0.0) * h
-        en.ups_discharge_kwh += ups_batt * h
-        en.rotating_kwh += self.rot_p * h
-        en.damping_kwh += self.relief_p * h
-        en.supplied_kwh += (
-            max(self.p_grid, 0.0) + p_pv + p_gen + max(chem, 0.0) + max(ups_batt, 0.0) + max(-self.rot_p, 0.0)
-        ) * h
-        # mismatch between what the PCS asked of the DC side and what the cells delivered
-        en.unserved_kwh += (float(pcs.p_dc.sum()) - p_dc_del) * h
-        en.it_unserved_kwh += self.ups_short * h
-        if self.aging is not None:
-            st = self.battery.state
-            i_cell = (self.battery.i_pack / self.params.battery.n_parallel)[:, None] * np.ones(
-                self.battery.shape
-            )
-            c_rate = np.abs(i_cell) / self.battery.capacity_ah
-            self.aging.accumulate(dt, st.soc.ravel(), st.t_cell_degc.ravel() + 273.15, c_rate.ravel())
-            e_before = float(self.battery.stored_energy_kwh().sum())
-            self.battery.soh = (self.aging.soh_pct / 100.0).reshape(self.battery.shape)
-            self.battery.r_aging = np.asarray(self.aging.r_factor).reshape(self.battery.shape)
-            en.aging_kwh += e_before - float(self.battery.stored_energy_kwh().sum())
 
     def _check_finite(self, t0: float) -> None:
         st = self.battery.state

@@ -17,6 +17,7 @@ from twin.errors import SolverError
 from twin.models.bms import Contactor
 from twin.models.ecm import EcmState
 from twin.pms import BusMode
+from twin.site_fixed import continuous_fixed, gen_grid_target, gpu_and_cooling
 
 if TYPE_CHECKING:
     from twin.site import Site
@@ -53,11 +54,11 @@ def continuous_ivp(site: Site, t0: float, dt: float) -> None:
     """The reference path for the grid-connected site. An island or a dead bus is stepped
     by the fixed path on both methods (its swing equation is sub-stepped exactly there)."""
     if site.bus != BusMode.GRID:
-        site._continuous_fixed(t0, dt)
+        continuous_fixed(site, t0, dt)
         return
     bat, pcs, gs = site.battery, site.pcs, site.genset
     c0 = site.p_cool
-    site._gpu_and_cooling(t0, dt)  # IT, UPS and the cooling target (integrated below)
+    gpu_and_cooling(site, t0, dt)  # IT, UPS and the cooling target (integrated below)
     site.p_cool = c0
     fac = site.params.facility
     cool_target = site._cooling_target(site.p_it) * site.chillers_on / fac.chiller_units
@@ -86,7 +87,7 @@ def continuous_ivp(site: Site, t0: float, dt: float) -> None:
     closed = (site.bms.contactor == _CONTACTOR_CLOSED).astype(float)
     run = pcs.running > 0
     i_lookup = bat.i_pack.copy()
-    gen_tgt = site._gen_grid_target(dt) if gs is not None else None
+    gen_tgt = gen_grid_target(site, dt) if gs is not None else None
     n_rc = bat.n_rc
 
     def rhs(t: float, x: FloatArray) -> FloatArray:

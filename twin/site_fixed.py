@@ -1,0 +1,220 @@
+"""The fixed-step path: each continuous state advanced exactly over a tick (zero-order hold),
+the island sub-stepped with the swing equation in energy form, and the energy books.
+
+``Site._step_once`` calls :func:`continuous_fixed` (or ``twin.site_ivp``) and then
+:func:`bookkeeping`. See docs/models/site.md.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from twin._interp import FloatArray
+from twin.models.bms import Contactor
+from twin.pms import BusMode, Transfer, pcc_v
+
+if TYPE_CHECKING:
+    from twin.site import Site
+
+__all__ = ["bookkeeping", "continuous_fixed", "gen_grid_target", "gpu_and_cooling", "island_fixed"]
+
+_CONTACTOR_CLOSED = int(Contactor.CLOSED)
+
+
+def gpu_and_cooling(site: Site, t0: float, dt: float) -> None:
+    """IT draw of the powered racks, what the UPS takes for it, cooling and base load."""
+    site.p_it_racks = site.gpu.mean_power_kw(t0, dt, site.powered)
+    site.p_it = float(site.p_it_racks.sum())
+    fac = site.params.facility
+    live = site.bus != BusMode.DEAD
+    site.ups_short = 0.0
+    if site.ups is not None:
+        ok = site.ups.input_ok(live, site.v, site.f, site.f0)
+        site.ups_short = site.ups.step(site.p_it, ok, dt)
+        site.it_bus = site.ups.p_in
+    else:
+        site.it_bus = site.p_it if live else 0.0
+    site.base_now = fac.base_load_kw if live else 0.0
+    if not live:
+        site.p_cool = site.p_cool_mean = 0.0
+        return
+    target = site._cooling_target(site.p_it) * site.chillers_on / fac.chiller_units
+    tau = fac.cooling_tau_s
+    e = math.exp(-dt / tau)
+    c0 = site.p_cool
+    site.p_cool = target + (c0 - target) * e
+    site.p_cool_mean = target + (c0 - target) * tau / dt * (1.0 - e)
+
+
+def continuous_fixed(site: Site, t0: float, dt: float) -> None:
+    gpu_and_cooling(site, t0, dt)
+    if site.pv is not None:
+        site.pv.step(t0, dt)
+    p_cmd, q_cmd = site._pcs_commands()
+    gs = site.genset
+    pcs = site.pcs
+    site.rot_p = site.relief_p = 0.0
+    if site.bus == BusMode.GRID:
+        pcs.step_following(p_cmd, q_cmd, dt)
+        if gs is not None:
+            gs.step_lag(gen_grid_target(site, dt), dt)
+    elif site.bus == BusMode.ISLAND:
+        island_fixed(site, p_cmd, q_cmd, dt)
+    else:  # a dead bus: nothing on it runs
+        for name in ("p_ac", "p_ref", "q_ac", "p_ac_mean", "q_ac_mean"):
+            setattr(pcs, name, np.zeros(site.n_cab))
+        if gs is not None:
+            gs.p = np.zeros(gs.n)
+            gs.p_mean = np.zeros(gs.n)
+    pcs.finish_tick()
+    if site._aux_island is not None:  # the sub-steps' mean (aux is not linear in P)
+        pcs.aux = site._aux_island
+        site._aux_island = None
+    if site.bus == BusMode.DEAD:
+        pcs.aux = np.zeros(site.n_cab)  # cabinet auxiliaries are fed from the bus
+    closed = (site.bms.contactor == _CONTACTOR_CLOSED).astype(float)
+    site._batt_step = site.battery.step_power(site.pcs.p_dc * 1000.0, dt, closed=closed)
+    site._end_current(closed)
+    if gs is not None:
+        gs.finish_tick(dt)
+
+
+def gen_grid_target(site: Site, dt: float) -> FloatArray:
+    """Gensets paralleled with the grid: their setpoint, or the soft-unload ramp."""
+    gs = site.genset
+    assert gs is not None
+    tgt = np.clip(gs.p_set, 0.0, gs.accept_ceiling) * gs.running
+    if site.transfer == Transfer.UNLOAD:
+        rate = gs.params.unload_kw_per_s * dt
+        site.gen_unload_ref = np.maximum(site.gen_unload_ref - rate, 0.0)
+        tgt = np.minimum(site.gen_unload_ref, gs.accept_ceiling) * gs.running
+    return np.asarray(tgt)
+
+
+def island_fixed(site: Site, p_cmd: FloatArray, q_cmd: FloatArray, dt: float) -> None:
+    """Islanded: sub-steps with each lag advanced exactly and the rotating energy by the
+    swing equation in energy form, so every kW·s of imbalance is booked."""
+    g, pm = site.params.grid, site.params.pms
+    pcs, gs = site.pcs, site.genset
+    n_sub = max(1, math.ceil(dt / g.island_substep_s - 1e-9))
+    h = dt / n_sub
+    load = site.it_bus + site.p_cool_mean + site.base_now
+    hs = g.inertia_h_s * site.s_base_kva
+    energy = hs * (site.f / site.f0) ** 2
+    acc_p = np.zeros(site.n_cab)
+    acc_q = np.zeros(site.n_cab)
+    acc_aux = np.zeros(site.n_cab)
+    acc_g = np.zeros(gs.n) if gs is not None else np.zeros(0)
+    acc_rot = acc_relief = 0.0
+    e_p = math.exp(-h / pcs.tau)
+    e_g = math.exp(-h / pcs.tau_gfm)
+    e_q = math.exp(-h / pcs.tau_q)
+    run = pcs.running > 0
+    tau_p = np.where(pcs.gfm, pcs.tau_gfm, pcs.tau)
+    e = np.where(pcs.gfm, e_g, e_p)
+    syncing = site.transfer == Transfer.SYNC
+    gen_up = gs is not None and bool(np.any(gs.running > 0))
+    target = (site.grid_f_hz + pm.sync_slip_hz - site.f0) / site.f0 if syncing else 0.0
+    pv = site.pv.p_ac if site.pv is not None else 0.0
+    if syncing:  # the sync check looks at the phase over the last tick
+        site._phase_min = abs(site.phase_deg)
+        site._phase_at_min = site.phase_deg
+    for _ in range(n_sub):
+        dev = (site.f - site.f0) / site.f0
+        if syncing and not gen_up:  # storage-only island: an integrating synchroniser
+            site.sync_ref += (target - dev) * h / pm.sync_t_s
+        ref_p = target if gen_up else site.sync_ref
+        tgt = site._gfm_target(dev - ref_p, p_cmd)
+        p0 = pcs.p_ac
+        pcs.p_ac = np.where(run, tgt + (p0 - tgt) * e, 0.0)
+        pm_ = np.where(run, tgt + (p0 - tgt) * tau_p / h * (1.0 - e), 0.0)
+        q0 = pcs.q_ac
+        pcs.q_ac = q_cmd + (q0 - q_cmd) * e_q
+        qm = q_cmd + (q0 - q_cmd) * pcs.tau_q / h * (1.0 - e_q)
+        supply = float(pm_.sum()) + pv
+        if gs is not None:
+            gs.integrate(dev, target, h)
+            gs.step_lag(gs.droop_target(dev, target), h)
+            acc_g += gs.p_mean
+            supply += float(gs.p_mean.sum())
+        aux = site._aux_now(pm_)
+        relief = g.damping_pu * dev * site.s_base_kva
+        imbalance = supply - load - float(aux.sum()) - relief
+        energy = max(energy + imbalance * h, 1e-6 * hs)
+        site.f = site.f0 * math.sqrt(energy / hs)
+        acc_rot += imbalance
+        acc_relief += relief
+        acc_p += pm_
+        acc_q += qm
+        acc_aux += aux
+        if syncing:
+            site.phase_deg = (site.phase_deg + 360.0 * (site.f - site.grid_f_hz) * h + 180.0) % 360.0 - 180.0
+            if abs(site.phase_deg) < site._phase_min:
+                site._phase_min = abs(site.phase_deg)
+                site._phase_at_min = site.phase_deg
+    pcs.p_ref = pcs.p_ac.copy()
+    pcs.p_ac_mean = acc_p / n_sub
+    pcs.q_ac_mean = acc_q / n_sub
+    site._aux_island = acc_aux / n_sub
+    if gs is not None:
+        gs.p_mean = acc_g / n_sub
+    site.rot_p = acc_rot / n_sub
+    site.relief_p = acc_relief / n_sub
+
+
+def bookkeeping(site: Site, dt: float) -> None:
+    h = dt / 3600.0
+    en = site.energy
+    pcs = site.pcs
+    p_bess = float(pcs.p_ac_mean.sum())
+    aux = float(pcs.aux.sum())
+    p_pv = site.pv.p_ac if site.pv is not None else 0.0
+    p_gen = float(site.genset.p_mean.sum()) if site.genset is not None else 0.0
+    load = site.it_bus + site.p_cool_mean + site.base_now + aux
+    site.p_bus_load = load
+    if site.bus == BusMode.GRID:
+        site.p_grid = load - p_bess - p_pv - p_gen
+        q_load = (load - aux) * site._load_tan_phi
+        site.q_grid = q_load - float(pcs.q_ac_mean.sum())
+    else:
+        site.p_grid = 0.0
+        site.q_grid = 0.0
+    if site.bus == BusMode.GRID:
+        site.v = pcc_v(site, site.p_grid, site.q_grid)
+    res = site._batt_step
+    chem = float(np.sum(res["p_chem_w"])) / 1000.0
+    p_dc_del = float(np.sum(res["p_dc_w"])) / 1000.0
+    ups = site.ups
+    ups_batt = ups.p_batt if ups is not None else 0.0
+    en.grid_kwh += site.p_grid * h
+    en.pv_kwh += p_pv * h
+    en.genset_kwh += p_gen * h
+    en.it_kwh += site.p_it * h
+    en.cooling_kwh += site.p_cool_mean * h
+    en.base_kwh += site.base_now * h
+    en.pcs_loss_kwh += float(pcs.loss.sum()) * h
+    en.aux_kwh += aux * h
+    en.battery_chem_kwh += chem * h
+    en.battery_loss_kwh += (chem - p_dc_del) * h
+    en.ups_loss_kwh += (ups.loss if ups is not None else 0.0) * h
+    en.ups_discharge_kwh += ups_batt * h
+    en.rotating_kwh += site.rot_p * h
+    en.damping_kwh += site.relief_p * h
+    en.supplied_kwh += (
+        max(site.p_grid, 0.0) + p_pv + p_gen + max(chem, 0.0) + max(ups_batt, 0.0) + max(-site.rot_p, 0.0)
+    ) * h
+    # mismatch between what the PCS asked of the DC side and what the cells delivered
+    en.unserved_kwh += (float(pcs.p_dc.sum()) - p_dc_del) * h
+    en.it_unserved_kwh += site.ups_short * h
+    if site.aging is not None:
+        st = site.battery.state
+        i_cell = (site.battery.i_pack / site.params.battery.n_parallel)[:, None] * np.ones(site.battery.shape)
+        c_rate = np.abs(i_cell) / site.battery.capacity_ah
+        site.aging.accumulate(dt, st.soc.ravel(), st.t_cell_degc.ravel() + 273.15, c_rate.ravel())
+        e_before = float(site.battery.stored_energy_kwh().sum())
+        site.battery.soh = (site.aging.soh_pct / 100.0).reshape(site.battery.shape)
+        site.battery.r_aging = np.asarray(site.aging.r_factor).reshape(site.battery.shape)
+        en.aging_kwh += e_before - float(site.battery.stored_energy_kwh().sum())

@@ -209,6 +209,8 @@ while w.flushes < 3:
     if w.rows_flushed != reported:  # a flush finished on the writer thread
         reported = w.rows_flushed
         print("flushed", reported, flush=True)
+if w.rows_flushed != reported:  # the third flush finished between the check and the loop test
+    print("flushed", w.rows_flushed, flush=True)
 w.event(site.t, "alarm", source="child", detail="last")
 w.flush()  # waits: whatever was still queued is on disk now
 for _ in range(7):  # buffered, never flushed: lost by the kill

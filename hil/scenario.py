@@ -797,7 +797,9 @@ def parse_scenario(data: Any, *, path: Path, lines: dict[Path_, int]) -> Scenari
 Prob = Callable[[Path_, str], None]
 
 
-def _clock_key(data: Mapping[str, Any], key: str, check: Callable[[str], str | None], prob: Prob) -> str | None:
+def _clock_key(
+    data: Mapping[str, Any], key: str, check: Callable[[str], str | None], prob: Prob
+) -> str | None:
     """``start:``/``timezone:``: text the site clock accepts (YAML may read a bare date-time)."""
     v = data.get(key)
     if v is None:

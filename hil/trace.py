@@ -637,8 +637,15 @@ def read_trace(out_dir: Path, columns: Sequence[str] | None = None) -> pa.Table:
 
     ``columns`` limits what is read (``t_s`` and ``tick`` are not added by themselves);
     reading a few columns of a long, wide trace is much cheaper than reading it all.
+    ``site.local_time`` comes back as ``timestamp[s]`` (Parquet itself stores it in ms).
     """
-    return _read(out_dir, TRACE_FILE, columns)
+    table = _read(out_dir, TRACE_FILE, columns)
+    if LOCAL_TIME in table.column_names:
+        i = table.column_names.index(LOCAL_TIME)
+        if table.schema.field(i).type != pa.timestamp("s"):
+            field = table.schema.field(i).with_type(pa.timestamp("s"))
+            table = table.set_column(i, field, table.column(i).cast(pa.timestamp("s")))
+    return table
 
 
 def read_events(out_dir: Path) -> pa.Table:

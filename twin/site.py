@@ -71,7 +71,9 @@ class SiteParams:
         doc="local wall-clock date-time of t = 0, ISO (e.g. 2026-06-21T10:00)",
     )
     timezone: str = param(
-        DEFAULT_TIMEZONE, check=check_timezone, source="Chinese sites: UTC+8, no DST",
+        DEFAULT_TIMEZONE,
+        check=check_timezone,
+        source="Chinese sites: UTC+8, no DST",
         doc="IANA zone name of the site's wall clock",
     )
     grid: GridParams = param(GridParams(), source="see GridParams")

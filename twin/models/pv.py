@@ -34,7 +34,10 @@ class PvParams:
         113.3, unit="deg", ge=-180, le=180, source="site (default Guangzhou, 113.3° E); east positive"
     )
     day_of_year: int | None = param(
-        None, ge=1, le=366, source="deprecated: the site clock (site.start) sets the date",
+        None,
+        ge=1,
+        le=366,
+        source="deprecated: the site clock (site.start) sets the date",
         doc="set (with or without t_start_s) to keep the old fixed solar clock",
     )
     gamma_per_k: float = param(-0.0035, unit="1/K", source="[K] mono-Si power temperature coefficient")
@@ -45,7 +48,9 @@ class PvParams:
     eff_p0: float = param(0.0072, ge=0, source="[K] Notton fit of a string inverter")
     eff_k: float = param(0.0345, ge=0, source="[K] Notton fit of a string inverter")
     t_start_s: float | None = param(
-        None, unit="s", source="deprecated: the site clock (site.start) sets the time of day",
+        None,
+        unit="s",
+        source="deprecated: the site clock (site.start) sets the time of day",
         doc="solar time of day at t = 0 (0 = midnight) in the old fixed solar clock",
     )
 

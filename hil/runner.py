@@ -427,6 +427,10 @@ def prepare_run(
         overrides["seed"] = seed if seed is not None else sc.seed
     if sc.tick_s is not None:
         overrides["tick_s"] = sc.tick_s
+    if sc.start is not None:
+        overrides["start"] = sc.start
+    if sc.timezone is not None:
+        overrides["timezone"] = sc.timezone
     tw, cfg = load_bench(site_name, overrides=overrides)
     if controller is not None:
         name, _, mode = controller.partition(":")
@@ -502,6 +506,8 @@ async def run_scenario(
         "controller": spec.label(),
         "pacing": pacing,
         "tick_s": tw.dt,
+        "start": tw.params.start,
+        "timezone": tw.params.timezone,
         "duration_s": sc.duration_s,
         "t0_s": tw.t,
         "key_signals": sc.key_signals,

@@ -28,6 +28,7 @@ that need a site (signals, inputs, devices, fault targets).
 
 from __future__ import annotations
 
+import datetime
 import math
 import re
 from collections.abc import Callable, Mapping, Sequence
@@ -37,6 +38,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from twin.clock import check_start, check_timezone
 from twin.params import suggest
 
 from .config import ConfigError, Path_, Problem, _line_for, find_profile, load_yaml
@@ -458,6 +460,8 @@ class Scenario:
     trace_signals: list[str] | None
     key_signals: list[str]
     lines: dict[Path_, int] = field(repr=False)
+    start: str | None = None
+    timezone: str | None = None
 
     def line_of(self, where: Path_) -> int | None:
         return _line_for(self.lines, where)
@@ -629,6 +633,8 @@ _TOP = {
     "site_params": "site parameters for this run, merged into the site file (e.g. {pcs: {grid_code: ...}})",
     "duration": "how long the run lasts (simulated)",
     "tick": "the site's tick for this run (default: the site's)",
+    "start": "local wall-clock date-time of t = 0, ISO, e.g. '2026-01-31T23:00' (default: the site's)",
+    "timezone": "IANA time zone of the site clock, e.g. Asia/Shanghai (default: the site's)",
     "seed": "random seed of the twin (cell spread, GPU jitter); --seed overrides",
     "controller": "external, or an in-process controller: name or {name, mode, period, options}",
     "initial": "twin inputs set before the first tick: {input: value}",
@@ -709,6 +715,8 @@ def parse_scenario(data: Any, *, path: Path, lines: dict[Path_, int]) -> Scenari
     if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
         prob(("seed",), f"seed must be an integer, got {seed!r}")
         seed = None
+    start = _clock_key(data, "start", check_start, prob)
+    timezone = _clock_key(data, "timezone", check_timezone, prob)
     site = data.get("site")
     if site is not None and not isinstance(site, str):
         prob(("site",), "site: a shipped site name or a path")
@@ -781,10 +789,31 @@ def parse_scenario(data: Any, *, path: Path, lines: dict[Path_, int]) -> Scenari
         trace_signals=trace_signals,
         key_signals=key_signals,
         lines=lines,
+        start=start,
+        timezone=timezone,
     )
 
 
 Prob = Callable[[Path_, str], None]
+
+
+def _clock_key(
+    data: Mapping[str, Any], key: str, check: Callable[[str], str | None], prob: Prob
+) -> str | None:
+    """``start:``/``timezone:``: text the site clock accepts (YAML may read a bare date-time)."""
+    v = data.get(key)
+    if v is None:
+        return None
+    if isinstance(v, datetime.datetime | datetime.date):
+        v = v.isoformat()
+    if not isinstance(v, str):
+        prob((key,), f"{key}: expected text, got {v!r}")
+        return None
+    problem = check(v)
+    if problem is not None:
+        prob((key,), f"{key}: {problem}")
+        return None
+    return v
 
 
 def _str_list(v: Any, where: Path_, prob: Prob) -> list[str]:

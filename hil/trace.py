@@ -6,8 +6,11 @@ Files in the run folder
     ``t_s`` (float64), ``tick`` (int64), then one float64 column per signal: every scalar of
     the snapshot by name, every per-unit element as ``dev[i].sig``, then the ``extra`` keys
     (``runner.lag_s`` ...). The columns are fixed by the first appended row; ``signals=``
-    keeps only the names listed (``dev[*].sig`` for every unit), plus the extras. The writer's
-    ``meta`` is stored as JSON in the schema metadata under ``b"hil"``.
+    keeps only the names listed (``dev[*].sig`` for every unit), plus the extras. When
+    ``site.local_time_s`` is recorded, a last column ``site.local_time`` (``timestamp[s]``,
+    naive local wall time, floored to the second) is derived from it at write time, so the
+    trace reads as calendar time. The writer's ``meta`` is stored as JSON in the schema
+    metadata under ``b"hil"``.
 ``events.parquet``
     ``t_s``, ``kind``, ``source``, ``target``, ``detail``, ``value`` (nullable float64) and
     ``passed`` (nullable bool): one row per scenario event, fault, write, alarm, verdict.
@@ -96,6 +99,8 @@ if TYPE_CHECKING:
 __all__ = [
     "EVENTS_FILE",
     "EVENT_KINDS",
+    "LOCAL_TIME",
+    "LOCAL_TIME_S",
     "TRACE_FILE",
     "TraceWriter",
     "read_events",
@@ -111,6 +116,9 @@ EVENTS_FILE = "events.parquet"
 _STREAM_SUFFIX = ".arrows"
 _PARTIAL_SUFFIX = ".partial"
 META_KEY = b"hil"
+#: the snapshot signal of local wall time (float s) and the timestamp column derived from it
+LOCAL_TIME_S = "site.local_time_s"
+LOCAL_TIME = "site.local_time"
 WRITER_KEY = b"hil.writer"
 FORMAT_VERSION = 1
 _MAX_PENDING = 2  # flushes queued for the writer thread before append waits for it
@@ -257,6 +265,7 @@ class TraceWriter:
         self._n_arrays = 0
         self._extras: list[str] = []
         self._take: np.ndarray | None = None
+        self._local_col: int | None = None  # index of site.local_time_s among the columns
         self._scratch: np.ndarray | None = None
         self._buf = np.empty((0, 0))
         self._t = np.empty(self.row_group_rows)
@@ -359,6 +368,9 @@ class TraceWriter:
         self._buf = np.empty((self.row_group_rows, len(self.columns)))
         fields = [pa.field("t_s", pa.float64(), nullable=False), pa.field("tick", pa.int64(), nullable=False)]
         fields += [pa.field(c, pa.float64()) for c in self.columns]
+        if LOCAL_TIME_S in self.columns:
+            self._local_col = self.columns.index(LOCAL_TIME_S)
+            fields.append(pa.field(LOCAL_TIME, pa.timestamp("s")))
         schema = pa.schema(fields, metadata=self._metadata())
         self._trace = _DualSink(self.path, schema, ("t_s", "tick"))
         log.debug("trace: %d columns, row groups of %d rows", len(self.columns), self.row_group_rows)
@@ -444,8 +456,12 @@ class TraceWriter:
     ) -> None:
         """Writer thread: rows ``first_new:`` to the stream, all rows as a row group if asked."""
 
+        local = self._local_col
+
         def batch(a: int) -> pa.RecordBatch:
             arrays = [pa.array(t[a:]), pa.array(tick[a:]), *(pa.array(c[a:]) for c in cols)]
+            if local is not None:
+                arrays.append(pa.array(_local_timestamps(cols[local][a:]), type=pa.timestamp("s")))
             return pa.RecordBatch.from_arrays(arrays, schema=sink.schema)
 
         new = t.shape[0] - first_new
@@ -560,6 +576,14 @@ class TraceWriter:
 # ------------------------------------------------------------------------------------------
 # reading
 # ------------------------------------------------------------------------------------------
+def _local_timestamps(local_s: np.ndarray) -> np.ndarray:
+    """Seconds since 1970-01-01 local (float) to naive ``datetime64[s]`` (NaN → NaT)."""
+    out = np.full(local_s.shape, np.datetime64("NaT"), dtype="datetime64[s]")
+    ok = np.isfinite(local_s)
+    out[ok] = np.floor(local_s[ok]).astype(np.int64).astype("datetime64[s]")
+    return out
+
+
 def _resolve(out_dir: Path, name: str) -> Path:
     p = Path(out_dir)
     return p if p.suffix == ".parquet" and not p.is_dir() else p / name
@@ -613,8 +637,15 @@ def read_trace(out_dir: Path, columns: Sequence[str] | None = None) -> pa.Table:
 
     ``columns`` limits what is read (``t_s`` and ``tick`` are not added by themselves);
     reading a few columns of a long, wide trace is much cheaper than reading it all.
+    ``site.local_time`` comes back as ``timestamp[s]`` (Parquet itself stores it in ms).
     """
-    return _read(out_dir, TRACE_FILE, columns)
+    table = _read(out_dir, TRACE_FILE, columns)
+    if LOCAL_TIME in table.column_names:
+        i = table.column_names.index(LOCAL_TIME)
+        if table.schema.field(i).type != pa.timestamp("s"):
+            field = table.schema.field(i).with_type(pa.timestamp("s"))
+            table = table.set_column(i, field, table.column(i).cast(pa.timestamp("s")))
+    return table
 
 
 def read_events(out_dir: Path) -> pa.Table:

@@ -19,7 +19,7 @@ import dataclasses
 import difflib
 import types
 import typing
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar, get_args, get_origin
 
 from twin.errors import ParameterError, ParameterIssue
@@ -44,8 +44,11 @@ def param(
     le: float | None = None,
     lt: float | None = None,
     choices: Sequence[str] | None = None,
+    check: Callable[[Any], str | None] | None = None,
 ) -> Any:
-    """Declare a parameter field with its unit, bounds and the source of its default."""
+    """Declare a parameter field with its unit, bounds and the source of its default.
+
+    ``check`` (text fields) returns the problem with a value, or ``None`` if it is fine."""
     meta = {
         "unit": unit,
         "source": source,
@@ -55,6 +58,7 @@ def param(
         "le": le,
         "lt": lt,
         "choices": tuple(choices) if choices is not None else None,
+        "check": check,
     }
     if dataclasses.is_dataclass(default):  # frozen: sharing one instance is safe
         return dataclasses.field(default_factory=lambda: default, metadata=meta)
@@ -185,6 +189,10 @@ def _coerce(tp: Any, value: Any, path: _Path, issues: list[ParameterIssue], meta
             hint = suggest(value, choices)
             tail = f"; did you mean {hint[0]!r}?" if hint else ""
             issues.append(ParameterIssue(path, f"{value!r} is not one of {', '.join(choices)}{tail}"))
+        check = meta.get("check")
+        problem = check(value) if check is not None else None
+        if problem:
+            issues.append(ParameterIssue(path, problem))
         return value
     return value
 

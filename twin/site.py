@@ -26,6 +26,7 @@ from twin import site_io as _io
 from twin import site_ivp as _ivp
 from twin._interp import FloatArray
 from twin.aging import AgingModel
+from twin.clock import DEFAULT_START, DEFAULT_TIMEZONE, Clock, check_start, check_timezone
 from twin.errors import ParameterError, ParameterIssue, SolverError, UnknownSignalError
 from twin.models.battery import Battery, BatteryParams
 from twin.models.bms import ALARM_BITS, Bms, BmsParams, Contactor
@@ -63,6 +64,18 @@ class SiteParams:
     tick_s: float = param(0.1, unit="s", gt=0, le=60, source="design.md: default tick 100 ms")
     seed: int = param(0, ge=0, source="run choice: the same seed gives a bit-identical trace")
     method: str = param("fixed", choices=("fixed", "ivp"), source="integration path")
+    start: str = param(
+        DEFAULT_START,
+        check=check_start,
+        source="≈ 10:00 solar time at 113.3° E on 21 June (aidc_10k's PV start before the clock)",
+        doc="local wall-clock date-time of t = 0, ISO (e.g. 2026-06-21T10:00)",
+    )
+    timezone: str = param(
+        DEFAULT_TIMEZONE,
+        check=check_timezone,
+        source="Chinese sites: UTC+8, no DST",
+        doc="IANA zone name of the site's wall clock",
+    )
     grid: GridParams = param(GridParams(), source="see GridParams")
     facility: FacilityParams = param(FacilityParams(), source="see FacilityParams")
     battery: BatteryParams = param(BatteryParams(), source="see BatteryParams")
@@ -228,7 +241,12 @@ class Site:
         if code_issues:
             raise ParameterError(code_issues)
         self.pcs_monitor = GridCodeMonitor(n, self.pcs_code)
-        self.pv = Pv(params.pv, seed=int(seeds[1])) if params.pv is not None else None
+        self.clock = Clock(
+            params.start,
+            params.timezone,
+            longitude_deg=params.pv.longitude_deg if params.pv is not None else 113.3,
+        )
+        self.pv = Pv(params.pv, seed=int(seeds[1]), clock=self.clock) if params.pv is not None else None
         self.pv_monitor = GridCodeMonitor(1, self.pcs_code) if self.pv is not None else None
         self.genset = (
             Genset(params.genset, rng=np.random.default_rng(seeds[2])) if params.genset is not None else None

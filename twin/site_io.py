@@ -193,6 +193,7 @@ def make_snapshot(site: Site) -> Snapshot:
     aux = float(pcs.aux.sum())
     scalars: dict[str, float] = {
         "site.t_s": site.t,
+        "site.local_time_s": site.clock.local_time_s(site.t),
         "grid.p_import_kw": site.p_grid,
         "grid.q_import_kvar": site.q_grid,
         "grid.f_hz": site.f,

@@ -41,7 +41,8 @@ def test_round_trip_is_exact(tmp_path: Path, snaps: list[Snapshot], background: 
     table = read_trace(tmp_path)
     first = snaps[0]
     names = list(first.to_dict())
-    assert table.column_names == ["t_s", "tick", *names, "runner.lag_s"]
+    # the local wall-clock timestamp column is derived from site.local_time_s, last
+    assert table.column_names == ["t_s", "tick", *names, "runner.lag_s", "site.local_time"]
     assert table.schema.field("tick").type == "int64"
     cols = table.to_pydict()
     assert cols["t_s"] == [s.t for s in snaps]

@@ -1,7 +1,11 @@
 """PV park: irradiance (clear sky plus seeded clouds, or a profile) to AC power.
 
 Clear sky: Haurwitz GHI = 1098 cos z · exp(−0.057 / cos z) W/m² with the solar zenith from
-the day of year, latitude and solar time [K]. Clouds: a clear-sky index drawn per simulated
+the day of year, latitude and apparent solar time [K], both read from the site clock
+(:mod:`twin.clock`: local start date-time, zone, longitude), so a run spanning months sees
+the days lengthen or shorten. The deprecated ``day_of_year``/``t_start_s`` still work: set
+either and the PV keeps the old fixed solar clock (day ``day_of_year`` at ``t_start_s`` solar
+time at t = 0, ignoring the site clock). Clouds: a clear-sky index drawn per simulated
 minute from a counter-based seeded generator and interpolated, so the same seed gives the
 same sky whatever the tick. DC power: P = P_stc · G/1000 · (1 + γ (T_cell − 25)), with
 T_cell from NOCT. AC: Notton inverter efficiency, clipped at the inverter rating.
@@ -14,10 +18,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from twin.clock import Clock
 from twin.params import param
 from twin.signals import Signal
 
-__all__ = ["Pv", "PvParams", "clear_sky_ghi"]
+__all__ = ["Pv", "PvParams", "clear_sky_ghi", "cos_zenith"]
 
 
 @dataclass(frozen=True)
@@ -25,7 +30,16 @@ class PvParams:
     p_dc_stc_kw: float = param(5000.0, unit="kWp", ge=0, source="site layout")
     s_inverter_kva: float = param(4500.0, unit="kVA", gt=0, source="[K] DC/AC ratio ≈ 1.1")
     latitude_deg: float = param(23.1, unit="deg", ge=-90, le=90, source="site (default Guangzhou)")
-    day_of_year: int = param(172, ge=1, le=366, source="scenario (default 21 June)")
+    longitude_deg: float = param(
+        113.3, unit="deg", ge=-180, le=180, source="site (default Guangzhou, 113.3° E); east positive"
+    )
+    day_of_year: int | None = param(
+        None,
+        ge=1,
+        le=366,
+        source="deprecated: the site clock (site.start) sets the date",
+        doc="set (with or without t_start_s) to keep the old fixed solar clock",
+    )
     gamma_per_k: float = param(-0.0035, unit="1/K", source="[K] mono-Si power temperature coefficient")
     noct_degc: float = param(45.0, unit="°C", source="[K] typical module NOCT")
     t_ambient_degc: float = param(30.0, unit="°C", source="scenario")
@@ -33,15 +47,25 @@ class PvParams:
     cloud_depth: float = param(0.6, ge=0, le=1, source="[K] clear-sky index drop under a cloud")
     eff_p0: float = param(0.0072, ge=0, source="[K] Notton fit of a string inverter")
     eff_k: float = param(0.0345, ge=0, source="[K] Notton fit of a string inverter")
-    t_start_s: float = param(0.0, unit="s", source="solar time of day at t = 0 (0 = midnight)")
+    t_start_s: float | None = param(
+        None,
+        unit="s",
+        source="deprecated: the site clock (site.start) sets the time of day",
+        doc="solar time of day at t = 0 (0 = midnight) in the old fixed solar clock",
+    )
+
+
+def cos_zenith(hour_solar: float, latitude_deg: float, day_of_year: int) -> float:
+    """Cosine of the solar zenith (Cooper's declination [K]) at a solar hour of a day."""
+    decl = math.radians(23.45) * math.sin(2 * math.pi * (284 + day_of_year) / 365.0)
+    lat = math.radians(latitude_deg)
+    hour_angle = math.radians(15.0 * (hour_solar - 12.0))
+    return math.sin(lat) * math.sin(decl) + math.cos(lat) * math.cos(decl) * math.cos(hour_angle)
 
 
 def clear_sky_ghi(hour_solar: float, latitude_deg: float, day_of_year: int) -> float:
     """Haurwitz clear-sky global horizontal irradiance (W/m²)."""
-    decl = math.radians(23.45) * math.sin(2 * math.pi * (284 + day_of_year) / 365.0)
-    lat = math.radians(latitude_deg)
-    hour_angle = math.radians(15.0 * (hour_solar - 12.0))
-    cos_z = math.sin(lat) * math.sin(decl) + math.cos(lat) * math.cos(decl) * math.cos(hour_angle)
+    cos_z = cos_zenith(hour_solar, latitude_deg, day_of_year)
     if cos_z <= 0.01:
         return 0.0
     return 1098.0 * cos_z * math.exp(-0.057 / cos_z)
@@ -56,9 +80,17 @@ class Pv:
         Signal("state", "enum", "SunSpec 701 InvSt", per_unit=False),
     )
 
-    def __init__(self, params: PvParams, *, seed: int) -> None:
+    def __init__(self, params: PvParams, *, seed: int, clock: Clock | None = None) -> None:
         self.params = params
         self.seed = seed
+        self.legacy_clock = params.day_of_year is not None or params.t_start_s is not None
+        self.clock = clock if clock is not None else Clock(longitude_deg=params.longitude_deg)
+        # clouds are drawn per minute from the solar minute of day at the start, rounded, on:
+        # the same sky as the old fixed clock for the same start (aidc_10k: minute 600)
+        if self.legacy_clock:
+            self._minute0 = (params.t_start_s or 0.0) / 60.0
+        else:
+            self._minute0 = float(round(self.clock.solar_day_and_hour(0.0)[1] * 60.0) % 1440)
         self.irradiance_override: float | None = None  # W/m², from a profile or a test
         self.cloud_override: float | None = None  # clear-sky index 0..1
         self.limit_pct = 100.0
@@ -83,16 +115,28 @@ class Pv:
             self._minute_cache[minute] = k
         return k
 
+    def sun(self, t: float) -> tuple[int, float]:
+        """(day of year, apparent solar hour) at run time ``t``."""
+        p = self.params
+        if not self.legacy_clock:
+            return self.clock.solar_day_and_hour(t)
+        t0 = p.t_start_s or 0.0
+        day = (p.day_of_year or 172) + int((t0 + t) // 86400.0)
+        return (day - 1) % 365 + 1, ((t0 + t) % 86400.0) / 3600.0
+
+    def zenith_deg(self, t: float) -> float:
+        day, hour = self.sun(t)
+        return math.degrees(math.acos(max(-1.0, min(1.0, cos_zenith(hour, self.params.latitude_deg, day)))))
+
     def irradiance(self, t: float) -> float:
         if self.irradiance_override is not None:
             return self.irradiance_override
         p = self.params
-        t_day = (p.t_start_s + t) % 86400.0
-        day = p.day_of_year + int((p.t_start_s + t) // 86400.0)
-        ghi = clear_sky_ghi(t_day / 3600.0, p.latitude_deg, (day - 1) % 365 + 1)
+        day, hour = self.sun(t)
+        ghi = clear_sky_ghi(hour, p.latitude_deg, day)
         if self.cloud_override is not None:
             return ghi * self.cloud_override
-        m = (p.t_start_s + t) / 60.0
+        m = self._minute0 + t / 60.0
         m0 = math.floor(m)
         w = m - m0
         k = (1 - w) * self._cloud_index(m0) + w * self._cloud_index(m0 + 1)

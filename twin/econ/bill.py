@@ -161,7 +161,7 @@ def compute_bill(
 
     ``prior_peaks_kw`` (``{"2026-05": kW}``) feeds a demand ratchet with months before the data.
     """
-    t = np.asarray(ts).astype("datetime64[s]")
+    t = np.asarray(ts).astype("datetime64[ms]")
     p = np.asarray(p_import_kw, dtype=float)
     _check(t, p, float(interval_s))
     dsec = tariff.demand_interval_min * 60
@@ -175,7 +175,7 @@ def compute_bill(
                 ]
             )
         n = int(interval_s // dsec)
-        t = (t[:, None] + np.arange(n, dtype=np.int64)[None, :] * np.timedelta64(dsec, "s")).ravel()
+        t = (t[:, None] + np.arange(n, dtype=np.int64)[None, :] * np.timedelta64(dsec * 1000, "ms")).ravel()
         p = np.repeat(p, n)
         interval_s = float(dsec)
     h = float(interval_s) / 3600.0
@@ -189,10 +189,10 @@ def compute_bill(
     xprice = tariff.export_price(t)
 
     # 15-min demand: import energy starting in each window / window length
-    secs = t.astype(np.int64)
-    bucket, inv = np.unique(secs - secs % dsec, return_inverse=True)
+    ms = t.astype(np.int64)
+    bucket, inv = np.unique(ms - ms % (dsec * 1000), return_inverse=True)
     demand_kw = np.bincount(inv, weights=imp_kwh, minlength=bucket.size) / (dsec / 3600.0)
-    bucket_ts = bucket.astype("datetime64[s]")
+    bucket_ts = bucket.astype("datetime64[ms]")
     windows = tariff.demand_windows(bucket_ts)
 
     months = t.astype("datetime64[M]")

@@ -448,15 +448,17 @@ def run(
 @main.command()
 @click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False, path_type=Path))
 def validate(files: tuple[Path, ...]) -> None:
-    """Check site, point-map and scenario files without running anything.
+    """Check site, point-map, scenario and tariff files without running anything.
 
     The kind of each file is told from its keys (scenario: → scenario, kind:/models: → point
-    map, tick_s:/battery:/pcs: → site). Scenarios are also checked against their site (signals,
-    inputs, devices, fault targets). Every problem is printed; the exit status is 2 if any.
+    map, tick_s:/battery:/pcs: → site, tariff_id: or a URDB energyratestructure → tariff).
+    Scenarios are also checked against their site (signals, inputs, devices, fault targets).
+    Every problem is printed; the exit status is 2 if any.
 
     \b
     Example:
       hil validate profiles/scenarios/*.yaml profiles/sites/aidc_10k.yaml
+      hil validate profiles/tariffs/*
     """
     from hil.validate import validate_file
 

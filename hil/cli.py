@@ -571,7 +571,7 @@ def bill(trace_dir: Path, tariff_name: str, start: str) -> None:
                 tag, f"{it.kind}: {it.name}", f"{it.quantity:,.1f} {it.unit}", rate, f"{it.amount:,.2f}"
             )
             tag = ""
-        if not m.export_credited and m.export_kwh > 0:
+        if not m.export_credited and m.export_kwh >= 0.05:
             t.add_row("", "export (not credited)", f"{m.export_kwh:,.1f} kWh", "", "0.00")
         t.add_row("", "[b]month total[/]", f"peak {m.peak_kw:,.1f} kW", "", f"[b]{m.total:,.2f}[/]")
     t.add_row("[b]total[/]", "", f"{result.import_kwh:,.1f} kWh", "", f"[b]{result.total:,.2f}[/]")

@@ -296,3 +296,25 @@ def test_hil_bill_unknown_tariff_suggests(tmp_path: Path) -> None:
     res = CliRunner().invoke(main, ["bill", str(tmp_path / "run"), "--tariff", "example_cn_nrth_2026"])
     assert res.exit_code == 2
     assert "did you mean 'example_cn_north_2026'" in res.output
+
+
+def test_hil_bill_uses_site_local_time_when_the_trace_has_it(tmp_path: Path) -> None:
+    t_s = np.arange(0.0, 7200.0, 60.0)
+    local = np.datetime64("2026-06-30T23:00", "ms") + (t_s * 1000).astype("timedelta64[ms]")
+    out = tmp_path / "run"
+    out.mkdir()
+    table = pa.table({"t_s": t_s, "grid.p_import_kw": np.full(t_s.size, 100.0), "site.local_time": local})
+    pq.write_table(table, out / "trace.parquet")
+    res = CliRunner().invoke(main, ["bill", str(out), "--tariff", "example_cn_north_2026"])
+    assert res.exit_code == 0, res.output
+    data = json.loads((out / "bill.json").read_text())
+    assert [m["month"] for m in data["months"]] == ["2026-06", "2026-07"]
+    assert data["months"][0]["kwh_by_period"]["valley"] == pytest.approx(100.0)
+
+
+def test_hil_validate_reports_a_bad_tariff_with_its_line(tmp_path: Path) -> None:
+    bad = tmp_path / "t.yaml"
+    bad.write_text("tariff_id: x\nenergy:\n  prices: {peak: 1.0}\n  periods: {peak: [[0, 24]]}\nexprot: {}\n")
+    res = CliRunner().invoke(main, ["validate", str(bad)])
+    assert res.exit_code == 2
+    assert f"{bad}:5: exprot: unknown key 'exprot'; did you mean 'export'?" in res.output

@@ -448,15 +448,17 @@ def run(
 @main.command()
 @click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False, path_type=Path))
 def validate(files: tuple[Path, ...]) -> None:
-    """Check site, point-map and scenario files without running anything.
+    """Check site, point-map, scenario and tariff files without running anything.
 
     The kind of each file is told from its keys (scenario: → scenario, kind:/models: → point
-    map, tick_s:/battery:/pcs: → site). Scenarios are also checked against their site (signals,
-    inputs, devices, fault targets). Every problem is printed; the exit status is 2 if any.
+    map, tick_s:/battery:/pcs: → site, tariff_id: or a URDB energyratestructure → tariff).
+    Scenarios are also checked against their site (signals, inputs, devices, fault targets).
+    Every problem is printed; the exit status is 2 if any.
 
     \b
     Example:
       hil validate profiles/scenarios/*.yaml profiles/sites/aidc_10k.yaml
+      hil validate profiles/tariffs/*
     """
     from hil.validate import validate_file
 
@@ -515,6 +517,66 @@ def faults(fmt: str) -> None:
             ft.name, ft.layer, ", ".join(ft.kinds), ", ".join(ft.params.model_fields) or "–", ft.summary
         )
     Console().print(t)
+
+
+@main.command()
+@click.argument(
+    "trace_dir", metavar="TRACE_DIR", type=click.Path(file_okay=False, exists=True, path_type=Path)
+)
+@click.option(
+    "--tariff", "tariff_name", required=True, help="Shipped tariff name, or a YAML / URDB JSON path."
+)
+@click.option(
+    "--start",
+    default="2026-01-01T00:00",
+    show_default=True,
+    help="Local time of t_s = 0 (used when the trace has no site.local_time column).",
+)
+def bill(trace_dir: Path, tariff_name: str, start: str) -> None:
+    """Bill a run's grid import under a tariff; prints the bill and writes bill.json.
+
+    Energy is integrated from grid.p_import_kw; demand is the monthly maximum 15-minute
+    average import (docs/tariffs.md). A short run bills a partial month.
+
+    \b
+    Example:
+      hil bill runs/tou_day --tariff example_cn_north_2026 --start 2026-07-01T00:00
+    """
+    import json
+
+    from hil.tariff import load_tariff
+    from hil.trace_bill import bill_trace
+
+    try:
+        tariff = load_tariff(tariff_name)
+    except ConfigError as exc:
+        _fail(exc)
+    try:
+        result = bill_trace(trace_dir, tariff, start=start)
+    except (ValueError, FileNotFoundError, KeyError) as exc:
+        err.print(f"[red]error:[/] {exc}", markup=True, highlight=False)
+        sys.exit(2)
+    data = result.to_dict()
+    (trace_dir / "bill.json").write_text(json.dumps(data, indent=1, ensure_ascii=False), encoding="utf-8")
+    cur = result.currency
+    t = Table(title=f"bill under {tariff.tariff_id} ({cur})")
+    for col, justify in (("month", "left"), ("item", "left"), ("quantity", "right"), ("rate", "right")):
+        t.add_column(col, justify=justify)  # type: ignore[arg-type]
+    t.add_column(f"amount {cur}", justify="right")
+    for m in result.months:
+        tag = f"{m.month}" + (f" ({m.coverage:.1%} of the month)" if m.partial else "")
+        for it in m.items:
+            rate = "" if it.rate is None else f"{it.rate:,.4g}"
+            t.add_row(
+                tag, f"{it.kind}: {it.name}", f"{it.quantity:,.1f} {it.unit}", rate, f"{it.amount:,.2f}"
+            )
+            tag = ""
+        if not m.export_credited and m.export_kwh >= 0.05:
+            t.add_row("", "export (not credited)", f"{m.export_kwh:,.1f} kWh", "", "0.00")
+        t.add_row("", "[b]month total[/]", f"peak {m.peak_kw:,.1f} kW", "", f"[b]{m.total:,.2f}[/]")
+    t.add_row("[b]total[/]", "", f"{result.import_kwh:,.1f} kWh", "", f"[b]{result.total:,.2f}[/]")
+    Console().print(t)
+    Console(stderr=True).print(f"bill: {trace_dir / 'bill.json'}", highlight=False)
 
 
 @main.command()

@@ -22,6 +22,14 @@ def validate_file(path: Path) -> tuple[str, list[Problem]]:
     if not isinstance(data, dict):
         return "?", [Problem(str(path), 1, "", "expected a mapping at the top of the file")]
     keys = set(data)
+    from .tariff import is_tariff, load_tariff
+
+    if is_tariff(data):
+        try:
+            load_tariff(path)
+        except ConfigError as exc:
+            return "tariff", exc.problems
+        return "tariff", []
     try:
         if "scenario" in keys or "expect" in keys or "events" in keys:
             _check_scenario(path)
@@ -45,7 +53,8 @@ def validate_file(path: Path) -> tuple[str, list[Problem]]:
             1,
             "",
             "cannot tell what this file is: a scenario has 'scenario:', a point map 'kind:' and "
-            "'models:', a site 'tick_s:' / 'battery:' / 'pcs:' (tariff files come with the bill model)",
+            "'models:', a site 'tick_s:' / 'battery:' / 'pcs:', a tariff 'tariff_id:' (or a URDB "
+            "rate object with 'energyratestructure')",
         )
     ]
 

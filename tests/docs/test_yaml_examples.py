@@ -6,8 +6,8 @@ against its site). A fragment is wrapped so the same check applies: a list of ev
 ``events:`` / ``expect:`` mapping, becomes a minimal scenario on aidc_10k (the shipped site
 with every device kind); a grid-code override (a mapping with ``base:``) goes through
 ``load_grid_code``; a site fragment (keys of a site file) is merged onto aidc_10k and
-built. A block of any other shape fails, so a new kind of example gets a check
-before it ships.
+built; a tariff (a mapping with ``tariff_id:``) goes through ``hil validate``. A block of
+any other shape fails, so a new kind of example gets a check before it ships.
 """
 
 from __future__ import annotations
@@ -109,6 +109,10 @@ def check_block(block: Block, tmp: Path) -> list[str]:
         except ParameterError as exc:
             return [f"{block.where}: a grid-code override: {exc}"]
         return []
+    elif isinstance(data, Mapping) and "tariff_id" in data:
+        path = tmp / "tariff.yaml"
+        path.write_text(block.text, encoding="utf-8")
+        return [f"{block.where}: a tariff: {p}" for p in _problems(path)]
     elif isinstance(data, Mapping) and data and set(data) <= SITE_SECTIONS:
         try:
             load_site(WRAP_SITE, overrides=data)
@@ -158,6 +162,7 @@ def test_yaml_example(block: Block, tmp_path: Path) -> None:
         ("scenario: x\nsite: lab_rack\nduraton: 1 min\n", "unknown key 'duraton'"),
         ("base: no_such_code\n", "unknown grid code 'no_such_code'"),
         ("mystery: 1\n", "does not know"),
+        ("tariff_id: x\nenergy: {prices: {peak: 1.0}, periods: {peek: [[0, 24]]}}\n", "did you mean 'peak'"),
     ],
 )
 def test_a_broken_example_is_reported_with_its_place(text: str, expected: str, tmp_path: Path) -> None:

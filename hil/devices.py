@@ -638,7 +638,6 @@ class MeterBehaviour(Behaviour):
             "hz_max": np.array([70.0]),
             "wh_max": np.array([1e12]),
         }
-        self.wh = np.zeros(2)
 
     def derive(self, snap: Snapshot, controls: dict[str, Arr], *, dt: float) -> dict[str, Any]:
         s = snap.scalars
@@ -646,7 +645,6 @@ class MeterBehaviour(Behaviour):
         var = s["grid.q_import_kvar"] * 1000.0
         va = math.hypot(w, var)
         v_ll = self.ratings["v_nom"][0] / 1.2 * s["grid.v_pu"]
-        self.wh += np.array([max(w, 0.0), max(-w, 0.0)]) * dt / 3600.0
         return {
             "w": w,
             "var": var,
@@ -659,8 +657,9 @@ class MeterBehaviour(Behaviour):
             "w_ph": w / 3.0,
             "var_ph": var / 3.0,
             "va_ph": va / 3.0,
-            "wh_imp": self.wh[0],
-            "wh_exp": self.wh[1],
+            # the twin's accumulators: each tick's mean PCC power split by sign, times dt
+            "wh_imp": s["grid.import_kwh"] * 1000.0,
+            "wh_exp": s["grid.export_kwh"] * 1000.0,
         }
 
 

@@ -46,10 +46,12 @@ def run() -> dict[str, np.ndarray]:
 def test_accumulators_are_the_trace_integral_split_by_sign(run: dict[str, np.ndarray]) -> None:
     h = float(run["dt"]) / 3600.0
     p = run["p"]
-    assert p.max() > 1.0 and p.min() < -1.0  # the run both imports and exports
+    assert p.max() > 1.0
+    assert p.min() < -1.0
     np.testing.assert_allclose(run["grid.import_kwh"], np.cumsum(np.maximum(p, 0)) * h, rtol=1e-9)
     np.testing.assert_allclose(run["grid.export_kwh"], np.cumsum(np.maximum(-p, 0)) * h, rtol=1e-9)
-    assert run["bess.charge_kwh"][-1] > 0 and run["bess.discharge_kwh"][-1] > 0
+    assert run["bess.charge_kwh"][-1] > 0
+    assert run["bess.discharge_kwh"][-1] > 0
     np.testing.assert_allclose(run["bess.discharge_kwh"], np.cumsum(run["bess_dis"]) * h, rtol=1e-9)
     np.testing.assert_allclose(run["bess.charge_kwh"], np.cumsum(run["bess_ch"]) * h, rtol=1e-9)
 
@@ -70,7 +72,8 @@ def test_demand_register_is_the_window_mean(run: dict[str, np.ndarray]) -> None:
             assert run["grid.demand_15min_kw"][i] == pytest.approx(mean, rel=1e-9)
         assert run["grid.demand_15min_prev_kw"][i] == pytest.approx(done[-1] if done else 0.0, rel=1e-9)
         assert run["grid.demand_15min_max_kw"][i] == pytest.approx(max(done, default=0.0), rel=1e-9)
-    assert len(done) == 2 and done[0] != done[1]
+    assert len(done) == 2
+    assert done[0] != done[1]
 
 
 def test_demand_register_unaligned_start_and_straddling_tick() -> None:

@@ -443,8 +443,9 @@ class BessBehaviour(Behaviour):
         amps = va / (SQRT3 * np.maximum(v_ll, 1.0))
         h = dt / 3600.0
         e = self.e
-        e["wh_inj"] += np.maximum(w, 0) * h
-        e["wh_abs"] += np.maximum(-w, 0) * h
+        # the twin's books: each tick's mean AC power split by sign, times dt
+        e["wh_inj"] = a["pcs.discharge_kwh"] * 1000.0
+        e["wh_abs"] = a["pcs.charge_kwh"] * 1000.0
         e["varh_inj"] += np.maximum(var, 0) * h
         e["varh_abs"] += np.maximum(-var, 0) * h
         p_dc = a["bess.p_dc_kw"] * 1000.0

@@ -361,6 +361,9 @@ class Site:
         self.p_cool_mean = 0.0
         self.energy = Energy()
         self.demand = DemandRegister()
+        # per-PCS AC energy books (kWh): Σ max(±p_ac_mean, 0)·dt, the units of Energy.bess_*
+        self.pcs_discharge_kwh = np.zeros(n)
+        self.pcs_charge_kwh = np.zeros(n)
         self.events: list[tuple[float, str, str, str]] = []
         self._last_bms_bits = np.zeros(n, dtype=np.int64)
         self._last_pcs_state = self.pcs.state.copy()

@@ -157,6 +157,8 @@ def make_snapshot(site: Site) -> Snapshot:
         {
             "pcs.p_ac_kw": pcs.p_ac.copy(),
             "pcs.p_ac_mean_kw": pcs.p_ac_mean.copy(),
+            "pcs.discharge_kwh": site.pcs_discharge_kwh.copy(),
+            "pcs.charge_kwh": site.pcs_charge_kwh.copy(),
             "pcs.q_ac_kvar": pcs.q_ac.copy(),
             "pcs.p_dc_kw": pcs.p_dc.copy(),
             "pcs.loss_kw": pcs.loss.copy(),

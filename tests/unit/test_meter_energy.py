@@ -31,6 +31,8 @@ def _run() -> dict[str, np.ndarray]:
         rec["bess_ch"].append(float(np.maximum(-pac, 0).sum()))
         local0 = sn["site.local_time_s"]
         snaps.append({k: float(sn[k]) for k in sn.scalars if "kwh" in k or "demand" in k})
+        snaps[-1]["pcs_dis_sum"] = float(sn.arrays["pcs.discharge_kwh"].sum())
+        snaps[-1]["pcs_ch_sum"] = float(sn.arrays["pcs.charge_kwh"].sum())
     out = {k: np.asarray(v) for k, v in rec.items()}
     out["dt"] = np.asarray(site.dt)
     for k in snaps[0]:
@@ -54,6 +56,9 @@ def test_accumulators_are_the_trace_integral_split_by_sign(run: dict[str, np.nda
     assert run["bess.discharge_kwh"][-1] > 0
     np.testing.assert_allclose(run["bess.discharge_kwh"], np.cumsum(run["bess_dis"]) * h, rtol=1e-9)
     np.testing.assert_allclose(run["bess.charge_kwh"], np.cumsum(run["bess_ch"]) * h, rtol=1e-9)
+    # the per-PCS books (701 TotWhInj/TotWhAbs) add up to the fleet's
+    np.testing.assert_allclose(run["pcs_dis_sum"], run["bess.discharge_kwh"], rtol=1e-12)
+    np.testing.assert_allclose(run["pcs_ch_sum"], run["bess.charge_kwh"], rtol=1e-12)
 
 
 def test_demand_register_is_the_window_mean(run: dict[str, np.ndarray]) -> None:

@@ -443,8 +443,9 @@ class BessBehaviour(Behaviour):
         amps = va / (SQRT3 * np.maximum(v_ll, 1.0))
         h = dt / 3600.0
         e = self.e
-        e["wh_inj"] += np.maximum(w, 0) * h
-        e["wh_abs"] += np.maximum(-w, 0) * h
+        # the twin's books: each tick's mean AC power split by sign, times dt
+        e["wh_inj"] = a["pcs.discharge_kwh"] * 1000.0
+        e["wh_abs"] = a["pcs.charge_kwh"] * 1000.0
         e["varh_inj"] += np.maximum(var, 0) * h
         e["varh_abs"] += np.maximum(-var, 0) * h
         p_dc = a["bess.p_dc_kw"] * 1000.0
@@ -638,7 +639,6 @@ class MeterBehaviour(Behaviour):
             "hz_max": np.array([70.0]),
             "wh_max": np.array([1e12]),
         }
-        self.wh = np.zeros(2)
 
     def derive(self, snap: Snapshot, controls: dict[str, Arr], *, dt: float) -> dict[str, Any]:
         s = snap.scalars
@@ -646,7 +646,6 @@ class MeterBehaviour(Behaviour):
         var = s["grid.q_import_kvar"] * 1000.0
         va = math.hypot(w, var)
         v_ll = self.ratings["v_nom"][0] / 1.2 * s["grid.v_pu"]
-        self.wh += np.array([max(w, 0.0), max(-w, 0.0)]) * dt / 3600.0
         return {
             "w": w,
             "var": var,
@@ -659,8 +658,9 @@ class MeterBehaviour(Behaviour):
             "w_ph": w / 3.0,
             "var_ph": var / 3.0,
             "va_ph": va / 3.0,
-            "wh_imp": self.wh[0],
-            "wh_exp": self.wh[1],
+            # the twin's accumulators: each tick's mean PCC power split by sign, times dt
+            "wh_imp": s["grid.import_kwh"] * 1000.0,
+            "wh_exp": s["grid.export_kwh"] * 1000.0,
         }
 
 

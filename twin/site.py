@@ -183,6 +183,53 @@ class Energy:
     aging_kwh: float = 0.0  # stored energy removed by capacity fade (not a flow)
     it_unserved_kwh: float = 0.0  # racks' draw the UPS could not carry within a tick
     supplied_kwh: float = 0.0  # energy delivered by every source and store (positive flows)
+    # revenue-meter accumulators (not balance terms): the split of ``grid_kwh`` and of the
+    # fleet's AC power by sign, each tick's mean power times its length
+    grid_import_kwh: float = 0.0  # Σ max(p_grid, 0)·dt
+    grid_export_kwh: float = 0.0  # Σ max(−p_grid, 0)·dt
+    bess_discharge_kwh: float = 0.0  # Σ max(p_ac_mean, 0)·dt over the fleet (AC side)
+    bess_charge_kwh: float = 0.0  # Σ max(−p_ac_mean, 0)·dt over the fleet (AC side)
+
+
+@dataclass
+class DemandRegister:
+    """A fixed-block demand register: mean import (kW) over clock-aligned intervals.
+
+    Intervals are aligned to the site's local wall clock (``site.local_time_s``; a whole
+    number of intervals since 1970-01-01T00:00 local), as :func:`twin.econ.compute_bill` buckets
+    demand. A tick belongs to the interval its start falls in (as the bill's samples do). A
+    completed interval's demand is its import energy over the full interval length (so a first
+    interval the run covers only in part reads low, as a bill would); ``current_kw`` is the mean
+    import over the part of the current interval seen so far (0 right after a boundary).
+    """
+
+    interval_s: float = 900.0
+    key: int | None = None  # index of the current interval (None: none open)
+    kwh: float = 0.0  # import energy booked in the current interval
+    covered_s: float = 0.0  # seconds of the current interval booked so far
+    prev_kw: float = 0.0  # demand of the last completed interval
+    max_kw: float = 0.0  # highest completed-interval demand since start
+
+    def book(self, t_start_s: float, dt: float, p_import_kw: float) -> None:
+        """Book one tick starting at local time ``t_start_s`` with mean import ``p_import_kw``."""
+        n = t_start_s / self.interval_s
+        key = math.floor(n + 1e-9)
+        if self.key is not None and key != self.key:
+            self._close()
+        self.key = key
+        self.kwh += max(p_import_kw, 0.0) * dt / 3600.0
+        self.covered_s += dt
+        if (t_start_s + dt) / self.interval_s >= key + 1 - 1e-9:
+            self._close()
+
+    def _close(self) -> None:
+        self.prev_kw = self.kwh * 3600.0 / self.interval_s
+        self.max_kw = max(self.max_kw, self.prev_kw)
+        self.key, self.kwh, self.covered_s = None, 0.0, 0.0
+
+    @property
+    def current_kw(self) -> float:
+        return self.kwh * 3600.0 / self.covered_s if self.covered_s > 0.0 else 0.0
 
 
 class Site:
@@ -313,6 +360,10 @@ class Site:
         self.p_cool = 0.0
         self.p_cool_mean = 0.0
         self.energy = Energy()
+        self.demand = DemandRegister()
+        # per-PCS AC energy books (kWh): Σ max(±p_ac_mean, 0)·dt, the units of Energy.bess_*
+        self.pcs_discharge_kwh = np.zeros(n)
+        self.pcs_charge_kwh = np.zeros(n)
         self.events: list[tuple[float, str, str, str]] = []
         self._last_bms_bits = np.zeros(n, dtype=np.int64)
         self._last_pcs_state = self.pcs.state.copy()

@@ -190,6 +190,15 @@ def bookkeeping(site: Site, dt: float) -> None:
     ups = site.ups
     ups_batt = ups.p_batt if ups is not None else 0.0
     en.grid_kwh += site.p_grid * h
+    en.grid_import_kwh += max(site.p_grid, 0.0) * h
+    en.grid_export_kwh += max(-site.p_grid, 0.0) * h
+    dis = np.maximum(pcs.p_ac_mean, 0.0) * h
+    ch = np.maximum(-pcs.p_ac_mean, 0.0) * h
+    site.pcs_discharge_kwh += dis
+    site.pcs_charge_kwh += ch
+    en.bess_discharge_kwh += float(dis.sum())
+    en.bess_charge_kwh += float(ch.sum())
+    site.demand.book(site.clock.local_time_s(site.t - dt), dt, site.p_grid)
     en.pv_kwh += p_pv * h
     en.genset_kwh += p_gen * h
     en.it_kwh += site.p_it * h

@@ -1,5 +1,5 @@
 # Two commands set up everything on a fresh machine:
-#   make demo   create .venv, install, run a one-hour simulation of the 10k-GPU site
+#   make demo   create .venv, install, run a one-hour simulation of the 10k-GPU site and bill it
 #   make test   create .venv, install (and the npm test clients), run ruff, mypy on twin/ and the tests
 PYTHON ?= python3
 VENV   := .venv

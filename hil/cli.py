@@ -12,6 +12,7 @@ from rich.table import Table
 
 from hil.config import ConfigError, find_profile, issues_to_config_error, load_site, load_yaml
 from twin import CellParams, ParameterError, load_cell, run_cell_experiment, shipped_cells
+from twin.econ import Bill
 
 __all__ = ["main"]
 
@@ -104,15 +105,32 @@ def _cell_params(spec: str) -> CellParams:
 @click.option("--tick", type=float, default=None, help="Tick length in s (default: the site's).")
 @click.option("--method", type=click.Choice(["fixed", "ivp"]), default=None, help="Integration path.")
 @click.option("--seed", type=int, default=None, help="Random seed (default: the site's).")
-def demo(site_name: str, hours: float, tick: float | None, method: str | None, seed: int | None) -> None:
+@click.option(
+    "--tariff",
+    "tariff_name",
+    default="example_cn_north_2026",
+    show_default=True,
+    help="Bill the run's import under this tariff (a shipped name or a path); 'none' to skip.",
+)
+def demo(
+    site_name: str, hours: float, tick: float | None, method: str | None, seed: int | None, tariff_name: str
+) -> None:
     """Simulate a site with a simple peak-shaving stand-in EMS and print what happened.
 
     \b
     Example:
       hil demo --site aidc_10k --hours 1
+      hil demo --site lab_rack --hours 0.5 --tariff example_cn_jibei_2026
     """
     from hil.demo import run_demo
+    from hil.tariff import load_tariff
 
+    tariff = None
+    if tariff_name.lower() != "none":
+        try:
+            tariff = load_tariff(tariff_name)
+        except ConfigError as exc:
+            _fail(exc)
     overrides: dict[str, object] = {}
     if tick is not None:
         overrides["tick_s"] = tick
@@ -139,8 +157,12 @@ def demo(site_name: str, hours: float, tick: float | None, method: str | None, s
         transient=True,
     ) as bar:
         task = bar.add_task("sim", total=1.0)
-        summary = run_demo(site, duration_s=hours * 3600.0, progress=lambda f: bar.update(task, completed=f))
+        summary = run_demo(
+            site, duration_s=hours * 3600.0, progress=lambda f: bar.update(task, completed=f), tariff=tariff
+        )
     _print_summary(summary)
+    if summary.bill is not None and tariff is not None:
+        Console().print(_bill_table(summary.bill, tariff.tariff_id))
 
 
 def _print_summary(s) -> None:  # type: ignore[no-untyped-def]
@@ -558,8 +580,14 @@ def bill(trace_dir: Path, tariff_name: str, start: str) -> None:
         sys.exit(2)
     data = result.to_dict()
     (trace_dir / "bill.json").write_text(json.dumps(data, indent=1, ensure_ascii=False), encoding="utf-8")
+    Console().print(_bill_table(result, tariff.tariff_id))
+    Console(stderr=True).print(f"bill: {trace_dir / 'bill.json'}", highlight=False)
+
+
+def _bill_table(result: Bill, tariff_id: str) -> Table:
+    """A bill's line items by month, as ``hil bill`` and ``hil demo`` print them."""
     cur = result.currency
-    t = Table(title=f"bill under {tariff.tariff_id} ({cur})")
+    t = Table(title=f"bill under {tariff_id} ({cur})")
     for col, justify in (("month", "left"), ("item", "left"), ("quantity", "right"), ("rate", "right")):
         t.add_column(col, justify=justify)  # type: ignore[arg-type]
     t.add_column(f"amount {cur}", justify="right")
@@ -575,8 +603,7 @@ def bill(trace_dir: Path, tariff_name: str, start: str) -> None:
             t.add_row("", "export (not credited)", f"{m.export_kwh:,.1f} kWh", "", "0.00")
         t.add_row("", "[b]month total[/]", f"peak {m.peak_kw:,.1f} kW", "", f"[b]{m.total:,.2f}[/]")
     t.add_row("[b]total[/]", "", f"{result.import_kwh:,.1f} kWh", "", f"[b]{result.total:,.2f}[/]")
-    Console().print(t)
-    Console(stderr=True).print(f"bill: {trace_dir / 'bill.json'}", highlight=False)
+    return t
 
 
 @main.command()

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from twin import Site
+from twin.econ import Bill, Tariff, compute_bill
 
 __all__ = ["DemoSummary", "run_demo"]
 
@@ -35,6 +36,7 @@ class DemoSummary:
     f_max_hz: float
     gpu_hours_lost: float
     events: list[tuple[float, str, str, str]] = field(default_factory=list)
+    bill: Bill | None = None  # the run's import billed under the tariff, if one was given
 
     @property
     def speedup(self) -> float:
@@ -48,6 +50,7 @@ def run_demo(
     shave_threshold_kw: float | None = None,
     period_s: float = 1.0,
     progress: Callable[[float], None] | None = None,
+    tariff: Tariff | None = None,
 ) -> DemoSummary:
     site.set("pcs.enable", 1)
     n_ticks = round(duration_s / site.dt)
@@ -65,7 +68,10 @@ def run_demo(
     alpha = min(1.0, period_s / 30.0)  # 30 s filter: shave the envelope, not the 0.2–3 Hz swings
     t_start = time.perf_counter()
     report_every = max(1, n_ticks // 200)
+    p_import = np.zeros(n_ticks)
+    t_local = np.zeros(n_ticks)
     for k in range(n_ticks):
+        t_local[k] = snap["site.local_time_s"]  # the tick's interval starts here
         if k % every == 0:
             load = snap["site.p_facility_kw"] + snap["site.p_aux_kw"] - snap["pv.p_ac_kw"]
             load_avg = load if load_avg is None else load_avg + alpha * (load - load_avg)
@@ -75,6 +81,7 @@ def run_demo(
             site.set("bess.p_set_kw", want)
         snap = site.step()
         p = snap["grid.p_import_kw"]
+        p_import[k] = p
         peak = max(peak, p)
         low = min(low, p)
         total += p
@@ -88,6 +95,10 @@ def run_demo(
     wall = time.perf_counter() - t_start
     if progress is not None:
         progress(1.0)
+    bill = None
+    if tariff is not None and n_ticks:
+        ts = np.round(t_local * 1000.0).astype(np.int64).astype("datetime64[ms]")
+        bill = compute_bill(tariff, ts, p_import, site.dt)
     return DemoSummary(
         site=site.params.name,
         simulated_s=n_ticks * site.dt,
@@ -104,4 +115,5 @@ def run_demo(
         f_max_hz=float(f_hi),
         gpu_hours_lost=snap["site.gpu_hours_lost"],
         events=list(site.events),
+        bill=bill,
     )

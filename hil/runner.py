@@ -465,6 +465,7 @@ async def run_scenario(
     seed: int | None = None,
     controller: str | None = None,
     serve: bool = True,
+    opcua: bool = True,
     ports: tuple[int | None, int | None] | None = None,
     handle_signals: bool = False,
     on_start: Callable[[Runner], None] | None = None,
@@ -475,7 +476,8 @@ async def run_scenario(
     (then ``site``, ``seed``, ``controller`` and ``ports`` were applied when it was prepared).
     Checks everything before a server starts. Ctrl-C / SIGTERM (``handle_signals``) or
     :meth:`Runner.stop` end the run early: the trace is flushed and the report still written,
-    with the expectations whose windows had not closed marked as not evaluated."""
+    with the expectations whose windows had not closed marked as not evaluated. ``opcua=False``
+    serves Modbus only."""
     import json
     import platform
     import signal
@@ -494,7 +496,7 @@ async def run_scenario(
     pacer = pacer or AsFastAsPossible()
     out = _ensure_dir(Path(out_dir))
     spec = sc.controller
-    runner = Runner(tw, cfg, pacer=pacer, serve=serve, gateway=gw, controller=ctl)
+    runner = Runner(tw, cfg, pacer=pacer, serve=serve, opcua=opcua, gateway=gw, controller=ctl)
     every = 1 if sc.trace_every_s is None else max(1, round(sc.trace_every_s / tw.dt))
     pacing = "fast" if isinstance(pacer, AsFastAsPossible) else f"real time ×{getattr(pacer, 'speed', 1.0):g}"
     meta = {

@@ -428,7 +428,7 @@ class ControllerSpec:
     name: str = "standin"
     mode: str = "good"
     period_s: float = 1.0
-    options: dict[str, float] = field(default_factory=dict)
+    options: dict[str, Any] = field(default_factory=dict)
 
     @property
     def external(self) -> bool:
@@ -851,16 +851,30 @@ def _parse_controller(v: Any, prob: Prob) -> ControllerSpec:
         except UnitProblem as exc:
             prob(("controller", "period"), str(exc))
     options = v.get("options") or {}
-    opts: dict[str, float] = {}
+    opts: dict[str, Any] = {}
     if not isinstance(options, Mapping):
         prob(("controller", "options"), "options: a mapping of option: value")
     else:
-        for k, x in options.items():
-            try:
-                opts[str(k)] = x if isinstance(x, list) else parse_quantity(x, _option_unit(str(k)))
-            except UnitProblem as exc:
-                prob(("controller", "options", k), str(exc))
+        opts = _parse_options(options, ("controller", "options"), prob)
     return ControllerSpec(name=name, mode=mode, period_s=period, options=opts)
+
+
+def _parse_options(options: Mapping[Any, Any], where: tuple[Any, ...], prob: Prob) -> dict[str, Any]:
+    """Controller options: quantities (``9 MW``) in the unit their name implies; lists, text
+    that is not a number (a profile name) and nested sections (parsed the same way) as given."""
+    out: dict[str, Any] = {}
+    for k, x in options.items():
+        key = str(k)
+        if isinstance(x, Mapping):
+            out[key] = _parse_options(x, (*where, k), prob)
+        elif isinstance(x, list) or x is None or (isinstance(x, str) and _NUM_UNIT.match(x) is None):
+            out[key] = x
+        else:
+            try:
+                out[key] = parse_quantity(x, _option_unit(key))
+            except UnitProblem as exc:
+                prob((*where, k), str(exc))
+    return out
 
 
 def _option_unit(key: str) -> str | None:

@@ -6,15 +6,43 @@ tick boundary, before the gateway applies the writes queued for it (``gateway.st
 ``gateway.apply_writes()``): it reads the registers a wire client reads and its writes are
 applied with theirs, before the scenario's actions at the same boundary. Setting ``silenced``
 emulates a loss of EMS communication.
+
+``standin`` is the scripted stand-in (:mod:`hil.ems.standin`); ``reference`` the reference EMS
+(:mod:`hil.ems.reference`, profiles under ``profiles/ems/``), which also runs as a Modbus TCP
+client against any bench (:mod:`hil.ems.modbus_io`, ``hil ems``).
 """
 
 from __future__ import annotations
 
 from typing import Protocol
 
+from hil.ems.controller import ReferenceController
+from hil.ems.io import EmsClock, EmsLog, GatewayIO, PointIO, run_ems
+from hil.ems.profile import EmsProfile, load_profile
+from hil.ems.readings import Commands, PcsCommand, PcsReading, Readings
+from hil.ems.reference import ReferenceEMS
 from hil.ems.standin import MODES, StandIn, StandInOptions
 
-__all__ = ["CONTROLLERS", "MODES", "Controller", "StandIn", "StandInOptions"]
+__all__ = [
+    "CONTROLLERS",
+    "MODES",
+    "Commands",
+    "Controller",
+    "EmsClock",
+    "EmsLog",
+    "EmsProfile",
+    "GatewayIO",
+    "PcsCommand",
+    "PcsReading",
+    "PointIO",
+    "Readings",
+    "ReferenceController",
+    "ReferenceEMS",
+    "StandIn",
+    "StandInOptions",
+    "load_profile",
+    "run_ems",
+]
 
 
 class Controller(Protocol):
@@ -28,4 +56,4 @@ class Controller(Protocol):
     def on_tick(self, t_s: float) -> None: ...
 
 
-CONTROLLERS: dict[str, type] = {StandIn.name: StandIn}
+CONTROLLERS: dict[str, type] = {StandIn.name: StandIn, ReferenceController.name: ReferenceController}

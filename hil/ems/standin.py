@@ -38,29 +38,32 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, fields, replace
 from typing import Any
 
+from hil.ems._common import (
+    BMS_CONNECTED,
+    BMS_FAULT,
+    DR_ACTIVE,
+    DR_PENDING,
+    GRID_ALARM_BITS,
+    INV_FAULT,
+    INV_OFF,
+    INV_RUNNING,
+    INV_STANDBY,
+    INV_THROTTLED,
+    HourRanges,
+    in_hours,
+    parse_hours,
+)
 from hil.gateway import Device, Gateway, PointInstance, WriteStatus
 from twin.params import suggest
 
-__all__ = ["MODES", "StandIn", "StandInOptions"]
+__all__ = ["MODES", "StandIn", "StandInOptions", "in_hours", "parse_hours"]
 
 log = logging.getLogger(__name__)
 
 MODES = ("good", "ignore_dr", "no_revert", "over_discharge")
-
-# SunSpec 701 InvSt
-_INV_OFF, _INV_STARTING, _INV_RUNNING, _INV_THROTTLED, _INV_FAULT, _INV_STANDBY = 0, 2, 3, 4, 6, 7
-# SunSpec 802 State
-_BMS_CONNECTED, _BMS_FAULT = 3, 99
-# 701 Alrm bits a grid-code trip sets; the PCS clears them itself once the grid lets it re-enter
-_GRID_ALARM_BITS = (1 << 4) | (1 << 8) | (1 << 9) | (1 << 10) | (1 << 11)
-# 64902 DRSt
-_DR_PENDING, _DR_ACTIVE = 1, 2
-
-HourRanges = tuple[tuple[float, float], ...]
 
 
 @dataclass(frozen=True)
@@ -115,31 +118,6 @@ class StandInOptions:
                     raise ValueError(f"StandIn: option {key} must be finite, got {value!r}")
             out = replace(out, **{key: value})
         return out
-
-
-def parse_hours(value: Any) -> HourRanges:
-    """Hour-of-day ranges from ``[[0, 6], [22, 24]]`` or ``"0-6,22-24"``; a range may wrap
-    midnight (``[22, 6]``)."""
-    if value is None:
-        return ()
-    items: Iterable[Any]
-    if isinstance(value, str):
-        items = [part.split("-") for part in value.replace(" ", "").split(",") if part]
-    else:
-        items = value
-    out: list[tuple[float, float]] = []
-    for item in items:
-        if not isinstance(item, Sequence) or len(item) != 2:
-            raise ValueError(f"StandIn: an hour range is [start, end], got {item!r}")
-        a, b = float(item[0]), float(item[1])
-        if not (0.0 <= a <= 24.0 and 0.0 <= b <= 24.0):
-            raise ValueError(f"StandIn: hours must be within 0..24, got {item!r}")
-        out.append((a, b))
-    return tuple(out)
-
-
-def in_hours(hour: float, ranges: HourRanges) -> bool:
-    return any((a <= hour < b) if a <= b else (hour >= a or hour < b) for a, b in ranges)
 
 
 @dataclass
@@ -402,9 +380,9 @@ class StandIn:
             alrm = int(self._read(d, "701.Alrm") or 0)
             bms = self._read(d, "802.State")
             u.local = (self._read(d, "715.LocRemCtl") or 0.0) > 0.5
-            u.running = inv in (_INV_RUNNING, _INV_THROTTLED, _INV_STANDBY) and bms == _BMS_CONNECTED
-            u.faulted = inv == _INV_FAULT or bms == _BMS_FAULT
-            u.grid_trip_only = inv == _INV_FAULT and bms != _BMS_FAULT and (alrm & ~_GRID_ALARM_BITS) == 0
+            u.running = inv in (INV_RUNNING, INV_THROTTLED, INV_STANDBY) and bms == BMS_CONNECTED
+            u.faulted = inv == INV_FAULT or bms == BMS_FAULT
+            u.grid_trip_only = inv == INV_FAULT and bms != BMS_FAULT and (alrm & ~GRID_ALARM_BITS) == 0
             socs = [s for s in (self._read(d, "713.SoC"), self._read(d, "802.SoC")) if s is not None]
             u.soc = min(socs) if socs else 50.0  # the lower of the PCS's and the BMS's view
             lim_dis = [u.w_rtg, self._read(d, "702.WDisChaRteMax"), self._read(d, "702.WMax")]
@@ -456,7 +434,7 @@ class StandIn:
                     self._note(t, u.dev.name, f"fault persists after {u.resets} resets; left for service")
                 continue
             d = u.dev
-            bms_fault = self._read(d, "802.State") == _BMS_FAULT
+            bms_fault = self._read(d, "802.State") == BMS_FAULT
             self._write(d, "715.AlarmReset", 1)
             if bms_fault:
                 self._write(d, "802.AlmRst", 1)
@@ -472,7 +450,7 @@ class StandIn:
             return None
         u = self.utility
         state = self._read(u, "64902.DRSt")
-        if state not in (_DR_PENDING, _DR_ACTIVE):
+        if state not in (DR_PENDING, DR_ACTIVE):
             return None
         eid = int(self._read(u, "64902.DRId") or 0)
         acked = (self._read(u, "64902.DRAck") or 0) == eid
@@ -482,7 +460,7 @@ class StandIn:
         lim_w = self._read(u, "64902.DRLimW")
         if lim_w is None:
             return None
-        if state == _DR_ACTIVE:
+        if state == DR_ACTIVE:
             return lim_w / 1000.0
         start_in = self._read(u, "64902.DRStrRem")
         if start_in is not None and start_in <= self.opt.dr_lead_s:
@@ -584,10 +562,10 @@ class StandIn:
         for g in self.gensets:
             st = self._read(g.dev, "701.InvSt")
             waited = t - self._outage_since >= o.genset_start_wait_s - 1e-9
-            if st == _INV_OFF and waited and self._command(g.dev, "start"):
+            if st == INV_OFF and waited and self._command(g.dev, "start"):
                 g.started_by_us = True
                 self._note(t, g.dev.name, "start (islanded, not auto-started)")
-        running = [g for g in self.gensets if self._read(g.dev, "701.InvSt") == _INV_RUNNING]
+        running = [g for g in self.gensets if self._read(g.dev, "701.InvSt") == INV_RUNNING]
         if running and f_hz is not None and self.f_nom is not None:
             df = self.f_nom - f_hz
             for g in running:

@@ -1,0 +1,80 @@
+"""The reference EMS as an in-process scenario controller (``controller: reference``).
+
+``controller: {name: reference, options: {profile: aidc_peak_shave, peak_shave: {target_kw: 9 MW}}}``
+builds a :class:`ReferenceController`: a :class:`~hil.ems.reference.ReferenceEMS` reading and
+writing through :class:`~hil.ems.io.GatewayIO`, called by the runner at every tick boundary and
+acting every ``period`` (the scenario's ``controller.period``, default 1 s). Options other than
+``profile`` override the profile's fields, section by section.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from typing import Any
+
+from twin.errors import ParameterError
+
+from ..config import ConfigError
+from ..gateway import Gateway
+from .io import EmsLog, GatewayIO
+from .profile import EmsProfile, load_profile, profile_from_dict
+from .reference import ReferenceEMS
+
+__all__ = ["ReferenceController", "build_profile"]
+
+DEFAULT_PROFILE = "aidc_peak_shave"
+
+
+def build_profile(profile: str | Mapping[str, Any] | None, overrides: Mapping[str, Any]) -> EmsProfile:
+    """A profile by name/path (or inline data), with overrides; ValueError on any problem."""
+    try:
+        if profile is None or isinstance(profile, str):
+            return load_profile(profile or DEFAULT_PROFILE, overrides=overrides)
+        return profile_from_dict(profile, overrides)
+    except ConfigError as exc:
+        raise ValueError("reference EMS profile: " + "; ".join(str(p) for p in exc.problems)) from None
+    except ParameterError as exc:
+        raise ValueError(f"reference EMS options: {exc}") from None
+
+
+class ReferenceController:
+    """The reference EMS on a gateway, for scenario runs (see the module docstring)."""
+
+    name = "reference"
+
+    def __init__(
+        self, gateway: Gateway, *, mode: str = "good", period_s: float = 1.0, **options: Any
+    ) -> None:
+        if mode != "good":
+            raise ValueError(f"reference: unknown mode {mode!r} (the reference EMS has one mode, good)")
+        if not period_s > 0:
+            raise ValueError(f"reference: period_s must be > 0, got {period_s!r}")
+        profile = options.pop("profile", None)
+        prof = build_profile(profile, options)
+        self.profile = dataclasses.replace(prof, period_s=float(period_s))
+        self.io = GatewayIO(gateway)
+        self.ems = ReferenceEMS(self.profile)
+        self.period_s = float(period_s)
+        self.silenced = False
+        self.log = EmsLog()
+        self.last: dict[str, float] = {}
+        self._next: float | None = None
+
+    @property
+    def writes(self) -> int:
+        return self.io.tally.ok
+
+    @property
+    def rejected(self) -> int:
+        return self.io.tally.refused
+
+    def on_tick(self, t_s: float) -> None:
+        if self.silenced:
+            return
+        if self._next is None or t_s >= self._next - 1e-9:
+            self._next = t_s + self.period_s
+            cmds = self.ems.decide(self.io.read_now())
+            self.io.write_now(cmds)
+            self.log.add(cmds)
+            self.last = cmds.figures

@@ -1,0 +1,111 @@
+"""Running the reference EMS against a bench (or hardware) over Modbus TCP: what ``hil ems``
+does, as a library function the tests and benchmarks call too."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from .io import EmsClock, EmsLog, TransportError, run_ems
+from .modbus_io import ModbusIO
+from .profile import EmsProfile, load_profile
+from .readings import Commands
+from .reference import ReferenceEMS
+
+__all__ = ["ModbusSession", "parse_connect", "run_over_modbus"]
+
+log = logging.getLogger(__name__)
+
+
+def parse_connect(text: str) -> tuple[str, int]:
+    """``"HOST:PORT"`` (``"[::1]:1502"`` for IPv6) -> (host, port)."""
+    host, sep, port = text.rpartition(":")
+    if not sep or not host or not port.isdigit():
+        raise ValueError(f"--connect {text!r}: expected HOST:PORT, e.g. 127.0.0.1:1502")
+    return host.strip("[]"), int(port)
+
+
+@dataclass
+class ModbusSession:
+    """What a run over Modbus did."""
+
+    profile: EmsProfile
+    units: dict[str, int]
+    log: EmsLog
+    writes_ok: int
+    writes_refused: int
+    heartbeats: int
+    requests: int
+    wall_s: float
+    ems_s: float
+    skipped: int
+
+
+async def run_over_modbus(
+    host: str,
+    port: int,
+    *,
+    profile: str | EmsProfile = "aidc_peak_shave",
+    overrides: Mapping[str, Any] | None = None,
+    unit_map: dict[str, list[int]] | None = None,
+    duration_s: float | None = None,
+    period_s: float | None = None,
+    clock_start: str | None = None,
+    speed: float = 1.0,
+    sync_clock: bool = False,
+    timeout_s: float = 2.0,
+    stop: asyncio.Event | None = None,
+    on_period: Callable[[Commands], None] | None = None,
+) -> ModbusSession:
+    """Connect, discover, then read-decide-write every period until ``duration_s`` of EMS
+    time or ``stop``. ``clock_start``/``speed`` set the EMS clock (the bench's start and
+    pacing); ``sync_clock`` puts it on the bench's seconds counter (715 ``DERHb``) at start."""
+    prof = profile if isinstance(profile, EmsProfile) else load_profile(profile, overrides=overrides)
+    if period_s is not None:
+        prof = dataclasses.replace(prof, period_s=float(period_s))
+    clock = EmsClock(clock_start, speed=speed)
+    io = ModbusIO(host, port, clock=clock, unit_map=unit_map, timeout_s=timeout_s)
+    wall0 = time.perf_counter()
+    await io.connect()
+    try:
+        if sync_clock:
+            elapsed = await io.elapsed_s()
+            if elapsed is not None:
+                clock.sync(elapsed)
+        units: dict[str, int] = {}
+        for u in io.units:
+            units[u.kind] = units.get(u.kind, 0) + 1
+        if not units.get("bess"):
+            raise TransportError(f"{host}:{port}: no battery PCS (SunSpec 802 + 704) found")
+        ems = ReferenceEMS(prof)
+        t_start = clock.t_s()
+        remaining = None if duration_s is None else max(0.0, duration_s - (t_start if sync_clock else 0.0))
+        out = await run_ems(
+            io,
+            ems,
+            period_s=prof.period_s,
+            duration_s=remaining,
+            speed=speed,
+            stop=stop,
+            on_period=on_period,
+        )
+    finally:
+        await io.close()
+    hb = sum(n for k, n in io.tally.by_point.items() if k in ("802.CtrlHb", "715.ControllerHb"))
+    return ModbusSession(
+        profile=prof,
+        units=units,
+        log=out,
+        writes_ok=io.tally.ok,
+        writes_refused=io.tally.refused,
+        heartbeats=hb,
+        requests=io.requests,
+        wall_s=time.perf_counter() - wall0,
+        ems_s=clock.t_s() - t_start,
+        skipped=out.skipped,
+    )

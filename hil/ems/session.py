@@ -17,7 +17,7 @@ from .profile import EmsProfile, load_profile
 from .readings import Commands
 from .reference import ReferenceEMS
 
-__all__ = ["ModbusSession", "parse_connect", "run_over_modbus"]
+__all__ = ["ModbusSession", "describe_period", "parse_connect", "run_over_modbus"]
 
 log = logging.getLogger(__name__)
 
@@ -108,4 +108,26 @@ async def run_over_modbus(
         wall_s=time.perf_counter() - wall0,
         ems_s=clock.t_s() - t_start,
         skipped=out.skipped,
+    )
+
+
+def describe_period(fig: dict[str, float]) -> str:
+    """One log line of a period's figures (what ``hil ems`` prints)."""
+
+    def kw(key: str) -> str:
+        v = fig.get(key)
+        return "-" if v is None or v != v else f"{v / 1000.0:.2f}"
+
+    mode = {1.0: "tou:discharge", -1.0: "tou:charge"}.get(fig.get("tou_mode", 0.0), "")
+    return (
+        f"t={fig.get('t_s', 0.0):8.1f}s import {kw('import_kw')} MW (filtered net {kw('net_filtered_kw')}),"
+        f" 15-min window {kw('window_mean_kw')} / target {kw('target_kw')} MW, ref {kw('import_ref_kw')} MW,"
+        f" bess cmd {kw('command_kw')} MW, SoC {fig.get('soc_pct', float('nan')):.1f} %"
+        + (
+            f", DR limit {kw('dr_limit_kw')} MW"
+            if fig.get("dr_limit_kw", float("nan")) == fig.get("dr_limit_kw")
+            else ""
+        )
+        + (f", {mode}" if mode else "")
+        + (", ISLANDED" if fig.get("islanded") else "")
     )

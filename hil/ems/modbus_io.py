@@ -16,6 +16,10 @@ What it does, as a vendor EMS does against any SunSpec device:
   point's scale factor; start/stop is 715 ``OpCtl``; alarm reset 715 ``AlarmReset`` and 802
   ``AlmRst``; the heartbeat 802 ``CtrlHb`` (715 ``ControllerHb`` without 802).
 
+With ``follow_clock`` the EMS clock follows the first PCS's 715 ``DERHb`` (on the bench:
+simulated seconds since the run started), so a bench that cannot keep its pacing does not
+put the EMS's 15-minute windows out of step with the meter's.
+
 A unit that answers with an exception or times out reads as not served for that poll;
 :meth:`ModbusIO.read` raises :class:`TransportError` when the connection is down or the meter
 (or site totals) cannot be read, and the control loop skips that period.
@@ -23,6 +27,7 @@ A unit that answers with an exception or times out reads as not served for that 
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -127,6 +132,7 @@ class ModbusIO:
         scan_units: Iterable[int] = range(1, 248),
         timeout_s: float = 2.0,
         sf_refresh: int = 60,
+        follow_clock: bool = False,
     ) -> None:
         self.host, self.port = host, int(port)
         self.clock = clock
@@ -134,6 +140,8 @@ class ModbusIO:
         self.scan_units = list(scan_units)
         self.timeout_s = float(timeout_s)
         self.sf_refresh = int(sf_refresh)
+        self.follow_clock = follow_clock
+        self.clock_resyncs = 0
         self.client = AsyncModbusTcpClient(host, port=self.port, timeout=self.timeout_s, retries=0)
         self.units: list[UnitInfo] = []
         self.tally = WriteTally()
@@ -143,8 +151,15 @@ class ModbusIO:
         self._scanning = False
 
     # -- connection and discovery ----------------------------------------------------------
-    async def connect(self) -> None:
-        if not await self.client.connect():
+    async def connect(self, *, attempts: int = 5) -> None:
+        """Connect (retrying ``attempts`` times, a second apart) and discover the units."""
+        for k in range(attempts):
+            if await self.client.connect():
+                break
+            log.warning("ems: cannot connect to %s:%d (attempt %d/%d)", self.host, self.port, k + 1, attempts)
+            if k + 1 < attempts:
+                await asyncio.sleep(1.0)
+        else:
             raise TransportError(f"cannot connect to {self.host}:{self.port}")
         await self.discover()
 
@@ -303,9 +318,21 @@ class ModbusIO:
                 for k, v in vals.items():
                     if v is not None or k not in site:
                         site[k] = v
+        if self.follow_clock and pcs:
+            self._follow(pcs[0].get("715.DERHb"))
         if site.get("203.W") is None and site.get("64900.GridW") is None:
             raise TransportError("neither the meter (203.W) nor the site totals (64900.GridW) could be read")
         return Readings(t_s=self.clock.t_s(), local_s=self.clock.local_s(), site=site, pcs=tuple(pcs))
+
+    def _follow(self, elapsed: float | None) -> None:
+        """Keep the EMS clock on the device's seconds counter (whole seconds): a bench that
+        falls behind its pacing drags the EMS clock with it."""
+        if elapsed is None:
+            return
+        drift = self.clock.t_s() - elapsed
+        if drift > 1.5 or drift < -0.5:
+            self.clock.sync(elapsed + 0.5)
+            self.clock_resyncs += 1
 
     async def elapsed_s(self) -> float | None:
         """A served seconds counter (715 ``DERHb`` of the first PCS): on the bench, simulated

@@ -44,6 +44,7 @@ class ModbusSession:
     wall_s: float
     ems_s: float
     skipped: int
+    clock_resyncs: int = 0
 
 
 async def run_over_modbus(
@@ -64,12 +65,13 @@ async def run_over_modbus(
 ) -> ModbusSession:
     """Connect, discover, then read-decide-write every period until ``duration_s`` of EMS
     time or ``stop``. ``clock_start``/``speed`` set the EMS clock (the bench's start and
-    pacing); ``sync_clock`` puts it on the bench's seconds counter (715 ``DERHb``) at start."""
+    pacing); ``sync_clock`` puts it on the bench's seconds counter (715 ``DERHb``) at start
+    and keeps it there."""
     prof = profile if isinstance(profile, EmsProfile) else load_profile(profile, overrides=overrides)
     if period_s is not None:
         prof = dataclasses.replace(prof, period_s=float(period_s))
     clock = EmsClock(clock_start, speed=speed)
-    io = ModbusIO(host, port, clock=clock, unit_map=unit_map, timeout_s=timeout_s)
+    io = ModbusIO(host, port, clock=clock, unit_map=unit_map, timeout_s=timeout_s, follow_clock=sync_clock)
     wall0 = time.perf_counter()
     await io.connect()
     try:
@@ -108,6 +110,7 @@ async def run_over_modbus(
         wall_s=time.perf_counter() - wall0,
         ems_s=clock.t_s() - t_start,
         skipped=out.skipped,
+        clock_resyncs=io.clock_resyncs,
     )
 
 

@@ -8,12 +8,12 @@ from pathlib import Path
 
 import numpy as np
 
-from twin.econ import Tariff, compute_bill
+from twin.econ import Bill, Tariff, compute_bill
 
 from ..trace import read_trace, read_trace_schema
 from ..trace_bill import IMPORT_COLUMN, LOCAL_TIME_COLUMN, bill_trace
 
-__all__ = ["DemandWindows", "demand_windows", "energy_cost"]
+__all__ = ["DemandWindows", "demand_windows", "energy_cost", "trace_bill"]
 
 LOCAL_SECONDS = "site.local_time_s"
 
@@ -60,17 +60,20 @@ def demand_windows(
     return DemandWindows(starts, mean, complete, float(p.min()) if p.size else 0.0)
 
 
-def energy_cost(out_dir: Path, tariff: Tariff, *, start: str = "2026-01-01T00:00") -> float:
-    """The energy part of a run's bill (import energy × TOU price), in the tariff's currency.
-    Each trace row is an interval from its local time (``site.local_time_s``, ms kept) to the
-    next row's."""
+def trace_bill(out_dir: Path, tariff: Tariff, *, start: str = "2026-01-01T00:00") -> Bill:
+    """The bill of a run's import; each trace row is an interval from its local time
+    (``site.local_time_s``, milliseconds kept, so sub-second traces bill too) to the next."""
     names = set(read_trace_schema(out_dir).names)
     if LOCAL_SECONDS not in names:
-        return float(bill_trace(out_dir, tariff, start=start).by_kind().get("energy", 0.0))
+        return bill_trace(out_dir, tariff, start=start)
     tb = read_trace(out_dir, [IMPORT_COLUMN, LOCAL_SECONDS])
     p = np.asarray(tb.column(IMPORT_COLUMN).to_numpy(zero_copy_only=False), dtype=float)
     local = np.asarray(tb.column(LOCAL_SECONDS).to_numpy(zero_copy_only=False), dtype=float)
     ts = np.round(local * 1000.0).astype(np.int64).astype("datetime64[ms]")
     step = float(np.median(np.diff(local))) if local.size > 1 else 1.0
-    bill = compute_bill(tariff, ts, p, step)
-    return float(bill.by_kind().get("energy", 0.0))
+    return compute_bill(tariff, ts, p, step)
+
+
+def energy_cost(out_dir: Path, tariff: Tariff, *, start: str = "2026-01-01T00:00") -> float:
+    """The energy part of a run's bill (import energy × TOU price), in the tariff's currency."""
+    return float(trace_bill(out_dir, tariff, start=start).by_kind().get("energy", 0.0))

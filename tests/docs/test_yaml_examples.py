@@ -6,7 +6,8 @@ against its site). A fragment is wrapped so the same check applies: a list of ev
 ``events:`` / ``expect:`` mapping, becomes a minimal scenario on aidc_10k (the shipped site
 with every device kind); a grid-code override (a mapping with ``base:``) goes through
 ``load_grid_code``; a site fragment (keys of a site file) is merged onto aidc_10k and
-built; a tariff (a mapping with ``tariff_id:``) goes through ``hil validate``. A block of
+built; a tariff (a mapping with ``tariff_id:``) goes through ``hil validate``; a reference-EMS
+profile (a mapping with strategy sections) through ``hil.ems.profile.profile_from_dict``. A block of
 any other shape fails, so a new kind of example gets a check before it ships.
 """
 
@@ -23,6 +24,7 @@ import pytest
 import yaml
 
 from hil.config import ConfigError, load_site
+from hil.ems.profile import EmsProfile, profile_from_dict
 from hil.validate import validate_file
 from twin.errors import ParameterError
 from twin.models.gridcode import load_grid_code
@@ -32,6 +34,8 @@ ROOT = Path(__file__).resolve().parents[2]
 FENCE = re.compile(r"^(?P<indent>\s*)(?P<fence>```+|~~~+)\s*(?P<lang>[\w+-]*)")
 WRAP_SITE = "aidc_10k"  # every device kind the examples name: PCS, gensets, PV, utility
 SITE_SECTIONS = {f.name for f in fields(SiteParams)} | {"endpoints"}
+EMS_SECTIONS = {f.name for f in fields(EmsProfile)}
+EMS_STRATEGIES = {"peak_shave", "tou", "no_export", "smoothing", "demand_response", "outage_prep", "alarms"}
 
 
 @dataclass(frozen=True)
@@ -113,6 +117,12 @@ def check_block(block: Block, tmp: Path) -> list[str]:
         path = tmp / "tariff.yaml"
         path.write_text(block.text, encoding="utf-8")
         return [f"{block.where}: a tariff: {p}" for p in _problems(path)]
+    elif isinstance(data, Mapping) and data and set(data) & EMS_STRATEGIES and set(data) <= EMS_SECTIONS:
+        try:
+            profile_from_dict(data)
+        except ParameterError as exc:
+            return [f"{block.where}: a reference-EMS profile: {exc}"]
+        return []
     elif isinstance(data, Mapping) and data and set(data) <= SITE_SECTIONS:
         try:
             load_site(WRAP_SITE, overrides=data)

@@ -12,7 +12,7 @@ from rich.table import Table
 
 from hil.config import ConfigError, find_profile, issues_to_config_error, load_site, load_yaml
 from twin import CellParams, ParameterError, load_cell, run_cell_experiment, shipped_cells
-from twin.econ import Bill
+from twin.econ import compute_bill
 
 __all__ = ["main"]
 
@@ -162,7 +162,9 @@ def demo(
         )
     _print_summary(summary)
     if summary.bill is not None and tariff is not None:
-        Console().print(_bill_table(summary.bill, tariff.tariff_id))
+        from hil.trace_bill import bill_table
+
+        Console().print(bill_table(summary.bill, tariff.tariff_id))
 
 
 def _print_summary(s) -> None:  # type: ignore[no-untyped-def]
@@ -383,6 +385,12 @@ EXIT_PASS, EXIT_FAIL, EXIT_BAD_INPUT, EXIT_BIND = 0, 1, 2, 3
     "--max-lag", type=float, default=1.0, show_default=True, help="Real time: overrun threshold, s."
 )
 @click.option("--no-status", is_flag=True, help="No live status panel / progress bar (logs only).")
+@click.option(
+    "--tariff",
+    "tariff_name",
+    default=None,
+    help="Bill the run under this tariff (shipped name or file) into results.json; overrides the scenario's.",
+)
 def run(
     scenario: str,
     site_name: str | None,
@@ -396,6 +404,7 @@ def run(
     overrun: str,
     max_lag: float,
     no_status: bool,
+    tariff_name: str | None,
 ) -> None:
     """Play a scenario against the site and its EMS; exit 0 only if every expectation passed.
 
@@ -426,7 +435,9 @@ def run(
                 modbus_port if modbus_port is not None else (None if external else 0),
                 opcua_port if opcua_port is not None else (None if external else 0),
             )
-        prepared = prepare_run(sc, site=site_name, seed=seed, controller=controller, ports=ports)
+        prepared = prepare_run(
+            sc, site=site_name, seed=seed, controller=controller, ports=ports, tariff=tariff_name
+        )
     except ConfigError as exc:
         _fail(exc)
     if speed is not None and speed <= 0:
@@ -543,10 +554,27 @@ def faults(fmt: str) -> None:
 
 @main.command()
 @click.argument(
-    "trace_dir", metavar="TRACE_DIR", type=click.Path(file_okay=False, exists=True, path_type=Path)
+    "trace_dir",
+    metavar="[RUN_DIR]",
+    required=False,
+    type=click.Path(file_okay=False, exists=True, path_type=Path),
 )
 @click.option(
     "--tariff", "tariff_name", required=True, help="Shipped tariff name, or a YAML / URDB JSON path."
+)
+@click.option(
+    "--load",
+    "load",
+    type=click.Path(exists=True, path_type=Path),
+    default=None,
+    help="A hil run folder, or a CSV / Parquet file with timestamp (local interval start) and p_import_kw.",
+)
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Where bill.json and bill.md go (default: the run folder, or the load file's folder).",
 )
 @click.option(
     "--start",
@@ -554,56 +582,58 @@ def faults(fmt: str) -> None:
     show_default=True,
     help="Local time of t_s = 0 (used when the trace has no site.local_time column).",
 )
-def bill(trace_dir: Path, tariff_name: str, start: str) -> None:
-    """Bill a run's grid import under a tariff; prints the bill and writes bill.json.
+def bill(
+    trace_dir: Path | None, tariff_name: str, load: Path | None, out_dir: Path | None, start: str
+) -> None:
+    """Bill a load under a tariff; prints the bill and writes bill.json and bill.md.
 
-    Energy is integrated from grid.p_import_kw; demand is the monthly maximum 15-minute
-    average import (docs/tariffs.md). A short run bills a partial month.
+    The load is a run folder (its trace's grid.p_import_kw) or a CSV / Parquet file with the
+    columns timestamp (ISO 8601 local interval start) and p_import_kw (negative = export), at
+    any interval from 1 s to 1 h. Energy is integrated from the samples; demand is the monthly
+    maximum 15-minute average import (docs/tariffs.md). A short load bills a partial month.
 
     \b
-    Example:
+    Examples:
       hil bill runs/tou_day --tariff example_cn_north_2026 --start 2026-07-01T00:00
+      hil bill --tariff example_cn_jibei_2026 --load site_2025.csv --out bills/
     """
     import json
 
+    from hil.load_file import read_load
     from hil.tariff import load_tariff
-    from hil.trace_bill import bill_trace
+    from hil.trace_bill import bill_markdown, bill_table, bill_trace
 
+    if (trace_dir is None) == (load is None):
+        err.print("[red]error:[/] give the load once: a run folder, or --load RUN_DIR|FILE", markup=True)
+        sys.exit(2)
+    src = trace_dir if trace_dir is not None else load
+    assert src is not None
     try:
         tariff = load_tariff(tariff_name)
+        if src.is_dir():
+            result = bill_trace(src, tariff, start=start)
+            gaps = 0
+        else:
+            series = read_load(src, timezone=tariff.timezone)
+            result = compute_bill(tariff, series.ts, series.p_import_kw, series.interval_s)
+            gaps = series.gaps
     except ConfigError as exc:
         _fail(exc)
-    try:
-        result = bill_trace(trace_dir, tariff, start=start)
     except (ValueError, FileNotFoundError, KeyError) as exc:
         err.print(f"[red]error:[/] {exc}", markup=True, highlight=False)
         sys.exit(2)
+    dest = out_dir if out_dir is not None else (src if src.is_dir() else src.parent)
+    dest.mkdir(parents=True, exist_ok=True)
     data = result.to_dict()
-    (trace_dir / "bill.json").write_text(json.dumps(data, indent=1, ensure_ascii=False), encoding="utf-8")
-    Console().print(_bill_table(result, tariff.tariff_id))
-    Console(stderr=True).print(f"bill: {trace_dir / 'bill.json'}", highlight=False)
-
-
-def _bill_table(result: Bill, tariff_id: str) -> Table:
-    """A bill's line items by month, as ``hil bill`` and ``hil demo`` print them."""
-    cur = result.currency
-    t = Table(title=f"bill under {tariff_id} ({cur})")
-    for col, justify in (("month", "left"), ("item", "left"), ("quantity", "right"), ("rate", "right")):
-        t.add_column(col, justify=justify)  # type: ignore[arg-type]
-    t.add_column(f"amount {cur}", justify="right")
-    for m in result.months:
-        tag = f"{m.month}" + (f" ({m.coverage:.1%} of the month)" if m.partial else "")
-        for it in m.items:
-            rate = "" if it.rate is None else f"{it.rate:,.4g}"
-            t.add_row(
-                tag, f"{it.kind}: {it.name}", f"{it.quantity:,.1f} {it.unit}", rate, f"{it.amount:,.2f}"
-            )
-            tag = ""
-        if not m.export_credited and m.export_kwh >= 0.05:
-            t.add_row("", "export (not credited)", f"{m.export_kwh:,.1f} kWh", "", "0.00")
-        t.add_row("", "[b]month total[/]", f"peak {m.peak_kw:,.1f} kW", "", f"[b]{m.total:,.2f}[/]")
-    t.add_row("[b]total[/]", "", f"{result.import_kwh:,.1f} kWh", "", f"[b]{result.total:,.2f}[/]")
-    return t
+    data["source"] = str(src)
+    (dest / "bill.json").write_text(json.dumps(data, indent=1, ensure_ascii=False), encoding="utf-8")
+    (dest / "bill.md").write_text(bill_markdown(result, str(src)), encoding="utf-8")
+    Console().print(bill_table(result, tariff.tariff_id))
+    if gaps:
+        err.print(
+            f"warning: {gaps} gap(s) in {src}: missing intervals are billed as no import", highlight=False
+        )
+    Console(stderr=True).print(f"bill: {dest / 'bill.json'}, {dest / 'bill.md'}", highlight=False)
 
 
 @main.command()

@@ -298,6 +298,37 @@ def _facts(run: _Run) -> list[tuple[str, str]]:
         )
     if run.events is not None:
         add("Events", f"{run.events.num_rows:,}")
+    out += _bill_facts(i.get("bill"))
+    return out
+
+
+def _bill_facts(b: Any) -> list[tuple[str, str]]:
+    """The run's bill (results.json ``bill``, when the run was given a tariff)."""
+    if not isinstance(b, Mapping):
+        return []
+    tid = b.get("tariff_id", "?")
+    if b.get("error"):
+        return [(f"Bill ({tid})", f"not billed: {b['error']}")]
+    cur = b.get("currency", "")
+    out = [
+        (
+            f"Bill ({tid})",
+            f"{b['total']:,.2f} {cur}: energy {b['energy_cost']:,.2f}, demand {b['demand_cost']:,.2f}, "
+            f"fixed {b['fixed_cost']:,.2f}, export credit {b['export_credit']:,.2f}; "
+            f"{b['energy_kwh']:,.1f} kWh imported",
+        ),
+        ("15-min peaks", ", ".join(f"{m} {kw:,.1f} kW" for m, kw in b.get("peak_kw_by_month", {}).items())),
+    ]
+    base, sav = b.get("without_storage"), b.get("savings")
+    if isinstance(base, Mapping) and isinstance(sav, Mapping):
+        peaks = ", ".join(f"{m} {kw:,.1f} kW" for m, kw in base.get("peak_kw_by_month", {}).items())
+        out.append(("Without storage", f"{base['total']:,.2f} {cur}; 15-min peaks {peaks}"))
+        out.append(
+            (
+                "Storage saved",
+                f"{sav['total']:,.2f} {cur} (energy {sav['energy']:,.2f}, demand {sav['demand']:,.2f})",
+            )
+        )
     return out
 
 

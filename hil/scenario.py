@@ -462,6 +462,7 @@ class Scenario:
     lines: dict[Path_, int] = field(repr=False)
     start: str | None = None
     timezone: str | None = None
+    tariff: str | None = None
 
     def line_of(self, where: Path_) -> int | None:
         return _line_for(self.lines, where)
@@ -636,6 +637,7 @@ _TOP = {
     "start": "local wall-clock date-time of t = 0, ISO, e.g. '2026-01-31T23:00' (default: the site's)",
     "timezone": "IANA time zone of the site clock, e.g. Asia/Shanghai (default: the site's)",
     "seed": "random seed of the twin (cell spread, GPU jitter); --seed overrides",
+    "tariff": "a shipped tariff name or a path: the run's bill goes into results.json; --tariff overrides",
     "controller": "external, or an in-process controller: name or {name, mode, period, options}",
     "initial": "twin inputs set before the first tick: {input: value}",
     "events": "the timeline: a list of {at|after, <action>}",
@@ -722,6 +724,9 @@ def parse_scenario(data: Any, *, path: Path, lines: dict[Path_, int]) -> Scenari
         prob(("site",), "site: a shipped site name or a path")
         site = None
     controller = _parse_controller(data.get("controller", "standin"), prob)
+    tariff = data.get("tariff")
+    if tariff is not None:
+        tariff = _check_tariff(tariff, prob)
     tags = data.get("tags") or []
     if not isinstance(tags, list):
         prob(("tags",), "tags: a list of labels, e.g. [grid, islanding]")
@@ -791,10 +796,27 @@ def parse_scenario(data: Any, *, path: Path, lines: dict[Path_, int]) -> Scenari
         lines=lines,
         start=start,
         timezone=timezone,
+        tariff=tariff,
     )
 
 
 Prob = Callable[[Path_, str], None]
+
+
+def _check_tariff(value: Any, prob: Prob) -> str | None:
+    """``tariff:`` names a tariff that exists (its own content is checked when it is loaded)."""
+    from .tariff import find_tariff
+
+    if not isinstance(value, str):
+        prob(("tariff",), "tariff: a shipped tariff name or a path to a YAML / URDB JSON file")
+        return None
+    try:
+        find_tariff(value)
+    except ConfigError as exc:
+        for p in exc.problems:
+            prob(("tariff",), p.message)
+        return None
+    return value
 
 
 def _clock_key(

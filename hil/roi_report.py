@@ -245,6 +245,20 @@ def _write_html(roi: Roi, images: Mapping[str, tuple[Path, bytes, str]], path: P
             parts.append(f"<tr>{th}{esc(k.strip())}</th>{_td(v, numeric=True)}<td>{esc(n)}</td></tr>")
         parts.append("</table>")
 
+    if roi.claims:
+        parts.append("<h2>Claims</h2>")
+        rows_html = [
+            [
+                _td(r[0]),
+                _td(r[1]),
+                _td(r[2]),
+                _td(r[3], cls={"yes": "yes", "no": "no"}.get(r[3], "")),
+                _td(r[4]),
+            ]
+            for r in claim_rows(roi)
+        ]
+        parts.append('<div id="claims">' + html_table(CLAIM_HEAD, rows_html) + "</div>")
+
     parts.append("<h2>Bills, year 1</h2>")
     head, rows = bill_table(roi)
     parts.append(html_table(head, _html_rows(rows)))
@@ -260,20 +274,6 @@ def _write_html(roi: Roi, images: Mapping[str, tuple[Path, bytes, str]], path: P
     parts.append("<h2>Plots</h2>")
     for name, (_, png, caption) in images.items():
         parts.append(f"<figure>{img_tag(name, png)}<figcaption>{esc(caption)}</figcaption></figure>")
-
-    if roi.claims:
-        parts.append("<h2>Claims</h2>")
-        rows_html = [
-            [
-                _td(r[0]),
-                _td(r[1]),
-                _td(r[2]),
-                _td(r[3], cls={"yes": "yes", "no": "no"}.get(r[3], "")),
-                _td(r[4]),
-            ]
-            for r in claim_rows(roi)
-        ]
-        parts.append('<div id="claims">' + html_table(CLAIM_HEAD, rows_html) + "</div>")
 
     notes = [str(n) for n in roi.data.get("notes") or []]
     parts.append("<h2>Notes</h2>")
@@ -305,6 +305,8 @@ def _write_md(roi: Roi, images: Mapping[str, tuple[Path, bytes, str]], path: Pat
         lines += [f"### {title}", ""]
         lines += _md_table(["", "", ""], [[sub_label(k, "· "), v, n] for k, v, n in group], align="lrl")
         lines.append("")
+    if roi.claims:
+        lines += ["## Claims", "", *_md_table(CLAIM_HEAD, claim_rows(roi), align="lllll"), ""]
     lines += ["## Bills, year 1", ""]
     lines += [*_md_table(*bill_table(roi)), ""]
     head, rows = month_table(roi)
@@ -314,8 +316,6 @@ def _write_md(roi: Roi, images: Mapping[str, tuple[Path, bytes, str]], path: Pat
     lines += ["## Plots", ""]
     for name, (file, _, caption) in images.items():
         lines += [f"![{name}]({file.relative_to(path.parent).as_posix()})", "", f"*{md_cell(caption)}*", ""]
-    if roi.claims:
-        lines += ["## Claims", "", *_md_table(CLAIM_HEAD, claim_rows(roi), align="lllll"), ""]
     notes = [str(n) for n in roi.data.get("notes") or []]
     lines += ["## Notes", "", *([f"- {md_cell(n)}" for n in notes] or ["None."]), ""]
     lines += ["## Study", "", *_md_table(["", ""], facts(roi), align="ll"), ""]

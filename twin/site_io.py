@@ -233,6 +233,7 @@ def make_snapshot(site: Site) -> Snapshot:
         "bess.t_cell_min_degc": float(bat["t_cell_min_degc"].min()),
         "bess.loss_kw": float(pcs.loss.sum()),
         "bess.charge_kwh": site.energy.bess_charge_kwh,
+        "bess.aux_kwh": site.energy.aux_kwh,  # the PCS auxiliaries' (HVAC, controls) energy book
         "bess.discharge_kwh": site.energy.bess_discharge_kwh,
         "bms.alarm_count": float(np.count_nonzero(bms.alarm_bits)),
         "pcs.running_count": float(np.sum(pcs.running)),
@@ -261,4 +262,5 @@ def make_snapshot(site: Site) -> Snapshot:
         )
     else:
         scalars["pv.p_ac_kw"] = 0.0
+    scalars["pv.energy_kwh"] = site.energy.pv_kwh  # the PV's AC energy book (the balance's pv_kwh)
     return Snapshot(site.t, site.tick, scalars, arrays)

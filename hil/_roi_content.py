@@ -153,7 +153,7 @@ def headline(roi: Roi) -> list[tuple[str, list[Row]]]:
                 _price((base or {}).get("avg_price_per_kwh"), cur),
                 _price((proj or {}).get("avg_price_per_kwh"), cur),
             ),
-            "baseline → project, bill / grid import",
+            "baseline → project, bill / site consumption",
         ),
         (
             "Highest monthly 15-min peak",

@@ -637,16 +637,50 @@ def bill(
 
 
 @main.command()
-def schema() -> None:
-    """Print the scenario schema reference (Markdown; docs/scenario-schema.md is this output).
+@click.argument("study_name", metavar="STUDY")
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Output folder (default: runs/roi/<study>).",
+)
+@click.option("--no-status", is_flag=True, help="No progress bar.")
+def roi(study_name: str, out_dir: Path | None, no_status: bool) -> None:
+    """What storage (and PV) earn on a site: simulate a study's year, bill it, finance it.
+
+    Writes roi.json, roi_series.parquet and a report (HTML, Markdown, plots) to the output
+    folder. STUDY is a shipped study (profiles/studies/) or a path (docs/study-schema.md).
+
+    \b
+    Examples:
+      hil roi ref_a
+      hil roi profiles/studies/aidc_10k_cn_north.yaml --out runs/roi/north
+    """
+    from hil.roi_cli import run_roi
+
+    run_roi(study_name, out_dir, show=not no_status)
+
+
+@main.command()
+@click.argument("kind", type=click.Choice(["scenario", "study", "tariff"]), default="scenario")
+def schema(kind: str) -> None:
+    """Print a file-format reference in Markdown: scenario (docs/scenario-schema.md), study
+    (docs/study-schema.md) or tariff (docs/tariff-schema.md); each doc is this output.
 
     \b
     Example:
       hil schema > docs/scenario-schema.md
+      hil schema study > docs/study-schema.md
     """
-    from hil.schema_doc import scenario_schema_markdown
+    from hil import schema_doc
 
-    click.echo(scenario_schema_markdown(), nl=False)
+    text = {
+        "scenario": schema_doc.scenario_schema_markdown,
+        "study": schema_doc.study_schema_markdown,
+        "tariff": schema_doc.tariff_schema_markdown,
+    }[kind]()
+    click.echo(text, nl=False)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -218,6 +218,7 @@ class ClaimSpec(_M):
     baseline: float | None = Field(None, description="the claimed value without the project")
     project: float | None = Field(None, description="the claimed value with the project")
     tolerance: float = Field(0.1, ge=0, description="relative tolerance for 'supported'")
+    note: str = Field("", description="what the report says beside the verdict (the arithmetic)")
 
 
 class StudyFile(_M):

@@ -73,6 +73,15 @@ class CalendarSpec(_M):
         problem = check_timezone(v)
         if problem:
             raise ValueError(problem)
+        from datetime import datetime
+        from zoneinfo import ZoneInfo
+
+        z = ZoneInfo(v)
+        if datetime(2026, 1, 15, tzinfo=z).utcoffset() != datetime(2026, 7, 15, tzinfo=z).utcoffset():
+            raise ValueError(
+                f"{v} observes daylight saving: a study's year is built on a fixed-step local clock,"
+                " so use the zone's standard-time offset (e.g. Etc/GMT-8) or a zone without DST"
+            )
         return v
 
     @field_validator("step", mode="before")

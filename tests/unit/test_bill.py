@@ -414,3 +414,27 @@ def test_hil_bill_refuses_a_bad_load_file_with_its_line(
     assert f"{f}{where}" in res.output
     assert message in res.output
     assert not (tmp_path / "bill.json").exists()
+
+
+def test_time_zone_china_has_no_daylight_saving_on_any_date(tmp_path: Path) -> None:
+    """economics.md §6.3: a load stamped in UTC lands at UTC+8 on every date, including the days
+    other zones change clocks (2026-03-08, 2026-03-29, 2026-10-25, 2026-11-01): every local day
+    keeps 96 quarter-hours and its 18:00 hour is the 10:00 UTC hour."""
+    rows = ["timestamp,p_import_kw"]
+    for day in ("2026-03-08", "2026-03-29", "2026-10-25", "2026-11-01"):
+        t0 = np.datetime64(f"{day}T00:00") - np.timedelta64(8, "h")  # local midnight in UTC
+        for k in range(96):
+            t = t0 + np.timedelta64(15 * k, "m")
+            hour_utc = int((t.astype("datetime64[h]").astype(np.int64)) % 24)
+            rows.append(f"{t}Z,{8500.0 if hour_utc == 10 else 5000.0}")
+    f = tmp_path / "utc.csv"
+    f.write_text("\n".join(rows).replace("Z,", "+00:00,") + "\n")
+    from hil.load_file import read_load
+
+    series = read_load(f, timezone="Asia/Shanghai")
+    local_days = series.ts.astype("datetime64[D]")
+    days, counts = np.unique(local_days, return_counts=True)
+    assert [str(d) for d in days] == ["2026-03-08", "2026-03-29", "2026-10-25", "2026-11-01"]
+    assert counts.tolist() == [96] * 4
+    hours = (series.ts - local_days).astype("timedelta64[h]").astype(int)
+    assert np.all((series.p_import_kw == 8500.0) == (hours == 18))

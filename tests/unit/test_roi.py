@@ -186,3 +186,46 @@ def test_the_report_files_are_written(tmp_path: Path) -> None:
     for f in ("roi.json", "roi_series.parquet", "report.html", "report.md"):
         assert (out / f).stat().st_size > 0, f
     assert len(list((out / "plots").glob("*.png"))) >= 5
+
+
+def test_month_indexed_periods_the_same_hardware_earns_differently_under_jibei(tmp_path: Path) -> None:
+    """economics.md §6.7, on the optimum. In Jun-Aug Jibei's table is valley 0-7, flat 7-16,
+    peak 16-23: a second cycle has nowhere to recharge between 16 and 23 h, so the best is one
+    valley → peak cycle a day and the 6,000 kW peak the PCS allows (8,500 − 2,500): exactly
+    ``days·usable·(η_d·p_peak − p_valley/η_c) + 2,500·rate``. In the other months a midday deep
+    valley (12-15) adds a cycle: valley → flat in the morning, deep valley → peak in the evening.
+    Charging the whole usable energy in those 3 h lifts the import to
+    ``5,000 + usable/(η_c·3 h)``, so the month's saving lies between that full-arbitrage plan
+    (feasible: a lower bound) and full arbitrage with the 6,000 kW peak (an upper bound)."""
+    import calendar
+
+    text = (Path(__file__).resolve().parents[2] / "profiles" / "studies" / "ref_a.yaml").read_text()
+    f = tmp_path / "ref_a_jibei.yaml"
+    f.write_text(text.replace("tariff: example_cn_north_2026", "tariff: example_cn_jibei_2026"))
+    out = run_roi(str(f), tmp_path / "jibei")
+    t = load_tariff("example_cn_jibei_2026")
+    p = dict(zip(t.period_names, t.period_prices, strict=True))
+    rate = 38.0  # the tariff's demand.rate_per_kw_month
+    s = load_study("ref_a").spec
+    st = s.storage
+    usable = (st.soc_max - st.soc_min) * st.energy_kwh
+    ec, ed = st.eta_charge, st.eta_discharge
+    two = usable * ((ed * p["flat"] - p["valley"] / ec) + (ed * p["peak"] - p["deep_valley"] / ec))
+    one = usable * (ed * p["peak"] - p["valley"] / ec)
+    peak0 = s.load.windows[0].kw
+    floor = peak0 - st.power_kw  # 6,000 kW
+    full_charge_peak = s.load.base_kw + usable / ec / 3.0
+    base, opt = out["baseline"]["bill_by_month"], out["optimum"]["bill_by_month"]
+    for month in base:
+        y, m = map(int, month.split("-"))
+        days = calendar.monthrange(y, m)[1]
+        saving = base[month] - opt[month]
+        if m in (6, 7, 8):
+            assert saving == pytest.approx(days * one + (peak0 - floor) * rate, rel=1e-3), month
+        else:
+            lower = days * two + (peak0 - full_charge_peak) * rate
+            upper = days * two + (peak0 - floor) * rate
+            assert lower * (1 - 1e-4) <= saving <= upper * (1 + 1e-4), month
+    north = run_roi("ref_a", tmp_path / "north")
+    jibei_total, north_total = out["optimum_savings_year1"]["total"], north["optimum_savings_year1"]["total"]
+    assert abs(jibei_total - north_total) > 0.01 * north_total

@@ -85,3 +85,14 @@ def test_hil_validate_checks_studies(tmp_path: Path) -> None:
     assert "(study): 6 problem(s)" in res.output
     for p in SHIPPED:
         assert f"✓ {p} (study)" in res.output
+
+
+def test_a_study_refuses_a_zone_with_daylight_saving(tmp_path: Path) -> None:
+    text = (ROOT / "profiles" / "studies" / "ref_a.yaml").read_text()
+    f = tmp_path / "dst.yaml"
+    f.write_text(text.replace("timezone: Asia/Shanghai", "timezone: Europe/Berlin"))
+    with pytest.raises(ConfigError) as ei:
+        load_study(f)
+    (p,) = ei.value.problems
+    assert "calendar.timezone" in str(p)
+    assert "daylight saving" in str(p)

@@ -366,8 +366,17 @@ def load_study(name_or_path: str | Path) -> Study:
 
 
 def _relative(study_path: Path, name: str) -> str:
-    """A path in a study is relative to the study file (a bare name is a shipped profile)."""
+    """A path in a study is relative to the study file, else to the working directory; a path
+    under ``profiles/`` also resolves in the shipped profiles (an installed wheel has them
+    elsewhere); a bare name is a shipped profile."""
+    from .config import profiles_dir
+
     p = Path(name)
-    if p.suffix and not p.is_absolute() and (study_path.parent / p).exists():
-        return str(study_path.parent / p)
+    if not p.suffix or p.is_absolute():
+        return name
+    for cand in (study_path.parent / p, p):
+        if cand.exists():
+            return str(cand)
+    if p.parts[0] == "profiles" and (profiles_dir() / Path(*p.parts[1:])).exists():
+        return str(profiles_dir() / Path(*p.parts[1:]))
     return name

@@ -40,6 +40,10 @@ _IDLE, _SHAVE, _DISCHARGE, _CHARGE = 0, 1, 2, 3
 class ScheduleDispatch:
     """Clock-hour rule: charge windows, peak-shave windows with a target (kW), discharge windows.
 
+    Where a shave window overlaps a discharge window, the battery discharges whichever is more:
+    the shave (import above the target) or the constant power that empties it by the end of the
+    discharge window; where a charge window overlaps either, discharging wins.
+
     REF-A's reference dispatch is ``ScheduleDispatch(charge_hours=((0, 7),),
     shave_hours=((18, 19),), shave_target_kw=6200, discharge_hours=((19, 20),))``.
     """
@@ -116,6 +120,7 @@ def schedule_dispatch(
         m, rem = _in_windows(h, windows)
         mode = np.where(m, code, mode)
         left = np.where(m, np.maximum(rem, dt_h), left)
+    in_discharge = cast("list[bool]", (mode == _DISCHARGE).tolist())
     m, _ = _in_windows(h, spec.shave_hours)
     mode = np.where(m, _SHAVE, mode)
 
@@ -130,10 +135,11 @@ def schedule_dispatch(
         md = modes[i]
         if md == _IDLE:
             return 0.0
-        if md == _SHAVE:
+        if md == _SHAVE:  # in a discharge window too: whichever asks for more
             assert target is not None
             excess = net[i] - target
-            return min(pmax, excess) if excess > 0.0 else 0.0
+            shave = min(pmax, excess) if excess > 0.0 else 0.0
+            return max(shave, (e - e_min) * eta_d / lefts[i]) if in_discharge[i] else shave
         if md == _DISCHARGE:
             return max(0.0, (e - e_min) * eta_d / lefts[i])
         c = min(pmax, max(0.0, (e_max - e) / (eta_c * lefts[i])))

@@ -6,8 +6,9 @@ against its site). A fragment is wrapped so the same check applies: a list of ev
 ``events:`` / ``expect:`` mapping, becomes a minimal scenario on aidc_10k (the shipped site
 with every device kind); a grid-code override (a mapping with ``base:``) goes through
 ``load_grid_code``; a site fragment (keys of a site file) is merged onto aidc_10k and
-built; a tariff (a mapping with ``tariff_id:``) and a study (``study:``) go through ``hil validate``. A block of
-any other shape fails, so a new kind of example gets a check before it ships.
+built; a tariff (a mapping with ``tariff_id:``) and a study (``study:``) go through
+``hil validate``. A block of any other shape fails, so a new kind of example gets a check
+before it ships.
 """
 
 from __future__ import annotations

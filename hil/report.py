@@ -323,6 +323,13 @@ def _bill_facts(b: Any) -> list[tuple[str, str]]:
                 f"{sav['total']:,.2f} {cur} (energy {sav['energy']:,.2f}, demand {sav['demand']:,.2f})",
             )
         )
+    opt = b.get("optimum")
+    if isinstance(opt, Mapping) and "savings" in opt:
+        share = b.get("optimum_share")
+        text = f"the perfect-foresight dispatch of this window saves {opt['savings']:,.2f} {cur}"
+        if share is not None:
+            text = f"this EMS earned {share:.1%} of what was possible: " + text
+        out.append(("Against the optimum", text))
     return out
 
 

@@ -579,9 +579,9 @@ async def run_scenario(
             },
         }
         if tariff is not None:
-            from .trace_bill import run_bill
+            from .trace_bill import run_bill, site_storage
 
-            results["bill"] = run_bill(out, tariff, start=str(tw.params.start))
+            results["bill"] = run_bill(out, tariff, start=str(tw.params.start), storage=site_storage(tw))
         (out / "results.json").write_text(json.dumps(results, indent=2, default=float))
         build_report(out)
     if error is not None and not isinstance(error, (KeyboardInterrupt, asyncio.CancelledError)):

@@ -20,6 +20,7 @@ __all__ = [
     "bill_table",
     "bill_trace",
     "run_bill",
+    "site_storage",
     "trace_import",
 ]
 
@@ -97,9 +98,76 @@ def bill_trace(
     return compute_bill(tariff, ts, p, interval_s)
 
 
-def run_bill(out_dir: Path, tariff: Tariff, *, start: str = "2026-01-01T00:00") -> dict[str, Any]:
+def site_storage(site: Any) -> Any:
+    """The site's storage as the optimum sees it: nameplate energy, the PCSs' rated power, the
+    BMS's SoC window; one-way efficiencies of 0.95 stand for the PCS and cells (the twin's own
+    round trip at moderate power is close to 0.9)."""
+    from twin.econ.storage import StorageSpec
+
+    p = site.params
+    return StorageSpec(
+        energy_kwh=float(site.battery.capacity_kwh_nominal()),
+        power_kw=float(p.pcs.p_rated_kw * p.battery.n_cabinets),
+        soc_min=float(p.bms.soc_min),
+        soc_max=float(p.bms.soc_max),
+        eta_charge=0.95,
+        eta_discharge=0.95,
+    )
+
+
+OPTIMUM_COLUMNS = ("bess.aux_kwh", "pv.energy_kwh", "bess.energy_kwh")
+
+
+def _optimum(out_dir: Path, tariff: Tariff, start: str, storage: Any, base_total: float) -> dict[str, Any]:
+    """The perfect-foresight dispatch of the run's window: the same load (grid + battery AC −
+    storage auxiliaries) and PV, the site's storage starting from the run's first stored energy
+    and ending each month with at least what the run had stored then (so neither is credited
+    for emptying the battery)."""
+    from twin.econ.optimum import optimal_dispatch
+
+    ts, p_grid_noess, interval_s = trace_import(out_dir, start=start, without_storage=True)
+    table = read_trace(out_dir, ["t_s", *OPTIMUM_COLUMNS])
+    h = interval_s / 3600.0
+
+    def rate(name: str) -> np.ndarray:
+        e = _col(table, name)
+        return np.diff(np.concatenate([[0.0], e]))[-ts.size :] / h
+
+    aux, pv = rate("bess.aux_kwh"), rate("pv.energy_kwh")
+    load = p_grid_noess - aux + pv
+    stored = _col(table, "bess.energy_kwh")[-ts.size :]  # at each interval's end
+    e0 = float(stored[0])  # the first recorded row stands for the start (one interval in)
+    months = ts.astype("datetime64[M]")
+    last = np.flatnonzero(np.r_[months[1:] != months[:-1], True])
+    end = {str(months[i]): float(stored[i]) for i in last}  # the run's stored energy at month ends
+    res = optimal_dispatch(
+        tariff, ts, load, pv if pv.any() else None, storage, h, e0_kwh=e0, end_energy_kwh=end
+    )
+    opt = compute_bill(tariff, ts, res.dispatch.grid_kw, interval_s).to_dict()
+    return {
+        "total": opt["total"],
+        "savings": base_total - opt["total"],
+        "peak_kw_by_month": {m["month"]: m["measured_peak_kw"] for m in opt["months"]},
+        "storage": {
+            "energy_kwh": storage.energy_kwh,
+            "power_kw": storage.power_kw,
+            "soc_min": storage.soc_min,
+            "soc_max": storage.soc_max,
+            "eta_charge": storage.eta_charge,
+            "eta_discharge": storage.eta_discharge,
+        },
+    }
+
+
+def run_bill(
+    out_dir: Path, tariff: Tariff, *, start: str = "2026-01-01T00:00", storage: Any = None
+) -> dict[str, Any]:
     """What a run's ``results.json`` says of its bill: the run billed as recorded, the same
     run without its storage (when the trace has the battery's books), and the savings.
+
+    Given the site's ``storage`` (:func:`site_storage`), it also solves the perfect-foresight
+    optimum of the same window (``optimum``) and scores the run: ``optimum_share`` is the
+    run's storage savings over the optimum's.
 
     A run shorter than a month bills a partial month: energy and the 15-minute peak are the
     run's; monthly fixed charges are prorated; the demand charge is the full month's rate on the
@@ -140,6 +208,16 @@ def run_bill(out_dir: Path, tariff: Tariff, *, start: str = "2026-01-01T00:00") 
         "fixed": base["fixed_cost"] - d["fixed_cost"],
         "export": d["export_credit"] - base["export_credit"],
     }
+    names = set(read_trace_schema(out_dir).names)
+    if storage is not None and all(c in names for c in OPTIMUM_COLUMNS):
+        try:
+            opt = _optimum(out_dir, tariff, start, storage, base["total"])
+        except (ArithmeticError, ValueError, RuntimeError) as exc:  # a failed LP must not lose the bill
+            out["optimum"] = {"error": str(exc)}
+        else:
+            out["optimum"] = opt
+            best = opt["savings"]
+            out["optimum_share"] = out["savings"]["total"] / best if best > 1e-9 else None
     return out
 
 

@@ -94,3 +94,16 @@ def test_an_unknown_tariff_in_a_scenario_names_its_line(tmp_path: Path) -> None:
     (p,) = ei.value.problems
     assert str(p).startswith(f"{f}:6: tariff:")
     assert "did you mean 'example_cn_north_2026'" in str(p)
+
+
+def test_the_run_is_scored_against_the_optimum_of_its_window(billed_run) -> None:  # type: ignore[no-untyped-def]
+    out, bill = billed_run
+    opt = bill["optimum"]
+    # the run's own dispatch is a feasible point of the LP (the optimum ends each month with at
+    # least what the run had stored), so the optimum saves at least as much; up to the LP's
+    # efficiency stand-ins (0.95 each way) and the first row's stored energy standing for t = 0
+    assert opt["savings"] >= -1e-6 * bill["without_storage"]["total"]
+    assert opt["savings"] >= bill["savings"]["total"] - 1e-6 * bill["without_storage"]["total"]
+    assert bill["optimum_share"] == pytest.approx(bill["savings"]["total"] / opt["savings"], rel=1e-9)
+    assert opt["storage"]["power_kw"] > 0
+    assert "Against the optimum" in (out / "summary.md").read_text()

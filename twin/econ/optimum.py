@@ -31,6 +31,7 @@ Month m starts at the end energy of month m − 1 (the first month at ``e0_kwh``
 from __future__ import annotations
 
 import itertools
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -82,6 +83,7 @@ def _month_lp(
     usable: float,
     e_start: float,
     throughput_cost: float,
+    e_end: float | None = None,
 ) -> tuple[np.ndarray, ...]:
     """Build and solve one month. Returns (c, d, g, x, s, e, peaks, objective, status, message, names)."""
     n = load.size
@@ -159,7 +161,7 @@ def _month_lp(
     hi[o_s : o_s + n] = pv
     hi[o_e : o_e + n + 1] = usable
     lo[o_e] = hi[o_e] = e_start
-    lo[o_e + n] = e_start
+    lo[o_e + n] = e_start if e_end is None else e_end
     res = linprog(
         cost, A_ub=a_ub, b_ub=b_ub, A_eq=a_eq, b_eq=b_eq, bounds=np.column_stack([lo, hi]), method="highs"
     )
@@ -197,6 +199,7 @@ def optimal_dispatch(
     e0_kwh: float | None = None,
     capacity_factor: float | None = None,
     throughput_cost_per_kwh: float = 1e-6,
+    end_energy_kwh: Mapping[str, float] | None = None,
 ) -> OptimumResult:
     """Perfect-foresight dispatch minimising the bill, one LP per calendar month (module doc).
 
@@ -204,6 +207,10 @@ def optimal_dispatch(
     ``dt_h`` hours; load and PV in kW (``pv_kw`` may be ``None``). ``e0_kwh`` is the battery-side
     energy above empty at the start (default ``soc0·E``). Raises
     :class:`twin.errors.SimulationError` if HiGHS does not report an optimum.
+
+    ``end_energy_kwh`` (``{"2026-07": kWh}``, battery-side above empty) replaces a month's
+    "end ≥ start" rule by "end ≥ this": scoring a recorded run, the optimum may then draw down
+    (or must refill) its store exactly as far as the run did, month by month.
     """
     load, pv, e_min, e_max, e0 = _prepare(
         storage, load_kw, pv_kw, dt_h, year=year, e0_kwh=e0_kwh, capacity_factor=capacity_factor
@@ -236,6 +243,9 @@ def optimal_dispatch(
             usable=usable,
             e_start=min(max(float(e[a]), 0.0), usable),
             throughput_cost=throughput_cost_per_kwh,
+            e_end=None
+            if end_energy_kwh is None or str(months[a]) not in end_energy_kwh
+            else min(max(float(end_energy_kwh[str(months[a])]) - e_min, 0.0), usable),
         )
         c[a:b], d[a:b], g[a:b], x[a:b], s[a:b], e[a : b + 1], peaks, fun, status, msg, names = out
         sols.append(

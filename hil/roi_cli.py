@@ -42,10 +42,17 @@ def run_roi(study_name: str, out_dir: Path | None, *, show: bool = True) -> None
     ) as bar:
         task = bar.add_task(study.name, total=1.0)
 
+        last = [-1]
+
         def progress(what: str, frac: float) -> None:
             bar.update(task, completed=frac, description=f"{study.name}: {what}")
-            if not err.is_terminal and show and what.startswith("year"):
-                err.print(f"{study.name}: {what}", highlight=False)
+            decile = int(frac * 10)
+            if show and not err.is_terminal and decile != last[0]:  # a log line every 10 %
+                last[0] = decile
+                err.print(
+                    f"{study.name}: {frac:4.0%} {what} ({time.perf_counter() - wall0:,.0f} s)",
+                    highlight=False,
+                )
 
         try:
             roi, series = run_study(study, tariff, progress=progress)

@@ -32,7 +32,7 @@ BOOKS = (
     "bess.aux_kwh",
     "pv.energy_kwh",
     "bess.energy_kwh",
-    "site.gpu_hours_lost",
+    "site.gpu_hours_lost_supply",
     "site.local_time_s",  # the trace adds the site.local_time timestamp column from it
 )
 DEFAULT_TICK_S = 60.0
@@ -152,7 +152,7 @@ def simulate_site_year(study: Study, progress: Callable[[str, float], None] | No
             f"the study's storage.energy_kwh {spec.storage.energy_kwh:,.0f} differs from the site's"
             f" nameplate {nameplate:,.0f} kWh: the optimum and finance use the study's figure"
         )
-    lost = float(cols["site.gpu_hours_lost"][-1])
+    lost = float(cols["site.gpu_hours_lost_supply"][-1])  # power-related: racks without supply
     extra = {
         "ems_dispatch": ems_dispatch if spec.dispatch.ems is not None else None,
         "fade_per_year": fade,

@@ -220,6 +220,8 @@ def make_snapshot(site: Site) -> Snapshot:
         "site.p_facility_kw": site.p_it + site.p_cool_mean + site.base_now,
         "site.p_aux_kw": aux,
         "site.gpu_hours_lost": float(site.gpu.gpu_hours_lost),
+        # the part lost to racks without supply (power-related), apart from job failures
+        "site.gpu_hours_lost_supply": float(site.gpu.gpu_hours_lost_supply),
         "site.racks_dark": float(site.powered.size - site.powered.sum()),
         "site.t_ambient_degc": site.t_ambient,
         "bess.p_ac_kw": p_bess,

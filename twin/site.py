@@ -438,14 +438,18 @@ class Site:
         setter = self._inputs.get(key)
         if setter is None:
             raise UnknownSignalError(name, suggest(key, list(self._inputs)))
-        n_gen = self.genset.n if self.genset is not None else 1
-        n_units = {"pcs": self.n_cab, "bms": self.n_cab, "bess": self.n_cab, "genset": n_gen}.get(dev, 1)
+        n_units = self.unit_count(dev)
         if idx is not None and not 0 <= idx < n_units:
             raise UnknownSignalError(name, [f"{dev}[{n_units - 1}].{sig}"])
         v = float(value)
         if math.isinf(v):
             raise ValueError(f"{name}: value must be finite, got {value!r}")
         setter(v, idx)
+
+    def unit_count(self, device: str) -> int:
+        """How many units ``device[i].input`` may address (1 for a site-wide device)."""
+        n_gen = self.genset.n if self.genset is not None else 1
+        return {"pcs": self.n_cab, "bms": self.n_cab, "bess": self.n_cab, "genset": n_gen}.get(device, 1)
 
     def set_units(self, name: str, values: Any) -> None:
         """Set a per-unit input on every unit at once (``values`` has one entry per unit)."""

@@ -285,6 +285,7 @@ def serve(
       hil serve lab_rack
       hil serve aidc_10k --modbus-port 15020 --opcua-port 0
     Then point an EMS, mbpoll or a SunSpec scanner at the printed addresses.
+    Exit status: 0 stopped, 2 bad input, 3 a port could not be bound, 4 another OS error.
     """
     import asyncio
     import contextlib
@@ -339,12 +340,19 @@ def serve(
     try:
         asyncio.run(go())
     except OSError as exc:
-        err.print(f"error: cannot bind: {exc}", highlight=False, markup=False)
-        sys.exit(3)
+        _os_fail(exc)
+
+
+def _os_fail(exc: OSError, path: Path | None = None) -> None:
+    from hil.cli_os import describe_os_error
+
+    message, status = describe_os_error(exc, path=path)
+    err.print(f"error: {message}", highlight=False, markup=False)
+    sys.exit(status)
 
 
 # -- scenarios ------------------------------------------------------------------------------------
-EXIT_PASS, EXIT_FAIL, EXIT_BAD_INPUT, EXIT_BIND = 0, 1, 2, 3
+EXIT_PASS, EXIT_FAIL, EXIT_BAD_INPUT, EXIT_BIND, EXIT_OS = 0, 1, 2, 3, 4
 
 
 @main.command()
@@ -409,7 +417,9 @@ def run(
 
     Leaves in the output folder: trace.parquet, events.parquet, results.json, junit.xml,
     report.html, summary.md and plots/. Exit status: 0 all passed, 1 an expectation failed or
-    the run was stopped early, 2 bad input (nothing was started), 3 a port could not be bound.
+    the run was stopped early, 2 bad input (nothing was started), 3 a port could not be bound,
+    4 the output folder could not be written (read-only, disk full, name too long; the folder
+    is probed before anything starts).
 
     \b
     Example:
@@ -444,6 +454,12 @@ def run(
         sys.exit(EXIT_BAD_INPUT)
     pacer = AsFastAsPossible() if fast else RealTime(speed=speed or 1.0, max_lag_s=max_lag, overrun=overrun)
     out = out_dir or Path("runs") / sc.name
+    from hil.cli_os import OutputError, check_writable
+
+    try:
+        check_writable(out)  # before any server starts: a run that cannot keep its results never runs
+    except OutputError as exc:
+        _os_fail(exc, out)
     console = Console(stderr=True)
     show = not no_status and console.is_terminal
     from hil.status import RunDisplay
@@ -463,8 +479,7 @@ def run(
     try:
         outcome = asyncio.run(go())
     except OSError as exc:
-        err.print(f"error: cannot bind: {exc}", highlight=False, markup=False)
-        sys.exit(EXIT_BIND)
+        _os_fail(exc, out)
     except OverrunError as exc:
         err.print(
             f"error: {exc} (overrun policy fail); the report was written", highlight=False, markup=False
@@ -552,10 +567,11 @@ def faults(fmt: str) -> None:
 
 
 @main.command()
-@click.argument("kind", type=click.Choice(["scenario", "study", "tariff"]), default="scenario")
+@click.argument("kind", type=click.Choice(["scenario", "study", "tariff", "limits"]), default="scenario")
 def schema(kind: str) -> None:
     """Print a file-format reference in Markdown: scenario (docs/scenario-schema.md), study
-    (docs/study-schema.md) or tariff (docs/tariff-schema.md); each doc is this output.
+    (docs/study-schema.md), tariff (docs/tariff-schema.md) or the input limits
+    (docs/limits.md); each doc is this output.
 
     \b
     Example:
@@ -563,11 +579,13 @@ def schema(kind: str) -> None:
       hil schema study > docs/study-schema.md
     """
     from hil import schema_doc
+    from hil.limits import limits_markdown
 
     text = {
         "scenario": schema_doc.scenario_schema_markdown,
         "study": schema_doc.study_schema_markdown,
         "tariff": schema_doc.tariff_schema_markdown,
+        "limits": limits_markdown,
     }[kind]()
     click.echo(text, nl=False)
 

@@ -12,7 +12,6 @@ from rich.table import Table
 
 from hil.config import ConfigError, find_profile, issues_to_config_error, load_site, load_yaml
 from twin import CellParams, ParameterError, load_cell, run_cell_experiment, shipped_cells
-from twin.econ import Bill
 
 __all__ = ["main"]
 
@@ -162,7 +161,9 @@ def demo(
         )
     _print_summary(summary)
     if summary.bill is not None and tariff is not None:
-        Console().print(_bill_table(summary.bill, tariff.tariff_id))
+        from hil.trace_bill import bill_table
+
+        Console().print(bill_table(summary.bill, tariff.tariff_id))
 
 
 def _print_summary(s) -> None:  # type: ignore[no-untyped-def]
@@ -284,6 +285,7 @@ def serve(
       hil serve lab_rack
       hil serve aidc_10k --modbus-port 15020 --opcua-port 0
     Then point an EMS, mbpoll or a SunSpec scanner at the printed addresses.
+    Exit status: 0 stopped, 2 bad input, 3 a port could not be bound, 4 another OS error.
     """
     import asyncio
     import contextlib
@@ -338,8 +340,15 @@ def serve(
     try:
         asyncio.run(go())
     except OSError as exc:
-        err.print(f"error: cannot bind: {exc}", highlight=False, markup=False)
-        sys.exit(3)
+        _os_fail(exc)
+
+
+def _os_fail(exc: OSError, path: Path | None = None) -> None:
+    from hil.cli_os import describe_os_error
+
+    message, status = describe_os_error(exc, path=path)
+    err.print(f"error: {message}", highlight=False, markup=False)
+    sys.exit(status)
 
 
 @main.command()
@@ -467,7 +476,7 @@ def ems(
 
 
 # -- scenarios ------------------------------------------------------------------------------------
-EXIT_PASS, EXIT_FAIL, EXIT_BAD_INPUT, EXIT_BIND = 0, 1, 2, 3
+EXIT_PASS, EXIT_FAIL, EXIT_BAD_INPUT, EXIT_BIND, EXIT_OS = 0, 1, 2, 3, 4
 
 
 @main.command()
@@ -507,6 +516,12 @@ EXIT_PASS, EXIT_FAIL, EXIT_BAD_INPUT, EXIT_BIND = 0, 1, 2, 3
     "--max-lag", type=float, default=1.0, show_default=True, help="Real time: overrun threshold, s."
 )
 @click.option("--no-status", is_flag=True, help="No live status panel / progress bar (logs only).")
+@click.option(
+    "--tariff",
+    "tariff_name",
+    default=None,
+    help="Bill the run under this tariff (shipped name or file) into results.json; overrides the scenario's.",
+)
 def run(
     scenario: str,
     site_name: str | None,
@@ -520,12 +535,15 @@ def run(
     overrun: str,
     max_lag: float,
     no_status: bool,
+    tariff_name: str | None,
 ) -> None:
     """Play a scenario against the site and its EMS; exit 0 only if every expectation passed.
 
     Leaves in the output folder: trace.parquet, events.parquet, results.json, junit.xml,
     report.html, summary.md and plots/. Exit status: 0 all passed, 1 an expectation failed or
-    the run was stopped early, 2 bad input (nothing was started), 3 a port could not be bound.
+    the run was stopped early, 2 bad input (nothing was started), 3 a port could not be bound,
+    4 the output folder could not be written (read-only, disk full, name too long; the folder
+    is probed before anything starts).
 
     \b
     Example:
@@ -550,7 +568,9 @@ def run(
                 modbus_port if modbus_port is not None else (None if external else 0),
                 opcua_port if opcua_port is not None else (None if external else 0),
             )
-        prepared = prepare_run(sc, site=site_name, seed=seed, controller=controller, ports=ports)
+        prepared = prepare_run(
+            sc, site=site_name, seed=seed, controller=controller, ports=ports, tariff=tariff_name
+        )
     except ConfigError as exc:
         _fail(exc)
     if speed is not None and speed <= 0:
@@ -558,6 +578,12 @@ def run(
         sys.exit(EXIT_BAD_INPUT)
     pacer = AsFastAsPossible() if fast else RealTime(speed=speed or 1.0, max_lag_s=max_lag, overrun=overrun)
     out = out_dir or Path("runs") / sc.name
+    from hil.cli_os import OutputError, check_writable
+
+    try:
+        check_writable(out)  # before any server starts: a run that cannot keep its results never runs
+    except OutputError as exc:
+        _os_fail(exc, out)
     console = Console(stderr=True)
     show = not no_status and console.is_terminal
     from hil.status import RunDisplay
@@ -577,8 +603,7 @@ def run(
     try:
         outcome = asyncio.run(go())
     except OSError as exc:
-        err.print(f"error: cannot bind: {exc}", highlight=False, markup=False)
-        sys.exit(EXIT_BIND)
+        _os_fail(exc, out)
     except OverrunError as exc:
         err.print(
             f"error: {exc} (overrun policy fail); the report was written", highlight=False, markup=False
@@ -594,7 +619,7 @@ def run(
 @main.command()
 @click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False, path_type=Path))
 def validate(files: tuple[Path, ...]) -> None:
-    """Check site, point-map, scenario and tariff files without running anything.
+    """Check site, point-map, scenario, tariff and study files without running anything.
 
     The kind of each file is told from its keys (scenario: → scenario, kind:/models: → point
     map, tick_s:/battery:/pcs: → site, tariff_id: or a URDB energyratestructure → tariff).
@@ -666,82 +691,33 @@ def faults(fmt: str) -> None:
 
 
 @main.command()
-@click.argument(
-    "trace_dir", metavar="TRACE_DIR", type=click.Path(file_okay=False, exists=True, path_type=Path)
-)
-@click.option(
-    "--tariff", "tariff_name", required=True, help="Shipped tariff name, or a YAML / URDB JSON path."
-)
-@click.option(
-    "--start",
-    default="2026-01-01T00:00",
-    show_default=True,
-    help="Local time of t_s = 0 (used when the trace has no site.local_time column).",
-)
-def bill(trace_dir: Path, tariff_name: str, start: str) -> None:
-    """Bill a run's grid import under a tariff; prints the bill and writes bill.json.
-
-    Energy is integrated from grid.p_import_kw; demand is the monthly maximum 15-minute
-    average import (docs/tariffs.md). A short run bills a partial month.
-
-    \b
-    Example:
-      hil bill runs/tou_day --tariff example_cn_north_2026 --start 2026-07-01T00:00
-    """
-    import json
-
-    from hil.tariff import load_tariff
-    from hil.trace_bill import bill_trace
-
-    try:
-        tariff = load_tariff(tariff_name)
-    except ConfigError as exc:
-        _fail(exc)
-    try:
-        result = bill_trace(trace_dir, tariff, start=start)
-    except (ValueError, FileNotFoundError, KeyError) as exc:
-        err.print(f"[red]error:[/] {exc}", markup=True, highlight=False)
-        sys.exit(2)
-    data = result.to_dict()
-    (trace_dir / "bill.json").write_text(json.dumps(data, indent=1, ensure_ascii=False), encoding="utf-8")
-    Console().print(_bill_table(result, tariff.tariff_id))
-    Console(stderr=True).print(f"bill: {trace_dir / 'bill.json'}", highlight=False)
-
-
-def _bill_table(result: Bill, tariff_id: str) -> Table:
-    """A bill's line items by month, as ``hil bill`` and ``hil demo`` print them."""
-    cur = result.currency
-    t = Table(title=f"bill under {tariff_id} ({cur})")
-    for col, justify in (("month", "left"), ("item", "left"), ("quantity", "right"), ("rate", "right")):
-        t.add_column(col, justify=justify)  # type: ignore[arg-type]
-    t.add_column(f"amount {cur}", justify="right")
-    for m in result.months:
-        tag = f"{m.month}" + (f" ({m.coverage:.1%} of the month)" if m.partial else "")
-        for it in m.items:
-            rate = "" if it.rate is None else f"{it.rate:,.4g}"
-            t.add_row(
-                tag, f"{it.kind}: {it.name}", f"{it.quantity:,.1f} {it.unit}", rate, f"{it.amount:,.2f}"
-            )
-            tag = ""
-        if not m.export_credited and m.export_kwh >= 0.05:
-            t.add_row("", "export (not credited)", f"{m.export_kwh:,.1f} kWh", "", "0.00")
-        t.add_row("", "[b]month total[/]", f"peak {m.peak_kw:,.1f} kW", "", f"[b]{m.total:,.2f}[/]")
-    t.add_row("[b]total[/]", "", f"{result.import_kwh:,.1f} kWh", "", f"[b]{result.total:,.2f}[/]")
-    return t
-
-
-@main.command()
-def schema() -> None:
-    """Print the scenario schema reference (Markdown; docs/scenario-schema.md is this output).
+@click.argument("kind", type=click.Choice(["scenario", "study", "tariff", "limits"]), default="scenario")
+def schema(kind: str) -> None:
+    """Print a file-format reference in Markdown: scenario (docs/scenario-schema.md), study
+    (docs/study-schema.md), tariff (docs/tariff-schema.md) or the input limits
+    (docs/limits.md); each doc is this output.
 
     \b
     Example:
       hil schema > docs/scenario-schema.md
+      hil schema study > docs/study-schema.md
     """
-    from hil.schema_doc import scenario_schema_markdown
+    from hil import schema_doc
+    from hil.limits import limits_markdown
 
-    click.echo(scenario_schema_markdown(), nl=False)
+    text = {
+        "scenario": schema_doc.scenario_schema_markdown,
+        "study": schema_doc.study_schema_markdown,
+        "tariff": schema_doc.tariff_schema_markdown,
+        "limits": limits_markdown,
+    }[kind]()
+    click.echo(text, nl=False)
 
+
+from hil.cli_econ import bill, roi  # noqa: E402  (the money commands live beside, on this group)
+
+main.add_command(bill)
+main.add_command(roi)
 
 if __name__ == "__main__":  # pragma: no cover
     main()

@@ -11,6 +11,14 @@ endpoints:
     unknown_unit: gateway_no_response   # or device_failure, silent
     personality: sunspec   # or legacy: battery PCS as SunSpec 1, 103, 120-124
     unit_ids: {bess: 10}   # first unit id of each device kind
+    max_connections: 32    # a connection over this is closed at once
+    idle_timeout_s: 60     # a client without a whole request for this long is closed
+    frame_timeout_s: 5     # a request must arrive whole within this of its first byte
+    max_requests_per_s: 0  # per connection (0: no cap); over it the client is read more slowly
+    identity:              # FC43/14 (read device identification) and FC17; each key optional,
+      vendor: ACME         # else the device's SunSpec common model (1.Mn, 1.Md, 1.Vr)
+      product_code: PCS-2500
+      revision: "1.2"
   opcua:
     port: 4840             # 0 picks a free port
     path: /aidc-hil
@@ -30,10 +38,32 @@ from twin.params import suggest
 
 from .config import ConfigError, Path_, Problem, _line_for
 
-__all__ = ["EndpointConfig", "parse_endpoints"]
+__all__ = ["IDENTITY_KEYS", "EndpointConfig", "ModbusLimits", "parse_endpoints"]
 
 KINDS = ("meter", "utility", "site", "bess", "pv", "genset")
 UNKNOWN_UNIT = ("gateway_no_response", "device_failure", "silent")
+IDENTITY_KEYS = ("vendor", "product_code", "revision", "vendor_url", "product_name", "model_name")
+
+
+@dataclass(frozen=True)
+class ModbusLimits:
+    """What a Modbus endpoint allows a client (see :mod:`hil.modbus_server`)."""
+
+    max_connections: int = 32
+    idle_timeout_s: float = 60.0
+    frame_timeout_s: float = 5.0
+    max_requests_per_s: float = 0.0  # per connection; 0: no cap
+
+    def __post_init__(self) -> None:
+        if isinstance(self.max_connections, bool) or not 1 <= self.max_connections <= 100_000:
+            raise ValueError(f"max_connections {self.max_connections!r} is not 1..100000")
+        for name in ("idle_timeout_s", "frame_timeout_s"):
+            v = getattr(self, name)
+            if not (isinstance(v, int | float) and 0 < v < float("inf")):
+                raise ValueError(f"{name} {v!r} must be a positive number")
+        r = self.max_requests_per_s
+        if not (isinstance(r, int | float) and 0 <= r < float("inf")):
+            raise ValueError(f"max_requests_per_s {r!r} must be >= 0 (0: no cap)")
 
 
 @dataclass
@@ -48,6 +78,8 @@ class EndpointConfig:
     opcua_port: int = 4840
     opcua_path: str = "/aidc-hil"
     point_maps: dict[str, str] = field(default_factory=dict)
+    modbus_limits: ModbusLimits = field(default_factory=ModbusLimits)
+    modbus_identity: dict[str, str] = field(default_factory=dict)
 
     def with_ports(self, *, modbus: int | None = None, opcua: int | None = None) -> EndpointConfig:
         from dataclasses import replace
@@ -68,6 +100,11 @@ _SCHEMA: dict[str, Any] = {
         "unknown_unit": UNKNOWN_UNIT,
         "personality": ("sunspec", "legacy"),
         "unit_ids": dict,
+        "max_connections": "count",
+        "idle_timeout_s": float,
+        "frame_timeout_s": float,
+        "max_requests_per_s": "rate",
+        "identity": dict.fromkeys(IDENTITY_KEYS, str),
     },
     "opcua": {"port": int, "path": str},
     "point_maps": dict,
@@ -114,6 +151,16 @@ def parse_endpoints(data: Any, *, path: Path, lines: Mapping[Path_, int]) -> End
                     )
                 else:
                     out[key] = value
+            elif spec == "count":
+                if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 100_000:
+                    err((*where, key), f"must be a whole number 1..100000, got {value!r}")
+                else:
+                    out[key] = value
+            elif spec == "rate":
+                if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value < 1e9:
+                    err((*where, key), f"must be a number >= 0 (0: no cap), got {value!r}")
+                else:
+                    out[key] = float(value)
             elif spec is float:
                 if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
                     err((*where, key), f"must be a positive number, got {value!r}")
@@ -148,6 +195,9 @@ def parse_endpoints(data: Any, *, path: Path, lines: Mapping[Path_, int]) -> End
     for kind, uid in d.get("modbus", {}).get("unit_ids", {}).items():
         if isinstance(uid, bool) or not isinstance(uid, int) or not 1 <= uid <= 247:
             err(("modbus", "unit_ids", kind), f"a unit id is 1..247, got {uid!r}")
+    for key, text in d.get("modbus", {}).get("identity", {}).items():
+        if len(text.encode()) > 64:
+            err(("modbus", "identity", key), f"at most 64 bytes, got {len(text.encode())}")
     if problems:
         raise ConfigError(problems)
     m = d.get("modbus", {})
@@ -164,4 +214,11 @@ def parse_endpoints(data: Any, *, path: Path, lines: Mapping[Path_, int]) -> End
         opcua_port=int(o.get("port", 4840)),
         opcua_path=path_ if path_.startswith("/") else "/" + path_,
         point_maps={k: str(v) for k, v in d.get("point_maps", {}).items()},
+        modbus_limits=ModbusLimits(
+            max_connections=int(m.get("max_connections", 32)),
+            idle_timeout_s=float(m.get("idle_timeout_s", 60.0)),
+            frame_timeout_s=float(m.get("frame_timeout_s", 5.0)),
+            max_requests_per_s=float(m.get("max_requests_per_s", 0.0)),
+        ),
+        modbus_identity=dict(m.get("identity", {})),
     )

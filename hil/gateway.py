@@ -236,6 +236,7 @@ class Gateway:
     ) -> None:
         self.site = site
         self.watchdog_s = watchdog_s
+        self.endpoint_config: Any = None  # the EndpointConfig it was built from, if any
         self.snapshot: Snapshot = site.snapshot()
         self.pending: list[Pending] = []
         self.on_tick: list[Callable[[Gateway], None]] = []
@@ -307,13 +308,15 @@ class Gateway:
     @classmethod
     def from_config(cls, site: Site, endpoints: Any) -> Gateway:
         """A gateway as a site file's ``endpoints:`` section describes it."""
-        return cls(
+        gw = cls(
             site,
             point_maps=endpoints.point_maps,
             unit_ids=endpoints.unit_ids,
             watchdog_s=endpoints.watchdog_s,
             legacy=endpoints.personality == "legacy",
         )
+        gw.endpoint_config = endpoints  # the servers' limits and identity (hil.modbus)
+        return gw
 
     # -- layout --------------------------------------------------------------------------
     def _compile(self, pm: PointMap, beh: Behaviour) -> KindGroup:

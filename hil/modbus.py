@@ -1,4 +1,5 @@
-"""Modbus TCP server adapter over the :class:`~hil.gateway.Gateway` (the only module that imports pymodbus).
+"""Modbus TCP server over the :class:`~hil.gateway.Gateway`: the function codes and the device
+semantics (framing, connections and limits are in :mod:`hil.modbus_server`; no protocol library).
 
 A :class:`ModbusEndpoint` serves devices on one ``host:port``:
 
@@ -38,10 +39,22 @@ discrete   0..31           bit k of the device's main alarm bitfield: 802.Evt1 f
 A device without the command (meter, PV, site, utility; coil 1 of a genset) or without an alarm
 bitfield answers exception 02 for that table, as it does for any address past its end.
 
+Identification: FC43/14 (read device identification, basic and regular, stream and single
+object) and FC17 (report server id) give the device's identity: ``endpoints.modbus.identity``
+(vendor, product_code, revision, vendor_url, product_name, model_name) where set, else the
+device's SunSpec common model (VendorName 1.Mn, ProductCode and ModelName 1.Md,
+MajorMinorRevision 1.Vr), else a neutral bench identity.
+
+Every other function code (FC07, FC08, FC11, FC12, FC20, FC21, FC24, FC43 other than 14, ...)
+is exception 01 ILLEGAL FUNCTION. A request of an implemented function is checked as the
+specification orders it: a quantity, byte count or PDU length out of range is exception 03
+ILLEGAL DATA VALUE (so is an FC05 value other than 0xFF00 / 0x0000), then the address range is
+exception 02.
+
 A unit id that no served device has is answered, as configured, with exception 0x0B GATEWAY
 TARGET DEVICE FAILED TO RESPOND (``"gateway_no_response"``, the default, what a real gateway
 does), 0x04 DEVICE FAILURE (``"device_failure"``), or not at all (``"silent"``: the client
-times out). Nothing raises into the server loop: an unexpected error is logged and answered 04.
+times out). Nothing raises into the server loop: an unexpected error is logged (rate-limited) and answered 04.
 
 The server runs on the caller's event loop, the same loop that steps the gateway, so a request
 always sees one whole tick; there are no threads and no locks.
@@ -56,63 +69,77 @@ Faults (for :mod:`hil.faults`; each logged at INFO when set and cleared, free wh
     06 SERVER DEVICE BUSY, 0x0B GATEWAY TARGET DEVICE FAILED TO RESPOND, ...); nothing is
     read or written;
   - ``delay_s=d``: the answer (normal, or the exception above) comes ``d`` seconds late; the
-    other units and connections answer meanwhile (the wait is an ``await``, the loop runs on).
+    other connections answer meanwhile (the wait is an ``await``, the loop runs on); on the
+    same connection the requests behind it wait, since answers keep the order of the requests.
     A client that times out first gets a late answer with the old transaction id;
   - ``offline=True``: no answer at all, the client times out (like ``unknown_unit="silent"``).
 
   A request takes the fault in force when it arrives; the other units are untouched.
 * :meth:`ModbusEndpoint.drop_connections` closes every open client connection at once (the
   client sees EOF or a reset); the server keeps listening, so clients can reconnect.
-
-pymodbus' context interface (``async_getValues``/``async_setValues``) cannot answer
-"nothing" or hold an answer back for one request only, so the unit faults hook in one level
-up, in each connection's request handler (``ServerRequestHandler.handle_request``).
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import math
-from collections.abc import Sequence
+import struct
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
 
-from pymodbus.constants import ExcCodes
-from pymodbus.exceptions import NoSuchIdException
-from pymodbus.pdu import ExceptionResponse
-from pymodbus.pdu.register_message import ReadWriteMultipleRegistersRequest
-from pymodbus.server import ModbusTcpServer
-from pymodbus.server.base import ModbusBaseServer
-from pymodbus.server.requesthandler import ServerRequestHandler
-from pymodbus.simulator import DataType, SimData, SimDevice
-
+from .endpoints import IDENTITY_KEYS, ModbusLimits
 from .gateway import Device, Gateway, WriteStatus
+from .modbus_server import Deferred, ModbusStats, TcpServer
 
-__all__ = ["LAYOUTS", "UNKNOWN_UNIT", "ModbusEndpoint", "UnitFault", "write_exception"]
+__all__ = [
+    "LAYOUTS",
+    "UNKNOWN_UNIT",
+    "ModbusEndpoint",
+    "ModbusLimits",
+    "ModbusStats",
+    "UnitFault",
+    "write_exception",
+]
 
 log = logging.getLogger(__name__)
 
 UNKNOWN_UNIT = ("gateway_no_response", "device_failure", "silent")
 LAYOUTS = ("gateway", "per-device")
 
-_WRITE_CODES: dict[WriteStatus, ExcCodes] = {
-    WriteStatus.NOT_WRITABLE: ExcCodes.ILLEGAL_ADDRESS,
-    WriteStatus.NO_SUCH_POINT: ExcCodes.ILLEGAL_ADDRESS,
-    WriteStatus.OUT_OF_RANGE: ExcCodes.ILLEGAL_VALUE,
-    WriteStatus.TYPE_MISMATCH: ExcCodes.ILLEGAL_VALUE,
-    WriteStatus.LOCAL_CONTROL: ExcCodes.ILLEGAL_FUNCTION,
+# Modbus exception codes
+ILLEGAL_FUNCTION, ILLEGAL_ADDRESS, ILLEGAL_VALUE, DEVICE_FAILURE = 1, 2, 3, 4
+GATEWAY_NO_RESPONSE = 0x0B
+
+_WRITE_CODES: dict[WriteStatus, int] = {
+    WriteStatus.NOT_WRITABLE: ILLEGAL_ADDRESS,
+    WriteStatus.NO_SUCH_POINT: ILLEGAL_ADDRESS,
+    WriteStatus.OUT_OF_RANGE: ILLEGAL_VALUE,
+    WriteStatus.TYPE_MISMATCH: ILLEGAL_VALUE,
+    WriteStatus.LOCAL_CONTROL: ILLEGAL_FUNCTION,
 }
-_REG_READ = frozenset((3, 4, 6, 22, 23))  # FC06/FC22 read back for the echo / the mask
-_REG_WRITE = frozenset((6, 16, 22, 23))
 _RUNNING = (3, 4)  # 701.InvSt RUNNING, THROTTLED
 _ALARM_POINTS = ("802.Evt1", "103.Evt1")
+_COIL_ON, _COIL_OFF = 0xFF00, 0x0000
+_BENCH_IDENTITY = {"vendor": "aidc-hil", "product_code": "HIL-BENCH", "revision": "0.1"}
+_H2 = struct.Struct(">HH")
+_H3 = struct.Struct(">HHH")
 
 
 def write_exception(status: WriteStatus) -> int | None:
     """The Modbus exception code for a refused write (None when accepted)."""
-    code = _WRITE_CODES.get(status)
-    return None if code is None else int(code)
+    return _WRITE_CODES.get(status)
+
+
+def _exc(fc: int, code: int) -> bytes:
+    return bytes(((fc | 0x80) & 0xFF, code))
+
+
+def _pack_bits(bits: Sequence[bool]) -> bytes:
+    out = bytearray((len(bits) + 7) // 8)
+    for k, b in enumerate(bits):
+        if b:
+            out[k >> 3] |= 1 << (k & 7)
+    return bytes(out)
 
 
 @dataclass(frozen=True)
@@ -124,148 +151,163 @@ class UnitFault:
     offline: bool = False
 
 
-class _Handler(ServerRequestHandler):
-    """One client connection's request handler, with the endpoint's unit faults.
-
-    pymodbus (3.16) schedules ``handle_request`` once per received request and reads the
-    request from ``last_pdu``/``last_addr``, which the next request on the connection
-    overwrites; so a delayed request keeps its own and puts them back before it is handled."""
-
-    server: _Server
-
-    async def handle_request(self) -> None:
-        ep = self.server.endpoint
-        pdu = self.last_pdu
-        if not ep._unit_faults or pdu is None:  # the normal path: one dict check
-            await super().handle_request()
-            return
-        fault = ep._unit_faults.get(ep._single_unit if ep._single_unit is not None else pdu.dev_id)
-        if fault is None:
-            await super().handle_request()
-            return
-        if fault.offline:
-            return  # no answer: the client times out
-        addr = self.last_addr
-        if fault.delay_s > 0:
-            task = asyncio.current_task()
-            if task is not None:
-                ep._delayed.add(task)
-            try:
-                await asyncio.sleep(fault.delay_s)
-            finally:
-                if task is not None:
-                    ep._delayed.discard(task)
-            if self.transport is None:  # the connection went away meanwhile
-                return
-        if fault.exception is not None:
-            self.server_send(
-                ExceptionResponse(
-                    pdu.function_code, fault.exception, device_id=pdu.dev_id, transaction=pdu.transaction_id
-                ),
-                addr,
-            )
-            return
-        # the normal handling runs to the end without suspending (our context never awaits)
-        self.last_pdu, self.last_addr = pdu, addr
-        await super().handle_request()
-
-
-class _Server(ModbusTcpServer):
-    """pymodbus' TCP server whose connections are :class:`_Handler` s."""
-
-    def __init__(self, endpoint: ModbusEndpoint, *args: Any, **kw: Any) -> None:
-        super().__init__(*args, **kw)
-        self.endpoint = endpoint
-
-    def callback_new_connection(self) -> _Handler:
-        # as ModbusBaseServer.callback_new_connection, with our handler class
-        return _Handler(self, self.trace_packet, self.trace_pdu, self.trace_connect)
-
-
-class _ReadWrite(ReadWriteMultipleRegistersRequest):
-    """FC23 that checks its read range before writing, so a refused request changes nothing."""
-
-    async def datastore_update(self, context: Any, device_id: int) -> Any:
-        check = getattr(context, "check_read", None)
-        if check is not None and 1 <= self.read_count <= 0x7D:
-            rc = check(device_id, self.read_address, self.read_count)
-            if rc is not None:
-                return ExceptionResponse(self.function_code, rc)
-        return await super().datastore_update(context, device_id)
-
-
 class _Context:
-    """What pymodbus' request handler calls (the SimCore interface): reads and writes by unit id."""
+    """The function codes: ``handle(unit, pdu)`` is the answer PDU, None (no answer) or a
+    :class:`~hil.modbus_server.Deferred` (a unit fault's late answer)."""
 
     def __init__(self, ep: ModbusEndpoint) -> None:
         self.ep = ep
         self.gw = ep.gateway
         self.by_unit = {d.unit_id: d for d in ep.devices}
         self.single = ep.devices[0] if ep.layout == "per-device" else None
-        self._coil_echo: list[bool] = []
+        self._fcs: dict[int, Callable[[Device, bytes], bytes]] = {
+            1: self._fc_read_bits,
+            2: self._fc_read_bits,
+            3: self._fc_read_regs,
+            4: self._fc_read_regs,
+            5: self._fc05,
+            6: self._fc06,
+            15: self._fc15,
+            16: self._fc16,
+            17: self._fc17,
+            22: self._fc22,
+            23: self._fc23,
+            43: self._fc43,
+        }
+        self._ids: dict[str, dict[int, bytes]] = {}
 
-    def device_ids(self) -> list[int]:
-        return list(self.by_unit)
+    def handle(self, unit: int, pdu: bytes) -> bytes | Deferred | None:
+        faults = self.ep._unit_faults
+        if faults:  # the normal path: one dict check
+            fault = faults.get(self.ep._single_unit if self.ep._single_unit is not None else unit)
+            if fault is not None:
+                if fault.offline:
+                    return None  # no answer: the client times out
+                if fault.delay_s > 0:
+                    return Deferred(fault.delay_s, lambda: self._faulted(fault, unit, pdu))
+                return self._faulted(fault, unit, pdu)
+        return self.serve(unit, pdu)
 
-    def _device(self, device_id: int) -> Device | ExcCodes:
+    def _faulted(self, fault: UnitFault, unit: int, pdu: bytes) -> bytes | None:
+        if fault.exception is not None:
+            return _exc(pdu[0], fault.exception)
+        return self.serve(unit, pdu)
+
+    def serve(self, unit: int, pdu: bytes) -> bytes | None:
+        fc = pdu[0]
+        dev = self._device(unit)
+        if dev is None:
+            return None
+        if isinstance(dev, int):
+            return _exc(fc, dev)
+        fn = self._fcs.get(fc)
+        if fn is None:
+            return _exc(fc, ILLEGAL_FUNCTION)
+        return fn(dev, pdu)
+
+    def _device(self, unit: int) -> Device | int | None:
         if self.single is not None:
             return self.single
-        dev = self.by_unit.get(device_id)
+        dev = self.by_unit.get(unit)
         if dev is not None:
             return dev
-        if self.ep.unknown_unit == "silent":
-            raise NoSuchIdException(f"unit id {device_id}")  # the server drops the request
-        if self.ep.unknown_unit == "device_failure":
-            return ExcCodes.DEVICE_FAILURE
-        return ExcCodes.GATEWAY_NO_RESPONSE
+        mode = self.ep.unknown_unit
+        if mode == "silent":
+            return None
+        return DEVICE_FAILURE if mode == "device_failure" else GATEWAY_NO_RESPONSE
 
-    def check_read(self, device_id: int, address: int, count: int) -> ExcCodes | None:
-        dev = self._device(device_id)
-        if isinstance(dev, ExcCodes):
-            return dev
-        return None if self.gw.read_registers(dev, address, count) is not None else ExcCodes.ILLEGAL_ADDRESS
+    # -- registers ------------------------------------------------------------------------
+    def _fc_read_regs(self, dev: Device, pdu: bytes) -> bytes:  # FC03, FC04
+        fc = pdu[0]
+        if len(pdu) != 5:
+            return _exc(fc, ILLEGAL_VALUE)
+        address, count = _H2.unpack_from(pdu, 1)
+        if not 1 <= count <= 125:
+            return _exc(fc, ILLEGAL_VALUE)
+        regs = self.gw.read_registers(dev, address, count)
+        if regs is None:
+            return _exc(fc, ILLEGAL_ADDRESS)
+        return bytes((fc, 2 * count)) + struct.pack(f">{count}H", *regs)
 
-    async def async_getValues(
-        self, device_id: int, func_code: int, address: int, count: int = 1
-    ) -> list[int] | list[bool] | ExcCodes:
-        dev = self._device(device_id)
-        if isinstance(dev, ExcCodes):
-            return dev
-        try:
-            if func_code in _REG_READ:
-                regs = self.gw.read_registers(dev, address, count)
-                return ExcCodes.ILLEGAL_ADDRESS if regs is None else regs
-            if func_code == 5:  # the echo of a single-coil write
-                return list(self._coil_echo) if self._coil_echo else ExcCodes.ILLEGAL_ADDRESS
-            if func_code == 1:
-                return self._read_coils(dev, address, count)
-            if func_code == 2:
-                return self._read_inputs(dev, address, count)
-            return ExcCodes.ILLEGAL_FUNCTION
-        except Exception:
-            log.exception("modbus read fc%d unit %d @%d+%d failed", func_code, device_id, address, count)
-            return ExcCodes.DEVICE_FAILURE
+    def _write(self, dev: Device, fc: int, address: int, values: list[int]) -> bytes | None:
+        code = _WRITE_CODES.get(self.gw.write_registers(dev, address, values))
+        return None if code is None else _exc(fc, code)
 
-    async def async_setValues(
-        self, device_id: int, func_code: int, address: int, values: Sequence[int] | Sequence[bool]
-    ) -> ExcCodes | None:
-        dev = self._device(device_id)
-        if isinstance(dev, ExcCodes):
-            return dev
-        try:
-            if func_code in _REG_WRITE:
-                status = self.gw.write_registers(dev, address, [int(v) for v in values])
-                return _WRITE_CODES.get(status)
-            if func_code in (5, 15):
-                rc = self._write_coils(dev, address, [bool(v) for v in values])
-                self._coil_echo = [bool(v) for v in values][:1] if rc is None else []
-                return rc
-            return ExcCodes.ILLEGAL_FUNCTION
-        except Exception:
-            log.exception("modbus write fc%d unit %d @%d failed", func_code, device_id, address)
-            return ExcCodes.DEVICE_FAILURE
+    def _fc06(self, dev: Device, pdu: bytes) -> bytes:
+        if len(pdu) != 5:
+            return _exc(6, ILLEGAL_VALUE)
+        address, value = _H2.unpack_from(pdu, 1)
+        return self._write(dev, 6, address, [value]) or pdu
 
-    # -- the coil table -------------------------------------------------------------------
+    def _fc16(self, dev: Device, pdu: bytes) -> bytes:
+        if len(pdu) < 6:
+            return _exc(16, ILLEGAL_VALUE)
+        address, count = _H2.unpack_from(pdu, 1)
+        if not 1 <= count <= 123 or pdu[5] != 2 * count or len(pdu) != 6 + 2 * count:
+            return _exc(16, ILLEGAL_VALUE)
+        values = list(struct.unpack_from(f">{count}H", pdu, 6))
+        return self._write(dev, 16, address, values) or pdu[:5]
+
+    def _fc22(self, dev: Device, pdu: bytes) -> bytes:
+        if len(pdu) != 7:
+            return _exc(22, ILLEGAL_VALUE)
+        address, and_mask, or_mask = _H3.unpack_from(pdu, 1)
+        cur = self.gw.read_registers(dev, address, 1)
+        if cur is None:
+            return _exc(22, ILLEGAL_ADDRESS)
+        value = (cur[0] & and_mask) | (or_mask & ~and_mask & 0xFFFF)
+        return self._write(dev, 22, address, [value]) or pdu
+
+    def _fc23(self, dev: Device, pdu: bytes) -> bytes:
+        if len(pdu) < 10:
+            return _exc(23, ILLEGAL_VALUE)
+        r_addr, r_count, w_addr, w_count = struct.unpack_from(">HHHH", pdu, 1)
+        if not (1 <= r_count <= 125 and 1 <= w_count <= 121) or pdu[9] != 2 * w_count:
+            return _exc(23, ILLEGAL_VALUE)
+        if len(pdu) != 10 + 2 * w_count:
+            return _exc(23, ILLEGAL_VALUE)
+        if self.gw.read_registers(dev, r_addr, r_count) is None:  # before anything is written
+            return _exc(23, ILLEGAL_ADDRESS)
+        refused = self._write(dev, 23, w_addr, list(struct.unpack_from(f">{w_count}H", pdu, 10)))
+        if refused is not None:
+            return refused
+        regs = self.gw.read_registers(dev, r_addr, r_count) or []
+        return bytes((23, 2 * r_count)) + struct.pack(f">{r_count}H", *regs)
+
+    # -- coils and discrete inputs ----------------------------------------------------------
+    def _fc_read_bits(self, dev: Device, pdu: bytes) -> bytes:  # FC01, FC02
+        fc = pdu[0]
+        if len(pdu) != 5:
+            return _exc(fc, ILLEGAL_VALUE)
+        address, count = _H2.unpack_from(pdu, 1)
+        if not 1 <= count <= 2000:
+            return _exc(fc, ILLEGAL_VALUE)
+        bits = self._read_coils(dev, address, count) if fc == 1 else self._read_inputs(dev, address, count)
+        if isinstance(bits, int):
+            return _exc(fc, bits)
+        packed = _pack_bits(bits)
+        return bytes((fc, len(packed))) + packed
+
+    def _fc05(self, dev: Device, pdu: bytes) -> bytes:
+        if len(pdu) != 5:
+            return _exc(5, ILLEGAL_VALUE)
+        address, value = _H2.unpack_from(pdu, 1)
+        if value not in (_COIL_ON, _COIL_OFF):
+            return _exc(5, ILLEGAL_VALUE)
+        rc = self._write_coils(dev, address, [value == _COIL_ON])
+        return pdu if rc is None else _exc(5, rc)
+
+    def _fc15(self, dev: Device, pdu: bytes) -> bytes:
+        if len(pdu) < 6:
+            return _exc(15, ILLEGAL_VALUE)
+        address, count = _H2.unpack_from(pdu, 1)
+        nbytes = (count + 7) // 8
+        if not 1 <= count <= 0x7B0 or pdu[5] != nbytes or len(pdu) != 6 + nbytes:
+            return _exc(15, ILLEGAL_VALUE)
+        bits = [bool((pdu[6 + (k >> 3)] >> (k & 7)) & 1) for k in range(count)]
+        rc = self._write_coils(dev, address, bits)
+        return pdu[:5] if rc is None else _exc(15, rc)
+
     def _coils(self, dev: Device) -> list[str]:
         cmds = dev.group.behaviour.commands
         coils: list[str] = []
@@ -275,10 +317,10 @@ class _Context:
                 coils.append("alarm_reset")
         return coils
 
-    def _read_coils(self, dev: Device, address: int, count: int) -> list[bool] | ExcCodes:
+    def _read_coils(self, dev: Device, address: int, count: int) -> list[bool] | int:
         coils = self._coils(dev)
         if address < 0 or count < 1 or address + count > len(coils):
-            return ExcCodes.ILLEGAL_ADDRESS
+            return ILLEGAL_ADDRESS
         out: list[bool] = []
         for name in coils[address : address + count]:
             if name == "run":
@@ -289,10 +331,10 @@ class _Context:
                 out.append(False)
         return out
 
-    def _write_coils(self, dev: Device, address: int, bits: list[bool]) -> ExcCodes | None:
+    def _write_coils(self, dev: Device, address: int, bits: list[bool]) -> int | None:
         coils = self._coils(dev)
         if address < 0 or not bits or address + len(bits) > len(coils):
-            return ExcCodes.ILLEGAL_ADDRESS
+            return ILLEGAL_ADDRESS
         # The commands fail alike (only local control refuses them), so the first refusal
         # comes before anything has changed.
         for name, bit in zip(coils[address:], bits, strict=False):
@@ -303,23 +345,89 @@ class _Context:
             else:
                 continue
             if status is not WriteStatus.OK:
-                return _WRITE_CODES.get(status, ExcCodes.ILLEGAL_VALUE)
+                return _WRITE_CODES.get(status, ILLEGAL_VALUE)
         return None
 
-    def _read_inputs(self, dev: Device, address: int, count: int) -> list[bool] | ExcCodes:
+    def _read_inputs(self, dev: Device, address: int, count: int) -> list[bool] | int:
         p = next((dev.group.by_key[k] for k in _ALARM_POINTS if k in dev.group.by_key), None)
         if p is None or address < 0 or count < 1 or address + count > 16 * p.words:
-            return ExcCodes.ILLEGAL_ADDRESS
+            return ILLEGAL_ADDRESS
         v = dev.value(p)
         bits = int(v) if isinstance(v, int | float) else 0
         return [bool((bits >> k) & 1) for k in range(address, address + count)]
+
+    # -- identification -------------------------------------------------------------------
+    def identity(self, dev: Device) -> dict[int, bytes]:
+        """FC43/14 objects 0..5 of ``dev`` (the configured identity, else its model 1)."""
+        ids = self._ids.get(dev.name)
+        if ids is None:
+
+            def common(key: str) -> str | None:
+                p = dev.group.by_key.get(key)
+                v = dev.value(p) if p is not None else None
+                return v.strip("\x00 ") or None if isinstance(v, str) else None
+
+            conf = self.ep.identity
+            model = {
+                "vendor": common("1.Mn"),
+                "product_code": common("1.Md"),
+                "revision": common("1.Vr"),
+                "product_name": common("1.Md"),
+                "model_name": common("1.Md"),
+            }
+            ids = {}
+            for k, key in enumerate(IDENTITY_KEYS):
+                text = conf.get(key) or model.get(key) or _BENCH_IDENTITY.get(key)
+                if text:
+                    ids[k] = text.encode()[:64]
+            self._ids[dev.name] = ids
+        return ids
+
+    def _fc43(self, dev: Device, pdu: bytes) -> bytes:
+        if len(pdu) < 2 or pdu[1] != 0x0E:  # only MEI 14: read device identification
+            return _exc(43, ILLEGAL_FUNCTION)
+        if len(pdu) != 4 or not 1 <= pdu[2] <= 4:
+            return _exc(43, ILLEGAL_VALUE)
+        code, first = pdu[2], pdu[3]
+        ids = self.identity(dev)
+        conformity = 0x82 if any(k >= 3 for k in ids) else 0x81
+        if code == 4:
+            if first not in ids:
+                return _exc(43, ILLEGAL_ADDRESS)
+            chosen = [first]
+        else:
+            wanted = [k for k in sorted(ids) if (k < 3) == (code == 1) or code >= 2]
+            if code == 3:  # extended objects (0x80..): none
+                wanted = []
+            if first not in wanted:
+                first = wanted[0] if wanted else 0
+            chosen = [k for k in wanted if k >= first]
+        body = bytearray()
+        more, next_id, n = 0, 0, 0
+        for k in chosen:
+            obj = bytes((k, len(ids[k]))) + ids[k]
+            if 7 + len(body) + len(obj) > 253:
+                more, next_id = 0xFF, k
+                break
+            body += obj
+            n += 1
+        return bytes((43, 0x0E, code, conformity, more, next_id, n)) + bytes(body)
+
+    def _fc17(self, dev: Device, pdu: bytes) -> bytes:
+        if len(pdu) != 1:
+            return _exc(17, ILLEGAL_VALUE)
+        ids = self.identity(dev)
+        text = b" ".join(ids[k] for k in (0, 1, 2) if k in ids)[:240]
+        return bytes((17, len(text) + 1)) + text + b"\xff"  # run indicator: ON
 
 
 class ModbusEndpoint:
     """A Modbus TCP server for some of a gateway's devices, on the running event loop.
 
     ``async with ModbusEndpoint(gw, gw.devices, port=0) as ep:`` serves them; ``ep.port`` is the
-    port actually bound (port 0 picks a free one)."""
+    port actually bound (port 0 picks a free one). ``limits`` and ``identity`` default to the
+    gateway's ``endpoints:`` configuration (``Gateway.from_config``), else the safe defaults of
+    :class:`~hil.endpoints.ModbusLimits`; ``ep.stats`` counts what the server has seen."""
 
     def __init__(
         self,
@@ -330,6 +438,8 @@ class ModbusEndpoint:
         port: int = 0,
         layout: str = "gateway",
         unknown_unit: str = "gateway_no_response",
+        limits: ModbusLimits | None = None,
+        identity: Mapping[str, str] | None = None,
     ) -> None:
         if layout not in LAYOUTS:
             raise ValueError(f"layout {layout!r} is not one of {', '.join(LAYOUTS)}")
@@ -341,15 +451,25 @@ class ModbusEndpoint:
             raise ValueError("a Modbus endpoint needs at least one device")
         if layout == "per-device" and len(self.devices) != 1:
             raise ValueError(f"a per-device endpoint serves one device, not {len(self.devices)}")
+        conf = gateway.endpoint_config
+        if limits is None:
+            limits = getattr(conf, "modbus_limits", None) or ModbusLimits()
+        if identity is None:
+            identity = getattr(conf, "modbus_identity", None) or {}
+        unknown = set(identity) - set(IDENTITY_KEYS)
+        if unknown:
+            raise ValueError(f"identity keys {sorted(unknown)} are not among {', '.join(IDENTITY_KEYS)}")
+        self.limits = limits
+        self.identity = dict(identity)
         self.host = host
         self.port = port
         self.layout = layout
         self.unknown_unit = unknown_unit
-        self._server: _Server | None = None
-        self._listener: Any = None
+        self._server: TcpServer | None = None
+        self._stats = ModbusStats()
         self._unit_faults: dict[int, UnitFault] = {}
         self._single_unit = self.devices[0].unit_id if layout == "per-device" else None
-        self._delayed: set[asyncio.Task[Any]] = set()  # requests being held back (delay_s)
+        self._context = _Context(self)
 
     @property
     def url(self) -> str:
@@ -359,45 +479,34 @@ class ModbusEndpoint:
     def running(self) -> bool:
         return self._server is not None
 
+    @property
+    def stats(self) -> ModbusStats:
+        """Connections, requests, exceptions, refusals and closes counted since start."""
+        return self._server.stats if self._server is not None else self._stats
+
+    @property
+    def connections(self) -> int:
+        """How many client connections are open now."""
+        return len(self._server.connections) if self._server is not None else 0
+
     async def start(self) -> None:
         """Bind and start serving (returns once listening). OSError if the port is taken."""
         if self._server is not None:
             raise RuntimeError("already started")
-        # pymodbus wants a datastore at construction; ours replaces it before the first request.
-        dummy = SimDevice(id=0, simdata=[SimData(0, values=0, datatype=DataType.REGISTERS)])
-        server = _Server(
-            self,
-            dummy,
-            address=(self.host, self.port),
-            ignore_missing_devices=self.unknown_unit == "silent",
-            custom_pdu=[_ReadWrite],
-        )
-        server.context = _Context(self)  # type: ignore[assignment]
+        server = TcpServer(self._context.handle, self.limits, url=lambda: self.url)
         try:
-            await server.serve_forever(background=True)
-        except RuntimeError as exc:  # pymodbus logs the OSError and reports "could not listen"
-            await server.shutdown()
-            _forget(server)
-            raise OSError(f"cannot listen on {self.host}:{self.port}: {exc}") from None
+            self.port = await server.start(self.host, self.port)
+        except OSError as exc:
+            raise OSError(exc.errno, f"cannot listen on {self.host}:{self.port}: {exc}") from None
         self._server = server
-        self._listener = server.transport
-        sockets = getattr(self._listener, "sockets", None) or ()
-        if sockets:
-            self.port = int(sockets[0].getsockname()[1])
 
     async def stop(self) -> None:
         """Close the listener and every client connection. Safe to call twice."""
         server, self._server = self._server, None
         if server is None:
             return
-        listener, self._listener = self._listener, None
-        for task in list(self._delayed):
-            task.cancel()
-        self._delayed.clear()
-        await server.shutdown()
-        if listener is not None and hasattr(listener, "wait_closed"):
-            await listener.wait_closed()
-        _forget(server)
+        self._stats = server.stats
+        await server.stop()
 
     # -- faults (hil.faults) ---------------------------------------------------------------
     @property
@@ -444,14 +553,9 @@ class ModbusEndpoint:
         server = self._server
         if server is None:
             return 0
-        handlers = list(server.active_connections.values())
-        for h in handlers:
-            abort = getattr(h.transport, "abort", None)
-            if abort is not None:
-                abort()  # now, without flushing what is queued
-            h.close()  # pymodbus' bookkeeping: forgets the connection
-        log.info("fault: modbus %s dropped %d client connection(s)", self.url, len(handlers))
-        return len(handlers)
+        n = server.drop()
+        log.info("fault: modbus %s dropped %d client connection(s)", self.url, n)
+        return n
 
     async def __aenter__(self) -> ModbusEndpoint:
         await self.start()
@@ -459,8 +563,3 @@ class ModbusEndpoint:
 
     async def __aexit__(self, *exc: object) -> None:
         await self.stop()
-
-
-def _forget(server: ModbusTcpServer) -> None:
-    if ModbusBaseServer.active_server is server:
-        ModbusBaseServer.active_server = None

@@ -22,11 +22,8 @@ Long traces are reduced to a min/max envelope per pixel column before plotting, 
 
 from __future__ import annotations
 
-import base64
-import html
 import json
 import logging
-import math
 import re
 import xml.etree.ElementTree as ET
 from collections.abc import Mapping, Sequence
@@ -38,6 +35,13 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from ._render import esc as _e
+from ._render import html_table as _table
+from ._render import img_tag
+from ._render import md_cell as _md
+from ._render import new_figure as _new_figure
+from ._render import num as _num
+from ._render import save_png as _save
 from .trace import read_events, read_trace, read_trace_schema, trace_meta
 
 if TYPE_CHECKING:
@@ -177,16 +181,6 @@ def _load(out_dir: Path, *, events: bool = True) -> _Run:
 # ------------------------------------------------------------------------------------------
 # formatting helpers
 # ------------------------------------------------------------------------------------------
-def _num(x: Any) -> float | None:
-    if isinstance(x, bool) or x is None:
-        return None
-    try:
-        v = float(x)
-    except (TypeError, ValueError):
-        return None
-    return v if math.isfinite(v) else None
-
-
 def _fmt_t(x: Any) -> str:
     v = _num(x)
     if v is None:
@@ -298,6 +292,44 @@ def _facts(run: _Run) -> list[tuple[str, str]]:
         )
     if run.events is not None:
         add("Events", f"{run.events.num_rows:,}")
+    out += _bill_facts(i.get("bill"))
+    return out
+
+
+def _bill_facts(b: Any) -> list[tuple[str, str]]:
+    """The run's bill (results.json ``bill``, when the run was given a tariff)."""
+    if not isinstance(b, Mapping):
+        return []
+    tid = b.get("tariff_id", "?")
+    if b.get("error"):
+        return [(f"Bill ({tid})", f"not billed: {b['error']}")]
+    cur = b.get("currency", "")
+    out = [
+        (
+            f"Bill ({tid})",
+            f"{b['total']:,.2f} {cur}: energy {b['energy_cost']:,.2f}, demand {b['demand_cost']:,.2f}, "
+            f"fixed {b['fixed_cost']:,.2f}, export credit {b['export_credit']:,.2f}; "
+            f"{b['energy_kwh']:,.1f} kWh imported",
+        ),
+        ("15-min peaks", ", ".join(f"{m} {kw:,.1f} kW" for m, kw in b.get("peak_kw_by_month", {}).items())),
+    ]
+    base, sav = b.get("without_storage"), b.get("savings")
+    if isinstance(base, Mapping) and isinstance(sav, Mapping):
+        peaks = ", ".join(f"{m} {kw:,.1f} kW" for m, kw in base.get("peak_kw_by_month", {}).items())
+        out.append(("Without storage", f"{base['total']:,.2f} {cur}; 15-min peaks {peaks}"))
+        out.append(
+            (
+                "Storage saved",
+                f"{sav['total']:,.2f} {cur} (energy {sav['energy']:,.2f}, demand {sav['demand']:,.2f})",
+            )
+        )
+    opt = b.get("optimum")
+    if isinstance(opt, Mapping) and "savings" in opt:
+        share = b.get("optimum_share")
+        text = f"the perfect-foresight dispatch of this window saves {opt['savings']:,.2f} {cur}"
+        if share is not None:
+            text = f"this EMS earned {share:.1%} of what was possible: " + text
+        out.append(("Against the optimum", text))
     return out
 
 
@@ -413,22 +445,6 @@ def _event_times(events: pa.Table | None, kind: str) -> tuple[np.ndarray, list[s
     src, tgt = sel["source"].to_pylist(), sel["target"].to_pylist()
     names = [" ".join(p for p in pair if p) for pair in zip(src, tgt, strict=True)]
     return t, names
-
-
-def _new_figure(width: float, height: float) -> Any:
-    """A figure on its own Agg canvas: no pyplot, so no global backend or state changes."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=(width, height), dpi=100)
-    FigureCanvasAgg(fig)
-    return fig
-
-
-def _save(fig: Any, path: Path) -> bytes:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, format="png", dpi=100)
-    return path.read_bytes()
 
 
 def _plot_signals(run: _Run, panels: list[_Panel], path: Path) -> bytes:
@@ -726,20 +742,6 @@ td.num{text-align:right;font-variant-numeric:tabular-nums}
 """
 
 
-def _e(x: Any) -> str:
-    return html.escape("" if x is None else str(x))
-
-
-def _table(head: Sequence[str], rows: Sequence[Sequence[str]], classes: Sequence[str] | None = None) -> str:
-    """An HTML table from already escaped cells; ``classes`` are per-row CSS classes."""
-    out = ["<table><thead><tr>", *(f"<th>{_e(h)}</th>" for h in head), "</tr></thead><tbody>"]
-    for k, row in enumerate(rows):
-        cls = f' class="{classes[k]}"' if classes else ""
-        out.append(f"<tr{cls}>" + "".join(row) + "</tr>")
-    out.append("</tbody></table>")
-    return "".join(out)
-
-
 def _write_html(run: _Run, images: Mapping[str, bytes], path: Path) -> None:
     verdict = _verdict(run)
     title = run.info.get("title") or ""
@@ -834,8 +836,7 @@ def _write_html(run: _Run, images: Mapping[str, bytes], path: Path) -> None:
 
     parts.append("<h2>Plots</h2>")
     for name, png in images.items():
-        b64 = base64.b64encode(png).decode("ascii")
-        parts.append(f'<p><img alt="{_e(name)}" src="data:image/png;base64,{b64}"></p>')
+        parts.append(f"<p>{img_tag(name, png)}</p>")
 
     parts.append("<h2>Events</h2>")
     ev = run.events
@@ -871,11 +872,6 @@ def _write_html(run: _Run, images: Mapping[str, bytes], path: Path) -> None:
 # ------------------------------------------------------------------------------------------
 # markdown
 # ------------------------------------------------------------------------------------------
-def _md(x: Any) -> str:
-    text = str("" if x is None else x).replace("|", "\\|").replace("\n", " ")
-    return text.replace("<", "&lt;").replace(">", "&gt;")
-
-
 def _write_md(run: _Run, plots: Sequence[Path], path: Path) -> None:
     verdict = _verdict(run)
     lines = [f"# {_md(run.scenario)} — {verdict}", ""]

@@ -391,6 +391,7 @@ class PreparedRun(NamedTuple):
     endpoints: EndpointConfig
     gateway: Gateway
     controller: Any  # the in-process controller on ``gateway``, or None (external EMS)
+    tariff: Any = None  # a twin.econ.Tariff: the run is billed into results.json
 
 
 def prepare_run(
@@ -400,6 +401,7 @@ def prepare_run(
     seed: int | None = None,
     controller: str | None = None,
     ports: tuple[int | None, int | None] | None = None,
+    tariff: str | None = None,
 ) -> PreparedRun:
     """Load and check everything a run needs, starting nothing: a bad file fails here.
 
@@ -453,7 +455,13 @@ def prepare_run(
             ctl = CONTROLLERS[spec.name](gw, mode=spec.mode, period_s=spec.period_s, **spec.options)
         except (TypeError, ValueError) as exc:
             raise ScenarioError([sc.problem(("controller",), str(exc))]) from None
-    return PreparedRun(sc, tw, cfg, gw, ctl)
+    tariff_name = tariff or sc.tariff
+    bill_tariff = None
+    if tariff_name is not None:
+        from .tariff import load_tariff
+
+        bill_tariff = load_tariff(tariff_name)
+    return PreparedRun(sc, tw, cfg, gw, ctl, bill_tariff)
 
 
 async def run_scenario(
@@ -492,7 +500,7 @@ async def run_scenario(
         if isinstance(scenario, PreparedRun)
         else prepare_run(scenario, site=site, seed=seed, controller=controller, ports=ports)
     )
-    sc, tw, cfg, gw, ctl = prepared
+    sc, tw, cfg, gw, ctl, tariff = prepared
     pacer = pacer or AsFastAsPossible()
     out = _ensure_dir(Path(out_dir))
     spec = sc.controller
@@ -572,6 +580,10 @@ async def run_scenario(
                 "rejected": runner.gateway.writes_rejected,
             },
         }
+        if tariff is not None:
+            from .trace_bill import run_bill, site_storage
+
+            results["bill"] = run_bill(out, tariff, start=str(tw.params.start), storage=site_storage(tw))
         (out / "results.json").write_text(json.dumps(results, indent=2, default=float))
         build_report(out)
     if error is not None and not isinstance(error, (KeyboardInterrupt, asyncio.CancelledError)):

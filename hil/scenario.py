@@ -42,6 +42,7 @@ from twin.clock import check_start, check_timezone
 from twin.params import suggest
 
 from .config import ConfigError, Path_, Problem, _line_for, find_profile, load_yaml
+from .limits import RUN_LIMITS
 
 __all__ = [
     "ACTIONS",
@@ -462,6 +463,7 @@ class Scenario:
     lines: dict[Path_, int] = field(repr=False)
     start: str | None = None
     timezone: str | None = None
+    tariff: str | None = None
 
     def line_of(self, where: Path_) -> int | None:
         return _line_for(self.lines, where)
@@ -504,15 +506,24 @@ class Scenario:
             problems.append(self.problem(where, f"unknown signal {name!r}{tail}"))
             return False
 
+        def check_input(key: str, where: Path_) -> bool:
+            dev, idx, sig = _split_name(key)
+            if f"{dev}.{sig}" not in inputs:
+                hint = suggest(f"{dev}.{sig}", inputs)
+                tail = f"; did you mean {hint[0]!r}?" if hint else ""
+                problems.append(self.problem(where, f"unknown input {key!r}{tail}"))
+                return False
+            n = site.unit_count(dev)
+            if idx not in (None, "*") and not 0 <= int(idx) < n:
+                problems.append(self.problem(where, f"{key!r}: unit index out of range 0..{n - 1}"))
+                return False
+            return True
+
         for i, ev in enumerate(self.events):
             where: Path_ = ("events", i, ev.action)
             if ev.action == "set":
                 for key, value in ev.spec.items():
-                    dev, _, sig = _split_name(key)
-                    if f"{dev}.{sig}" not in inputs:
-                        hint = suggest(f"{dev}.{sig}", inputs)
-                        tail = f"; did you mean {hint[0]!r}?" if hint else ""
-                        problems.append(self.problem((*where, key), f"unknown input {key!r}{tail}"))
+                    if not check_input(key, (*where, key)):
                         continue
                     try:
                         ev.spec[key] = parse_quantity(value, signal_unit(key))
@@ -521,11 +532,16 @@ class Scenario:
             elif ev.action == "fault":
                 problems += [self.problem(where, m) for m in faults.check_target(ev.spec, site, devices)]
         for key in self.initial:
-            dev, _, sig = _split_name(key)
-            if f"{dev}.{sig}" not in inputs:
-                hint = suggest(f"{dev}.{sig}", inputs)
-                tail = f"; did you mean {hint[0]!r}?" if hint else ""
-                problems.append(self.problem(("initial", key), f"unknown input {key!r}{tail}"))
+            check_input(key, ("initial", key))
+        ticks = self.duration_s / site.dt
+        if ticks > RUN_LIMITS["ticks"].value:
+            lim = RUN_LIMITS["ticks"]
+            problems.append(
+                self.problem(
+                    ("duration",),
+                    f"{ticks:.3g} ticks of {site.dt:g} s: the limit is {lim.value:.3g} ({lim.reason})",
+                )
+            )
         if self.key_signals == DEFAULT_KEY_SIGNALS:
             self.key_signals = [n for n in DEFAULT_KEY_SIGNALS if n in signals["scalar"]]
         for k, name in enumerate(self.key_signals):
@@ -636,6 +652,7 @@ _TOP = {
     "start": "local wall-clock date-time of t = 0, ISO, e.g. '2026-01-31T23:00' (default: the site's)",
     "timezone": "IANA time zone of the site clock, e.g. Asia/Shanghai (default: the site's)",
     "seed": "random seed of the twin (cell spread, GPU jitter); --seed overrides",
+    "tariff": "a shipped tariff name or a path: the run's bill goes into results.json; --tariff overrides",
     "controller": "external, or an in-process controller: name or {name, mode, period, options}",
     "initial": "twin inputs set before the first tick: {input: value}",
     "events": "the timeline: a list of {at|after, <action>}",
@@ -690,17 +707,28 @@ def parse_scenario(data: Any, *, path: Path, lines: dict[Path_, int]) -> Scenari
             tail = f"; did you mean {hint[0]!r}?" if hint else ""
             prob((key,), f"unknown key {key!r}{tail}")
     name = data.get("scenario")
+    max_name = int(RUN_LIMITS["scenario_chars"].value)
     if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z0-9_\-]+", name):
         prob(("scenario",), "scenario: a short name of letters, digits, '_' or '-' is required")
-        name = path.stem
+        name = path.stem[:max_name]
+    elif len(name) > max_name:
+        prob(
+            ("scenario",),
+            f"the name has {len(name)} characters; at most {max_name} (it names the output folder)",
+        )
+        name = name[:max_name]
     duration = 0.0
     if "duration" not in data:
         prob((), "duration: is required (e.g. 'duration: 10 min')")
     else:
         try:
             duration = parse_duration(data["duration"])
+            longest = RUN_LIMITS["duration_s"]
             if duration <= 0:
                 prob(("duration",), "duration must be positive")
+            elif duration > longest.value:
+                prob(("duration",), f"at most {longest.value / 86_400:g} d ({longest.reason})")
+                duration = longest.value
         except UnitProblem as exc:
             prob(("duration",), str(exc))
     tick = None
@@ -722,6 +750,9 @@ def parse_scenario(data: Any, *, path: Path, lines: dict[Path_, int]) -> Scenari
         prob(("site",), "site: a shipped site name or a path")
         site = None
     controller = _parse_controller(data.get("controller", "standin"), prob)
+    tariff = data.get("tariff")
+    if tariff is not None:
+        tariff = _check_tariff(tariff, prob)
     tags = data.get("tags") or []
     if not isinstance(tags, list):
         prob(("tags",), "tags: a list of labels, e.g. [grid, islanding]")
@@ -791,10 +822,27 @@ def parse_scenario(data: Any, *, path: Path, lines: dict[Path_, int]) -> Scenari
         lines=lines,
         start=start,
         timezone=timezone,
+        tariff=tariff,
     )
 
 
 Prob = Callable[[Path_, str], None]
+
+
+def _check_tariff(value: Any, prob: Prob) -> str | None:
+    """``tariff:`` names a tariff that exists (its own content is checked when it is loaded)."""
+    from .tariff import find_tariff
+
+    if not isinstance(value, str):
+        prob(("tariff",), "tariff: a shipped tariff name or a path to a YAML / URDB JSON file")
+        return None
+    try:
+        find_tariff(value)
+    except ConfigError as exc:
+        for p in exc.problems:
+            prob(("tariff",), p.message)
+        return None
+    return value
 
 
 def _clock_key(

@@ -91,3 +91,101 @@ def scenario_schema_markdown() -> str:
         "",
     ]
     return "\n".join(out)
+
+
+def _type_name(ann: object) -> str:
+    """A field's type for people: ``number``, ``text``, ``one of a, b``, ``list of LoadWindow``."""
+    import types
+    import typing
+
+    origin, args = typing.get_origin(ann), typing.get_args(ann)
+    if origin is typing.Literal:
+        return "one of " + ", ".join(f"`{a}`" for a in args)
+    if origin in (typing.Union, types.UnionType):
+        return " or ".join(_type_name(a) for a in args if a is not type(None)) + " (optional)"
+    if origin is list:
+        return "list of " + _type_name(args[0]) if args else "list"
+    if origin is tuple:
+        return "[" + ", ".join(_type_name(a) for a in args) + "]"
+    if origin is dict:
+        return "mapping"
+    names = {float: "number", int: "integer", str: "text", bool: "true/false"}
+    if isinstance(ann, type) and ann in names:
+        return names[ann]
+    if isinstance(ann, type) and issubclass(ann, BaseModel):
+        return "mapping"
+    return getattr(ann, "__name__", str(ann))
+
+
+def _models_in(ann: object) -> list[type[BaseModel]]:
+    found: list[type[BaseModel]] = []
+    stack = [ann]
+    while stack:
+        a = stack.pop()
+        if isinstance(a, type) and issubclass(a, BaseModel):
+            found.append(a)
+        stack.extend(getattr(a, "__args__", ()))
+    return found
+
+
+def study_schema_markdown() -> str:
+    """The study file reference (docs/study-schema.md), walked from :class:`hil.study.StudyFile`."""
+    from .study import StudyFile
+
+    out = [
+        "# Study schema reference",
+        "",
+        "Generated from `hil/study.py` by `hil schema study`; do not edit by hand. A study is what",
+        "`hil roi` simulates and finances; the tutorial is [how much will storage earn on my",
+        "site?](tutorial-roi.md) and the formulas are in [ROI conventions](roi-conventions.md).",
+        "Durations take a unit (`15 min`, `1 h`, `60 s`). Unknown keys are errors with a",
+        "did-you-mean; every problem in a file is reported at once with its line.",
+        "",
+    ]
+    seen: set[type[BaseModel]] = set()
+    queue: list[tuple[str, type[BaseModel]]] = [("(top level)", StudyFile)]
+    while queue:
+        where, model = queue.pop(0)
+        if model in seen:
+            continue
+        seen.add(model)
+        out += [f"## `{where}`", ""]
+        doc = " ".join((model.__doc__ or "").split())
+        if doc and model is not StudyFile:
+            out += [doc, ""]
+        out += ["| key | type | default | meaning |", "|---|---|---|---|"]
+        for name, f in model.model_fields.items():
+            if f.is_required():
+                default = "**required**"
+            elif f.default_factory is not None:
+                default = "see below" if _models_in(f.annotation) else "`[]`"
+            else:
+                default = f"`{f.default!r}`"
+            meaning = " ".join((f.description or "").split())
+            subs = _models_in(f.annotation)
+            if subs:
+                meaning = (meaning + " " if meaning else "") + f"(see `{name}`)"
+            out.append(f"| `{name}` | {_type_name(f.annotation)} | {default} | {meaning} |")
+            queue += [(name, m) for m in subs]
+        out.append("")
+    return "\n".join(out)
+
+
+def tariff_schema_markdown() -> str:
+    """The tariff file reference (docs/tariff-schema.md), from ``twin.econ.tariff.TARIFF_KEYS``."""
+    from twin.econ.tariff import TARIFF_KEYS
+
+    out = [
+        "# Tariff schema reference",
+        "",
+        "Generated from `twin/econ/tariff.py` by `hil schema tariff`; do not edit by hand. The",
+        "conventions, the shipped tariffs and the URDB layout are in [tariffs and bills](tariffs.md).",
+        "A misspelt key is reported with its file, line and a did-you-mean; every problem in a",
+        "file is reported at once.",
+        "",
+    ]
+    for section, keys in TARIFF_KEYS.items():
+        out += [f"## `{section or '(top level)'}`", "", "| key | unit | meaning |", "|---|---|---|"]
+        out += [f"| `{k}` | {unit} | {meaning} |" for k, (unit, meaning) in keys.items()]
+        out.append("")
+    return "\n".join(out)

@@ -30,6 +30,14 @@ def validate_file(path: Path) -> tuple[str, list[Problem]]:
         except ConfigError as exc:
             return "tariff", exc.problems
         return "tariff", []
+    if "study" in keys:
+        from .study import load_study
+
+        try:
+            load_study(path)
+        except ConfigError as exc:
+            return "study", exc.problems
+        return "study", []
     try:
         if "scenario" in keys or "expect" in keys or "events" in keys:
             _check_scenario(path)
@@ -54,7 +62,7 @@ def validate_file(path: Path) -> tuple[str, list[Problem]]:
             "",
             "cannot tell what this file is: a scenario has 'scenario:', a point map 'kind:' and "
             "'models:', a site 'tick_s:' / 'battery:' / 'pcs:', a tariff 'tariff_id:' (or a URDB "
-            "rate object with 'energyratestructure')",
+            "rate object with 'energyratestructure'), a study 'study:'",
         )
     ]
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import difflib
+import math
 import types
 import typing
 from collections.abc import Callable, Mapping, Sequence
@@ -45,10 +46,18 @@ def param(
     lt: float | None = None,
     choices: Sequence[str] | None = None,
     check: Callable[[Any], str | None] | None = None,
+    limit: str | None = None,
 ) -> Any:
     """Declare a parameter field with its unit, bounds and the source of its default.
 
-    ``check`` (text fields) returns the problem with a value, or ``None`` if it is fine."""
+    ``check`` (text fields) returns the problem with a value, or ``None`` if it is fine.
+    ``limit`` names a size limit of :data:`twin.limits.SIZE_LIMITS`: it is the field's upper
+    bound, and its reason is shown with a value above it. Every number must be finite."""
+    why = ""
+    if limit is not None:
+        from twin.limits import SIZE_LIMITS
+
+        le, why = SIZE_LIMITS[limit].value, SIZE_LIMITS[limit].reason
     meta = {
         "unit": unit,
         "source": source,
@@ -59,6 +68,7 @@ def param(
         "lt": lt,
         "choices": tuple(choices) if choices is not None else None,
         "check": check,
+        "why": why,
     }
     if dataclasses.is_dataclass(default):  # frozen: sharing one instance is safe
         return dataclasses.field(default_factory=lambda: default, metadata=meta)
@@ -175,7 +185,15 @@ def _coerce(tp: Any, value: Any, path: _Path, issues: list[ParameterIssue], meta
         if isinstance(value, bool) or not isinstance(value, int | float):
             issues.append(ParameterIssue(path, f"expected a number, got {value!r}"))
             return value
-        if tp is int and not float(value).is_integer():
+        try:
+            number = float(value)
+        except OverflowError:
+            issues.append(ParameterIssue(path, f"number too large ({len(str(value))} digits)"))
+            return value
+        if not math.isfinite(number):
+            issues.append(ParameterIssue(path, f"must be a finite number, got {value!r}"))
+            return value
+        if tp is int and not number.is_integer():
             issues.append(ParameterIssue(path, f"expected a whole number, got {value!r}"))
             return value
         _check_bounds(float(value), path, issues, meta)
@@ -208,7 +226,15 @@ def _check_bounds(value: float, path: _Path, issues: list[ParameterIssue], meta:
     for key, ok, sym in checks:
         bound = meta.get(key)
         if bound is not None and not ok(bound):
-            issues.append(ParameterIssue(path, f"must be {sym} {bound}{unit}, got {value}{unit}"))
+            why = f" (size limit: {meta['why']})" if key == "le" and meta.get("why") else ""
+            issues.append(
+                ParameterIssue(path, f"must be {sym} {_num(bound)}{unit}, got {_num(value)}{unit}{why}")
+            )
+
+
+def _num(x: float) -> str:
+    """``5000`` rather than ``5000.0`` or ``5e+03``; other numbers as Python prints them."""
+    return str(int(x)) if float(x).is_integer() and abs(x) < 1e16 else repr(float(x))
 
 
 def to_dict(obj: Any) -> Any:

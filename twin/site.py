@@ -28,6 +28,7 @@ from twin._interp import FloatArray
 from twin.aging import AgingModel
 from twin.clock import DEFAULT_START, DEFAULT_TIMEZONE, Clock, check_start, check_timezone
 from twin.errors import ParameterError, ParameterIssue, SolverError, UnknownSignalError
+from twin.limits import size_issues
 from twin.models.battery import Battery, BatteryParams
 from twin.models.bms import ALARM_BITS, Bms, BmsParams, Contactor
 from twin.models.cell import load_cell
@@ -61,7 +62,7 @@ class AgingParams:
 class SiteParams:
     name: str = param("site", source="site file")
     source: str = param("", source="site file", doc="where the site's figures come from")
-    tick_s: float = param(0.1, unit="s", gt=0, le=60, source="design.md: default tick 100 ms")
+    tick_s: float = param(0.1, unit="s", ge=0.001, le=60, source="design.md: default tick 100 ms")
     seed: int = param(0, ge=0, source="run choice: the same seed gives a bit-identical trace")
     method: str = param("fixed", choices=("fixed", "ivp"), source="integration path")
     start: str = param(
@@ -249,6 +250,9 @@ class Site:
                 cfg["battery"] = {**cfg["battery"], "cell": str(cell_spec.get("name", "inline"))}
                 cfg["cell"] = dict(cell_spec)
             params = from_dict(SiteParams, cfg)
+        too_big = size_issues(params)  # before any array is allocated
+        if too_big:
+            raise ParameterError(too_big)
         self.params = params
         self.dt = params.tick_s
         self.tick = 0
@@ -434,14 +438,18 @@ class Site:
         setter = self._inputs.get(key)
         if setter is None:
             raise UnknownSignalError(name, suggest(key, list(self._inputs)))
-        n_gen = self.genset.n if self.genset is not None else 1
-        n_units = {"pcs": self.n_cab, "bms": self.n_cab, "bess": self.n_cab, "genset": n_gen}.get(dev, 1)
+        n_units = self.unit_count(dev)
         if idx is not None and not 0 <= idx < n_units:
             raise UnknownSignalError(name, [f"{dev}[{n_units - 1}].{sig}"])
         v = float(value)
         if math.isinf(v):
             raise ValueError(f"{name}: value must be finite, got {value!r}")
         setter(v, idx)
+
+    def unit_count(self, device: str) -> int:
+        """How many units ``device[i].input`` may address (1 for a site-wide device)."""
+        n_gen = self.genset.n if self.genset is not None else 1
+        return {"pcs": self.n_cab, "bms": self.n_cab, "bess": self.n_cab, "genset": n_gen}.get(device, 1)
 
     def set_units(self, name: str, values: Any) -> None:
         """Set a per-unit input on every unit at once (``values`` has one entry per unit)."""

@@ -220,6 +220,8 @@ def make_snapshot(site: Site) -> Snapshot:
         "site.p_facility_kw": site.p_it + site.p_cool_mean + site.base_now,
         "site.p_aux_kw": aux,
         "site.gpu_hours_lost": float(site.gpu.gpu_hours_lost),
+        # the part lost to racks without supply (power-related), apart from job failures
+        "site.gpu_hours_lost_supply": float(site.gpu.gpu_hours_lost_supply),
         "site.racks_dark": float(site.powered.size - site.powered.sum()),
         "site.t_ambient_degc": site.t_ambient,
         "bess.p_ac_kw": p_bess,
@@ -233,6 +235,7 @@ def make_snapshot(site: Site) -> Snapshot:
         "bess.t_cell_min_degc": float(bat["t_cell_min_degc"].min()),
         "bess.loss_kw": float(pcs.loss.sum()),
         "bess.charge_kwh": site.energy.bess_charge_kwh,
+        "bess.aux_kwh": site.energy.aux_kwh,  # the PCS auxiliaries' (HVAC, controls) energy book
         "bess.discharge_kwh": site.energy.bess_discharge_kwh,
         "bms.alarm_count": float(np.count_nonzero(bms.alarm_bits)),
         "pcs.running_count": float(np.sum(pcs.running)),
@@ -261,4 +264,5 @@ def make_snapshot(site: Site) -> Snapshot:
         )
     else:
         scalars["pv.p_ac_kw"] = 0.0
+    scalars["pv.energy_kwh"] = site.energy.pv_kwh  # the PV's AC energy book (the balance's pv_kwh)
     return Snapshot(site.t, site.tick, scalars, arrays)

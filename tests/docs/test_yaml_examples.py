@@ -6,9 +6,10 @@ against its site). A fragment is wrapped so the same check applies: a list of ev
 ``events:`` / ``expect:`` mapping, becomes a minimal scenario on aidc_10k (the shipped site
 with every device kind); a grid-code override (a mapping with ``base:``) goes through
 ``load_grid_code``; a site fragment (keys of a site file) is merged onto aidc_10k and
-built; a tariff (a mapping with ``tariff_id:``) goes through ``hil validate``; a reference-EMS
-profile (a mapping with strategy sections) through ``hil.ems.profile.profile_from_dict``. A block of
-any other shape fails, so a new kind of example gets a check before it ships.
+built; a tariff (a mapping with ``tariff_id:``) and a study (``study:``) go through
+``hil validate``; a reference-EMS profile (a mapping with strategy sections) through
+``hil.ems.profile.profile_from_dict``. A block of any other shape fails, so a new kind of
+example gets a check before it ships.
 """
 
 from __future__ import annotations
@@ -117,6 +118,14 @@ def check_block(block: Block, tmp: Path) -> list[str]:
         path = tmp / "tariff.yaml"
         path.write_text(block.text, encoding="utf-8")
         return [f"{block.where}: a tariff: {p}" for p in _problems(path)]
+    elif isinstance(data, Mapping) and "study" in data:
+        path = tmp / "study.yaml"
+        text = block.text
+        load = data.get("load")
+        if isinstance(load, Mapping) and isinstance(load.get("file"), str):  # run from the checkout
+            text = text.replace(load["file"], str(ROOT / load["file"]))
+        path.write_text(text, encoding="utf-8")
+        return [f"{block.where}: a study: {p}" for p in _problems(path)]
     elif isinstance(data, Mapping) and data and set(data) & EMS_STRATEGIES and set(data) <= EMS_SECTIONS:
         try:
             profile_from_dict(data)
@@ -173,6 +182,7 @@ def test_yaml_example(block: Block, tmp_path: Path) -> None:
         ("base: no_such_code\n", "unknown grid code 'no_such_code'"),
         ("mystery: 1\n", "does not know"),
         ("tariff_id: x\nenergy: {prices: {peak: 1.0}, periods: {peek: [[0, 24]]}}\n", "did you mean 'peak'"),
+        ("study: x\nload: {base_kw: 1, windws: []}\n", "did you mean 'windows'"),
     ],
 )
 def test_a_broken_example_is_reported_with_its_place(text: str, expected: str, tmp_path: Path) -> None:

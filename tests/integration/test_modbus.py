@@ -447,7 +447,7 @@ async def test_genset_has_only_the_run_coil(modbus_aidc: Gateway) -> None:
     gen = next(d for d in modbus_aidc.devices if d.kind == "genset")
     ctx = _Context(ModbusEndpoint(modbus_aidc, [gen]))
     assert ctx._coils(gen) == ["run"]
-    assert await ctx.async_getValues(gen.unit_id, 1, 1, 1) == 2
+    assert ctx.serve(gen.unit_id, bytes((1, 0, 1, 0, 1))) == bytes((0x81, 2))
 
 
 @pytest.mark.asyncio

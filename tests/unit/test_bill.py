@@ -318,3 +318,123 @@ def test_hil_validate_reports_a_bad_tariff_with_its_line(tmp_path: Path) -> None
     res = CliRunner().invoke(main, ["validate", str(bad)])
     assert res.exit_code == 2
     assert f"{bad}:5: exprot: unknown key 'exprot'; did you mean 'export'?" in res.output
+
+
+def _ref_a_day_csv(path: Path, *, step_min: int = 15, start: str = "2026-07-01T00:00") -> tuple[float, float]:
+    """One REF-A day (5,000 kW, 8,500 kW 18-19 h) as a CSV; returns (energy cost, demand cost)."""
+    t0 = np.datetime64(start, "m")
+    n = 24 * 60 // step_min
+    rows = ["timestamp,p_import_kw"]
+    for k in range(n):
+        t = t0 + np.timedelta64(k * step_min, "m")
+        hour = k * step_min // 60
+        rows.append(f"{t},{8500.0 if hour == 18 else 5000.0}")
+    path.write_text("\n".join(rows) + "\n")
+    energy = 5000 * 8 * (0.26 + 0.65 + 1.04) + 3500 * 1.04
+    return energy, 8500 * 40.0
+
+
+@pytest.mark.parametrize("step_min", [1, 15, 60])
+def test_hil_bill_bills_a_csv_load_file_at_any_interval(tmp_path: Path, step_min: int) -> None:
+    energy, demand = _ref_a_day_csv(tmp_path / "load.csv", step_min=step_min)
+    out = tmp_path / "out"
+    res = CliRunner().invoke(
+        main,
+        [
+            "bill",
+            "--tariff",
+            "example_cn_north_2026",
+            "--load",
+            str(tmp_path / "load.csv"),
+            "--out",
+            str(out),
+        ],
+    )
+    assert res.exit_code == 0, res.output
+    data = json.loads((out / "bill.json").read_text())
+    assert data["energy_cost"] == pytest.approx(energy)
+    assert data["demand_cost"] == pytest.approx(demand)
+    assert data["fixed_cost"] == 0.0
+    assert data["export_credit"] == 0.0
+    assert data["total"] == pytest.approx(energy + demand)
+    assert data["energy_kwh"] == pytest.approx(5000 * 24 + 3500)
+    (m,) = data["months"]
+    assert m["month"] == "2026-07"
+    assert m["peak_kw"] == pytest.approx(8500.0)
+    assert m["total"] == pytest.approx(energy + demand)
+    assert m["kwh_by_period"]["peak"] == pytest.approx(5000 * 8 + 3500)
+    assert m["energy_cost_by_period"]["valley"] == pytest.approx(5000 * 8 * 0.26)
+    assert "Bill under example_cn_north_2026" in (out / "bill.md").read_text()
+
+
+def test_hil_bill_reads_parquet_with_utc_offsets_in_the_tariff_zone(tmp_path: Path) -> None:
+    # 18:00-19:00 Asia/Shanghai is 10:00-11:00 UTC: stamped with +00:00 it must still be the peak hour
+    t = np.datetime64("2026-06-30T16:00", "m") + np.arange(96) * np.timedelta64(15, "m")
+    stamps = [f"{x}+00:00" for x in t]
+    p = np.where((t.astype("datetime64[h]").astype(np.int64) % 24) == 10, 8500.0, 5000.0)
+    pq.write_table(pa.table({"timestamp": stamps, "p_import_kw": p}), tmp_path / "load.parquet")
+    res = CliRunner().invoke(
+        main, ["bill", "--tariff", "example_cn_north_2026", "--load", str(tmp_path / "load.parquet")]
+    )
+    assert res.exit_code == 0, res.output
+    data = json.loads((tmp_path / "bill.json").read_text())
+    assert data["energy_cost"] == pytest.approx(5000 * 8 * (0.26 + 0.65 + 1.04) + 3500 * 1.04)
+    assert [m["month"] for m in data["months"]] == ["2026-07"]
+
+
+@pytest.mark.parametrize(
+    ("body", "where", "message"),
+    [
+        ("timestamp,p_import_kW\n2026-07-01T00:00,1\n", ":1:", "did you mean 'p_import_kw'?"),
+        (
+            "timestamp,p_import_kw\n2026-07-01T00:00,1\n2026-07-01T00:15,abc\n",
+            ":3: p_import_kw",
+            "not a number",
+        ),
+        (
+            "timestamp,p_import_kw\n2026-07-01T00:00,1\n2026-07-01T00:15,1\n2026-07-01T00:10,1\n",
+            ":4:",
+            "does not come after",
+        ),
+        (
+            "timestamp,p_import_kw\n2026-07-01T00:00,1\n2026-07-01T00:15,1\n2026-07-01T00:37,1\n",
+            ":4:",
+            "whole number",
+        ),
+        ("timestamp,p_import_kw\n2026-07-01T00:00,1\n2026-07-03T00:00,1\n", "", "outside 1 s to 1 h"),
+    ],
+)
+def test_hil_bill_refuses_a_bad_load_file_with_its_line(
+    tmp_path: Path, body: str, where: str, message: str
+) -> None:
+    f = tmp_path / "load.csv"
+    f.write_text(body)
+    res = CliRunner().invoke(main, ["bill", "--tariff", "example_cn_north_2026", "--load", str(f)])
+    assert res.exit_code == 2
+    assert f"{f}{where}" in res.output
+    assert message in res.output
+    assert not (tmp_path / "bill.json").exists()
+
+
+def test_time_zone_china_has_no_daylight_saving_on_any_date(tmp_path: Path) -> None:
+    """economics.md §6.3: a load stamped in UTC lands at UTC+8 on every date, including the days
+    other zones change clocks (2026-03-08, 2026-03-29, 2026-10-25, 2026-11-01): every local day
+    keeps 96 quarter-hours and its 18:00 hour is the 10:00 UTC hour."""
+    rows = ["timestamp,p_import_kw"]
+    for day in ("2026-03-08", "2026-03-29", "2026-10-25", "2026-11-01"):
+        t0 = np.datetime64(f"{day}T00:00") - np.timedelta64(8, "h")  # local midnight in UTC
+        for k in range(96):
+            t = t0 + np.timedelta64(15 * k, "m")
+            hour_utc = int((t.astype("datetime64[h]").astype(np.int64)) % 24)
+            rows.append(f"{t}Z,{8500.0 if hour_utc == 10 else 5000.0}")
+    f = tmp_path / "utc.csv"
+    f.write_text("\n".join(rows).replace("Z,", "+00:00,") + "\n")
+    from hil.load_file import read_load
+
+    series = read_load(f, timezone="Asia/Shanghai")
+    local_days = series.ts.astype("datetime64[D]")
+    days, counts = np.unique(local_days, return_counts=True)
+    assert [str(d) for d in days] == ["2026-03-08", "2026-03-29", "2026-10-25", "2026-11-01"]
+    assert counts.tolist() == [96] * 4
+    hours = (series.ts - local_days).astype("timedelta64[h]").astype(int)
+    assert np.all((series.p_import_kw == 8500.0) == (hours == 18))

@@ -237,3 +237,11 @@ def test_urdb_fields() -> None:
                 "energyweekdayschedule": [[0] * 24 for _ in range(12)],
             }
         )
+
+
+def test_the_tariff_and_study_schema_docs_are_generated_from_the_code() -> None:
+    from hil.schema_doc import study_schema_markdown, tariff_schema_markdown
+
+    docs = Path(__file__).resolve().parents[2] / "docs"
+    assert (docs / "tariff-schema.md").read_text() == tariff_schema_markdown()
+    assert (docs / "study-schema.md").read_text() == study_schema_markdown()

@@ -24,9 +24,23 @@ from twin.errors import ParameterError, ParameterIssue
 
 from .tariff import Tariff, tier_charge
 
-__all__ = ["KINDS", "Bill", "LineItem", "MonthBill", "compute_bill"]
+__all__ = ["GROUPS", "KINDS", "Bill", "LineItem", "MonthBill", "compute_bill"]
 
 KINDS = ("energy", "critical_peak", "demand", "capacity", "fixed", "minimum", "export")
+
+#: How line-item kinds roll up into the summary figures of ``bill.json`` (REopt's split):
+#: ``export_credit`` is positive (a credit), the others are charges.
+GROUPS: dict[str, tuple[str, ...]] = {
+    "energy_cost": ("energy", "critical_peak"),
+    "demand_cost": ("demand", "capacity"),
+    "fixed_cost": ("fixed", "minimum"),
+}
+
+
+def _grouped(by_kind: Mapping[str, float]) -> dict[str, float]:
+    out = {g: float(sum(by_kind[k] for k in kinds)) for g, kinds in GROUPS.items()}
+    out["export_credit"] = 0.0 - float(by_kind["export"]) + 0.0
+    return out
 
 
 @dataclass(frozen=True)
@@ -81,14 +95,18 @@ class MonthBill:
     def to_dict(self) -> dict[str, Any]:
         return {
             "month": self.month,
+            "energy_kwh": self.import_kwh,
+            **_grouped(self.by_kind()),
+            "peak_kw": self.billing_demand_kw,
+            "measured_peak_kw": self.peak_kw,
             "partial": self.partial,
             "coverage": self.coverage,
             "import_kwh": self.import_kwh,
             "export_kwh": self.export_kwh,
             "export_credited": self.export_credited,
-            "peak_kw": self.peak_kw,
             "billing_demand_kw": self.billing_demand_kw,
             "kwh_by_period": dict(self.kwh_by_period),
+            "energy_cost_by_period": {it.name: it.amount for it in self.items if it.kind == "energy"},
             "items": [it.to_dict() for it in self.items],
             "totals": self.by_kind(),
             "total": self.total,
@@ -125,10 +143,13 @@ class Bill:
         return {
             "tariff_id": self.tariff_id,
             "currency": self.currency,
+            "total": self.total,
+            **_grouped(self.by_kind()),
+            "energy_kwh": self.import_kwh,
+            "export_kwh": float(sum(m.export_kwh for m in self.months)),
             "months": [m.to_dict() for m in self.months],
             "totals": self.by_kind(),
             "import_kwh": self.import_kwh,
-            "total": self.total,
             "average_price_per_kwh": self.total / self.import_kwh if self.import_kwh > 0 else None,
         }
 

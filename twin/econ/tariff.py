@@ -211,43 +211,96 @@ class Tariff:
 
 # -- parsing ----------------------------------------------------------------------------
 
-_TOP = {
-    "tariff_id",
-    "label",
-    "currency",
-    "timezone",
-    "interval_min",
-    "source",
-    "sources",
-    "note",
-    "energy",
-    "demand",
-    "capacity",
-    "fixed_monthly",
-    "fixed_daily",
-    "minimum_monthly",
-    "export",
-    "demand_response",
-    "variants",
+#: Every key of a tariff file by section: ``{key: (unit, meaning)}``. The parser accepts exactly
+#: these keys and docs/tariff-schema.md is generated from them (``hil schema tariff``).
+TARIFF_KEYS: dict[str, dict[str, tuple[str, str]]] = {
+    "": {
+        "tariff_id": ("–", "required; the name `hil bill --tariff` shows"),
+        "label": ("text", "one line for people; say ILLUSTRATIVE where it is"),
+        "currency": ("text", "ISO code, e.g. CNY (default)"),
+        "timezone": (
+            "text",
+            "IANA zone of the tariff's clock (load files with UTC offsets are converted to it)",
+        ),
+        "interval_min": ("min", "demand averaging interval (default 15; divides 60)"),
+        "source": ("text", "provenance"),
+        "sources": ("mapping", "provenance, per item"),
+        "note": ("text", "free text"),
+        "energy": ("section", "TOU energy prices"),
+        "demand": ("section", "demand (basic) charges"),
+        "capacity": ("section", "the capacity (kVA) basis"),
+        "fixed_monthly": ("/month", "fixed charge"),
+        "fixed_daily": ("/day", "fixed charge"),
+        "minimum_monthly": ("/month", "the month's bill is topped up to this"),
+        "export": ("section", "export credit (default: not allowed)"),
+        "demand_response": ("mapping", "documentation only: DR revenue is reported apart from the bill"),
+        "variants": ("mapping", "documentation only: related tariffs"),
+    },
+    "energy": {
+        "prices": ("/kWh", "`{period: price}`"),
+        "flat_price": ("/kWh", "with `ratios`: each period's price is `flat_price × ratio`"),
+        "ratios": ("ratio", "`{period: ratio}`; `critical` is the critical-peak price as a ratio"),
+        "periods": ("h", "`{period: [[start_hour, end_hour], ...]}`, whole hours, every hour once"),
+        "weekend_periods": ("h", "the same for Saturday and Sunday (default: `periods`)"),
+        "seasons": (
+            "list",
+            "`[{months: [1..12], periods:, weekend_periods:}]`; months not listed use `periods`",
+        ),
+        "critical_peak": ("section", "critical-peak days and windows"),
+    },
+    "energy.seasons[]": {
+        "months": ("1–12", "the months this period table applies to"),
+        "periods": ("h", "weekday periods in those months"),
+        "weekend_periods": ("h", "weekend periods in those months (default: its `periods`)"),
+    },
+    "energy.critical_peak": {
+        "enabled": ("true/false", "off by default"),
+        "months": ("1–12", "months with critical peak"),
+        "days": ("ISO dates", "or these days only"),
+        "windows": ("h", "`[[start_hour, end_hour], ...]`"),
+        "adder": ("/kWh", "on top of the period price"),
+        "price": ("/kWh", "or the critical-peak price itself"),
+    },
+    "demand": {
+        "basis": ("–", "`max_demand` (default) or `capacity_kva`"),
+        "rate_per_kw_month": ("/kW·month", "on the monthly maximum 15-min import"),
+        "tiers": ("list", "`[{max_kw, rate}, ..., {rate}]` instead of one rate"),
+        "months": ("1–12", "the months the flat demand charge applies (default all)"),
+        "tou_rates": ("/kW·month", "`{period: rate}` on the monthly peak inside that energy period"),
+        "measure": ("text", "documentation only"),
+        "minimum_kw": ("kW", "billing demand floor"),
+        "high_utilisation_factor": ("section", "NDRC 2023: the 90 % factor at ≥ 260 kWh/kVA·month"),
+        "ratchet": ("section", "SAM/REopt lookback ratchet"),
+    },
+    "demand.high_utilisation_factor": {
+        "threshold_kwh_per_kva_month": ("kWh/kVA·month", "260 in NDRC 2023; needs `capacity.contract_kva`"),
+        "factor": ("ratio", "0.9"),
+        "enabled": ("true/false", "off by default"),
+    },
+    "demand.ratchet": {
+        "enabled": ("true/false", "off by default"),
+        "percent": ("%", "0–100 of the lookback months' highest peak"),
+        "lookback_months": ("months", "how many months back"),
+    },
+    "capacity": {
+        "rate_per_kva_month": ("/kVA·month", "the capacity basis: independent of dispatch"),
+        "contract_kva": ("kVA", "contracted transformer capacity"),
+    },
+    "export": {
+        "allowed": ("true/false", "default false (user-side PV/BESS usually zero-export)"),
+        "price": ("/kWh", "credit per exported kWh"),
+        "at_energy_price": ("true/false", "credit at the period's energy price (net metering)"),
+    },
 }
-_ENERGY = {"prices", "flat_price", "ratios", "periods", "weekend_periods", "seasons", "critical_peak"}
-_SEASON = {"months", "periods", "weekend_periods"}
-_CRIT = {"enabled", "months", "days", "windows", "adder", "price"}
-_DEMAND = {
-    "basis",
-    "rate_per_kw_month",
-    "tiers",
-    "months",
-    "tou_rates",
-    "measure",
-    "minimum_kw",
-    "high_utilisation_factor",
-    "ratchet",
-}
-_HUF = {"threshold_kwh_per_kva_month", "factor", "enabled"}
-_RATCHET = {"enabled", "percent", "lookback_months"}
-_CAPACITY = {"rate_per_kva_month", "contract_kva"}
-_EXPORT = {"allowed", "price", "at_energy_price"}
+_TOP = set(TARIFF_KEYS[""])
+_ENERGY = set(TARIFF_KEYS["energy"])
+_SEASON = set(TARIFF_KEYS["energy.seasons[]"])
+_CRIT = set(TARIFF_KEYS["energy.critical_peak"])
+_DEMAND = set(TARIFF_KEYS["demand"])
+_HUF = set(TARIFF_KEYS["demand.high_utilisation_factor"])
+_RATCHET = set(TARIFF_KEYS["demand.ratchet"])
+_CAPACITY = set(TARIFF_KEYS["capacity"])
+_EXPORT = set(TARIFF_KEYS["export"])
 
 
 class _P:

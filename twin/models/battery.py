@@ -28,16 +28,22 @@ __all__ = ["Battery", "BatteryParams"]
 class BatteryParams:
     """A fleet of identical battery cabinets (one entry per cabinet type in a site)."""
 
-    n_cabinets: int = param(1, ge=1, source="site layout")
+    n_cabinets: int = param(1, ge=1, limit="battery.n_cabinets", source="site layout")
     cell: str = param("lfp_280ah", source="shipped cell set name (or a cell dict in the site)")
     n_series: int = param(
         416,
         ge=1,
+        limit="battery.n_series",
         source="[K] 1500 V-class LFP rack: 416s × 3.2 V = 1331 V nominal (physics.md §1.2)",
     )
-    n_parallel: int = param(6, ge=1, source="[K] strings per cabinet; 6 × 0.373 MWh ≈ 2.2 MWh")
+    n_parallel: int = param(
+        6, ge=1, limit="battery.n_parallel", source="[K] strings per cabinet; 6 × 0.373 MWh ≈ 2.2 MWh"
+    )
     cells_modelled: int = param(
-        16, ge=1, source="modelling choice: series cells simulated per cabinet (≤ n_series)"
+        16,
+        ge=1,
+        limit="battery.cells_modelled",
+        source="modelling choice: series cells simulated per cabinet (≤ n_series)",
     )
     capacity_spread: float = param(
         0.015, ge=0, lt=0.2, source="[K] cell-to-cell capacity σ ≈ 1–2 % (physics.md §1.2)"

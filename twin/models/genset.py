@@ -43,8 +43,10 @@ _GENSETSTATE_FAIL_TO_START = int(GensetState.FAIL_TO_START)
 
 @dataclass(frozen=True)
 class GensetParams:
-    n_units: int = param(1, ge=0, source="site layout")
-    p_rated_kw: float = param(2500.0, unit="kW", gt=0, source="[K] 2.5 MW standby diesel class")
+    n_units: int = param(1, ge=0, limit="genset.n_units", source="site layout")
+    p_rated_kw: float = param(
+        2500.0, unit="kW", gt=0, limit="genset.p_rated_kw", source="[K] 2.5 MW standby diesel class"
+    )
     start_delay_s: float = param(8.0, unit="s", ge=0, source="[K] NFPA 110 Type 10: on load within 10 s")
     tau_s: float = param(2.0, unit="s", gt=0, source="[K] engine τ ≈ 1–3 s (physics.md §5)")
     step_limit_frac: float = param(

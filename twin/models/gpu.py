@@ -90,16 +90,24 @@ class GpuFleetParams:
         312,
         unit="rack",
         ge=1,
+        limit="gpu.n_racks",
         source="[C] 312 racks x 4 nodes x 8 GPUs = 9,984 GPUs, the 10k-GPU demo site",
     )
     nodes_per_rack: int = param(
-        4, unit="node", ge=1, source="[C] physics.md §3: DGX H100 rack of 4 nodes (41 kW max)"
+        4,
+        unit="node",
+        ge=1,
+        limit="gpu.nodes_per_rack",
+        source="[C] physics.md §3: DGX H100 rack of 4 nodes (41 kW max)",
     )
-    gpus_per_node: int = param(8, unit="GPU", ge=1, source="[K] DGX H100: 8 H100 SXM GPUs")
+    gpus_per_node: int = param(
+        8, unit="GPU", ge=1, limit="gpu.gpus_per_node", source="[K] DGX H100: 8 H100 SXM GPUs"
+    )
     node_peak_kw: float = param(
         10.2,
         unit="kW",
         gt=0,
+        limit="gpu.node_peak_kw",
         source="[S] DGX H100 max input 10.2 kW (6 x 3.3 kW PSUs, 4+2), physics.md §3",
         doc="node power on the compute plateau",
     )
@@ -107,6 +115,7 @@ class GpuFleetParams:
         2.2,
         unit="kW",
         ge=0,
+        limit="gpu.node_idle_kw",
         source=(
             "[C] chosen so that idle + duty·(peak − idle) = 2.2 + 0.7 x 8.0 = 7.8 kW, the "
             "measured DGX H100 training mean (≈ 76 % of 10.2 kW, arXiv:2506.14551 [S]); "
@@ -255,6 +264,7 @@ class GpuFleetParams:
         1,
         unit="job",
         ge=1,
+        limit="gpu.n_jobs",
         source="[K] worst case: one synchronous job over the whole cluster, all racks in "
         "phase; the realistic preset runs 12",
         doc="racks are split into n_jobs contiguous groups of (nearly) equal size; each job "

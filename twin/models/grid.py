@@ -25,7 +25,7 @@ __all__ = ["FacilityParams", "GridParams"]
 
 @dataclass(frozen=True)
 class GridParams:
-    f_nom_hz: float = param(50.0, unit="Hz", source="site: 50 Hz (CN/EU) or 60 Hz (US)")
+    f_nom_hz: float = param(50.0, unit="Hz", ge=40.0, le=70.0, source="site: 50 Hz (CN/EU) or 60 Hz (US)")
     v_nom_kv: float = param(10.0, unit="kV", gt=0, source="site: medium-voltage PCC")
     inertia_h_s: float = param(
         4.0, unit="s", gt=0, source="[K] aggregate H of genset + GFM virtual inertia 1–10 s"
@@ -39,6 +39,7 @@ class GridParams:
         0.0,
         unit="kVA",
         ge=0,
+        limit="grid.connection_kva",
         source="site: the connection's rating",
         doc="reference for the SCR; 0 = the site's peak draw (racks at peak × PUE + base) or "
         "the PCS fleet's rating, whichever is larger",
@@ -62,7 +63,9 @@ class FacilityParams:
     cooling_tau_s: float = param(
         300.0, unit="s", gt=0, source="[K] cooling lags IT by minutes (physics.md §3)"
     )
-    base_load_kw: float = param(0.0, unit="kW", ge=0, source="site: offices, lighting")
+    base_load_kw: float = param(
+        0.0, unit="kW", ge=0, limit="facility.base_load_kw", source="site: offices, lighting"
+    )
     t_ambient_degc: float = param(30.0, unit="°C", source="scenario")
     pue_t_ref_degc: float = param(
         30.0, unit="°C", source="site: the ambient at which `pue` holds (design day)"
@@ -75,7 +78,9 @@ class FacilityParams:
         doc="cooling = IT × (PUE − 1) × (1 + slope × (T_amb − T_ref)), floored at 20 %",
     )
     load_pf: float = param(0.99, gt=0, le=1, source="[K] server PSUs with active PFC behind UPS: PF ≥ 0.98")
-    chiller_units: int = param(1, ge=1, source="site layout: chillers that share the cooling load")
+    chiller_units: int = param(
+        1, ge=1, limit="facility.chiller_units", source="site layout: chillers that share the cooling load"
+    )
     chiller_restart_s: float = param(
         30.0, unit="s", ge=0, source="[K] fast-restart chillers 30–60 s apart after a power loss"
     )

@@ -97,8 +97,10 @@ PCS_ALARM_BITS = {
 
 @dataclass(frozen=True)
 class PcsParams:
-    s_rated_kva: float = param(1250.0, unit="kVA", gt=0, source="[K] 1500 V BESS PCS class")
-    p_rated_kw: float = param(1250.0, unit="kW", gt=0, source="[K] unity-PF rating")
+    s_rated_kva: float = param(
+        1250.0, unit="kVA", gt=0, limit="pcs.s_rated_kva", source="[K] 1500 V BESS PCS class"
+    )
+    p_rated_kw: float = param(1250.0, unit="kW", gt=0, limit="pcs.p_rated_kw", source="[K] unity-PF rating")
     ramp_pct_per_s: float = param(
         100.0, unit="%/s", gt=0, source="[S] SunSpec 704 WRmp semantics; [K] default 100 %/s"
     )

@@ -27,8 +27,10 @@ __all__ = ["Pv", "PvParams", "clear_sky_ghi", "cos_zenith"]
 
 @dataclass(frozen=True)
 class PvParams:
-    p_dc_stc_kw: float = param(5000.0, unit="kWp", ge=0, source="site layout")
-    s_inverter_kva: float = param(4500.0, unit="kVA", gt=0, source="[K] DC/AC ratio ≈ 1.1")
+    p_dc_stc_kw: float = param(5000.0, unit="kWp", ge=0, limit="pv.p_dc_stc_kw", source="site layout")
+    s_inverter_kva: float = param(
+        4500.0, unit="kVA", gt=0, limit="pv.s_inverter_kva", source="[K] DC/AC ratio ≈ 1.1"
+    )
     latitude_deg: float = param(23.1, unit="deg", ge=-90, le=90, source="site (default Guangzhou)")
     longitude_deg: float = param(
         113.3, unit="deg", ge=-180, le=180, source="site (default Guangzhou, 113.3° E); east positive"

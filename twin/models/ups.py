@@ -37,9 +37,15 @@ __all__ = ["Ups", "UpsParams"]
 
 @dataclass(frozen=True)
 class UpsParams:
-    p_rated_kw: float = param(13000.0, unit="kW", gt=0, source="site layout: ≥ peak IT load")
+    p_rated_kw: float = param(
+        13000.0, unit="kW", gt=0, limit="ups.p_rated_kw", source="site layout: ≥ peak IT load"
+    )
     energy_kwh: float = param(
-        1083.0, unit="kWh", gt=0, source="[K] data-centre UPS autonomy 5–10 min at full load"
+        1083.0,
+        unit="kWh",
+        gt=0,
+        limit="ups.energy_kwh",
+        source="[K] data-centre UPS autonomy 5–10 min at full load",
     )
     efficiency: float = param(
         0.97, gt=0.5, le=1.0, source="[K] online double-conversion UPS 96–97 % (IEC 62040-3 VFI)"

@@ -112,7 +112,7 @@ def simulate_site_year(study: Study, progress: Callable[[str, float], None] | No
     load = grid + bess + pv - aux
     ts = cols["site.local_time"].astype("datetime64[ms]") - np.timedelta64(round(step_s * 1000), "ms")
     energy_rows = cols["bess.energy_kwh"].astype(float)
-    nameplate = float(site.battery.capacity_kwh_nominal())
+    nameplate = float(site.battery.capacity_kwh_nominal()) * site.params.battery.n_cabinets  # the fleet
     soh_end = float(np.mean(site.battery.soh))
     days = spec.calendar.days
     # a year or more: the fade measured; less: extrapolated as calendar aging grows, with √t

@@ -337,6 +337,14 @@ def load_study(name_or_path: str | Path) -> Study:
                 Problem(str(path), _line_for(lines, ("load", "site")), "load.site", p.message)
                 for p in exc.problems
             ]
+    if spec.dispatch.ems is not None:
+        from .ems.profile import load_profile
+
+        try:
+            load_profile(_relative(path, spec.dispatch.ems.profile))
+        except ConfigError as exc:
+            line = _line_for(dict(lines), ("dispatch", "ems"))
+            problems += [Problem(str(path), line, "dispatch.ems.profile", p.message) for p in exc.problems]
     if spec.dispatch.ems is not None and spec.load.site is None:
         problems.append(
             Problem(str(path), _line_for(lines, ("dispatch", "ems")), "dispatch.ems",

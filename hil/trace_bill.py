@@ -106,7 +106,7 @@ def site_storage(site: Any) -> Any:
 
     p = site.params
     return StorageSpec(
-        energy_kwh=float(site.battery.capacity_kwh_nominal()),
+        energy_kwh=float(site.battery.capacity_kwh_nominal()) * p.battery.n_cabinets,  # per cabinet
         power_kw=float(p.pcs.p_rated_kw * p.battery.n_cabinets),
         soc_min=float(p.bms.soc_min),
         soc_max=float(p.bms.soc_max),

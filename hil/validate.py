@@ -30,6 +30,14 @@ def validate_file(path: Path) -> tuple[str, list[Problem]]:
         except ConfigError as exc:
             return "tariff", exc.problems
         return "tariff", []
+    if keys & {"peak_shave", "tou", "soc", "no_export", "smoothing", "alarms", "demand_response"}:
+        from .ems.profile import load_profile
+
+        try:
+            load_profile(path)
+        except ConfigError as exc:
+            return "EMS profile", exc.problems
+        return "EMS profile", []
     if "study" in keys:
         from .study import load_study
 
@@ -62,7 +70,8 @@ def validate_file(path: Path) -> tuple[str, list[Problem]]:
             "",
             "cannot tell what this file is: a scenario has 'scenario:', a point map 'kind:' and "
             "'models:', a site 'tick_s:' / 'battery:' / 'pcs:', a tariff 'tariff_id:' (or a URDB "
-            "rate object with 'energyratestructure'), a study 'study:'",
+            "rate object with 'energyratestructure'), a study 'study:', an EMS profile "
+            "'peak_shave:' / 'tou:' / 'soc:'",
         )
     ]
 

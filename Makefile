@@ -1,5 +1,5 @@
 # Two commands set up everything on a fresh machine:
-#   make demo   create .venv, install, run a one-hour simulation of the 10k-GPU site and bill it
+#   make demo   create .venv, install, run the 10k-GPU site's evening peak under the reference EMS and bill it
 #   make test   create .venv, install (and the npm test clients), run ruff, mypy on twin/ and the tests
 PYTHON ?= python3
 VENV   := .venv
@@ -14,8 +14,10 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e ".[dev]"
 	touch $(STAMP)
 
+# the evening peak on aidc_10k under the reference EMS, ending with the bill, what storage saved
+# and the share of the optimum (profiles/scenarios/demo_aidc.yaml); `hil demo` is the bare twin
 demo: $(STAMP)
-	$(BIN)/hil demo --site aidc_10k --hours 1
+	$(BIN)/hil run demo_aidc --fast --out runs/demo
 
 lint: $(STAMP)
 	$(BIN)/ruff check twin hil tests benchmarks tools

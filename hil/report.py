@@ -1027,3 +1027,5 @@ def print_summary(out_dir: Path, console: Console) -> None:
     if run.info.get("interrupted"):
         line.append(" · interrupted", style="yellow")
     console.print(line)
+    for label, text in _bill_facts(run.info.get("bill")):  # what the run cost, when billed
+        console.print(Text(f"{label}: ", style="bold") + Text(text))

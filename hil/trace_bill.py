@@ -26,6 +26,7 @@ __all__ = [
 
 IMPORT_COLUMN = "grid.p_import_kw"
 LOCAL_TIME_COLUMN = "site.local_time"
+LOCAL_TIME_S = "site.local_time_s"  # the same clock in float seconds (1970-01-01 local)
 #: the meter's exact accumulators (Σ max(p, 0)·dt every tick), used when the trace has them
 COUNTERS = ("grid.import_kwh", "grid.export_kwh")
 #: the battery's AC energy books, for the bill the same run would have had without storage
@@ -55,12 +56,15 @@ def trace_import(out_dir: Path, *, start: str = "2026-01-01T00:00", without_stor
         raise KeyError(f"{out_dir}: the trace has no battery energy books {BESS_COUNTERS}")
     cols = ["t_s"] + (list(COUNTERS) if exact else [IMPORT_COLUMN])
     cols += list(BESS_COUNTERS) if without_storage else []
-    cols += [LOCAL_TIME_COLUMN] if LOCAL_TIME_COLUMN in names else []
+    cols += [c for c in (LOCAL_TIME_S, LOCAL_TIME_COLUMN) if c in names]
     table = read_trace(out_dir, cols)
     t_s = _col(table, "t_s")
     if t_s.size == 0:
         raise ValueError(f"{out_dir}: the trace is empty")
-    if LOCAL_TIME_COLUMN in names:
+    if LOCAL_TIME_S in names:  # float seconds: sub-second traces keep distinct stamps
+        ms = np.round(_col(table, LOCAL_TIME_S) * 1000.0).astype(np.int64)
+        local = ms.astype("datetime64[ms]")
+    elif LOCAL_TIME_COLUMN in names:  # whole seconds
         local = np.asarray(table.column(LOCAL_TIME_COLUMN).to_numpy(zero_copy_only=False)).astype(
             "datetime64[ms]"
         )

@@ -10,12 +10,12 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
+from hil.cli_common import err
+from hil.cli_common import fail as _fail
 from hil.config import ConfigError, find_profile, issues_to_config_error, load_site, load_yaml
 from twin import CellParams, ParameterError, load_cell, run_cell_experiment, shipped_cells
 
 __all__ = ["main"]
-
-err = Console(stderr=True, soft_wrap=True)  # error lines stay whole, for grep and CI logs
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -207,11 +207,6 @@ def _print_summary(s) -> None:  # type: ignore[no-untyped-def]
             f"{len(other)} other event(s), first: "
             + "; ".join(f"t={a:.1f} {b} {d}" for a, b, _, d in other[:5])
         )
-
-
-def _fail(exc: ConfigError) -> None:
-    err.print(f"[red]error:[/] {exc}", markup=True, highlight=False)
-    sys.exit(2)
 
 
 @main.command()

@@ -12,17 +12,12 @@ from pathlib import Path
 import click
 from rich.console import Console
 
+from hil.cli_common import err
+from hil.cli_common import fail as _fail
 from hil.config import ConfigError
 from twin.econ import compute_bill
 
 __all__ = ["bill", "roi"]
-
-err = Console(stderr=True, soft_wrap=True)  # error lines stay whole, for grep and CI logs
-
-
-def _fail(exc: ConfigError) -> None:
-    err.print(f"[red]error:[/] {exc}", markup=True, highlight=False)
-    sys.exit(2)
 
 
 @click.command()

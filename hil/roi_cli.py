@@ -17,12 +17,12 @@ EXIT_BAD_INPUT = 2
 
 
 def run_roi(study_name: str, out_dir: Path | None, *, show: bool = True) -> None:
+    from .cli_common import err
     from .roi import run_study
     from .roi_io import write_roi
     from .study import _relative, load_study
     from .tariff import load_tariff
 
-    err = Console(stderr=True, soft_wrap=True)  # error lines stay whole, for grep and CI logs
     try:
         study = load_study(study_name)
         tariff = load_tariff(_relative(study.path, study.spec.tariff))

@@ -3,13 +3,21 @@
 ``controller: {name: reference, options: {profile: aidc_peak_shave, peak_shave: {target_kw: 9 MW}}}``
 builds a :class:`ReferenceController`: a :class:`~hil.ems.reference.ReferenceEMS` reading and
 writing through :class:`~hil.ems.io.GatewayIO`, called by the runner at every tick boundary and
-acting every ``period`` (the scenario's ``controller.period``, default 1 s). Options other than
-``profile`` override the profile's fields, section by section.
+acting every ``period`` on average (the scenario's ``controller.period``, default 1 s). Options
+other than ``profile`` override the profile's fields, section by section.
+
+The k-th decision is taken at ``t0 + (k + frac(k·φ)/2)·period`` (φ the golden ratio), the first
+tick at or after it: a polling EMS on a wire never samples on a fixed phase, and one that did
+would alias the GPU fleet's training iterations (1.5 s on aidc_10k) and see their power at a few
+fixed phases only: sampled every 1.0 s, aidc_10k's net load reads ≈ 110 kW (1 %) under its mean,
+and an EMS shaving against that discharges 1-2 % less than it does over Modbus. The offsets are
+deterministic (a run is repeatable) and equidistributed, so the samples see every phase alike.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Mapping
 from typing import Any
 
@@ -22,6 +30,8 @@ from .profile import EmsProfile, load_profile, profile_from_dict
 from .reference import ReferenceEMS
 
 __all__ = ["ReferenceController", "build_profile"]
+
+_PHI = (1.0 + math.sqrt(5.0)) / 2.0
 
 DEFAULT_PROFILE = "aidc_peak_shave"
 
@@ -59,6 +69,8 @@ class ReferenceController:
         self.silenced = False
         self.log = EmsLog()
         self.last: dict[str, float] = {}
+        self._t0: float | None = None
+        self._k = 0
         self._next: float | None = None
 
     @property
@@ -73,7 +85,11 @@ class ReferenceController:
         if self.silenced:
             return
         if self._next is None or t_s >= self._next - 1e-9:
-            self._next = t_s + self.period_s
+            if self._t0 is None:
+                self._t0 = t_s
+            self._k += 1
+            k = self._k
+            self._next = self._t0 + (k + 0.5 * ((k * _PHI) % 1.0)) * self.period_s
             cmds = self.ems.decide(self.io.read_now())
             self.io.write_now(cmds)
             self.log.add(cmds)

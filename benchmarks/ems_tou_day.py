@@ -29,10 +29,11 @@ from typing import Any
 
 import numpy as np
 
+from hil.ems.bench import run_paced_with_ems
 from hil.ems.check import demand_windows, trace_bill
 from hil.ems.profile import load_profile
-from hil.ems.session import ModbusSession, run_over_modbus
-from hil.runner import RealTime, Runner, prepare_run, run_scenario
+from hil.ems.session import ModbusSession
+from hil.runner import prepare_run
 from hil.tariff import load_tariff
 from hil.trace import read_trace
 
@@ -76,44 +77,25 @@ async def bench(args: argparse.Namespace, out: Path) -> tuple[Any, ModbusSession
         cmd = [sys.executable, "-c", IN_PROCESS, str(sc_in), str(out / "in_process")]
         in_process = await asyncio.create_subprocess_exec(*cmd)
     prep = prepare_run(str(sc), ports=(0, 0))
-    done: dict[str, Any] = {}
-    stop = asyncio.Event()
-
-    def on_start(runner: Runner) -> None:
-        port = runner.modbus[0].port
-
-        async def ems() -> None:
-            done["session"] = await run_over_modbus(
-                "127.0.0.1",
-                port,
-                profile=args.profile,
-                overrides=overrides,
-                duration_s=seconds,
-                period_s=args.period,
-                clock_start=args.start,
-                speed=args.speed,
-                sync_clock=True,
-                timeout_s=max(0.2, 5.0 / args.speed),
-                stop=stop,
-            )
-
-        done["task"] = asyncio.get_running_loop().create_task(ems())
-
     wall0 = time.perf_counter()
     try:
-        outcome = await run_scenario(
-            prep, out_dir=out / "run", pacer=RealTime(speed=args.speed), opcua=False, on_start=on_start
+        outcome, session = await run_paced_with_ems(
+            prep,
+            out / "run",
+            speed=args.speed,
+            clock_start=args.start,
+            profile=args.profile,
+            overrides=overrides,
+            period_s=args.period,
         )
         wall = time.perf_counter() - wall0
-        stop.set()
-        await asyncio.wait_for(done["task"], 60)
         if in_process is not None and await in_process.wait() != 0:
             raise SystemExit(f"the in-process run failed (exit {in_process.returncode})")
     finally:
         if in_process is not None and in_process.returncode is None:
             in_process.kill()
             await in_process.wait()
-    return outcome, done["session"], wall
+    return outcome, session, wall
 
 
 def acceptance(out: Path, target: float | None) -> list[str]:

@@ -20,9 +20,10 @@ from typing import Any
 import numpy as np
 import pytest
 
+from hil.ems.bench import run_paced_with_ems
 from hil.ems.check import demand_windows, energy_cost
-from hil.ems.session import ModbusSession, run_over_modbus
-from hil.runner import RealTime, Runner, prepare_run, run_scenario
+from hil.ems.session import ModbusSession
+from hil.runner import prepare_run
 from hil.tariff import load_tariff
 from hil.trace import read_events, read_trace
 
@@ -57,36 +58,17 @@ UNITS = {"meter": [1], "utility": [2], "site": [3], "bess": list(range(10, 26))}
 
 async def _wire_run(scenario: Path, out: Path) -> tuple[Any, ModbusSession]:
     prep = prepare_run(str(scenario), controller="external", ports=(0, 0))
-    done: dict[str, Any] = {}
-    stop = asyncio.Event()
-
-    def on_start(runner: Runner) -> None:
-        port = runner.modbus[0].port
-
-        async def ems() -> None:
-            done["session"] = await run_over_modbus(
-                "127.0.0.1",
-                port,
-                profile="aidc_peak_shave",
-                overrides={"peak_shave": {"target_kw": TARGET_KW}},
-                unit_map=UNITS,
-                duration_s=prep.scenario.duration_s,
-                clock_start=START,
-                speed=SPEED,
-                sync_clock=True,
-                period_s=PERIOD_S,
-                timeout_s=0.5,  # 5 s simulated: a lost answer must not outlast the watchdog
-                stop=stop,
-            )
-
-        done["task"] = asyncio.get_running_loop().create_task(ems())
-
-    outcome = await run_scenario(
-        prep, out_dir=out, pacer=RealTime(speed=SPEED), opcua=False, on_start=on_start
+    return await run_paced_with_ems(
+        prep,
+        out,
+        speed=SPEED,
+        clock_start=START,
+        profile="aidc_peak_shave",
+        overrides={"peak_shave": {"target_kw": TARGET_KW}},
+        unit_map=UNITS,
+        period_s=PERIOD_S,
+        timeout_s=0.5,  # 5 s simulated: a lost answer must not outlast the watchdog
     )
-    stop.set()
-    await asyncio.wait_for(done["task"], 30)
-    return outcome, done["session"]
 
 
 @pytest.mark.asyncio

@@ -309,7 +309,9 @@ class _Context:
         return pdu[:5] if rc is None else _exc(15, rc)
 
     def _coils(self, dev: Device) -> list[str]:
-        cmds = dev.group.behaviour.commands
+        # A command counts only if its point is in this device's map: the legacy (1xx-model)
+        # BESS keeps the behaviour's commands but has no 715 block to run them on.
+        cmds = {name for name, (key, _) in dev.group.behaviour.commands.items() if key in dev.group.by_key}
         coils: list[str] = []
         if "start" in cmds and "stop" in cmds:
             coils.append("run")

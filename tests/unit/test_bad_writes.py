@@ -1,14 +1,16 @@
 """Writes that change nothing when wrong: Hypothesis properties over every writable point.
 
-Every writable point of ``lab_rack`` (bess, meter, utility, site) and of its legacy personality
-(``bess_legacy``) is drawn from. Each property sends a bad
-write through the Modbus PDU handler (:class:`hil.modbus.ModbusEndpoint`'s function codes, as
-the server calls them, no socket) or through :meth:`Gateway.write_value` (what OPC UA calls),
-checks the protocol's answer (Modbus exception per the specification; the gateway's refusal that
-OPC UA maps to a ``Bad...`` status), and that the twin and the gateway are **bit-identical** to
+Every point map is covered: ``lab_rack`` with a small PV plant and two gensets (bess, genset,
+pv, meter, utility, site) and ``lab_rack`` with the legacy personality (``bess_legacy``); every
+writable point of one device per kind is drawn from. Each property sends a bad write through
+the Modbus PDU handler (:class:`hil.modbus.ModbusEndpoint`'s function codes, as the server
+calls them, no socket) or through :meth:`Gateway.write_value` (what OPC UA calls), checks the
+protocol's answer (Modbus exception per the specification; the gateway's refusal that OPC UA
+maps to a ``Bad...`` status), and that the twin and the gateway are **bit-identical** to
 before: every array and scalar reachable from the gateway (the twin's states, the devices'
 register images, held setpoints, the write queue, timers and random generators), compared by
-bytes (``tests/unit/_state_image.py``). Only the write log and the refusal counter may change.
+bytes (``tests/unit/_state_image.py``). Only the write log and the refusal counter may change;
+the point layout (frozen dataclasses built once) is left out of the image to keep it cheap.
 The same classes go over real sockets in ``tests/integration/test_bad_writes_wire.py``.
 """
 
@@ -31,7 +33,13 @@ from hil.modbus import ModbusEndpoint
 from hil.sunspec import BASE_ADDRESS, TYPES, decode_words, encode_value, usable_range
 
 ILLEGAL_FUNCTION, ILLEGAL_ADDRESS, ILLEGAL_VALUE = 1, 2, 3
-_LOGS = frozenset({"write_log", "writes_rejected", "_stats"})
+# the logs record refusals on purpose; the point layout is frozen dataclasses built once
+_LOGS = frozenset({"write_log", "writes_rejected", "_stats", "by_key", "points", "point_map"})
+# lab_rack with a small PV plant and two gensets: every point map in one small site
+PV_GENSET = {
+    "pv": {"p_dc_stc_kw": 40.0, "s_inverter_kva": 36.0, "latitude_deg": 23.1, "longitude_deg": 113.3},
+    "genset": {"n_units": 2, "p_rated_kw": 30.0},
+}
 SETTINGS = settings(
     max_examples=15,
     deadline=None,
@@ -41,7 +49,10 @@ SETTINGS = settings(
 
 @cache
 def gateways() -> dict[str, Gateway]:
-    gws = {"lab_rack": Gateway(load_site("lab_rack")), "legacy": Gateway(load_site("lab_rack"), legacy=True)}
+    gws = {
+        "lab_rack+": Gateway(load_site("lab_rack", overrides=PV_GENSET)),
+        "legacy": Gateway(load_site("lab_rack"), legacy=True),
+    }
     for gw in gws.values():
         gw.step(5)
     return gws
@@ -76,10 +87,8 @@ def test_every_point_map_is_covered() -> None:
         return {gateways()[g].by_name[d].point_map.name for g, d, _ in points}
 
     every = {p.stem for p in (profiles_dir() / "points").glob("*.yaml")}
-    # genset and pv: only aidc_10k has them, and its full state image is too slow to take
-    # per example (~1 s); their point maps share the code paths covered here
-    assert maps(READ_ONLY) == every - {"genset", "pv"}
-    assert maps(WRITABLE) == every - {"genset", "pv", "meter"}  # a meter takes no setpoints
+    assert maps(READ_ONLY) == every
+    assert maps(WRITABLE) == every - {"meter"}  # a meter takes no setpoints
     assert len(WRITABLE) > 50
     assert MULTI
     assert len(READ_ONLY) > len(WRITABLE)

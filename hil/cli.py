@@ -348,6 +348,9 @@ def _os_fail(exc: OSError, path: Path | None = None) -> None:
 
 # -- scenarios ------------------------------------------------------------------------------------
 EXIT_PASS, EXIT_FAIL, EXIT_BAD_INPUT, EXIT_BIND, EXIT_OS = 0, 1, 2, 3, 4
+#: The twin's integration failed (NaN/inf or a raising model): the run stopped on the last
+#: good state and its report names the device and the simulated time.
+EXIT_SOLVER = 5
 
 
 @main.command()
@@ -414,7 +417,9 @@ def run(
     report.html, summary.md and plots/. Exit status: 0 all passed, 1 an expectation failed or
     the run was stopped early, 2 bad input (nothing was started), 3 a port could not be bound,
     4 the output folder could not be written (read-only, disk full, name too long; the folder
-    is probed before anything starts).
+    is probed before anything starts; what was written before a full disk stays readable),
+    5 the twin's solver failed (the report names the device and the simulated time).
+    Ctrl-C or SIGTERM stops the run early with a final flush and a report (exit 1).
 
     \b
     Example:
@@ -484,6 +489,16 @@ def run(
 
     print_summary(out, Console())
     Console(stderr=True).print(f"report: {out / 'report.html'}   junit: {out / 'junit.xml'}", highlight=False)
+    solver = outcome.results.get("solver_failure")  # type: ignore[attr-defined]
+    if solver:
+        err.print(
+            f"error: the twin's solver failed in {solver['device']!r} at t = {solver['t_s']:.3f} s "
+            f"(simulated): {solver['reason']}; the run stopped on the last good state and the "
+            "report was written",
+            highlight=False,
+            markup=False,
+        )
+        sys.exit(EXIT_SOLVER)
     sys.exit(EXIT_PASS if outcome.passed else EXIT_FAIL)  # type: ignore[attr-defined]
 
 

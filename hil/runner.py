@@ -561,14 +561,23 @@ async def run_scenario(
         play.finish(complete=complete)
         wall = time.perf_counter() - wall0
         why = "completed" if complete else ("error: " + repr(error) if error is not None else "stopped early")
-        trace.event(runner.ticks * tw.dt, "run", source="runner", detail=why)
-        trace.close()
+        solver = _solver_failure(error)
+        if solver is not None:
+            log.error("%s; the run stopped with the last good state", error)
+            why = f"solver failure: {error}"
+        try:
+            trace.event(runner.ticks * tw.dt, "run", source="runner", detail=why)
+            trace.close()
+        except OSError as exc:  # disk full while flushing: keep what is on disk, report the error
+            error = error if error is not None else exc
+            interrupted = True
         results = {
             **meta,
             "simulated_s": runner.ticks * tw.dt,
             "wall_s": wall,
             "interrupted": interrupted,
             "error": None if error is None else repr(error),
+            "solver_failure": solver,
             "passed": play.passed and not interrupted,
             "lateness": runner.lateness.summary(),
             "rebased_s": runner.rebased_s,
@@ -586,9 +595,23 @@ async def run_scenario(
             results["bill"] = run_bill(out, tariff, start=str(tw.params.start), storage=site_storage(tw))
         (out / "results.json").write_text(json.dumps(results, indent=2, default=float))
         build_report(out)
-    if error is not None and not isinstance(error, (KeyboardInterrupt, asyncio.CancelledError)):
+    if (
+        error is not None
+        and solver is None
+        and not isinstance(error, (KeyboardInterrupt, asyncio.CancelledError))
+    ):
         raise error
     return RunOutcome(out, bool(results["passed"]), interrupted, results)
+
+
+def _solver_failure(error: BaseException | None) -> dict[str, Any] | None:
+    """The device, simulated time and reason of a failed integration step, for results.json
+    (the twin raised :class:`twin.errors.SolverError` and kept its last good state)."""
+    from twin.errors import SolverError
+
+    if not isinstance(error, SolverError):
+        return None
+    return {"device": error.device, "t_s": error.t, "reason": error.reason}
 
 
 def _ensure_dir(path: Any) -> Any:

@@ -91,12 +91,13 @@ def _wait_for_rows(out: Path, proc: subprocess.Popen[str], *, min_rows: int, tim
 
 
 @pytest.mark.timeout(120)
-def test_ctrl_c_ends_a_run_cleanly(tmp_path: Path) -> None:
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_ctrl_c_and_sigterm_end_a_run_cleanly(tmp_path: Path, sig: signal.Signals) -> None:
     out = tmp_path / "run"
     proc = _start_real_time_run(out)
     try:
         _wait_for_rows(out, proc, min_rows=50, timeout_s=60)
-        proc.send_signal(signal.SIGINT)
+        proc.send_signal(sig)
         text, _ = proc.communicate(timeout=60)
     finally:
         if proc.poll() is None:

@@ -668,7 +668,10 @@ class Gateway:
             return WriteStatus.LOCAL_CONTROL, 0.0
         if value is None or not isinstance(value, (int, float)) or isinstance(value, bool):
             return WriteStatus.OUT_OF_RANGE if value is None else WriteStatus.TYPE_MISMATCH, 0.0
-        v = float(value)
+        try:
+            v = float(value)
+        except OverflowError:  # an int past 1e308 (an in-process controller's bug)
+            return WriteStatus.OUT_OF_RANGE, 0.0
         if not math.isfinite(v):
             return WriteStatus.OUT_OF_RANGE, 0.0
         pdef = p.pdef

@@ -199,7 +199,7 @@ def test_out_of_range_value_is_refused(where: tuple[str, str, str], data: Any) -
     beyond = st.floats(1e-6, 1e12, allow_nan=False)
     value = data.draw(
         st.one_of(
-            st.sampled_from([math.nan, math.inf, -math.inf]),
+            st.sampled_from([math.nan, math.inf, -math.inf, 10**400, -(10**400)]),
             beyond.map(lambda d: max(hi, th * scale) + max(d, abs(hi) * 1e-6 + 1e-6)),
             beyond.map(lambda d: min(lo, tl * scale) - max(d, abs(lo) * 1e-6 + 1e-6)),
         )
@@ -383,3 +383,13 @@ def test_legacy_bess_has_no_coils_it_cannot_run() -> None:
     assert ep._context._coils(pcs) == []
     with unchanged(gw):
         assert ep._context.handle(pcs.unit_id, pdu(5, 0, 0xFF00)) == exc(5, ILLEGAL_ADDRESS)
+
+
+def test_an_int_too_large_for_a_float_is_out_of_range() -> None:
+    """Regression (found by the out-of-range property): ``write_value(dev, key, 10**400)``
+    raised OverflowError out of the gateway instead of refusing the write."""
+    gw = gateways()["lab_rack+"]
+    pcs = gw.by_name["PCS01"]
+    with unchanged(gw):
+        assert gw.write_value(pcs, "704.WSet", 10**400) is WriteStatus.OUT_OF_RANGE
+        assert gw.write_value(pcs, "704.WSet", -(10**400)) is WriteStatus.OUT_OF_RANGE

@@ -353,6 +353,8 @@ class TraceWriter:
             self._flush(parquet=False)
         elif self.flush_every_s >= 0 and time.monotonic() - self._last_flush >= self.flush_every_s:
             self._flush(parquet=False)
+        elif self._pending and self._pending[0].done():
+            self._check_worker()  # a failed write (disk full) stops the run at the next tick
 
     def _setup(self, snap: Snapshot, extra: Mapping[str, float] | None) -> None:
         """Fix the columns from the first row, validate ``signals=`` and allocate the buffer."""

@@ -134,7 +134,10 @@ def limits_markdown() -> str:
         "| 4 | another operating-system error, named with its path: the output folder is "
         "read-only or not writable, the disk is full, a name is too long, a part of the path "
         "is a file. `hil run` writes a probe file in the output folder before it starts "
-        "anything |",
+        "anything; a disk that fills during the run stops it and keeps what was written |",
+        "| 5 | `hil run`: the twin's solver failed (NaN/inf state or a model raising); the run "
+        "stopped on the last good state and results.json and the report name the device and "
+        "the simulated time |",
         "",
     ]
     return "\n".join(out)

@@ -475,11 +475,23 @@ def run(
             await display.aclose()
 
     from hil.runner import OverrunError
+    from twin.errors import SolverError
 
     try:
         outcome = asyncio.run(go())
     except OSError as exc:
         _os_fail(exc, out)
+    except SolverError as exc:  # results.json and the report were written first
+        from hil.report import print_summary
+
+        print_summary(out, Console())
+        err.print(
+            f"error: the twin's solver failed in {exc.device!r} at t = {exc.t:.3f} s (simulated): "
+            f"{exc.reason}; the run stopped on the last good state; report: {out / 'report.html'}",
+            highlight=False,
+            markup=False,
+        )
+        sys.exit(EXIT_SOLVER)
     except OverrunError as exc:
         err.print(
             f"error: {exc} (overrun policy fail); the report was written", highlight=False, markup=False
@@ -489,16 +501,6 @@ def run(
 
     print_summary(out, Console())
     Console(stderr=True).print(f"report: {out / 'report.html'}   junit: {out / 'junit.xml'}", highlight=False)
-    solver = outcome.results.get("solver_failure")  # type: ignore[attr-defined]
-    if solver:
-        err.print(
-            f"error: the twin's solver failed in {solver['device']!r} at t = {solver['t_s']:.3f} s "
-            f"(simulated): {solver['reason']}; the run stopped on the last good state and the "
-            "report was written",
-            highlight=False,
-            markup=False,
-        )
-        sys.exit(EXIT_SOLVER)
     sys.exit(EXIT_PASS if outcome.passed else EXIT_FAIL)  # type: ignore[attr-defined]
 
 

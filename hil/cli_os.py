@@ -12,6 +12,8 @@ import errno
 import os
 from pathlib import Path
 
+from .trace_disk import DiskBudget
+
 __all__ = ["EXIT_BIND", "EXIT_OS", "OutputError", "check_writable", "describe_os_error"]
 
 #: Exit status when a port cannot be bound (in use, not permitted, no such address).
@@ -31,10 +33,14 @@ def check_writable(folder: Path) -> None:
     """Create ``folder`` and write, flush and delete a probe file in it; raise
     :class:`OutputError` naming the path if any step fails."""
     probe = folder / _PROBE
+    data = b"hil write probe\n"
     try:
         folder.mkdir(parents=True, exist_ok=True)
+        budget = DiskBudget.from_env()  # the full-disk test seam (HIL_TEST_DISK_BYTES)
+        if budget is not None:
+            budget.take(len(data), probe)
         with probe.open("wb") as fh:
-            fh.write(b"hil write probe\n")
+            fh.write(data)
             fh.flush()
             os.fsync(fh.fileno())
         probe.unlink()

@@ -63,6 +63,24 @@ def test_the_first_rows_reach_the_disk_early_and_small(tmp_path: Path) -> None:
     assert read_trace(tmp_path).num_rows == tw.row_group_rows
 
 
+def test_a_full_disk_at_the_start_is_refused_before_anything_runs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import hil.runner
+
+    def no_run(*args: object, **kwargs: object) -> None:
+        raise AssertionError("the run started")
+
+    monkeypatch.setattr(hil.runner, "run_scenario", no_run)
+    monkeypatch.setenv(ENV, "0")  # works as root, unlike a chmod-ed folder
+    out = tmp_path / "run"
+    code, text = run(out)
+    assert code == EXIT_OS, text
+    assert "disk is full" in text, text
+    assert str(out) in text, text
+    assert not (out / "trace.arrows").exists()
+
+
 def test_a_full_disk_stops_the_run_cleanly_and_keeps_what_was_written(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -169,9 +169,10 @@ def _fault_events(rng: random.Random, devices: list[DeviceInfo], span: float) ->
 
 
 def _grid_events(rng: random.Random, span: float) -> list[dict[str, Any]]:
-    out: list[dict[str, Any]] = []
-    for _ in range(rng.randint(1, 2)):
-        out.append({"at": _at(rng, span), "grid_outage": {"duration": _dur(rng, 5, 90)}})
+    out: list[dict[str, Any]] = [
+        {"at": _at(rng, span), "grid_outage": {"duration": _dur(rng, 5, 90)}}
+        for _ in range(rng.randint(1, 2))
+    ]
     for _ in range(rng.randint(1, 3)):
         v = rng.choice([rng.uniform(0.0, 0.9), rng.uniform(1.05, 1.25)])
         out.append({"at": _at(rng, span), "voltage": {"v_pu": round(v, 3), "duration": _dur(rng, 0.1, 5)}})
@@ -234,7 +235,7 @@ def generate(
         "events": events,
     }
     if tick_s is not None:
-        data["tick_s"] = f"{tick_s:g} s"
+        data["tick"] = f"{tick_s:g} s"
     return data
 
 
@@ -334,6 +335,7 @@ async def run_seed_async(
     opcua: bool = False,
     out_dir: Path | None = None,
     devices: list[DeviceInfo] | None = None,
+    report: bool = False,
 ) -> ChaosResult:
     """Generate, validate and play one seed, checking the invariants (module docstring)."""
     from .runner import prepare_run, run_scenario
@@ -354,7 +356,11 @@ async def run_seed_async(
         res.ticks = round(duration_s / prepared.site.dt)
         try:
             outcome = await run_scenario(
-                prepared, out_dir=out_dir, opcua=opcua, on_start=lambda r: r.on_tick.append(checker)
+                prepared,
+                out_dir=out_dir,
+                opcua=opcua,
+                report=report,
+                on_start=lambda r: r.on_tick.append(checker),
             )
             if outcome.results.get("error"):
                 res.error = str(outcome.results["error"])

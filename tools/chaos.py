@@ -19,7 +19,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from hil.chaos import generate, run_seed, site_devices  # noqa: E402
+from hil.chaos import generate, run_seed, site_devices
 
 
 def seed_range(text: str) -> list[int]:
@@ -55,7 +55,9 @@ def main(argv: list[str] | None = None) -> int:
 
             out = a.keep / f"seed{seed}"
             out.mkdir(parents=True, exist_ok=True)
-            data = generate(seed, a.site, duration_s=a.duration, tick_s=a.tick, controller=a.controller, devices=devices)
+            data = generate(
+                seed, a.site, duration_s=a.duration, tick_s=a.tick, controller=a.controller, devices=devices
+            )
             (out / "scenario.yaml").write_text(yaml.safe_dump(data, sort_keys=False))
         r = run_seed(
             seed,
@@ -66,9 +68,13 @@ def main(argv: list[str] | None = None) -> int:
             opcua=a.opcua,
             out_dir=out,
             devices=devices,
+            report=a.keep is not None,
         )
         status = "ok" if r.ok else "FAIL"
-        print(f"seed {seed}: {status} {r.rows}/{r.ticks} rows, {r.faults} faults, {r.events} events, {r.wall_s:.1f} s")
+        print(
+            f"seed {seed}: {status} {r.rows}/{r.ticks} rows, {r.faults} faults, "
+            f"{r.events} events, {r.wall_s:.1f} s"
+        )
         if r.error:
             print(f"  error: {r.error}")
         for v in r.violations:

@@ -338,6 +338,7 @@ async def run_seed_async(
     report: bool = False,
 ) -> ChaosResult:
     """Generate, validate and play one seed, checking the invariants (module docstring)."""
+    from .config import ConfigError
     from .runner import prepare_run, run_scenario
 
     res = ChaosResult(seed, site)
@@ -352,7 +353,11 @@ async def run_seed_async(
         tmp = tempfile.TemporaryDirectory(prefix="chaos-")
         out_dir = Path(tmp.name)
     try:
-        prepared = prepare_run(sc, ports=(0, 0))  # the site check (targets, inputs) runs here
+        try:
+            prepared = prepare_run(sc, ports=(0, 0))  # the site check (targets, inputs) runs here
+        except ConfigError as exc:  # a generator bug, or a check stricter than the generator
+            res.error = f"scenario refused: {exc}"
+            return res
         res.ticks = round(duration_s / prepared.site.dt)
         try:
             outcome = await run_scenario(

@@ -190,6 +190,13 @@ def check_target(spec: FaultSpec, site: Any, devices: Sequence[Any]) -> list[str
         hint = suggest(point, list(dev.group.by_key))
         tail = f"; did you mean {hint[0]!r}?" if hint else ""
         return [f"{dev.name} has no point {point!r}{tail}"]
+    if point is not None:
+        # what Gateway.set_override refuses at run time must fail here, at load, with a line
+        ptype = dev.group.by_key[point].pdef.type
+        if ptype in ("sunssf", "pad"):
+            return [f"{dev.name} {point} is a {ptype} point; fault the points it scales or pads"]
+        if ptype == "string" and spec.type == "biased_sensor":
+            return [f"{dev.name} {point} is a string; it can be stuck, not biased"]
     return []
 
 

@@ -477,6 +477,7 @@ async def run_scenario(
     ports: tuple[int | None, int | None] | None = None,
     handle_signals: bool = False,
     on_start: Callable[[Runner], None] | None = None,
+    report: bool = True,
 ) -> RunOutcome:
     """Play a scenario to its end (or until stopped) and leave trace, events, results, junit and report.
 
@@ -485,9 +486,10 @@ async def run_scenario(
     Checks everything before a server starts. Ctrl-C / SIGTERM (``handle_signals``) or
     :meth:`Runner.stop` end the run early: the trace is flushed and the report still written,
     with the expectations whose windows had not closed marked as not evaluated. ``opcua=False``
-    serves Modbus only. Any other error (a full disk, a :class:`twin.errors.SolverError`) is
-    raised after the trace is closed and results.json and the report are written (a solver
-    failure under ``"solver_failure"``: device, simulated time, reason)."""
+    serves Modbus only; ``report=False`` skips report.html (chaos runs check the trace). Any
+    other error (a full disk, a :class:`twin.errors.SolverError`) is raised after the trace is
+    closed and results.json and the report are written (a solver failure under
+    ``"solver_failure"``: device, simulated time, reason)."""
     import json
     import platform
     import signal
@@ -596,7 +598,8 @@ async def run_scenario(
 
             results["bill"] = run_bill(out, tariff, start=str(tw.params.start), storage=site_storage(tw))
         (out / "results.json").write_text(json.dumps(results, indent=2, default=float))
-        build_report(out)
+        if report:
+            build_report(out)
     # a SolverError is raised too, after results.json and the report: a study or a plugin
     # must not take a run cut short for a finished one (``hil run`` exits 5 on it)
     if error is not None and not isinstance(error, (KeyboardInterrupt, asyncio.CancelledError)):

@@ -531,6 +531,9 @@ class Scenario:
                         problems.append(self.problem((*where, key), str(exc)))
             elif ev.action == "fault":
                 problems += [self.problem(where, m) for m in faults.check_target(ev.spec, site, devices)]
+            elif ev.action in _ACTION_INPUT and _ACTION_INPUT[ev.action] not in inputs:
+                dev = _ACTION_INPUT[ev.action].split(".")[0]
+                problems.append(self.problem(where, f"{ev.action}: this site has no {dev} device"))
         for key in self.initial:
             check_input(key, ("initial", key))
         ticks = self.duration_s / site.dt
@@ -597,6 +600,17 @@ class Scenario:
 
 # -- names in the twin ---------------------------------------------------------------------------
 _NAME = re.compile(r"^([a-z_][a-z0-9_]*)(?:\[(\*|\d+)\])?\.([a-z_][a-z0-9_]*)$")
+
+
+#: the twin input an action drives, where the site may lack the device (a site without PV)
+_ACTION_INPUT = {
+    "cloud": "pv.cloud_index",
+    "job_start": "gpu.job_start",
+    "job_stop": "gpu.job_stop",
+    "job_fail": "gpu.job_fail",
+    "checkpoint": "gpu.checkpoint",
+    "smoothing": "gpu.smoothing",
+}
 
 
 def _split_name(name: str) -> tuple[str, str | None, str]:

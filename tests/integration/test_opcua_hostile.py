@@ -148,14 +148,16 @@ async def test_requests_over_the_operation_limit_get_bad_too_many_operations() -
 async def test_maximal_requests_keep_the_twin_ticking() -> None:
     """The probe's 2,000-node browse took 13.6 s (a tick 10.5 s late); maximal requests now stay
     within a tick or two: the reference-type check is a set lookup and a response is bounded."""
-    async with endpoint() as ep, client(ep) as c:
+    # the default budget (20,000 references, ~0.5 s of encoding) is measured by
+    # tools/fuzz_opcua.py; a smaller one keeps this test short (the client decodes on this loop)
+    async with endpoint(OpcUaLimits(max_references_per_browse=5000)) as ep, client(ep) as c:
         n = ep.limits.max_nodes_per_request
         big = ua.NodeId(ua.ObjectIds.Structure)  # a standard node with ~270 references
         ns = await c.get_namespace_index(ep.namespace_uri)
         vars_ = [ua.NodeId(s, ns) for _, _, s in ep.variables()]
         with Ticker(ep.gw, ep) as ticker:
             t0 = time.perf_counter()
-            for _ in range(3):
+            for _ in range(2):
                 res = await c.uaclient.browse(browse_params([big] * n))
                 served = [r for r in res if r.StatusCode.is_good()]
                 assert served
@@ -167,14 +169,18 @@ async def test_maximal_requests_keep_the_twin_ticking() -> None:
                 await c.uaclient.read(read_params((vars_ * n)[:n]))
                 await c.uaclient.browse(browse_params((vars_ * n)[:n]))
             elapsed = time.perf_counter() - t0
-        assert len(ticker.late) >= 3
-        assert max(ticker.late) < 1.0, (max(ticker.late), elapsed)
+        assert len(ticker.late) >= 2
+        # before: a Browse of 2,000 x Structure took 34 s with a tick 22 s late
+        assert max(ticker.late) < 2.0, (max(ticker.late), elapsed)
 
 
 @pytest.mark.asyncio
 async def test_session_subscription_and_item_limits() -> None:
     limits = OpcUaLimits(max_sessions=2, max_subscriptions=2, max_monitored_items=5)
-    async with endpoint(limits) as ep, client(ep) as c1, client(ep) as c2:
+    async with contextlib.AsyncExitStack() as stack:
+        ep = await stack.enter_async_context(endpoint(limits))
+        c1 = await stack.enter_async_context(client(ep))
+        c2 = await stack.enter_async_context(client(ep))
         with pytest.raises(ua.uaerrors.BadTooManySessions):
             async with client(ep):
                 pass
@@ -197,16 +203,19 @@ async def test_session_subscription_and_item_limits() -> None:
                 )
             )
         assert await sub2.subscribe_data_change(c2.get_node(nodes[5].nodeid))
-    # the slot of a closed session is free again
-    async with endpoint(OpcUaLimits(max_sessions=1)) as ep:
-        for _ in range(3):
+        # the slot of a closed session is free again
+        await c2.disconnect()
+        for _ in range(2):
             async with client(ep) as c:
                 assert await c.get_namespace_index(ep.namespace_uri) >= 0
 
 
 @pytest.mark.asyncio
 async def test_a_method_called_on_another_object_is_refused_and_changes_nothing() -> None:
-    async with endpoint() as ep, client(ep) as c:
+    async with endpoint(path="/aidc-hil") as ep, client(ep) as c:
+        # endpoints.opcua.path is part of the URL the server listens on and advertises
+        assert ep.url.endswith(f":{ep.port}/aidc-hil")
+        assert {e.EndpointUrl for e in await c.get_endpoints()} == {ep.url}
         gw = ep.gw
         a = next(d for d in gw.by_name.values() if "stop" in d.group.behaviour.commands)
         b = next(d for d in gw.by_name.values() if d is not a)
@@ -230,16 +239,6 @@ async def test_a_method_called_on_another_object_is_refused_and_changes_nothing(
             [ua.CallMethodRequest(ObjectId=ua.NodeId(ep.node_path(a), ns), MethodId=stop)]
         )
         assert res[0].StatusCode.is_good()
-
-
-@pytest.mark.asyncio
-async def test_the_configured_path_is_part_of_the_url() -> None:
-    async with endpoint(path="/aidc-hil") as ep:
-        assert ep.url.endswith(f":{ep.port}/aidc-hil")
-        async with client(ep) as c:
-            eps = await c.get_endpoints()
-            assert {e.EndpointUrl for e in eps} == {ep.url}
-            assert await c.get_namespace_index(ep.namespace_uri) > 0
 
 
 def _cfg(tmp_path: Path, text: str) -> tuple[dict[str, object], dict[tuple[object, ...], int]]:

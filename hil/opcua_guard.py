@@ -422,6 +422,21 @@ class _GuardedProtocol(OPCUAProtocol):
             if self.transport is None or self.transport.is_closing():
                 return
 
+    async def _process_one_msg(self, header: Any, buf: Any) -> bool:
+        """A chunk that passed the header checks but cannot be decoded or is out of turn (a
+        garbage OPN, a MSG on no channel): asyncua logged a traceback and kept the socket until
+        the activation watchdog. Answer ERR and close instead, with one WARNING line."""
+        try:
+            return await super()._process_one_msg(header, buf)
+        except Exception as e:  # the peer's bytes, not our bug: no traceback
+            code = getattr(e, "code", None)
+            if not isinstance(code, int) or not ua.StatusCode(code).is_bad():
+                code = ua.StatusCodes.BadDecodingError
+            self._refuse(
+                code, f"undecodable {bytes(header.MessageType).decode(errors='replace')} chunk: {e}"[:200]
+            )
+            return False
+
     def _refuse(self, code: int, reason: str) -> None:
         self._refused = True
         self._pending.clear()

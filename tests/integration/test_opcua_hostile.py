@@ -285,6 +285,7 @@ def read_error(sock: socket.socket) -> int | None:
     return int.from_bytes(data[k + 8 : k + 12], "little") if k >= 0 else None
 
 
+GARBAGE = b"\x01\x00\x00\x00" + bytes(range(7, 67))
 BAD_FRAMES: dict[str, tuple[list[bytes], int | tuple[int, ...]]] = {
     "huge-hel": ([hello(size=100 * 1024 * 1024)], ua.StatusCodes.BadTcpMessageTooLarge),
     "msg-before-hel": (
@@ -300,6 +301,9 @@ BAD_FRAMES: dict[str, tuple[list[bytes], int | tuple[int, ...]]] = {
         [hello(), b"MSGF" + struct.pack("<I", 3)],
         (ua.StatusCodes.BadTcpInternalError, ua.StatusCodes.BadTcpMessageTypeInvalid),
     ),
+    # within the caps but undecodable: ERR and closed at once (was a traceback and an open socket)
+    "garbage-opn": ([hello(), b"OPNF" + struct.pack("<I", 72) + GARBAGE], ua.StatusCodes.BadDecodingError),
+    "garbage-msg": ([hello(), b"MSGF" + struct.pack("<I", 72) + GARBAGE], ua.StatusCodes.BadDecodingError),
     "huge-in-one-segment": (
         [hello() + b"MSGF" + struct.pack("<I", 1 << 28)],
         ua.StatusCodes.BadTcpMessageTooLarge,

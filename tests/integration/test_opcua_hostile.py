@@ -66,8 +66,14 @@ async def endpoint(limits: OpcUaLimits | None = None, path: str = "/") -> AsyncI
 async def client(ep: OpcUaEndpoint) -> AsyncIterator[Client]:
     c = Client(ep.url, timeout=20)
     c.session_timeout = 600_000
-    async with c:
+    await c.connect()
+    try:
         yield c
+    finally:
+        try:
+            await c.disconnect()
+        except (TimeoutError, ConnectionError, ua.UaError):  # a socket the test aborted
+            c.disconnect_socket()
 
 
 def browse_params(nodes: list[ua.NodeId]) -> ua.BrowseParameters:
@@ -208,6 +214,25 @@ async def test_session_subscription_and_item_limits() -> None:
         for _ in range(2):
             async with client(ep) as c:
                 assert await c.get_namespace_index(ep.namespace_uri) >= 0
+        # a client that drops its socket keeps its session (it has subscriptions) for a
+        # reconnect, but not a slot another client needs: the orphan is closed for it
+        c3 = await stack.enter_async_context(client(ep))
+        subsvc = ep.server.iserver.subscription_service
+        c1_session = subsvc.subscriptions[subs[0].subscription_id].session_id
+        bserver = ep.server.bserver
+        n_conn = len(bserver.clients)
+        assert c1.uaclient.protocol is not None
+        assert c1.uaclient.protocol.transport is not None
+        c1.uaclient.protocol.transport.abort()
+        for _ in range(200):
+            if len(bserver.clients) < n_conn:
+                break
+            await asyncio.sleep(0.01)
+        assert [s for s in subsvc.subscriptions.values() if s.session_id == c1_session]  # kept
+        async with client(ep) as c4:
+            assert await c4.get_namespace_index(ep.namespace_uri) >= 0
+            assert await c3.get_namespace_index(ep.namespace_uri) >= 0
+            assert not [s for s in subsvc.subscriptions.values() if s.session_id == c1_session]
 
 
 @pytest.mark.asyncio

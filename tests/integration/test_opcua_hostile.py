@@ -294,8 +294,8 @@ def test_opcua_limit_keys_are_validated_with_line_and_did_you_mean(tmp_path: Pat
 
 
 # -- transport: raw bytes ----------------------------------------------------------------
-def hello(url: str = "opc.tcp://127.0.0.1/", size: int | None = None) -> bytes:
-    body = struct.pack("<IIIII", 0, 65535, 65535, 0, 0) + struct.pack("<i", len(url)) + url.encode()
+def hello(url: str = "opc.tcp://127.0.0.1/", size: int | None = None, buffers: int = 65535) -> bytes:
+    body = struct.pack("<IIIII", 0, buffers, buffers, 0, 0) + struct.pack("<i", len(url)) + url.encode()
     return b"HELF" + struct.pack("<I", size if size is not None else 8 + len(body)) + body
 
 
@@ -349,6 +349,20 @@ async def test_bad_transport_frames_get_an_err_and_are_closed() -> None:
                     s.sendall(f)
                 return read_error(s)
 
+        def ack(buffers: int) -> tuple[int, ...]:
+            with socket.create_connection(("127.0.0.1", ep.port), timeout=5) as s:
+                s.sendall(hello(buffers=buffers))
+                data = s.recv(64)
+            assert data[:4] == b"ACKF"
+            return struct.unpack_from("<IIIII", data, 8)
+
+        # HEL/ACK: a peer asking for 16 MiB chunks and no message cap gets the server's caps
+        _, recv, send, max_msg, max_chunks = await asyncio.to_thread(ack, 1 << 24)
+        lim = ep.limits
+        assert recv <= lim.max_chunk_size
+        assert send <= lim.max_chunk_size
+        assert max_msg == lim.max_message_size
+        assert 0 < max_chunks * lim.max_chunk_size <= 2 * lim.max_message_size
         for name, (frames, code) in BAD_FRAMES.items():
             got = await asyncio.to_thread(probe, frames)
             assert got in (code if isinstance(code, tuple) else (code,)), (

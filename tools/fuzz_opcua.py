@@ -35,6 +35,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import dataclasses
 import json
 import logging
 import multiprocessing
@@ -404,8 +405,10 @@ async def legit(target: Target, stop: asyncio.Event, rep: AttackReport) -> None:
                 await asyncio.wait_for(c.read_values(nodes), 5.0)
                 rep.legit_reads += 1
                 lat.append(time.perf_counter() - t0)
-            except Exception:
+            except Exception as e:
                 rep.legit_failures += 1
+                if rep.legit_failures <= 3:
+                    rep.unexpected.append(f"legit read: {type(e).__name__}: {e}"[:200])
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), 0.1)
     if lat:
@@ -521,6 +524,10 @@ async def run_fuzz(
     )
     rep = FuzzReport()
     t_start = time.perf_counter()
+    if not same_process:  # spawn's resource tracker keeps one descriptor for the process's life
+        from multiprocessing import resource_tracker
+
+        resource_tracker.ensure_running()
     rep.fds_before = fd_count()
     gw, ref = Gateway(load_site(site)), Gateway(load_site(site))
     tb = _Tracebacks()
@@ -625,8 +632,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--workers", type=int, default=4)
     ap.add_argument("--tick-ms", type=float, default=100.0)
     ap.add_argument("--same-process", action="store_true", help="attackers in a thread, not a process")
+    ap.add_argument("--max-references", type=int, default=None, help="max_references_per_browse")
     ap.add_argument("--json", type=Path, help="also write the report here")
     a = ap.parse_args(argv)
+    limits = OpcUaLimits(
+        max_sessions=8, max_subscriptions=3, max_monitored_items=300, max_nodes_per_request=500
+    )
+    if a.max_references is not None:
+        limits = dataclasses.replace(limits, max_references_per_browse=a.max_references)
     logging.basicConfig(level=logging.ERROR)
     rep = asyncio.run(
         run_fuzz(
@@ -636,6 +649,7 @@ def main(argv: list[str] | None = None) -> int:
             workers=a.workers,
             tick_s=a.tick_ms / 1000,
             same_process=a.same_process,
+            limits=limits,
         )
     )
     text = json.dumps(asdict(rep), indent=2)

@@ -26,7 +26,7 @@ endpoints:
     max_connections: 32    # TCP connections, sessions or not; one over this is closed at once
     max_nodes_per_request: 1000   # Browse/Read/Write/Call/Translate/CreateMonitoredItems...;
                                   # over it the request gets BadTooManyOperations
-    max_references_per_browse: 20000 # per Browse response; the nodes past it get
+    max_references_per_browse: 5000  # per Browse response; the nodes past it get
                                      # BadNoContinuationPoints (the server keeps none)
     max_subscriptions: 10          # per session (BadTooManySubscriptions)
     max_monitored_items: 20000     # per session (BadTooManyMonitoredItems)
@@ -84,7 +84,7 @@ class OpcUaLimits:
     max_sessions: int = 16
     max_connections: int = 32
     max_nodes_per_request: int = 1000
-    max_references_per_browse: int = 20_000
+    max_references_per_browse: int = 5000
     max_subscriptions: int = 10  # per session
     max_monitored_items: int = 20_000  # per session
     max_message_size: int = 4 * 1024 * 1024

@@ -58,6 +58,8 @@ from hil.opcua import OpcUaEndpoint
 
 RAW_WAIT_S = 3.0  # a raw attack must be answered or closed within this
 SESSION_TIMEOUT_MS = 5_000  # attackers' sessions: orphans expire quickly
+#: Raw attacks that stop inside a header: slow senders, closed after ``activation_timeout_s``.
+SLOW = frozenset({"hel-truncated", "partial-header"})
 
 
 @dataclass
@@ -129,10 +131,11 @@ def chunk(kind: bytes, size: int, body: bytes = b"") -> bytes:
 def raw_attacks(url: str, rng: random.Random) -> list[tuple[str, list[bytes]]]:
     """One of each class, with random sizes and contents."""
     h = hello(url)
-    junk = rng.randbytes(rng.randint(1, 300))
+    junk = rng.randbytes(rng.randint(8, 300))  # a whole header at least (see "partial-header")
     body = rng.randbytes(rng.randint(0, 2000))
     return [
         ("random-bytes", [junk]),
+        ("partial-header", [junk[: rng.randint(1, 7)]]),
         ("hel-huge", [hello(url, size=rng.choice([1 << 20, 100 << 20, 0xFFFFFFFF]))]),
         ("hel-size-too-small", [hello(url, size=rng.randint(0, 27))]),
         ("hel-truncated", [h[: rng.randint(1, len(h) - 1)]]),
@@ -433,10 +436,8 @@ async def attack(target: Target, *, requests: int, seed: int, workers: int) -> A
                     rep.requests += 1
                     rep.raw += 1
                     # a truncated Hello is a slow sender: it waits for activation_timeout_s
-                    out = await raw_attack(
-                        target.port, frames, 0.3 if name == "hel-truncated" else RAW_WAIT_S
-                    )
-                    if out == "hung" and name == "hel-truncated":
+                    out = await raw_attack(target.port, frames, 0.3 if name in SLOW else RAW_WAIT_S)
+                    if out == "hung" and name in SLOW:
                         out = "waiting"
                     rep.raw_outcomes[out] = rep.raw_outcomes.get(out, 0) + 1
                     if out == "hung" or out.startswith("connect"):

@@ -21,7 +21,18 @@ endpoints:
       revision: "1.2"
   opcua:
     port: 4840             # 0 picks a free port
-    path: /aidc-hil
+    path: /aidc-hil        # the endpoint URL is opc.tcp://host:port/aidc-hil
+    max_sessions: 16       # a CreateSession over this gets BadTooManySessions
+    max_connections: 32    # TCP connections, sessions or not; one over this is closed at once
+    max_nodes_per_request: 1000   # Browse/Read/Write/Call/Translate/CreateMonitoredItems...;
+                                  # over it the request gets BadTooManyOperations
+    max_references_per_browse: 5000  # per Browse response; the nodes past it get
+                                     # BadNoContinuationPoints (the server keeps none)
+    max_subscriptions: 10          # per session (BadTooManySubscriptions)
+    max_monitored_items: 20000     # per session (BadTooManyMonitoredItems)
+    max_message_size: 4194304      # bytes of one request, all chunks (BadTcpMessageTooLarge)
+    max_chunk_size: 65535          # bytes of one chunk (the HEL/ACK buffer sizes)
+    activation_timeout_s: 10       # a connection without an activated session is closed
   point_maps: {bess: bess} # point map per device kind (profiles/points/<name>.yaml)
 ```
 Every key is optional; errors name the file, the line and a did-you-mean.
@@ -38,7 +49,7 @@ from twin.params import suggest
 
 from .config import ConfigError, Path_, Problem, _line_for
 
-__all__ = ["IDENTITY_KEYS", "EndpointConfig", "ModbusLimits", "parse_endpoints"]
+__all__ = ["IDENTITY_KEYS", "EndpointConfig", "ModbusLimits", "OpcUaLimits", "parse_endpoints"]
 
 KINDS = ("meter", "utility", "site", "bess", "pv", "genset")
 UNKNOWN_UNIT = ("gateway_no_response", "device_failure", "silent")
@@ -66,6 +77,50 @@ class ModbusLimits:
             raise ValueError(f"max_requests_per_s {r!r} must be >= 0 (0: no cap)")
 
 
+@dataclass(frozen=True)
+class OpcUaLimits:
+    """What the OPC UA endpoint allows its clients (see :mod:`hil.opcua_guard`)."""
+
+    max_sessions: int = 16
+    max_connections: int = 32
+    max_nodes_per_request: int = 1000
+    max_references_per_browse: int = 5000
+    max_subscriptions: int = 10  # per session
+    max_monitored_items: int = 20_000  # per session
+    max_message_size: int = 4 * 1024 * 1024
+    max_chunk_size: int = 65535
+    activation_timeout_s: float = 10.0
+
+    def __post_init__(self) -> None:
+        for name in _OPCUA_COUNTS:
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, int) or not 1 <= v <= 100_000:
+                raise ValueError(f"{name} {v!r} is not 1..100000")
+        for name, (lo, hi) in _OPCUA_SIZES.items():
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, int) or not lo <= v <= hi:
+                raise ValueError(f"{name} {v!r} is not {lo}..{hi}")
+        if self.max_message_size < self.max_chunk_size:
+            raise ValueError(
+                f"max_message_size {self.max_message_size} < max_chunk_size {self.max_chunk_size}"
+            )
+        t = self.activation_timeout_s
+        if not (isinstance(t, int | float) and 0 < t < float("inf")):
+            raise ValueError(f"activation_timeout_s {t!r} must be a positive number")
+
+
+_OPCUA_COUNTS = (
+    "max_sessions",
+    "max_connections",
+    "max_nodes_per_request",
+    "max_references_per_browse",
+    "max_subscriptions",
+    "max_monitored_items",
+)
+#: OPC UA Part 6 §7.1.2.3: a chunk is at least 8192 bytes; a message at most 256 MiB here
+_OPCUA_SIZES = {"max_message_size": (8192, 1 << 28), "max_chunk_size": (8192, 1 << 24)}
+
+
 @dataclass
 class EndpointConfig:
     host: str = "127.0.0.1"
@@ -80,6 +135,7 @@ class EndpointConfig:
     point_maps: dict[str, str] = field(default_factory=dict)
     modbus_limits: ModbusLimits = field(default_factory=ModbusLimits)
     modbus_identity: dict[str, str] = field(default_factory=dict)
+    opcua_limits: OpcUaLimits = field(default_factory=OpcUaLimits)
 
     def with_ports(self, *, modbus: int | None = None, opcua: int | None = None) -> EndpointConfig:
         from dataclasses import replace
@@ -106,7 +162,13 @@ _SCHEMA: dict[str, Any] = {
         "max_requests_per_s": "rate",
         "identity": dict.fromkeys(IDENTITY_KEYS, str),
     },
-    "opcua": {"port": int, "path": str},
+    "opcua": {
+        "port": int,
+        "path": str,
+        **dict.fromkeys(_OPCUA_COUNTS, "count"),
+        **dict.fromkeys(_OPCUA_SIZES, "bytes"),
+        "activation_timeout_s": float,
+    },
     "point_maps": dict,
 }
 
@@ -156,6 +218,12 @@ def parse_endpoints(data: Any, *, path: Path, lines: Mapping[Path_, int]) -> End
                     err((*where, key), f"must be a whole number 1..100000, got {value!r}")
                 else:
                     out[key] = value
+            elif spec == "bytes":
+                lo, hi = _OPCUA_SIZES[str(key)]
+                if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
+                    err((*where, key), f"must be a whole number of bytes {lo}..{hi}, got {value!r}")
+                else:
+                    out[key] = value
             elif spec == "rate":
                 if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value < 1e9:
                     err((*where, key), f"must be a number >= 0 (0: no cap), got {value!r}")
@@ -198,10 +266,14 @@ def parse_endpoints(data: Any, *, path: Path, lines: Mapping[Path_, int]) -> End
     for key, text in d.get("modbus", {}).get("identity", {}).items():
         if len(text.encode()) > 64:
             err(("modbus", "identity", key), f"at most 64 bytes, got {len(text.encode())}")
+    o = d.get("opcua", {})
+    if o.get("max_message_size", OpcUaLimits.max_message_size) < o.get(
+        "max_chunk_size", OpcUaLimits.max_chunk_size
+    ):
+        err(("opcua", "max_message_size"), "must be at least max_chunk_size")
     if problems:
         raise ConfigError(problems)
     m = d.get("modbus", {})
-    o = d.get("opcua", {})
     path_ = str(o.get("path", "/aidc-hil"))
     return EndpointConfig(
         host=str(d.get("host", "127.0.0.1")),
@@ -221,4 +293,12 @@ def parse_endpoints(data: Any, *, path: Path, lines: Mapping[Path_, int]) -> End
             max_requests_per_s=float(m.get("max_requests_per_s", 0.0)),
         ),
         modbus_identity=dict(m.get("identity", {})),
+        opcua_limits=_opcua_limits(o),
     )
+
+
+def _opcua_limits(o: Mapping[str, Any]) -> OpcUaLimits:
+    """The validated ``endpoints.opcua`` limit keys over the defaults."""
+    from dataclasses import fields
+
+    return OpcUaLimits(**{f.name: o[f.name] for f in fields(OpcUaLimits) if f.name in o})

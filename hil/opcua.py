@@ -74,6 +74,8 @@ from asyncua import Server, ua
 from asyncua.crypto.permission_rules import User, UserRole
 from asyncua.server.address_space import AttributeValue
 
+from . import opcua_guard
+from .endpoints import OpcUaLimits
 from .gateway import Device, Gateway, KindGroup, PointInstance, WriteStatus
 from .sunspec import TYPES, usable_range
 
@@ -218,10 +220,14 @@ class OpcUaEndpoint:
         port: int = 4840,
         epoch: datetime = SIM_EPOCH,
         keep_history: bool = False,
+        path: str = "/",
+        limits: OpcUaLimits | None = None,
     ) -> None:
         self.gw = gateway
         self.host = host
         self.port = port
+        self.path = "/" + path.strip("/")  # the URL is opc.tcp://host:port/path
+        self.limits = limits or OpcUaLimits()
         self.epoch = epoch
         self.site_name = str(gateway.site.params.name)
         self.namespace_uri = f"urn:aidc-hil:{self.site_name}"
@@ -275,9 +281,9 @@ class OpcUaEndpoint:
         """Build the address space and start listening (``Server.init`` blocks for ~1 s)."""
         if self.server is not None:
             raise RuntimeError("endpoint already started")
-        server = Server()
+        server = opcua_guard.make_server(self.limits)
         self.server = server
-        server.set_endpoint(f"opc.tcp://{self.host}:{self.port}/")
+        server.set_endpoint(f"opc.tcp://{self.host}:{self.port}{self.path}")
         server.set_server_name(f"aidc-hil {self.site_name}")
         # no certificate: offer only the open endpoint and anonymous logins, so asyncua has
         # nothing to warn about (signing policies, plaintext passwords)
@@ -303,11 +309,12 @@ class OpcUaEndpoint:
         attr_service = server.iserver.attribute_service
         self._orig_write = attr_service.write
         attr_service.write = self._write  # type: ignore[method-assign]
+        await opcua_guard.apply_limits(server, self.limits)
         await server.start()
         bserver = server.bserver
         assert bserver is not None
         self.port = int(bserver.port)
-        self.url = f"opc.tcp://{self.host}:{self.port}/"
+        self.url = f"opc.tcp://{self.host}:{self.port}{self.path}"
         server.endpoint = urlparse(self.url)
         for edp in server.iserver.endpoints:  # advertise the bound port, not 0
             edp.EndpointUrl = self.url
@@ -538,7 +545,12 @@ class OpcUaEndpoint:
 
     def _method(self, dev: Device, command: str) -> Callable[..., Coroutine[Any, Any, ua.StatusCode]]:
         # an async callback runs on the event loop (asyncua runs plain functions in a thread pool)
+        owner = self._device_nodes[dev.name]
+
         async def call(parent: ua.NodeId, *args: Any) -> ua.StatusCode:
+            # Part 4 §5.11.2: the method must be a component of the ObjectId it is called on
+            if parent != owner:
+                return ua.StatusCode(ua.StatusCodes.BadMethodInvalid)
             if args:
                 return ua.StatusCode(ua.StatusCodes.BadTooManyArguments)
             status = self.gw.command(dev, command)

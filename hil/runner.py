@@ -209,7 +209,9 @@ class Runner:
             if self.want_opcua:
                 from .opcua import OpcUaEndpoint
 
-                self.opcua = OpcUaEndpoint(gw, host=cfg.host, port=cfg.opcua_port)
+                self.opcua = OpcUaEndpoint(
+                    gw, host=cfg.host, port=cfg.opcua_port, path=cfg.opcua_path, limits=cfg.opcua_limits
+                )
                 await self.opcua.start()
                 n_vars = len(self.opcua.variables())
                 self.endpoints.append(

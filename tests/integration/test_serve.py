@@ -28,7 +28,7 @@ def test_hil_serve_prints_every_endpoint_and_stops_by_itself() -> None:
     }
     assert len({port for port, _, _ in units}) == 1  # gateway layout: one port
     assert int(units[0][0]) > 0
-    assert re.search(r"^opc\.tcp://127\.0\.0\.1:\d+/", out, flags=re.M)
+    assert re.search(r"^opc\.tcp://127\.0\.0\.1:\d+/aidc-hil\s", out, flags=re.M)  # endpoints.opcua.path
     assert "stopped at t = 3.0 s after 30 ticks" in out
     assert "tick lateness p50" in out
 

@@ -24,6 +24,7 @@ endpoints:
     path: /aidc-hil
   point_maps: {bess: bess} # point map per device kind (profiles/points/<name>.yaml)
 ```
+``modbus.security`` and ``opcua.security`` (access control) are described in :mod:`hil.security`.
 Every key is optional; errors name the file, the line and a did-you-mean.
 """
 
@@ -37,6 +38,7 @@ from typing import Any
 from twin.params import suggest
 
 from .config import ConfigError, Path_, Problem, _line_for
+from .security import ModbusSecurity, OpcUaSecurity, parse_modbus_security, parse_opcua_security
 
 __all__ = ["IDENTITY_KEYS", "EndpointConfig", "ModbusLimits", "parse_endpoints"]
 
@@ -80,6 +82,8 @@ class EndpointConfig:
     point_maps: dict[str, str] = field(default_factory=dict)
     modbus_limits: ModbusLimits = field(default_factory=ModbusLimits)
     modbus_identity: dict[str, str] = field(default_factory=dict)
+    modbus_security: ModbusSecurity = field(default_factory=ModbusSecurity)
+    opcua_security: OpcUaSecurity = field(default_factory=OpcUaSecurity)
 
     def with_ports(self, *, modbus: int | None = None, opcua: int | None = None) -> EndpointConfig:
         from dataclasses import replace
@@ -105,8 +109,9 @@ _SCHEMA: dict[str, Any] = {
         "frame_timeout_s": float,
         "max_requests_per_s": "rate",
         "identity": dict.fromkeys(IDENTITY_KEYS, str),
+        "security": "any",
     },
-    "opcua": {"port": int, "path": str},
+    "opcua": {"port": int, "path": str, "security": "any"},
     "point_maps": dict,
 }
 
@@ -151,6 +156,8 @@ def parse_endpoints(data: Any, *, path: Path, lines: Mapping[Path_, int]) -> End
                     )
                 else:
                     out[key] = value
+            elif spec == "any":  # parsed by hil.security
+                out[key] = value
             elif spec == "count":
                 if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 100_000:
                     err((*where, key), f"must be a whole number 1..100000, got {value!r}")
@@ -198,6 +205,11 @@ def parse_endpoints(data: Any, *, path: Path, lines: Mapping[Path_, int]) -> End
     for key, text in d.get("modbus", {}).get("identity", {}).items():
         if len(text.encode()) > 64:
             err(("modbus", "identity", key), f"at most 64 bytes, got {len(text.encode())}")
+    base = Path(path).parent
+    msec, osec = d.get("modbus", {}).get("security"), d.get("opcua", {}).get("security")
+    # no section: the open lab endpoint (docs/design-decisions.md, "No security section")
+    modbus_security = ModbusSecurity() if msec is None else parse_modbus_security(msec, base=base, err=err)
+    opcua_security = OpcUaSecurity() if osec is None else parse_opcua_security(osec, base=base, err=err)
     if problems:
         raise ConfigError(problems)
     m = d.get("modbus", {})
@@ -221,4 +233,6 @@ def parse_endpoints(data: Any, *, path: Path, lines: Mapping[Path_, int]) -> End
             max_requests_per_s=float(m.get("max_requests_per_s", 0.0)),
         ),
         modbus_identity=dict(m.get("identity", {})),
+        modbus_security=modbus_security,
+        opcua_security=opcua_security,
     )

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from asyncua import Server, ua
@@ -96,6 +97,10 @@ class _Users:
         return None
 
 
+def _fmt(path: Path) -> str:
+    return "pem" if path.read_bytes()[:64].lstrip().startswith(b"-----BEGIN") else "der"
+
+
 async def apply_security(server: Server, sec: OpcUaSecurity) -> None:
     """Policies, certificate, trust list and users of ``sec`` on ``server`` (after ``init()``)."""
     server.set_security_policy([_POLICIES[p] for p in sec.policies], permission_ruleset=_Rules())
@@ -108,8 +113,9 @@ async def apply_security(server: Server, sec: OpcUaSecurity) -> None:
     server.allow_remote_admin(False)
     server.iserver.set_user_manager(_Users(sec))  # type: ignore[arg-type]
     if sec.certificate is not None and sec.private_key is not None:
-        await server.load_certificate(str(sec.certificate))
-        await server.load_private_key(str(sec.private_key))
+        # by content, so PEM files load whatever their name ends with (.pem, .crt, .key)
+        await server.load_certificate(str(sec.certificate), format=_fmt(sec.certificate))
+        await server.load_private_key(str(sec.private_key), format=_fmt(sec.private_key))
     if sec.trusted is not None:
         store = TrustStore([sec.trusted], [])
         await store.load()

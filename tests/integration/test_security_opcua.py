@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -15,7 +16,7 @@ import pytest
 from asyncua import Client, ua
 from asyncua.crypto.security_policies import SecurityPolicyBasic256Sha256
 
-from hil.certs import CertSet, client_uri, make_certs
+from hil.certs import make_test_pki
 from hil.config import load_site
 from hil.gateway import Gateway
 from hil.opcua import OpcUaEndpoint
@@ -25,20 +26,50 @@ SIGN = ua.MessageSecurityMode.Sign
 ENCRYPT = ua.MessageSecurityMode.SignAndEncrypt
 pytestmark = pytest.mark.asyncio
 
+SERVER_URI = "urn:aidc-hil:lab_rack:server"
+
+
+@dataclass(frozen=True)
+class CertSet:
+    """What :func:`hil.certs.make_test_pki` wrote, as the tests use it."""
+
+    ca: Path
+    trusted: Path
+    server_cert: Path
+    server_key: Path
+    clients: dict[str, tuple[Path, Path]]
+
+
+def make_certs(out: Path, clients: dict[str, str]) -> CertSet:
+    ca, server, issued = make_test_pki(out, application_uri=SERVER_URI, clients=clients)
+    return CertSet(
+        ca.cert,
+        out / "trusted",
+        server.cert,
+        server.key,
+        {n: (i.cert, pem(i.key)) for n, i in issued.items()},
+    )
+
+
+def pem(key: Path) -> Path:
+    """asyncua's client reads a key as PEM only from a file named *.pem."""
+    out = key.with_name(key.stem + "-key.pem")
+    out.write_bytes(key.read_bytes())
+    return out
+
 
 @pytest.fixture(scope="session")
 def certs(tmp_path_factory: pytest.TempPathFactory) -> CertSet:
     return make_certs(
         tmp_path_factory.mktemp("certs"),
-        site="lab_rack",
-        clients=[("operator", "operator"), ("viewer", "read-only"), ("stranger", None)],
+        {"operator": "operator", "viewer": "read-only"},
     )
 
 
 @pytest.fixture(scope="session")
 def rogue(tmp_path_factory: pytest.TempPathFactory) -> CertSet:
     """Another CA's certificates: well formed, never trusted by the server."""
-    return make_certs(tmp_path_factory.mktemp("rogue"), site="lab_rack", clients=[("operator", "operator")])
+    return make_certs(tmp_path_factory.mktemp("rogue"), {"operator": "operator"})
 
 
 def secure(certs: CertSet, **kw: object) -> OpcUaSecurity:
@@ -47,7 +78,7 @@ def secure(certs: CertSet, **kw: object) -> OpcUaSecurity:
         "anonymous": False,
         "certificate": certs.server_cert,
         "private_key": certs.server_key,
-        "trusted": certs.ca.parent / "trusted",
+        "trusted": certs.trusted,
         "users": (
             OpcUaUser("alice", "operator", password_hash=hash_password("s3cret-alice")),
             OpcUaUser("bob", "read-only", password_hash=hash_password("s3cret-bob")),
@@ -80,7 +111,7 @@ async def client_for(
     client = Client(ep.url, timeout=10)
     client.session_timeout = 600_000
     if cert is not None:
-        client.application_uri = client_uri(name)
+        client.application_uri = f"urn:aidc-hil:client:{name}"
         await client.set_security(
             SecurityPolicyBasic256Sha256,
             certificate=str(cert[0]),

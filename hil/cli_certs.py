@@ -13,6 +13,7 @@ import click
 from rich.panel import Panel
 
 from hil.cli_common import err
+from hil.endpoints import EndpointConfig
 from hil.security import exposure_warnings, hash_password
 
 __all__ = ["certs", "password_hash", "warn_exposure"]
@@ -93,9 +94,7 @@ def password_hash(from_stdin: bool) -> None:
 def warn_exposure(endpoints: object) -> None:
     """A bold panel on stderr when the endpoints bind beyond loopback without security."""
     host = str(getattr(endpoints, "host", "127.0.0.1"))
-    lines = exposure_warnings(
-        host, endpoints.modbus_security, endpoints.opcua_security
-    )
+    lines = exposure_warnings(host, endpoints.modbus_security, endpoints.opcua_security)
     if lines:
         body = (
             "\n".join(f"• {x}" for x in lines) + "\nSee docs/security.md: use TLS, users, read_only, allow."

@@ -91,10 +91,9 @@ def password_hash(from_stdin: bool) -> None:
     click.echo(hash_password(pw))
 
 
-def warn_exposure(endpoints: object) -> None:
+def warn_exposure(endpoints: EndpointConfig) -> None:
     """A bold panel on stderr when the endpoints bind beyond loopback without security."""
-    host = str(getattr(endpoints, "host", "127.0.0.1"))
-    lines = exposure_warnings(host, endpoints.modbus_security, endpoints.opcua_security)
+    lines = exposure_warnings(endpoints.host, endpoints.modbus_security, endpoints.opcua_security)
     if lines:
         body = (
             "\n".join(f"• {x}" for x in lines) + "\nSee docs/security.md: use TLS, users, read_only, allow."

@@ -27,6 +27,7 @@ from twin import Site
 
 from .endpoints import EndpointConfig
 from .gateway import Gateway
+from .security import exposure_warnings
 
 __all__ = [
     "AsFastAsPossible",
@@ -179,6 +180,9 @@ class Runner:
     async def _start_servers(self) -> None:
         cfg = self.config
         gw = self.gateway
+        for text in exposure_warnings(cfg.host, cfg.modbus_security, cfg.opcua_security):
+            if ("Modbus" in text and self.want_modbus) or ("OPC UA" in text and self.want_opcua):
+                log.warning("%s (docs/security.md)", text)
         try:
             if self.want_modbus:
                 from .modbus import ModbusEndpoint

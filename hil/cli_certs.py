@@ -6,6 +6,7 @@ Registered on the ``hil`` group by :mod:`hil.cli`; see ``docs/security.md``.
 
 from __future__ import annotations
 
+import socket
 import sys
 from pathlib import Path
 
@@ -27,7 +28,8 @@ __all__ = ["certs", "password_hash", "warn_exposure"]
     "hosts",
     multiple=True,
     metavar="HOST",
-    help="Another address or DNS name the server is reached at (repeatable; 127.0.0.1 and localhost always).",
+    help="Another address or DNS name the server is reached at (repeatable; "
+    "127.0.0.1, localhost and this machine's name always).",
 )
 @click.option(
     "--client",
@@ -59,7 +61,7 @@ def certs(out: Path, site: str, hosts: tuple[str, ...], clients: tuple[str, ...]
             out,
             application_uri=f"urn:aidc-hil:{site}:server",
             clients=wanted,
-            hosts=("127.0.0.1", "localhost", *hosts),
+            hosts=("127.0.0.1", "localhost", socket.gethostname(), *hosts),
         )
     except ValueError as exc:
         err.print(f"[red]error:[/] {exc}", markup=True, highlight=False)

@@ -207,7 +207,7 @@ class Runner:
                     )
                     await ep.start()
                     self.modbus.append(ep)
-                    if ep.tls_server is not None:
+                    if ep.tls_server is not None and ep.security.open:  # else the units list it
                         self.endpoints.append(
                             Endpoint(ep.tls_url, "Modbus/TCP Security", "TLS, mutual X.509")
                         )

@@ -194,3 +194,26 @@ async def test_allow_list_closes_others_at_connect_and_counts_them(gw: Gateway) 
         assert ep.stats.denied == 3
         assert gw.writes_accepted == 0
         ok.close()
+
+
+async def test_pymodbus_tls_client_reads_and_writes_as_operator(
+    gw: Gateway, mb_certs: tuple[CertSet, CertSet]
+) -> None:
+    from pymodbus.client import AsyncModbusTlsClient
+
+    certs, _ = mb_certs
+    async with ModbusEndpoint(gw, port=0, security=tls_security(certs)) as ep:
+        assert ep.tls_port
+        unit, addr = wset(gw)
+        client = AsyncModbusTlsClient(
+            "127.0.0.1", port=ep.tls_port, sslctx=client_ctx(certs, "operator"), timeout=WAIT_S, retries=0
+        )
+        try:
+            assert await client.connect()
+            r = await client.read_holding_registers(BASE_ADDRESS, count=2, device_id=unit)
+            assert r.registers == [0x5375, 0x6E53]  # "SunS"
+            w = await client.write_register(addr, 1, device_id=unit)
+            assert not w.isError()
+            assert gw.writes_accepted == 1
+        finally:
+            client.close()

@@ -298,6 +298,7 @@ def serve(
     if legacy:
         endpoints.personality = "legacy"
     endpoints = endpoints.with_ports(modbus=modbus_port, opcua=opcua_port)
+    warn_exposure(endpoints)
     out = Console(soft_wrap=True)
 
     async def go() -> None:
@@ -602,12 +603,12 @@ def schema(kind: str) -> None:
     click.echo(text, nl=False)
 
 
+from hil.cli_certs import certs, password_hash, warn_exposure  # noqa: E402
 from hil.cli_econ import bill, roi  # noqa: E402  (the money commands live beside, on this group)
 from hil.cli_ems import ems  # noqa: E402
 
-main.add_command(bill)
-main.add_command(roi)
-main.add_command(ems)
+for _cmd in (bill, roi, ems, certs, password_hash):
+    main.add_command(_cmd)
 
 if __name__ == "__main__":  # pragma: no cover
     main()

@@ -35,6 +35,7 @@ endpoints:
     activation_timeout_s: 10       # a connection without an activated session is closed
   point_maps: {bess: bess} # point map per device kind (profiles/points/<name>.yaml)
 ```
+``modbus.security`` and ``opcua.security`` (access control) are described in :mod:`hil.security`.
 Every key is optional; errors name the file, the line and a did-you-mean.
 """
 
@@ -48,6 +49,7 @@ from typing import Any
 from twin.params import suggest
 
 from .config import ConfigError, Path_, Problem, _line_for
+from .security import ModbusSecurity, OpcUaSecurity, parse_modbus_security, parse_opcua_security
 
 __all__ = ["IDENTITY_KEYS", "EndpointConfig", "ModbusLimits", "OpcUaLimits", "parse_endpoints"]
 
@@ -136,6 +138,8 @@ class EndpointConfig:
     modbus_limits: ModbusLimits = field(default_factory=ModbusLimits)
     modbus_identity: dict[str, str] = field(default_factory=dict)
     opcua_limits: OpcUaLimits = field(default_factory=OpcUaLimits)
+    modbus_security: ModbusSecurity = field(default_factory=ModbusSecurity)
+    opcua_security: OpcUaSecurity = field(default_factory=OpcUaSecurity)
 
     def with_ports(self, *, modbus: int | None = None, opcua: int | None = None) -> EndpointConfig:
         from dataclasses import replace
@@ -161,6 +165,7 @@ _SCHEMA: dict[str, Any] = {
         "frame_timeout_s": float,
         "max_requests_per_s": "rate",
         "identity": dict.fromkeys(IDENTITY_KEYS, str),
+        "security": "any",
     },
     "opcua": {
         "port": int,
@@ -168,6 +173,7 @@ _SCHEMA: dict[str, Any] = {
         **dict.fromkeys(_OPCUA_COUNTS, "count"),
         **dict.fromkeys(_OPCUA_SIZES, "bytes"),
         "activation_timeout_s": float,
+        "security": "any",
     },
     "point_maps": dict,
 }
@@ -213,6 +219,8 @@ def parse_endpoints(data: Any, *, path: Path, lines: Mapping[Path_, int]) -> End
                     )
                 else:
                     out[key] = value
+            elif spec == "any":  # parsed by hil.security
+                out[key] = value
             elif spec == "count":
                 if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 100_000:
                     err((*where, key), f"must be a whole number 1..100000, got {value!r}")
@@ -271,6 +279,11 @@ def parse_endpoints(data: Any, *, path: Path, lines: Mapping[Path_, int]) -> End
         "max_chunk_size", OpcUaLimits.max_chunk_size
     ):
         err(("opcua", "max_message_size"), "must be at least max_chunk_size")
+    base = Path(path).parent
+    msec, osec = d.get("modbus", {}).get("security"), d.get("opcua", {}).get("security")
+    # no section: the open lab endpoint (docs/design-decisions.md, "No security section")
+    modbus_security = ModbusSecurity() if msec is None else parse_modbus_security(msec, base=base, err=err)
+    opcua_security = OpcUaSecurity() if osec is None else parse_opcua_security(osec, base=base, err=err)
     if problems:
         raise ConfigError(problems)
     m = d.get("modbus", {})
@@ -294,6 +307,8 @@ def parse_endpoints(data: Any, *, path: Path, lines: Mapping[Path_, int]) -> End
         ),
         modbus_identity=dict(m.get("identity", {})),
         opcua_limits=_opcua_limits(o),
+        modbus_security=modbus_security,
+        opcua_security=opcua_security,
     )
 
 

@@ -90,6 +90,7 @@ from dataclasses import dataclass
 from .endpoints import IDENTITY_KEYS, ModbusLimits
 from .gateway import Device, Gateway, WriteStatus
 from .modbus_server import Deferred, ModbusStats, TcpServer
+from .security import ModbusSecurity
 
 __all__ = [
     "LAYOUTS",
@@ -442,6 +443,8 @@ class ModbusEndpoint:
         unknown_unit: str = "gateway_no_response",
         limits: ModbusLimits | None = None,
         identity: Mapping[str, str] | None = None,
+        security: ModbusSecurity | None = None,
+        tls_port: int | None = None,
     ) -> None:
         if layout not in LAYOUTS:
             raise ValueError(f"layout {layout!r} is not one of {', '.join(LAYOUTS)}")
@@ -463,6 +466,11 @@ class ModbusEndpoint:
             raise ValueError(f"identity keys {sorted(unknown)} are not among {', '.join(IDENTITY_KEYS)}")
         self.limits = limits
         self.identity = dict(identity)
+        # read-only, allow-list, Modbus/TCP Security (hil.modbus_tls); default: the gateway's
+        self.security = security or getattr(conf, "modbus_security", None) or ModbusSecurity()
+        tls = self.security.tls
+        self.tls_port = (tls.port if tls_port is None else tls_port) if tls is not None else None
+        self.tls_server: TcpServer | None = None
         self.host = host
         self.port = port
         self.layout = layout
@@ -476,6 +484,10 @@ class ModbusEndpoint:
     @property
     def url(self) -> str:
         return f"modbus://{self.host}:{self.port}"
+
+    @property
+    def tls_url(self) -> str:
+        return f"modbus+tls://{self.host}:{self.tls_port}"
 
     @property
     def running(self) -> bool:
@@ -495,15 +507,39 @@ class ModbusEndpoint:
         """Bind and start serving (returns once listening). OSError if the port is taken."""
         if self._server is not None:
             raise RuntimeError("already started")
-        server = TcpServer(self._context.handle, self.limits, url=lambda: self.url)
-        try:
-            self.port = await server.start(self.host, self.port)
-        except OSError as exc:
-            raise OSError(exc.errno, f"cannot listen on {self.host}:{self.port}: {exc}") from None
+        sec = self.security
+        access = None
+        if sec.read_only or sec.allow or sec.tls is not None:
+            from .modbus_tls import Access
+
+            access = Access(sec, tls=False, log_denied=None)
+        server = TcpServer(self._context.handle, self.limits, url=lambda: self.url, access=access)
+        if access is not None:
+            access.log_denied = server.log_refused
+        if sec.open:
+            try:
+                self.port = await server.start(self.host, self.port)
+            except OSError as exc:
+                raise OSError(exc.errno, f"cannot listen on {self.host}:{self.port}: {exc}") from None
         self._server = server
+        if sec.tls is not None and self.tls_port is not None:
+            from .modbus_tls import Access, server_context
+
+            ctx = server_context(sec.tls)
+            tls_server = TcpServer(self._context.handle, self.limits, url=lambda: self.tls_url)
+            tls_server.access = Access(sec, tls=True, log_denied=tls_server.log_refused)
+            try:
+                self.tls_port = await tls_server.start(self.host, self.tls_port, ssl=ctx)
+            except OSError as exc:
+                await self.stop()
+                raise OSError(exc.errno, f"cannot listen on {self.host}:{self.tls_port}: {exc}") from None
+            self.tls_server = tls_server
 
     async def stop(self) -> None:
         """Close the listener and every client connection. Safe to call twice."""
+        tls_server, self.tls_server = self.tls_server, None
+        if tls_server is not None:
+            await tls_server.stop()
         server, self._server = self._server, None
         if server is None:
             return

@@ -32,13 +32,20 @@ import struct
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, fields
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .endpoints import ModbusLimits
+
+if TYPE_CHECKING:
+    from ssl import SSLContext
+
+    from .modbus_tls import Access
 
 __all__ = ["BATCH", "Deferred", "ModbusStats", "RateLimitedLog", "TcpServer"]
 
 log = logging.getLogger("hil.modbus")
+
+WRITE_FCS = frozenset((5, 6, 15, 16, 22, 23))  # refused on a read-only connection (exception 01)
 
 MBAP = struct.Struct(">HHHB")
 MAX_LENGTH = 254  # MBAP length: the unit id and a PDU of at most 253 bytes
@@ -72,6 +79,8 @@ class ModbusStats:
     unanswered: int = 0  # silent unit, offline fault
     errors: int = 0  # unexpected errors in the handler (answered 04)
     throttled: int = 0  # times a connection waited for the request-rate cap
+    denied: int = 0  # closed at once: not in the allow-list (hil.modbus_tls)
+    read_only_refused: int = 0  # writes answered 01 on a read-only endpoint or connection
 
     def as_dict(self) -> dict[str, int]:
         return {f.name: int(getattr(self, f.name)) for f in fields(self)}
@@ -116,6 +125,7 @@ class _Connection(asyncio.Protocol):
         now = self.loop.time()
         self.last_active = now
         self.partial_since: float | None = None
+        self.read_only = False  # writes answered 01 (hil.modbus_tls)
         rate = server.limits.max_requests_per_s
         self.tokens = max(1.0, rate) if rate else 0.0
         self.token_t = now
@@ -137,6 +147,13 @@ class _Connection(asyncio.Protocol):
             )
             transport.abort()
             return
+        if srv.access is not None:
+            ok, self.read_only = srv.access.admit(transport, srv.url)
+            if not ok:
+                self.closed = True
+                srv.stats.denied += 1
+                transport.abort()
+                return
         srv.stats.connections += 1
         srv.connections.add(self)
 
@@ -207,7 +224,11 @@ class _Connection(asyncio.Protocol):
             self.last_active = now
             self.partial_since = now if buf else None
             srv.stats.requests += 1
-            answer = srv.answer(unit, pdu)
+            if self.read_only and pdu[0] in WRITE_FCS:
+                srv.stats.read_only_refused += 1
+                answer: Answer = bytes((pdu[0] | 0x80, 0x01))
+            else:
+                answer = srv.answer(unit, pdu)
             if isinstance(answer, Deferred):
                 self.busy = True
                 self.task = self.loop.create_task(self._later(tid, unit, answer))
@@ -278,8 +299,11 @@ class _Connection(asyncio.Protocol):
 class TcpServer:
     """The listening socket and its connections; ``answer(unit, pdu)`` serves each request."""
 
-    def __init__(self, handler: Handler, limits: ModbusLimits, *, url: Callable[[], str]) -> None:
+    def __init__(
+        self, handler: Handler, limits: ModbusLimits, *, url: Callable[[], str], access: Access | None = None
+    ) -> None:
         self.handler = handler
+        self.access = access  # allow-list, read-only, TLS roles (hil.modbus_tls)
         self.limits = limits
         self._url = url
         self.stats = ModbusStats()
@@ -296,9 +320,9 @@ class TcpServer:
     def url(self) -> str:
         return self._url()
 
-    async def start(self, host: str, port: int) -> int:
-        """Listen; return the bound port. OSError when the address is taken."""
-        self._server = await self.loop.create_server(lambda: _Connection(self), host, port)
+    async def start(self, host: str, port: int, *, ssl: SSLContext | None = None) -> int:
+        """Listen (over TLS with ``ssl``); return the bound port. OSError when the address is taken."""
+        self._server = await self.loop.create_server(lambda: _Connection(self), host, port, ssl=ssl)
         self._schedule_sweep()
         return int(self._server.sockets[0].getsockname()[1])
 

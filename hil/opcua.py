@@ -77,6 +77,8 @@ from asyncua.server.address_space import AttributeValue
 from . import opcua_guard
 from .endpoints import OpcUaLimits
 from .gateway import Device, Gateway, KindGroup, PointInstance, WriteStatus
+from .opcua_security import apply_security
+from .security import OpcUaSecurity
 from .sunspec import TYPES, usable_range
 
 __all__ = ["SIM_EPOCH", "OpcUaEndpoint"]
@@ -222,8 +224,13 @@ class OpcUaEndpoint:
         keep_history: bool = False,
         path: str = "/",
         limits: OpcUaLimits | None = None,
+        security: OpcUaSecurity | None = None,
     ) -> None:
         self.gw = gateway
+        # access control (hil.opcua_security); default: the gateway's endpoints: configuration
+        self.security = (
+            security or getattr(gateway.endpoint_config, "opcua_security", None) or OpcUaSecurity()
+        )
         self.host = host
         self.port = port
         self.path = "/" + path.strip("/")  # the URL is opc.tcp://host:port/path
@@ -285,10 +292,6 @@ class OpcUaEndpoint:
         self.server = server
         server.set_endpoint(f"opc.tcp://{self.host}:{self.port}{self.path}")
         server.set_server_name(f"aidc-hil {self.site_name}")
-        # no certificate: offer only the open endpoint and anonymous logins, so asyncua has
-        # nothing to warn about (signing policies, plaintext passwords)
-        server.set_security_policy([ua.SecurityPolicyType.NoSecurity])
-        server.set_identity_tokens([ua.AnonymousIdentityToken])
         try:
             await self._start(server)
         except BaseException:
@@ -301,6 +304,9 @@ class OpcUaEndpoint:
 
     async def _start(self, server: Server) -> None:
         await server.init()
+        # policies, certificates, trust list, users and roles; the default offers only the open
+        # endpoint and anonymous logins, so asyncua has nothing to warn about
+        await apply_security(server, self.security)
         await server.set_application_uri(f"{self.namespace_uri}:server")
         self.namespace_index = await server.register_namespace(self.namespace_uri)
         t0 = time.perf_counter()

@@ -27,6 +27,7 @@ from twin import Site
 
 from .endpoints import EndpointConfig
 from .gateway import Gateway
+from .security import exposure_warnings
 
 __all__ = [
     "AsFastAsPossible",
@@ -179,6 +180,9 @@ class Runner:
     async def _start_servers(self) -> None:
         cfg = self.config
         gw = self.gateway
+        for text in exposure_warnings(cfg.host, cfg.modbus_security, cfg.opcua_security):
+            if ("Modbus" in text and self.want_modbus) or ("OPC UA" in text and self.want_opcua):
+                log.warning("%s (docs/security.md)", text)
         try:
             if self.want_modbus:
                 from .modbus import ModbusEndpoint
@@ -189,7 +193,8 @@ class Runner:
                     groups = [
                         ([d], cfg.modbus_port + k if cfg.modbus_port else 0) for k, d in enumerate(gw.devices)
                     ]
-                for devices, port in groups:
+                tls = cfg.modbus_security.tls
+                for k, (devices, port) in enumerate(groups):
                     ep = ModbusEndpoint(
                         gw,
                         devices,
@@ -197,14 +202,21 @@ class Runner:
                         port=port,
                         layout="gateway" if cfg.modbus_layout == "gateway" else "per-device",
                         unknown_unit=cfg.unknown_unit,
+                        security=cfg.modbus_security,
+                        tls_port=None if tls is None else (tls.port + k if tls.port else 0),
                     )
                     await ep.start()
                     self.modbus.append(ep)
+                    if ep.tls_server is not None and ep.security.open:  # else the units list it
+                        self.endpoints.append(
+                            Endpoint(ep.tls_url, "Modbus/TCP Security", "TLS, mutual X.509")
+                        )
+                    scheme, p = ("modbus", ep.port) if ep.security.open else ("modbus+tls", ep.tls_port)
                     for d in devices:
                         unit = d.unit_id
                         models = " ".join(str(m) for m in _compact(d.models))
                         self.endpoints.append(
-                            Endpoint(f"modbus://{cfg.host}:{ep.port}/{unit}", d.name, f"SunSpec {models}")
+                            Endpoint(f"{scheme}://{cfg.host}:{p}/{unit}", d.name, f"SunSpec {models}")
                         )
             if self.want_opcua:
                 from .opcua import OpcUaEndpoint

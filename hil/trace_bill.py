@@ -120,6 +120,31 @@ def site_storage(site: Any) -> Any:
 
 
 OPTIMUM_COLUMNS = ("bess.aux_kwh", "pv.energy_kwh", "bess.energy_kwh")
+#: the step the optimum of a run is solved at (a trace finer than this is averaged to it)
+OPTIMUM_STEP_S = 60.0
+
+
+def bucket_means(
+    ts: np.ndarray, series: tuple[np.ndarray, ...], interval_s: float, step_s: float = OPTIMUM_STEP_S
+) -> tuple[np.ndarray, tuple[np.ndarray, ...], float]:
+    """Average intervals of ``interval_s`` into buckets of ``k = round(step_s / interval_s)``
+    consecutive intervals (from the first), never across a calendar month; returns the bucket
+    starts, the bucket-mean series and the bucket length. A month's last bucket may hold fewer
+    than ``k`` intervals: its mean is its energy over a whole bucket, so energy is kept exactly
+    (that bucket's power is understated). Intervals already ``step_s`` or longer are returned
+    as they are."""
+    k = round(step_s / interval_s)
+    if k <= 1:
+        return ts, series, interval_s
+    months = ts.astype("datetime64[M]")
+    first = np.flatnonzero(np.r_[True, months[1:] != months[:-1]])
+    # bucket index of every interval: counted from each month's first interval
+    pos = np.arange(ts.size) - np.repeat(first, np.diff(np.r_[first, ts.size]))
+    new_bucket = (pos % k) == 0
+    bucket = np.cumsum(new_bucket) - 1
+    starts = ts[new_bucket]
+    out = tuple(np.bincount(bucket, weights=x, minlength=starts.size) / k for x in series)
+    return starts, out, k * interval_s
 
 
 def _optimum(out_dir: Path, tariff: Tariff, start: str, storage: Any, base_total: float) -> dict[str, Any]:
@@ -144,10 +169,20 @@ def _optimum(out_dir: Path, tariff: Tariff, start: str, storage: Any, base_total
     months = ts.astype("datetime64[M]")
     last = np.flatnonzero(np.r_[months[1:] != months[:-1], True])
     end = {str(months[i]): float(stored[i]) for i in last}  # the run's stored energy at month ends
+    # the LP at the trace's step would be millions of variables for a day at 100 ms; the
+    # optimum is solved on OPTIMUM_STEP_S means (energy kept exactly, month by month)
+    ts_b, (load_b, pv_b), step_s = bucket_means(ts, (load, pv), interval_s)
     res = optimal_dispatch(
-        tariff, ts, load, pv if pv.any() else None, storage, h, e0_kwh=e0, end_energy_kwh=end
+        tariff,
+        ts_b,
+        load_b,
+        pv_b if pv_b.any() else None,
+        storage,
+        step_s / 3600.0,
+        e0_kwh=e0,
+        end_energy_kwh=end,
     )
-    opt = compute_bill(tariff, ts, res.dispatch.grid_kw, interval_s).to_dict()
+    opt = compute_bill(tariff, ts_b, res.dispatch.grid_kw, step_s).to_dict()
     return {
         "total": opt["total"],
         "savings": base_total - opt["total"],

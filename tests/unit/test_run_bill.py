@@ -107,3 +107,31 @@ def test_the_run_is_scored_against_the_optimum_of_its_window(billed_run) -> None
     assert bill["optimum_share"] == pytest.approx(bill["savings"]["total"] / opt["savings"], rel=1e-9)
     assert opt["storage"]["power_kw"] > 0
     assert "Against the optimum" in (out / "summary.md").read_text()
+
+
+def test_the_optimum_is_solved_on_minute_means_that_keep_every_kwh() -> None:
+    """A run's optimum is solved on 1-min means (a day at 100 ms would be a 4-million-variable
+    LP: the first full-day benchmark spent hours in HiGHS): the means keep each month's energy
+    exactly and never straddle a month boundary, and a coarse trace passes through as it is."""
+    from hil.trace_bill import bucket_means
+
+    rng = np.random.default_rng(3)
+    ts = np.datetime64("2026-06-30T23:58:00.000") + np.arange(3000) * np.timedelta64(100, "ms")
+    p = rng.uniform(-50.0, 900.0, ts.size)
+    starts, (m,), step = bucket_means(ts, (p,), 0.1)
+    assert step == 60.0
+    june = ts < np.datetime64("2026-07-01")
+    for month_mask, bucket_mask in (
+        (june, starts < np.datetime64("2026-07-01")),
+        (~june, starts >= np.datetime64("2026-07-01")),
+    ):
+        assert m[bucket_mask].sum() * 60.0 == pytest.approx(p[month_mask].sum() * 0.1, rel=1e-12)
+    assert np.datetime64("2026-07-01T00:00:00.000") in starts  # July opens its own bucket
+    # 1,200 June intervals = 2 whole buckets; 1,800 July intervals = 3 whole buckets
+    assert starts.size == 5
+    assert m[0] == pytest.approx(p[:600].mean(), rel=1e-12)
+    coarse, pc = ts[::600], p[::600]  # already at the optimum's step: left as it is
+    same_ts, (same,), same_step = bucket_means(coarse, (pc,), 60.0)
+    assert same_step == 60.0
+    assert same_ts is coarse
+    assert same is pc

@@ -580,11 +580,13 @@ def faults(fmt: str) -> None:
 
 
 @main.command()
-@click.argument("kind", type=click.Choice(["scenario", "study", "tariff", "limits"]), default="scenario")
+@click.argument(
+    "kind", type=click.Choice(["scenario", "study", "tariff", "limits", "signals"]), default="scenario"
+)
 def schema(kind: str) -> None:
     """Print a file-format reference in Markdown: scenario (docs/scenario-schema.md), study
-    (docs/study-schema.md), tariff (docs/tariff-schema.md) or the input limits
-    (docs/limits.md); each doc is this output.
+    (docs/study-schema.md), tariff (docs/tariff-schema.md), the input limits
+    (docs/limits.md) or every twin signal (docs/reference/signals.md); each doc is this output.
 
     \b
     Example:
@@ -593,12 +595,14 @@ def schema(kind: str) -> None:
     """
     from hil import schema_doc
     from hil.limits import limits_markdown
+    from twin.signals_doc import signals_markdown
 
     text = {
         "scenario": schema_doc.scenario_schema_markdown,
         "study": schema_doc.study_schema_markdown,
         "tariff": schema_doc.tariff_schema_markdown,
         "limits": limits_markdown,
+        "signals": signals_markdown,
     }[kind]()
     click.echo(text, nl=False)
 

@@ -26,6 +26,7 @@ from twin import site_io as _io
 from twin import site_ivp as _ivp
 from twin._interp import FloatArray
 from twin.aging import AgingModel
+from twin.bus import signal_table
 from twin.clock import DEFAULT_START, DEFAULT_TIMEZONE, Clock, check_start, check_timezone
 from twin.errors import ParameterError, ParameterIssue, SolverError, UnknownSignalError
 from twin.limits import size_issues
@@ -41,15 +42,13 @@ from twin.models.pv import Pv, PvParams
 from twin.models.ups import Ups, UpsParams
 from twin.params import from_dict, param, suggest
 from twin.pms import BusMode, PmsParams, Transfer
-from twin.signals import resolve_alias
+from twin.signals import SignalTable, resolve_alias, split_name
 
 __all__ = ["Site", "SiteParams", "Snapshot"]
 
 _PCS_OFF = int(PcsState.OFF)
 _CONTACTOR_CLOSED = int(Contactor.CLOSED)
 _CONTACTOR_FAULT = int(Contactor.FAULT)
-
-_NAME_CACHE: dict[str, tuple[str, int | None, str]] = {}
 
 
 @dataclass(frozen=True)
@@ -102,18 +101,31 @@ class Snapshot(Mapping[str, float]):
     :meth:`to_dict`.
     """
 
-    def __init__(self, t: float, tick: int, scalars: dict[str, float], arrays: dict[str, FloatArray]) -> None:
+    def __init__(
+        self,
+        t: float,
+        tick: int,
+        scalars: dict[str, float],
+        arrays: dict[str, FloatArray],
+        signals: SignalTable | None = None,
+    ) -> None:
         self.t = t
         self.tick = tick
         self.scalars = scalars
         self.arrays = arrays
+        self.signals = signals
+        """The declarations of the site that took it (units, meanings), if known."""
+
+    def unit(self, name: str) -> str | None:
+        """The declared unit of ``name`` (``dev.sig`` or ``dev[i].sig``); None if unknown."""
+        return None if self.signals is None else self.signals.unit(resolve_alias(name))
 
     def __getitem__(self, name: str) -> float:
         name = resolve_alias(name)
         v = self.scalars.get(name)
         if v is not None:
             return v
-        dev, idx, sig = _split(name)
+        dev, idx, sig = split_name(name)
         if idx is not None:
             arr = self.arrays.get(f"{dev}.{sig}")
             if arr is not None and 0 <= idx < arr.shape[0]:
@@ -141,22 +153,6 @@ class Snapshot(Mapping[str, float]):
             for i, v in enumerate(arr.tolist()):
                 out[f"{dev}[{i}].{sig}"] = float(v)
         return out
-
-
-def _split(name: str) -> tuple[str, int | None, str]:
-    hit = _NAME_CACHE.get(name)
-    if hit is not None:
-        return hit
-    dev, _, sig = name.partition(".")
-    idx: int | None = None
-    if dev.endswith("]") and "[" in dev:
-        base, _, num = dev[:-1].partition("[")
-        if num.isdigit():
-            dev, idx = base, int(num)
-    out = (dev, idx, sig)
-    if len(_NAME_CACHE) < 100_000:
-        _NAME_CACHE[name] = out
-    return out
 
 
 # ------------------------------------------------------------------------------------------
@@ -304,6 +300,13 @@ class Site:
         )
         self.gpu = GpuFleet(params.gpu, seed=int(seeds[3]))
         self.ups = Ups(params.ups) if params.ups is not None else None
+        self.devices = tuple(
+            d
+            for d in (self.battery, self.bms, self.pcs, self.genset, self.pv, self.gpu, self.ups)
+            if d is not None
+        )
+        self.signals: SignalTable = signal_table(self.devices)
+        """Every input and output of this site, from the devices' and the bus's declarations."""
         n_racks = params.gpu.n_racks
         self.powered = np.ones(n_racks, dtype=bool)
         self.rack_est = np.zeros(n_racks)
@@ -378,10 +381,20 @@ class Site:
         self.s_base_kva = max(self._s_base(), 1.0)
         self.s_sc_kva = g.scr * self._s_ref_kva()
         self._inputs = _io.build_inputs(self)
+        if set(self._inputs) != set(self.signals.inputs):  # a setter without a declaration, or vice versa
+            raise RuntimeError(
+                f"inputs and declarations differ: {set(self._inputs) ^ set(self.signals.inputs)}"
+            )
         self._bat_out: dict[str, FloatArray] = {}
         self._batt_step: dict[str, FloatArray] = {}  # the battery step of the tick (for the books)
         self._init_cooling()
         self._snapshot = _io.make_snapshot(self)
+        # devices with per-unit inputs are addressed dev[i] over as many units as they report
+        addressed = {key.partition(".")[0] for key, sig in self.signals.inputs.items() if sig.per_unit}
+        self._unit_counts: dict[str, int] = {}
+        for key, arr in self._snapshot.arrays.items():
+            if key.partition(".")[0] in addressed:
+                self._unit_counts.setdefault(key.partition(".")[0], arr.shape[0])
 
     # -- construction helpers --------------------------------------------------------------
     def _s_base(self) -> float:
@@ -433,7 +446,7 @@ class Site:
         ``device.input`` sets every unit, ``device[i].input`` one unit.
         """
         name = resolve_alias(name)
-        dev, idx, sig = _split(name)
+        dev, idx, sig = split_name(name)
         key = f"{dev}.{sig}"
         setter = self._inputs.get(key)
         if setter is None:
@@ -448,8 +461,7 @@ class Site:
 
     def unit_count(self, device: str) -> int:
         """How many units ``device[i].input`` may address (1 for a site-wide device)."""
-        n_gen = self.genset.n if self.genset is not None else 1
-        return {"pcs": self.n_cab, "bms": self.n_cab, "bess": self.n_cab, "genset": n_gen}.get(device, 1)
+        return self._unit_counts.get(device, 1)
 
     def set_units(self, name: str, values: Any) -> None:
         """Set a per-unit input on every unit at once (``values`` has one entry per unit)."""

@@ -265,4 +265,4 @@ def make_snapshot(site: Site) -> Snapshot:
     else:
         scalars["pv.p_ac_kw"] = 0.0
     scalars["pv.energy_kwh"] = site.energy.pv_kwh  # the PV's AC energy book (the balance's pv_kwh)
-    return Snapshot(site.t, site.tick, scalars, arrays)
+    return Snapshot(site.t, site.tick, scalars, arrays, site.signals)

@@ -12,6 +12,7 @@ power over the tick equals the PCS's demand exactly (see ``docs/models/battery.m
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 
@@ -81,14 +82,23 @@ class BatteryParams:
 class Battery:
     """Fleet of cabinets. States per modelled cell, shape ``(n_cabinets, cells_modelled)``."""
 
-    name = "bess"
-    states = (
+    name: ClassVar[str] = "bess"
+    states: ClassVar[tuple[Signal, ...]] = (
         Signal("soc", "1", "state of charge of each modelled cell"),
         Signal("v_rc_v", "V", "RC-pair overpotentials"),
         Signal("t_cell_degc", "°C", "cell temperature"),
         Signal("t_jig_degc", "°C", "module / cold-plate node temperature"),
     )
-    outputs = (
+    inputs: ClassVar[tuple[Signal, ...]] = (
+        Signal("fault_heat_w", "W", "extra heat in the first modelled cell (thermal fault injection)"),
+        Signal(
+            "cell_soc_offset_pct",
+            "%",
+            "shifts the first cell's SoC by this many points (imbalance injection)",
+        ),
+        Signal("t_coolant_degc", "°C", "coolant / cabinet air temperature"),
+    )
+    outputs: ClassVar[tuple[Signal, ...]] = (
         Signal("soc_pct", "%", "true pack SoC (capacity-weighted mean of the cells)"),
         Signal("soc_min_pct", "%", "lowest cell SoC"),
         Signal("v_dc_v", "V", "pack terminal voltage"),

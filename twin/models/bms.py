@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from enum import IntEnum
+from typing import ClassVar
 
 import numpy as np
 from numpy.typing import NDArray
@@ -189,17 +190,26 @@ class Bms:
     rest on a steep part of the OCV curve.
     """
 
-    name = "bms"
-    outputs = (
+    name: ClassVar[str] = "bms"
+    outputs: ClassVar[tuple[Signal, ...]] = (
         Signal("ccl_a", "A", "charge current limit"),
         Signal("dcl_a", "A", "discharge current limit"),
         Signal("alarm_bits", "bitfield32", "SunSpec 802 Evt1"),
-        Signal("state", "enum", "SunSpec 802 State"),
-        Signal("cha_st", "enum", "SunSpec 802 ChaSt"),
-        Signal("contactor", "enum", "0 open, 1 precharge, 2 closed, 3 fault"),
+        Signal("state", "enum", "SunSpec 802 State", enum=BmsState),
+        Signal("cha_st", "enum", "SunSpec 802 ChaSt", enum=ChaSt),
+        Signal("contactor", "enum", "0 open, 1 precharge, 2 closed, 3 fault", enum=Contactor),
         Signal("soc_est_pct", "%", "BMS estimate (coulomb counting with sensor errors)"),
         Signal("soh_pct", "%", "state of health (capacity)"),
-        Signal("recalibrations", "1", "SoC estimate recalibrations so far (top of charge or rested OCV)"),
+    )
+    inputs: ClassVar[tuple[Signal, ...]] = (
+        Signal("alarm_reset", "1", "1 clears latched BMS alarms (and the PCS's latched fault)"),
+        Signal("disconnect", "1", "1 opens the contactors and keeps them open, 0 releases"),
+        Signal("fault_contactor", "1", "1 raises a contactor error (fault injection)"),
+        Signal("fault_ground", "1", "1 raises a ground fault (fault injection)"),
+        Signal("fault_other", "1", "1 raises 'other alarm' (fault injection)"),
+        Signal("soc_sensor_bias_a", "A", "current-sensor offset seen by the SoC estimate"),
+        Signal("soc_sensor_gain", "1", "current-sensor gain seen by the SoC estimate"),
+        Signal("soc_sensor_drift_a_per_h", "A/h", "current-sensor drift rate (from a zero offset)"),
     )
 
     def __init__(

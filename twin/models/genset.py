@@ -16,6 +16,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from enum import IntEnum
+from typing import ClassVar
 
 import numpy as np
 
@@ -75,12 +76,21 @@ class GensetParams:
 
 
 class Genset:
-    name = "genset"
-    outputs = (
+    """Standby gensets, one unit each: start sequence, engine lag, droop governor, fuel."""
+
+    name: ClassVar[str] = "genset"
+    outputs: ClassVar[tuple[Signal, ...]] = (
         Signal("p_kw", "kW", "electrical output"),
-        Signal("state", "enum", "0 off, 1 cranking, 2 running, 3 cool-down, 4 fail-to-start"),
+        Signal(
+            "state", "enum", "0 off, 1 cranking, 2 running, 3 cool-down, 4 fail-to-start", enum=GensetState
+        ),
         Signal("fuel_l", "l", "fuel used (cumulative)"),
         Signal("fuel_l_per_h", "l/h", "fuel rate"),
+    )
+    inputs: ClassVar[tuple[Signal, ...]] = (
+        Signal("start", "1", "1 starts the unit (a rising edge retries after a failed start), 0 stops"),
+        Signal("p_set_kw", "kW", "base-load setpoint at nominal frequency (droop acts around it)"),
+        Signal("fail_to_start", "1", "1 makes the next start fail (fault injection)"),
     )
 
     def __init__(self, params: GensetParams, *, rng: np.random.Generator) -> None:

@@ -43,6 +43,7 @@ import numpy as np
 from twin.errors import SimulationError
 from twin.models.gpu_profiles import PROFILES
 from twin.params import PROFILE_KEY, from_dict, param
+from twin.signals import Signal
 
 __all__ = [
     "CHECKPOINT",
@@ -426,6 +427,26 @@ class GpuFleet:
     contains it. Same seed and same call sequence give bit-identical results; the waveform
     does not depend on the tick length.
     """
+
+    name: ClassVar[str] = "gpu"
+    outputs: ClassVar[tuple[Signal, ...]] = (
+        Signal("p_kw", "kW", "rack IT power, mean over the tick"),
+        Signal("powered", "1", "1 while the rack has supply"),
+    )
+    inputs: ClassVar[tuple[Signal, ...]] = (
+        Signal("smoothing", "1", "1 turns the fleet's power smoothing on, 0 off", per_unit=False),
+        Signal("job_start", "1", "starts job N (the value; negative: every job)", per_unit=False),
+        Signal(
+            "job_stop", "1", "stops job N: steps to idle, no restart (negative: every job)", per_unit=False
+        ),
+        Signal(
+            "job_fail",
+            "1",
+            "fails job N: idle, work since its checkpoint lost, restart later (negative: every job)",
+            per_unit=False,
+        ),
+        Signal("checkpoint", "1", "job N checkpoints now (negative: every job)", per_unit=False),
+    )
 
     def __init__(self, params: GpuFleetParams, *, seed: int, t0: float = 0.0) -> None:
         p = params

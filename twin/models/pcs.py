@@ -24,7 +24,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from enum import IntEnum
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import numpy.typing as npt
@@ -302,19 +302,24 @@ def lag_ramp_step(
 class Pcs:
     """Vectorised PCS fleet: one unit per battery cabinet."""
 
-    name = "pcs"
-    outputs = (
-        Signal("p_ac_kw", "kW", "AC active power, + export (discharge)"),
+    name: ClassVar[str] = "pcs"
+    outputs: ClassVar[tuple[Signal, ...]] = (
+        Signal("p_ac_kw", "kW", "AC active power at the end of the tick, + export (discharge)"),
+        Signal("p_ac_mean_kw", "kW", "AC active power, mean over the tick (what the meters integrate)"),
         Signal("q_ac_kvar", "kvar", "AC reactive power, + inject"),
         Signal("p_dc_kw", "kW", "DC power drawn from the battery"),
         Signal("loss_kw", "kW", "conversion loss (standby loss when not switching)"),
         Signal("aux_kw", "kW", "auxiliary and HVAC consumption (AC side)"),
-        Signal("state", "enum", "SunSpec 701 InvSt"),
+        Signal("state", "enum", "SunSpec 701 InvSt", enum=PcsState),
         Signal("alarm_bits", "bitfield32", "SunSpec 701 Alrm"),
         Signal("p_max_dis_kw", "kW", "available discharge power"),
         Signal("p_max_ch_kw", "kW", "available charge power"),
+        Signal("p_set_kw", "kW", "active power setpoint in force, + discharge"),
+        Signal("enable", "1", "run command in force: 1 run, 0 stop"),
+        Signal("discharge_kwh", "kWh", "AC energy delivered since the start"),
+        Signal("charge_kwh", "kWh", "AC energy absorbed since the start"),
     )
-    inputs = (
+    inputs: ClassVar[tuple[Signal, ...]] = (
         Signal("enable", "1", "1 run, 0 stop"),
         Signal("p_set_kw", "kW", "active power setpoint, + discharge"),
         Signal("q_set_kvar", "kvar", "reactive power setpoint"),

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 
@@ -74,12 +75,34 @@ def clear_sky_ghi(hour_solar: float, latitude_deg: float, day_of_year: int) -> f
 
 
 class Pv:
-    name = "pv"
-    outputs = (
-        Signal("p_ac_kw", "kW", "AC output", per_unit=False),
+    """PV park as one aggregate inverter: irradiance to AC power, limit and trips."""
+
+    name: ClassVar[str] = "pv"
+    outputs: ClassVar[tuple[Signal, ...]] = (
+        # pv.p_ac_kw and pv.energy_kwh are the bus's (twin.bus): reported as 0 without PV
         Signal("ghi_w_m2", "W/m²", "irradiance in use", per_unit=False),
         Signal("loss_kw", "kW", "inverter loss", per_unit=False),
-        Signal("state", "enum", "SunSpec 701 InvSt", per_unit=False),
+        Signal(
+            "tripped",
+            "1",
+            "1 while the inverters are tripped (grid code, dead bus or pv.trip)",
+            per_unit=False,
+        ),
+    )
+    inputs: ClassVar[tuple[Signal, ...]] = (
+        Signal(
+            "irradiance_w_m2", "W/m²", "overrides the irradiance (NaN returns to the model)", per_unit=False
+        ),
+        Signal(
+            "cloud_index",
+            "1",
+            "overrides the clear-sky index 0..1 (NaN returns to the model)",
+            per_unit=False,
+        ),
+        Signal("p_limit_pct", "%", "active power limit, % of rating", per_unit=False),
+        Signal(
+            "trip", "1", "1 trips the inverters and holds them off until 0 (fault injection)", per_unit=False
+        ),
     )
 
     def __init__(self, params: PvParams, *, seed: int, clock: Clock | None = None) -> None:

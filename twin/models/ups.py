@@ -26,6 +26,7 @@ current about 10 % of rating. The battery's own charge loss is not modelled (η_
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 
@@ -68,17 +69,22 @@ class UpsParams:
 
 
 class Ups:
-    """Aggregate UPS on the racks. Vectorless: one unit carries the whole data hall."""
+    """Aggregate UPS on the racks. Vectorless: one unit carries the whole data hall.
 
-    name = "ups"
-    outputs = (
-        Signal("p_in_kw", "kW", "power taken from the bus (load share and recharge)"),
-        Signal("p_out_kw", "kW", "power delivered to the racks"),
-        Signal("p_batt_kw", "kW", "battery power, + discharge"),
-        Signal("loss_kw", "kW", "conversion loss"),
-        Signal("soc_pct", "%", "battery state of charge"),
-        Signal("on_battery", "1", "1 while the battery carries any of the load"),
+    Its outputs are reported on every site: without a UPS model the racks' draw passes
+    straight through (``p_in_kw`` = ``p_out_kw``, no battery, no loss).
+    """
+
+    name: ClassVar[str] = "ups"
+    outputs: ClassVar[tuple[Signal, ...]] = (
+        Signal("p_in_kw", "kW", "power taken from the bus (load share and recharge)", per_unit=False),
+        Signal("p_out_kw", "kW", "power delivered to the racks", per_unit=False),
+        Signal("p_batt_kw", "kW", "battery power, + discharge", per_unit=False),
+        Signal("loss_kw", "kW", "conversion loss", per_unit=False),
+        Signal("soc_pct", "%", "battery state of charge", per_unit=False),
+        Signal("on_battery", "1", "1 while the battery carries any of the load", per_unit=False),
     )
+    inputs: ClassVar[tuple[Signal, ...]] = ()
 
     def __init__(self, params: UpsParams) -> None:
         self.params = params

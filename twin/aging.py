@@ -37,6 +37,7 @@ from typing import Final
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from twin._interp import FloatArray
 from twin.errors import ParameterError, ParameterIssue
 from twin.params import param, suggest
 
@@ -59,7 +60,6 @@ __all__ = [
     "naumann_row",
 ]
 
-FloatArray = NDArray[np.float64]
 
 DAY_S: Final = 86400.0
 """Seconds per day."""

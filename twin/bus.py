@@ -10,13 +10,15 @@ site without PV; without a UPS model the ``ups.*`` signals pass the racks' draw 
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
+from dataclasses import dataclass
 
 from twin.models.ups import Ups
 from twin.pms import BusMode, Transfer
 from twin.signals import Declares, Signal, SignalTable
 
-__all__ = ["INPUTS", "OUTPUTS", "signal_table"]
+__all__ = ["INPUTS", "OUTPUTS", "DemandRegister", "Energy", "energy_balance", "signal_table"]
 
 
 def _s(name: str, unit: str, doc: str, enum: type[BusMode] | type[Transfer] | None = None) -> Signal:
@@ -115,3 +117,110 @@ def signal_table(devices: Iterable[Declares]) -> SignalTable:
         ("twin.bus", d, INPUTS.get(d, ()), OUTPUTS.get(d, ())) for d in dict.fromkeys([*OUTPUTS, *INPUTS])
     ]
     return SignalTable.build(groups)
+
+
+# ------------------------------------------------------------------------------------------
+# the energy accounts
+# ------------------------------------------------------------------------------------------
+@dataclass
+class Energy:
+    """Energy accumulators (kWh) for the balance: sources = loads + losses + Δstored."""
+
+    grid_kwh: float = 0.0
+    pv_kwh: float = 0.0
+    genset_kwh: float = 0.0
+    it_kwh: float = 0.0
+    cooling_kwh: float = 0.0
+    base_kwh: float = 0.0
+    pcs_loss_kwh: float = 0.0
+    aux_kwh: float = 0.0
+    battery_loss_kwh: float = 0.0
+    battery_chem_kwh: float = 0.0  # chemical energy drawn from the cells (+ discharge)
+    unserved_kwh: float = 0.0  # DC energy the PCS asked for and the cells did not give
+    ups_loss_kwh: float = 0.0
+    ups_discharge_kwh: float = 0.0  # net energy out of the UPS battery (+ discharge)
+    rotating_kwh: float = 0.0  # island imbalance taken up by the rotating masses
+    damping_kwh: float = 0.0  # frequency-dependent load relief (0 unless a load declares it)
+    aging_kwh: float = 0.0  # stored energy removed by capacity fade (not a flow)
+    it_unserved_kwh: float = 0.0  # racks' draw the UPS could not carry within a tick
+    supplied_kwh: float = 0.0  # energy delivered by every source and store (positive flows)
+    # revenue-meter accumulators (not balance terms): the split of ``grid_kwh`` and of the
+    # fleet's AC power by sign, each tick's mean power times its length
+    grid_import_kwh: float = 0.0  # Σ max(p_grid, 0)·dt
+    grid_export_kwh: float = 0.0  # Σ max(−p_grid, 0)·dt
+    bess_discharge_kwh: float = 0.0  # Σ max(p_ac_mean, 0)·dt over the fleet (AC side)
+    bess_charge_kwh: float = 0.0  # Σ max(−p_ac_mean, 0)·dt over the fleet (AC side)
+
+
+@dataclass
+class DemandRegister:
+    """A fixed-block demand register: mean import (kW) over clock-aligned intervals.
+
+    Intervals are aligned to the site's local wall clock (``site.local_time_s``; a whole
+    number of intervals since 1970-01-01T00:00 local), as :func:`twin.econ.compute_bill` buckets
+    demand. A tick belongs to the interval its start falls in (as the bill's samples do). A
+    completed interval's demand is its import energy over the full interval length (so a first
+    interval the run covers only in part reads low, as a bill would); ``current_kw`` is the mean
+    import over the part of the current interval seen so far (0 right after a boundary).
+    """
+
+    interval_s: float = 900.0
+    key: int | None = None  # index of the current interval (None: none open)
+    kwh: float = 0.0  # import energy booked in the current interval
+    covered_s: float = 0.0  # seconds of the current interval booked so far
+    prev_kw: float = 0.0  # demand of the last completed interval
+    max_kw: float = 0.0  # highest completed-interval demand since start
+
+    def book(self, t_start_s: float, dt: float, p_import_kw: float) -> None:
+        """Book one tick starting at local time ``t_start_s`` with mean import ``p_import_kw``."""
+        n = t_start_s / self.interval_s
+        key = math.floor(n + 1e-9)
+        if self.key is not None and key != self.key:
+            self._close()
+        self.key = key
+        self.kwh += max(p_import_kw, 0.0) * dt / 3600.0
+        self.covered_s += dt
+        if (t_start_s + dt) / self.interval_s >= key + 1 - 1e-9:
+            self._close()
+
+    def _close(self) -> None:
+        self.prev_kw = self.kwh * 3600.0 / self.interval_s
+        self.max_kw = max(self.max_kw, self.prev_kw)
+        self.key, self.kwh, self.covered_s = None, 0.0, 0.0
+
+    @property
+    def current_kw(self) -> float:
+        return self.kwh * 3600.0 / self.covered_s if self.covered_s > 0.0 else 0.0
+
+
+def energy_balance(en: Energy) -> dict[str, float]:
+    """Every term of the site's energy balance since t = 0 (kWh), with its closing error.
+
+    sources (grid import, PV, gensets) + stores given up (battery cells' chemical energy,
+    UPS battery) = sinks (IT, cooling, base, auxiliaries, PCS, cell and UPS losses,
+    rotating-mass energy taken up on an island, load relief) + ``residual_kwh``.
+    ``supplied_kwh`` is the energy every source and store delivered (positive flows), the
+    scale for the residual. ``aging_kwh`` is stored energy removed by capacity fade: not a
+    flow, so it is outside the flow balance, but the cells' energy obeys
+    ``E(t) − E(0) = −battery_chem_kwh − aging_kwh``.
+    """
+    sources = en.grid_kwh + en.pv_kwh + en.genset_kwh
+    stores = en.battery_chem_kwh + en.ups_discharge_kwh
+    sinks = (
+        en.it_kwh
+        + en.cooling_kwh
+        + en.base_kwh
+        + en.aux_kwh
+        + en.pcs_loss_kwh
+        + en.battery_loss_kwh
+        + en.ups_loss_kwh
+        + en.rotating_kwh
+        + en.damping_kwh
+    )
+    return {
+        **en.__dict__,
+        "sources_kwh": sources,
+        "stores_kwh": stores,
+        "sinks_kwh": sinks,
+        "residual_kwh": sources + stores - sinks,
+    }

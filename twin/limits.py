@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 from twin.errors import ParameterIssue
 
 if TYPE_CHECKING:
-    from twin.site import SiteParams
+    from twin.site_params import SiteParams
 
 __all__ = ["SIZE_LIMITS", "Limit", "size_issues"]
 

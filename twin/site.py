@@ -13,8 +13,7 @@ from __future__ import annotations
 
 import copy
 import math
-from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -26,207 +25,35 @@ from twin import site_io as _io
 from twin import site_ivp as _ivp
 from twin._interp import FloatArray
 from twin.aging import AgingModel
-from twin.bus import signal_table
-from twin.clock import DEFAULT_START, DEFAULT_TIMEZONE, Clock, check_start, check_timezone
+from twin.bus import DemandRegister, Energy, energy_balance, signal_table
+from twin.clock import Clock
 from twin.errors import ParameterError, ParameterIssue, SolverError, UnknownSignalError
 from twin.limits import size_issues
-from twin.models.battery import Battery, BatteryParams
-from twin.models.bms import ALARM_BITS, Bms, BmsParams, Contactor
+from twin.models.battery import Battery
+from twin.models.bms import ALARM_BITS, Bms, Contactor
 from twin.models.cell import load_cell
-from twin.models.genset import Genset, GensetParams, GensetState
-from twin.models.gpu import GpuFleet, GpuFleetParams
-from twin.models.grid import FacilityParams, GridParams
+from twin.models.genset import Genset, GensetState
+from twin.models.gpu import GpuFleet
 from twin.models.gridcode import GridCodeMonitor, load_grid_code
-from twin.models.pcs import PCS_ALARM_BITS, Pcs, PcsParams, PcsState
-from twin.models.pv import Pv, PvParams
-from twin.models.ups import Ups, UpsParams
-from twin.params import from_dict, param, suggest
-from twin.pms import BusMode, PmsParams, Transfer
+from twin.models.pcs import PCS_ALARM_BITS, Pcs, PcsState
+from twin.models.pv import Pv
+from twin.models.ups import Ups
+from twin.params import from_dict, suggest
+from twin.pms import BusMode, Transfer
 from twin.signals import SignalTable, resolve_alias, split_name
+from twin.site_params import AgingParams, SiteParams
+from twin.snapshot import Snapshot
 
-__all__ = ["Site", "SiteParams", "Snapshot"]
+__all__ = ["AgingParams", "Site", "SiteParams", "Snapshot"]
 
 _PCS_OFF = int(PcsState.OFF)
 _CONTACTOR_CLOSED = int(Contactor.CLOSED)
 _CONTACTOR_FAULT = int(Contactor.FAULT)
 
 
-@dataclass(frozen=True)
-class AgingParams:
-    model: str = param("naumann", choices=("naumann", "blast_lfp250", "none"), source="physics.md §1.3")
-    window_s: float = param(3600.0, unit="s", gt=0, source="stressor averaging window")
-
-
-@dataclass(frozen=True)
-class SiteParams:
-    name: str = param("site", source="site file")
-    source: str = param("", source="site file", doc="where the site's figures come from")
-    tick_s: float = param(0.1, unit="s", ge=0.001, le=60, source="design.md: default tick 100 ms")
-    seed: int = param(0, ge=0, source="run choice: the same seed gives a bit-identical trace")
-    method: str = param("fixed", choices=("fixed", "ivp"), source="integration path")
-    start: str = param(
-        DEFAULT_START,
-        check=check_start,
-        source="≈ 10:00 solar time at 113.3° E on 21 June (aidc_10k's PV start before the clock)",
-        doc="local wall-clock date-time of t = 0, ISO (e.g. 2026-06-21T10:00)",
-    )
-    timezone: str = param(
-        DEFAULT_TIMEZONE,
-        check=check_timezone,
-        source="Chinese sites: UTC+8, no DST",
-        doc="IANA zone name of the site's wall clock",
-    )
-    grid: GridParams = param(GridParams(), source="see GridParams")
-    facility: FacilityParams = param(FacilityParams(), source="see FacilityParams")
-    battery: BatteryParams = param(BatteryParams(), source="see BatteryParams")
-    bms: BmsParams = param(BmsParams(), source="see BmsParams")
-    pcs: PcsParams = param(PcsParams(), source="see PcsParams")
-    pv: PvParams | None = param(None, source="see PvParams; omit for no PV")
-    genset: GensetParams | None = param(None, source="see GensetParams; omit for no genset")
-    ups: UpsParams | None = param(None, source="see UpsParams; omit for racks with no UPS")
-    pms: PmsParams = param(PmsParams(), source="see PmsParams (twin.pms)")
-    gpu: GpuFleetParams = param(GpuFleetParams(), source="see GpuFleetParams")
-    aging: AgingParams = param(AgingParams(), source="see AgingParams")
-    cell: dict[str, Any] | None = field(default=None, metadata={"source": "inline cell set"})
-
-
-# ------------------------------------------------------------------------------------------
-# snapshot
-# ------------------------------------------------------------------------------------------
-class Snapshot(Mapping[str, float]):
-    """Every signal at one tick, by fully qualified name.
-
-    Aggregates are ``device.signal``; per-unit values ``device[i].signal``. Built from the
-    arrays the site already holds, so taking one each tick is cheap; flatten with
-    :meth:`to_dict`.
-    """
-
-    def __init__(
-        self,
-        t: float,
-        tick: int,
-        scalars: dict[str, float],
-        arrays: dict[str, FloatArray],
-        signals: SignalTable | None = None,
-    ) -> None:
-        self.t = t
-        self.tick = tick
-        self.scalars = scalars
-        self.arrays = arrays
-        self.signals = signals
-        """The declarations of the site that took it (units, meanings), if known."""
-
-    def unit(self, name: str) -> str | None:
-        """The declared unit of ``name`` (``dev.sig`` or ``dev[i].sig``); None if unknown."""
-        return None if self.signals is None else self.signals.unit(resolve_alias(name))
-
-    def __getitem__(self, name: str) -> float:
-        name = resolve_alias(name)
-        v = self.scalars.get(name)
-        if v is not None:
-            return v
-        dev, idx, sig = split_name(name)
-        if idx is not None:
-            arr = self.arrays.get(f"{dev}.{sig}")
-            if arr is not None and 0 <= idx < arr.shape[0]:
-                return float(arr[idx])
-        raise UnknownSignalError(name, suggest(name, list(self._names(limit_units=4)), n=3))
-
-    def _names(self, limit_units: int | None = None) -> Iterator[str]:
-        yield from self.scalars
-        for key, arr in self.arrays.items():
-            dev, sig = key.split(".", 1)
-            n = arr.shape[0] if limit_units is None else min(arr.shape[0], limit_units)
-            for i in range(n):
-                yield f"{dev}[{i}].{sig}"
-
-    def __iter__(self) -> Iterator[str]:
-        return self._names()
-
-    def __len__(self) -> int:
-        return len(self.scalars) + sum(a.shape[0] for a in self.arrays.values())
-
-    def to_dict(self) -> dict[str, float]:
-        out = dict(self.scalars)
-        for key, arr in self.arrays.items():
-            dev, sig = key.split(".", 1)
-            for i, v in enumerate(arr.tolist()):
-                out[f"{dev}[{i}].{sig}"] = float(v)
-        return out
-
-
 # ------------------------------------------------------------------------------------------
 # site
 # ------------------------------------------------------------------------------------------
-@dataclass
-class Energy:
-    """Energy accumulators (kWh) for the balance: sources = loads + losses + Δstored."""
-
-    grid_kwh: float = 0.0
-    pv_kwh: float = 0.0
-    genset_kwh: float = 0.0
-    it_kwh: float = 0.0
-    cooling_kwh: float = 0.0
-    base_kwh: float = 0.0
-    pcs_loss_kwh: float = 0.0
-    aux_kwh: float = 0.0
-    battery_loss_kwh: float = 0.0
-    battery_chem_kwh: float = 0.0  # chemical energy drawn from the cells (+ discharge)
-    unserved_kwh: float = 0.0  # DC energy the PCS asked for and the cells did not give
-    ups_loss_kwh: float = 0.0
-    ups_discharge_kwh: float = 0.0  # net energy out of the UPS battery (+ discharge)
-    rotating_kwh: float = 0.0  # island imbalance taken up by the rotating masses
-    damping_kwh: float = 0.0  # frequency-dependent load relief (0 unless a load declares it)
-    aging_kwh: float = 0.0  # stored energy removed by capacity fade (not a flow)
-    it_unserved_kwh: float = 0.0  # racks' draw the UPS could not carry within a tick
-    supplied_kwh: float = 0.0  # energy delivered by every source and store (positive flows)
-    # revenue-meter accumulators (not balance terms): the split of ``grid_kwh`` and of the
-    # fleet's AC power by sign, each tick's mean power times its length
-    grid_import_kwh: float = 0.0  # Σ max(p_grid, 0)·dt
-    grid_export_kwh: float = 0.0  # Σ max(−p_grid, 0)·dt
-    bess_discharge_kwh: float = 0.0  # Σ max(p_ac_mean, 0)·dt over the fleet (AC side)
-    bess_charge_kwh: float = 0.0  # Σ max(−p_ac_mean, 0)·dt over the fleet (AC side)
-
-
-@dataclass
-class DemandRegister:
-    """A fixed-block demand register: mean import (kW) over clock-aligned intervals.
-
-    Intervals are aligned to the site's local wall clock (``site.local_time_s``; a whole
-    number of intervals since 1970-01-01T00:00 local), as :func:`twin.econ.compute_bill` buckets
-    demand. A tick belongs to the interval its start falls in (as the bill's samples do). A
-    completed interval's demand is its import energy over the full interval length (so a first
-    interval the run covers only in part reads low, as a bill would); ``current_kw`` is the mean
-    import over the part of the current interval seen so far (0 right after a boundary).
-    """
-
-    interval_s: float = 900.0
-    key: int | None = None  # index of the current interval (None: none open)
-    kwh: float = 0.0  # import energy booked in the current interval
-    covered_s: float = 0.0  # seconds of the current interval booked so far
-    prev_kw: float = 0.0  # demand of the last completed interval
-    max_kw: float = 0.0  # highest completed-interval demand since start
-
-    def book(self, t_start_s: float, dt: float, p_import_kw: float) -> None:
-        """Book one tick starting at local time ``t_start_s`` with mean import ``p_import_kw``."""
-        n = t_start_s / self.interval_s
-        key = math.floor(n + 1e-9)
-        if self.key is not None and key != self.key:
-            self._close()
-        self.key = key
-        self.kwh += max(p_import_kw, 0.0) * dt / 3600.0
-        self.covered_s += dt
-        if (t_start_s + dt) / self.interval_s >= key + 1 - 1e-9:
-            self._close()
-
-    def _close(self) -> None:
-        self.prev_kw = self.kwh * 3600.0 / self.interval_s
-        self.max_kw = max(self.max_kw, self.prev_kw)
-        self.key, self.kwh, self.covered_s = None, 0.0, 0.0
-
-    @property
-    def current_kw(self) -> float:
-        return self.kwh * 3600.0 / self.covered_s if self.covered_s > 0.0 else 0.0
 
 
 class Site:
@@ -664,37 +491,8 @@ class Site:
     # outputs -----------------------------------------------------------------------------
 
     def energy_balance(self) -> dict[str, float]:
-        """Every term of the site's energy balance since t = 0 (kWh), with its closing error.
-
-        sources (grid import, PV, gensets) + stores given up (battery cells' chemical energy,
-        UPS battery) = sinks (IT, cooling, base, auxiliaries, PCS, cell and UPS losses,
-        rotating-mass energy taken up on an island, load relief) + ``residual_kwh``.
-        ``supplied_kwh`` is the energy every source and store delivered (positive flows), the
-        scale for the residual. ``aging_kwh`` is stored energy removed by capacity fade: not a
-        flow, so it is outside the flow balance, but the cells' energy obeys
-        ``E(t) − E(0) = −battery_chem_kwh − aging_kwh``.
-        """
-        en = self.energy
-        sources = en.grid_kwh + en.pv_kwh + en.genset_kwh
-        stores = en.battery_chem_kwh + en.ups_discharge_kwh
-        sinks = (
-            en.it_kwh
-            + en.cooling_kwh
-            + en.base_kwh
-            + en.aux_kwh
-            + en.pcs_loss_kwh
-            + en.battery_loss_kwh
-            + en.ups_loss_kwh
-            + en.rotating_kwh
-            + en.damping_kwh
-        )
-        return {
-            **en.__dict__,
-            "sources_kwh": sources,
-            "stores_kwh": stores,
-            "sinks_kwh": sinks,
-            "residual_kwh": sources + stores - sinks,
-        }
+        """Every term of the site's energy balance since t = 0 (kWh): :func:`twin.bus.energy_balance`."""
+        return energy_balance(self.energy)
 
 
 def _reason_bits(reasons: Any, tripped: Any) -> Any:

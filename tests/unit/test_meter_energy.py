@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from hil.config import load_site
-from twin.site import DemandRegister
+from twin.bus import DemandRegister
 
 
 def _run() -> dict[str, np.ndarray]:

@@ -18,7 +18,14 @@ from twin.models.ups import Ups
 from twin.pms import BusMode, Transfer
 from twin.signals import Declares, Signal, SignalTable
 
-__all__ = ["INPUTS", "OUTPUTS", "DemandRegister", "Energy", "energy_balance", "signal_table"]
+__all__ = [
+    "INPUTS",
+    "OUTPUTS",
+    "DemandRegister",
+    "Energy",
+    "energy_balance",
+    "signal_table",
+]
 
 
 def _s(name: str, unit: str, doc: str, enum: type[BusMode] | type[Transfer] | None = None) -> Signal:

@@ -36,6 +36,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from twin.models.grid import cooling_target_kw
 from twin.params import param
 
 if TYPE_CHECKING:
@@ -274,7 +275,7 @@ def pms_loads(site: Site, t: float, dt: float) -> None:
     else:
         site.live_for += dt
         if site.chillers_on < n_ch and site.live_for >= (site.chillers_on + 1) * fac.chiller_restart_s - 1e-9:
-            step = site._cooling_target(site.p_it) / n_ch
+            step = cooling_target_kw(site.params.facility, site.p_it, site.t_ambient) / n_ch
             if step <= headroom:
                 site.chillers_on += 1
                 headroom -= step

@@ -19,23 +19,25 @@ from typing import Any
 
 import numpy as np
 
+from twin import integrate as _integrate
 from twin import pms as _pms
 from twin import site_fixed as _fixed
 from twin import site_io as _io
-from twin import site_ivp as _ivp
 from twin._interp import FloatArray
 from twin.aging import AgingModel
 from twin.bus import DemandRegister, Energy, energy_balance, signal_table
 from twin.clock import Clock
-from twin.errors import ParameterError, ParameterIssue, SolverError, UnknownSignalError
+from twin.errors import ParameterError, ParameterIssue, UnknownSignalError
 from twin.limits import size_issues
 from twin.models.battery import Battery
-from twin.models.bms import ALARM_BITS, Bms, Contactor
+from twin.models.bms import Bms, Contactor
 from twin.models.cell import load_cell
-from twin.models.genset import Genset, GensetState
+from twin.models.genset import Genset
 from twin.models.gpu import GpuFleet
+from twin.models.grid import cooling_target_kw
 from twin.models.gridcode import GridCodeMonitor, load_grid_code
-from twin.models.pcs import PCS_ALARM_BITS, Pcs, PcsState
+from twin.models.pcs import Pcs, PcsState
+from twin.models.pcs_params import grid_trip_alarm_bits
 from twin.models.pv import Pv
 from twin.models.ups import Ups
 from twin.params import from_dict, suggest
@@ -43,6 +45,7 @@ from twin.pms import BusMode, Transfer
 from twin.signals import SignalTable, resolve_alias, split_name
 from twin.site_params import AgingParams, SiteParams
 from twin.snapshot import Snapshot
+from twin.transitions import TransitionLog
 
 __all__ = ["AgingParams", "Site", "SiteParams", "Snapshot"]
 
@@ -198,10 +201,8 @@ class Site:
         # per-PCS AC energy books (kWh): Σ max(±p_ac_mean, 0)·dt, the units of Energy.bess_*
         self.pcs_discharge_kwh = np.zeros(n)
         self.pcs_charge_kwh = np.zeros(n)
-        self.events: list[tuple[float, str, str, str]] = []
-        self._last_bms_bits = np.zeros(n, dtype=np.int64)
-        self._last_pcs_state = self.pcs.state.copy()
-        self._last_genset_state = self.genset.state.copy() if self.genset else np.zeros(0)
+        self.transitions = TransitionLog(self)
+        self.events = self.transitions.events  # (t, device, kind, detail), see twin.transitions
         self._racks_dark_prev = 0
         self.bess_p_set_total: float | None = None
         self.bms_disconnect = np.zeros(n)
@@ -245,7 +246,7 @@ class Site:
         probe = copy.deepcopy(self.gpu)
         fac = self.params.facility
         p_tau = probe.mean_power_kw(0.0, fac.cooling_tau_s, self.powered)
-        self.p_cool = self._cooling_target(float(p_tau.sum()))
+        self.p_cool = cooling_target_kw(fac, float(p_tau.sum()), self.t_ambient)
         self.p_cool_mean = self.p_cool
         probe = copy.deepcopy(self.gpu)
         self.rack_est = probe.mean_power_kw(0.0, self.dt, self.powered)
@@ -315,16 +316,7 @@ class Site:
         dt = self.dt
         t0 = self.t
         self._discrete(t0, dt)
-        saved = self._save()
-        try:
-            if self.method == "ivp":
-                _ivp.continuous_ivp(self, t0, dt)
-            else:
-                _fixed.continuous_fixed(self, t0, dt)
-            self._check_finite(t0)
-        except SolverError:
-            self._restore(saved)
-            raise
+        _integrate.advance(self, t0, dt)
         self.battery.apply_fault_heat(dt)
         self.tick += 1
         _fixed.bookkeeping(self, dt)
@@ -360,7 +352,7 @@ class Site:
         if islanded or not self.grid_available:
             # grid-forming units hold the island; protection watches the grid side only
             grid_trip = np.where(self.pcs.gfm, 0.0, grid_trip)
-        trip_bits = _reason_bits(status.trip_reason, grid_trip > 0)
+        trip_bits = grid_trip_alarm_bits(status.trip_reason, grid_trip > 0)
         grid_ok = np.asarray(status.may_energize, dtype=float) * (0.0 if islanded else 1.0)
         if self.pv is not None and self.pv_monitor is not None:
             pst = self.pv_monitor.update(t, dt, np.array([self.v]), f_meas, rocof)
@@ -390,124 +382,23 @@ class Site:
             self.bms.dcl, self.bms.ccl, bat_out["v_dc_v"], v_pu=self.v, t_ambient_degc=self.t_ambient
         )
         _pms.pms_loads(self, t, dt)
-        self._log_transitions(t)
+        self.transitions.update(self, t)
 
     def gpu_rack_nominal_kw(self) -> float:
         gp = self.params.gpu
         return float(gp.node_peak_kw * gp.nodes_per_rack)
 
     # continuous: fixed-step exact discretisation -------------------------------------------
-    def _cooling_target(self, p_it: float) -> float:
-        """Cooling power with every chiller running: IT × (PUE − 1), corrected for ambient."""
-        fac = self.params.facility
-        k = max(1.0 + fac.pue_slope_per_degc * (self.t_ambient - fac.pue_t_ref_degc), 0.2)
-        return p_it * (fac.pue - 1.0) * k
-
     def _pcs_commands(self) -> tuple[FloatArray, FloatArray]:
         # freq-watt, volt-watt, volt-var and sag injection with the PCS grid code's settings
         return self.pcs.command(dt=self.dt, v_pu=self.v, f_hz=self.f, f_nom_hz=self.f0, code=self.pcs_code)
 
-    def _end_current(self, closed: FloatArray) -> None:
-        """Battery current at the end of the tick (from the PCS's end-of-tick power), for
-        outputs and the next tick's lookups; both paths report the same instant."""
-        bat, pcs = self.battery, self.pcs
-        e, r = bat.pack_instant(bat.state, bat.i_pack)
-        p_dc = (pcs.p_ac + pcs.loss_now_kw(pcs.p_ac)) * 1000.0 * closed
-        i_end, _ = bat.current_for_power(e, r, p_dc)
-        bat.i_pack = i_end * closed
-
-    def _island_load(self) -> float:
-        return self.p_it + self.p_cool_mean + self.params.facility.base_load_kw
-
-    def _aux_now(self, p_ac: FloatArray) -> FloatArray:
-        return self.pcs.aux_now_kw(p_ac)
-
-    def _gfm_target(self, dev: float, p_cmd: FloatArray) -> FloatArray:
-        pcs = self.pcs
-        pp = self.params.pcs
-        droop = -dev / (pp.gfm_droop_pct / 100.0) * pp.p_rated_kw
-        gfm_t = np.clip(pcs.p_set + droop, -pcs.p_max_ch, pcs.p_max_dis * pp.gfm_overload_pu)
-        return np.asarray(np.where(pcs.gfm, gfm_t, p_cmd))
-
-    # bookkeeping -------------------------------------------------------------------------------
-
-    def _check_finite(self, t0: float) -> None:
-        st = self.battery.state
-        if not (
-            np.all(np.isfinite(st.soc))
-            and np.all(np.isfinite(st.t_cell_degc))
-            and np.all(np.isfinite(self.pcs.p_ac))
-        ):
-            raise SolverError("bess", t0, "non-finite battery or PCS state")
-
-    def _save(self) -> dict[str, Any]:
-        return {
-            "state": self.battery.state.copy(),
-            "i_pack": self.battery.i_pack.copy(),
-            "p_ac": self.pcs.p_ac.copy(),
-            "p_ref": self.pcs.p_ref.copy(),
-            "q_ac": self.pcs.q_ac.copy(),
-            "p_cool": self.p_cool,
-            "f": self.f,
-            "gen": self.genset.p.copy() if self.genset else None,
-        }
-
-    def _restore(self, s: dict[str, Any]) -> None:
-        self.battery.state = s["state"]
-        self.battery.i_pack = s["i_pack"]
-        self.pcs.p_ac, self.pcs.p_ref, self.pcs.q_ac = s["p_ac"], s["p_ref"], s["q_ac"]
-        self.p_cool, self.f = s["p_cool"], s["f"]
-        if self.genset is not None:
-            self.genset.p = s["gen"]
-
     # events --------------------------------------------------------------------------------------
     def _event(self, t: float, device: str, kind: str, detail: str) -> None:
-        self.events.append((t, device, kind, detail))
-
-    def _log_transitions(self, t: float) -> None:
-        bits = self.bms.alarm_bits
-        new = bits & ~self._last_bms_bits
-        if np.any(new):
-            for i in np.nonzero(new)[0]:
-                names = [k for k, b in ALARM_BITS.items() if new[i] >> b & 1]
-                self._event(t, f"bms[{i}]", "alarm", ",".join(names))
-        self._last_bms_bits = bits.copy()
-        s = self.pcs.state
-        changed = s != self._last_pcs_state
-        if np.any(changed):
-            for i in np.nonzero(changed)[0]:
-                name = PcsState(int(s[i])).name
-                if name == "FAULT":
-                    al = [k for k, b in PCS_ALARM_BITS.items() if int(self.pcs.alarm_bits[i]) >> b & 1]
-                    name += f" ({','.join(al)})"
-                self._event(t, f"pcs[{i}]", "state", name)
-        self._last_pcs_state = s.copy()
-        if self.genset is not None:
-            gs = self.genset.state
-            for i in np.nonzero(gs != self._last_genset_state)[0]:
-                self._event(t, f"genset[{i}]", "state", GensetState(int(gs[i])).name)
-            self._last_genset_state = gs.copy()
+        self.transitions.add(t, device, kind, detail)
 
     # outputs -----------------------------------------------------------------------------
 
     def energy_balance(self) -> dict[str, float]:
         """Every term of the site's energy balance since t = 0 (kWh): :func:`twin.bus.energy_balance`."""
         return energy_balance(self.energy)
-
-
-def _reason_bits(reasons: Any, tripped: Any) -> Any:
-    """SunSpec 701 alarm bits for grid-code trip reasons."""
-    table = {
-        "OV": PCS_ALARM_BITS["AC_OVER_VOLT"],
-        "UV": PCS_ALARM_BITS["AC_UNDER_VOLT"],
-        "OF": PCS_ALARM_BITS["OVER_FREQUENCY"],
-        "UF": PCS_ALARM_BITS["UNDER_FREQUENCY"],
-        "RO": PCS_ALARM_BITS["GRID_DISCONNECT"],
-    }
-    out = np.zeros(len(tripped), dtype=np.int64)
-    if not np.any(tripped):
-        return out
-    for i, (r, t) in enumerate(zip(reasons, tripped, strict=False)):
-        if t and r:
-            out[i] = 1 << table.get(str(r)[:2].upper(), PCS_ALARM_BITS["GRID_DISCONNECT"])
-    return out

@@ -14,6 +14,7 @@ import numpy as np
 
 from twin._interp import FloatArray
 from twin.models.bms import Contactor
+from twin.models.grid import cooling_target_kw
 from twin.pms import BusMode, Transfer, pcc_v
 
 if TYPE_CHECKING:
@@ -41,7 +42,7 @@ def gpu_and_cooling(site: Site, t0: float, dt: float) -> None:
     if not live:
         site.p_cool = site.p_cool_mean = 0.0
         return
-    target = site._cooling_target(site.p_it) * site.chillers_on / fac.chiller_units
+    target = cooling_target_kw(fac, site.p_it, site.t_ambient) * site.chillers_on / fac.chiller_units
     tau = fac.cooling_tau_s
     e = math.exp(-dt / tau)
     c0 = site.p_cool
@@ -77,7 +78,6 @@ def continuous_fixed(site: Site, t0: float, dt: float) -> None:
         pcs.aux = np.zeros(site.n_cab)  # cabinet auxiliaries are fed from the bus
     closed = (site.bms.contactor == _CONTACTOR_CLOSED).astype(float)
     site._batt_step = site.battery.step_power(site.pcs.p_dc * 1000.0, dt, closed=closed)
-    site._end_current(closed)
     if gs is not None:
         gs.finish_tick(dt)
 
@@ -127,7 +127,7 @@ def island_fixed(site: Site, p_cmd: FloatArray, q_cmd: FloatArray, dt: float) ->
         if syncing and not gen_up:  # storage-only island: an integrating synchroniser
             site.sync_ref += (target - dev) * h / pm.sync_t_s
         ref_p = target if gen_up else site.sync_ref
-        tgt = site._gfm_target(dev - ref_p, p_cmd)
+        tgt = pcs.gfm_target(dev - ref_p, p_cmd)
         p0 = pcs.p_ac
         pcs.p_ac = np.where(run, tgt + (p0 - tgt) * e, 0.0)
         pm_ = np.where(run, tgt + (p0 - tgt) * tau_p / h * (1.0 - e), 0.0)
@@ -140,7 +140,7 @@ def island_fixed(site: Site, p_cmd: FloatArray, q_cmd: FloatArray, dt: float) ->
             gs.step_lag(gs.droop_target(dev, target), h)
             acc_g += gs.p_mean
             supply += float(gs.p_mean.sum())
-        aux = site._aux_now(pm_)
+        aux = pcs.aux_now_kw(pm_)
         relief = g.damping_pu * dev * site.s_base_kva
         imbalance = supply - load - float(aux.sum()) - relief
         energy = max(energy + imbalance * h, 1e-6 * hs)

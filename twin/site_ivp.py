@@ -16,6 +16,7 @@ from twin._interp import FloatArray
 from twin.errors import SolverError
 from twin.models.bms import Contactor
 from twin.models.ecm import EcmState
+from twin.models.grid import cooling_target_kw
 from twin.pms import BusMode
 from twin.site_fixed import continuous_fixed, gen_grid_target, gpu_and_cooling
 
@@ -61,7 +62,7 @@ def continuous_ivp(site: Site, t0: float, dt: float) -> None:
     gpu_and_cooling(site, t0, dt)  # IT, UPS and the cooling target (integrated below)
     site.p_cool = c0
     fac = site.params.facility
-    cool_target = site._cooling_target(site.p_it) * site.chillers_on / fac.chiller_units
+    cool_target = cooling_target_kw(fac, site.p_it, site.t_ambient) * site.chillers_on / fac.chiller_units
     if site.pv is not None:
         site.pv.step(t0, dt)
     p_cmd, q_cmd = site._pcs_commands()
@@ -120,7 +121,7 @@ def continuous_ivp(site: Site, t0: float, dt: float) -> None:
             pg = x[lay["gen"]]
             dx[lay["gen"]] = (gen_tgt - pg) / gs.tau
             p_gen = float(pg.sum())
-        aux = site._aux_now(p_ac)
+        aux = pcs.aux_now_kw(p_ac)
         chem = bat.chem_power_w(state, i_pack) / 1000.0
         p_del = i_pack * (e - r * i_pack) / 1000.0
         ee = dx[lay["e"]]
@@ -167,7 +168,6 @@ def continuous_ivp(site: Site, t0: float, dt: float) -> None:
     pcs.loss = np.full(site.n_cab, ee[0] / site.n_cab)
     pcs.aux = np.full(site.n_cab, ee[1] / site.n_cab)
     pcs.p_dc = pcs.p_ac_mean + pcs.loss
-    site._end_current(closed)
     site._batt_step = {
         "p_chem_w": np.full(site.n_cab, ee[3] * 1000.0 / site.n_cab),
         "p_dc_w": np.full(site.n_cab, (ee[3] - ee[2]) * 1000.0 / site.n_cab),

@@ -110,16 +110,18 @@ def test_a_full_disk_stops_the_run_cleanly_and_keeps_what_was_written(
 def test_a_solver_failure_keeps_the_last_good_state_and_names_device_and_time(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    import twin.integrate
+
     fail_at = 4.2
-    check = Site._check_finite
+    check = twin.integrate._check_finite
     seen: dict[str, Any] = {}
 
-    def poisoned(self: Site, t0: float) -> None:
+    def poisoned(site: Site, t0: float) -> None:
         if t0 >= fail_at and "good" not in seen:
-            seen["good"] = self.battery.state.soc.copy()  # the state before the failing step's integration
+            seen["good"] = site.battery.state.soc.copy()  # the state before the failing step's integration
             seen["before"] = seen["good"]
-            self.battery.state.soc[0] = math.nan
-        check(self, t0)
+            site.battery.state.soc[0] = math.nan
+        check(site, t0)
 
     def step_once(self: Site) -> None:
         if self.t >= fail_at and "saved" not in seen:
@@ -130,7 +132,7 @@ def test_a_solver_failure_keeps_the_last_good_state_and_names_device_and_time(
             seen["after"] = self.battery.state.soc.copy()
 
     original = Site._step_once
-    monkeypatch.setattr(Site, "_check_finite", poisoned)
+    monkeypatch.setattr(twin.integrate, "_check_finite", poisoned)
     monkeypatch.setattr(Site, "_step_once", step_once)
     out = tmp_path / "run"
     code, text = run(out)

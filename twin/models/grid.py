@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 from twin.params import param
 
-__all__ = ["FacilityParams", "GridParams"]
+__all__ = ["FacilityParams", "GridParams", "cooling_target_kw"]
 
 
 @dataclass(frozen=True)
@@ -84,3 +84,9 @@ class FacilityParams:
     chiller_restart_s: float = param(
         30.0, unit="s", ge=0, source="[K] fast-restart chillers 30–60 s apart after a power loss"
     )
+
+
+def cooling_target_kw(fac: FacilityParams, p_it_kw: float, t_ambient_degc: float) -> float:
+    """Cooling power with every chiller running: IT × (PUE − 1), corrected for ambient."""
+    k = max(1.0 + fac.pue_slope_per_degc * (t_ambient_degc - fac.pue_t_ref_degc), 0.2)
+    return p_it_kw * (fac.pue - 1.0) * k

@@ -29,6 +29,7 @@ below a lower threshold and after ``min_off_s``, so the panel does not flap.
 
 from __future__ import annotations
 
+import copy
 import math
 from dataclasses import dataclass
 from enum import IntEnum
@@ -124,7 +125,7 @@ class PmsParams:
 
 
 # ------------------------------------------------------------------------------------------
-# the PMS acting on the site (called from Site._discrete; each function reads and writes the
+# the PMS acting on the site (called from twin.discrete.discrete_step; each function reads and writes the
 # site's state)
 # ------------------------------------------------------------------------------------------
 
@@ -332,3 +333,44 @@ def shed_load(site: Site, t: float, dt: float, cap_it: float, headroom: float) -
     if dark != site._racks_dark_prev:
         site._event(t, "gpu", "load", f"{dark} of {n_racks} racks without supply")
         site._racks_dark_prev = dark
+
+
+# ------------------------------------------------------------------------------------------
+# construction: the bus's base and its initial steady state
+# ------------------------------------------------------------------------------------------
+
+
+def s_base_kva(site: Site) -> float:
+    """The swing equation's base: every PCS's and genset's rating."""
+    s = site.params.pcs.s_rated_kva * site.n_cab
+    if site.genset is not None:
+        s += site.genset.params.p_rated_kw * site.genset.n
+    return s
+
+
+def s_ref_kva(site: Site) -> float:
+    """The SCR's reference: the connection rating, or the site's peak draw."""
+    p = site.params
+    if p.grid.connection_kva > 0:
+        return p.grid.connection_kva
+    peak = p.gpu.n_racks * site.gpu_rack_nominal_kw() * p.facility.pue + p.facility.base_load_kw
+    return max(peak, p.pcs.s_rated_kva * site.n_cab, 1.0)
+
+
+def settle_initial_state(site: Site) -> None:
+    # start in steady state: cooling settled on the IT's mean over one cooling time
+    # constant (not the first tick's value, which a swinging load biases), the UPS (if
+    # any) carrying the first tick's draw, the racks' measured draw known
+    probe = copy.deepcopy(site.gpu)
+    fac = site.params.facility
+    p_tau = probe.mean_power_kw(0.0, fac.cooling_tau_s, site.powered)
+    site.p_cool = cooling_target_kw(fac, float(p_tau.sum()), site.t_ambient)
+    site.p_cool_mean = site.p_cool
+    probe = copy.deepcopy(site.gpu)
+    site.rack_est = probe.mean_power_kw(0.0, site.dt, site.powered)
+    it0 = float(site.rack_est.sum())
+    site.it_bus = it0 / site.ups.params.efficiency if site.ups is not None else it0
+    site.p_bus_load = site.it_bus + site.p_cool + fac.base_load_kw
+    site.p_grid = site.p_bus_load
+    site.q_grid = site.p_bus_load * site._load_tan_phi
+    site.v = pcc_v(site, site.p_grid, site.q_grid)

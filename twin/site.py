@@ -11,7 +11,6 @@ a test holds them to the same answer.
 
 from __future__ import annotations
 
-import copy
 import math
 from collections.abc import Mapping
 from pathlib import Path
@@ -27,17 +26,16 @@ from twin._interp import FloatArray
 from twin.aging import AgingModel
 from twin.bus import DemandRegister, Energy, energy_balance, signal_table
 from twin.clock import Clock
+from twin.discrete import discrete_step
 from twin.errors import ParameterError, ParameterIssue, UnknownSignalError
 from twin.limits import size_issues
 from twin.models.battery import Battery
-from twin.models.bms import Bms, Contactor
+from twin.models.bms import Bms
 from twin.models.cell import load_cell
 from twin.models.genset import Genset
 from twin.models.gpu import GpuFleet
-from twin.models.grid import cooling_target_kw
 from twin.models.gridcode import GridCodeMonitor, load_grid_code
-from twin.models.pcs import Pcs, PcsState
-from twin.models.pcs_params import grid_trip_alarm_bits
+from twin.models.pcs import Pcs
 from twin.models.pv import Pv
 from twin.models.ups import Ups
 from twin.params import from_dict, suggest
@@ -48,15 +46,6 @@ from twin.snapshot import Snapshot
 from twin.transitions import TransitionLog
 
 __all__ = ["AgingParams", "Site", "SiteParams", "Snapshot"]
-
-_PCS_OFF = int(PcsState.OFF)
-_CONTACTOR_CLOSED = int(Contactor.CLOSED)
-_CONTACTOR_FAULT = int(Contactor.FAULT)
-
-
-# ------------------------------------------------------------------------------------------
-# site
-# ------------------------------------------------------------------------------------------
 
 
 class Site:
@@ -206,8 +195,8 @@ class Site:
         self._racks_dark_prev = 0
         self.bess_p_set_total: float | None = None
         self.bms_disconnect = np.zeros(n)
-        self.s_base_kva = max(self._s_base(), 1.0)
-        self.s_sc_kva = g.scr * self._s_ref_kva()
+        self.s_base_kva = max(_pms.s_base_kva(self), 1.0)
+        self.s_sc_kva = g.scr * _pms.s_ref_kva(self)
         self._inputs = _io.build_inputs(self)
         if set(self._inputs) != set(self.signals.inputs):  # a setter without a declaration, or vice versa
             raise RuntimeError(
@@ -215,7 +204,7 @@ class Site:
             )
         self._bat_out: dict[str, FloatArray] = {}
         self._batt_step: dict[str, FloatArray] = {}  # the battery step of the tick (for the books)
-        self._init_cooling()
+        _pms.settle_initial_state(self)
         self._snapshot = _io.make_snapshot(self)
         # devices with per-unit inputs are addressed dev[i] over as many units as they report
         addressed = {key.partition(".")[0] for key, sig in self.signals.inputs.items() if sig.per_unit}
@@ -223,39 +212,6 @@ class Site:
         for key, arr in self._snapshot.arrays.items():
             if key.partition(".")[0] in addressed:
                 self._unit_counts.setdefault(key.partition(".")[0], arr.shape[0])
-
-    # -- construction helpers --------------------------------------------------------------
-    def _s_base(self) -> float:
-        s = self.params.pcs.s_rated_kva * self.n_cab
-        if self.genset is not None:
-            s += self.genset.params.p_rated_kw * self.genset.n
-        return s
-
-    def _s_ref_kva(self) -> float:
-        """The SCR's reference: the connection rating, or the site's peak draw."""
-        p = self.params
-        if p.grid.connection_kva > 0:
-            return p.grid.connection_kva
-        peak = p.gpu.n_racks * self.gpu_rack_nominal_kw() * p.facility.pue + p.facility.base_load_kw
-        return max(peak, p.pcs.s_rated_kva * self.n_cab, 1.0)
-
-    def _init_cooling(self) -> None:
-        # start in steady state: cooling settled on the IT's mean over one cooling time
-        # constant (not the first tick's value, which a swinging load biases), the UPS (if
-        # any) carrying the first tick's draw, the racks' measured draw known
-        probe = copy.deepcopy(self.gpu)
-        fac = self.params.facility
-        p_tau = probe.mean_power_kw(0.0, fac.cooling_tau_s, self.powered)
-        self.p_cool = cooling_target_kw(fac, float(p_tau.sum()), self.t_ambient)
-        self.p_cool_mean = self.p_cool
-        probe = copy.deepcopy(self.gpu)
-        self.rack_est = probe.mean_power_kw(0.0, self.dt, self.powered)
-        it0 = float(self.rack_est.sum())
-        self.it_bus = it0 / self.ups.params.efficiency if self.ups is not None else it0
-        self.p_bus_load = self.it_bus + self.p_cool + fac.base_load_kw
-        self.p_grid = self.p_bus_load
-        self.q_grid = self.p_bus_load * self._load_tan_phi
-        self.v = _pms.pcc_v(self, self.p_grid, self.q_grid)
 
     @property
     def t(self) -> float:
@@ -315,7 +271,7 @@ class Site:
     def _step_once(self) -> None:
         dt = self.dt
         t0 = self.t
-        self._discrete(t0, dt)
+        discrete_step(self, t0, dt)
         _integrate.advance(self, t0, dt)
         self.battery.apply_fault_heat(dt)
         self.tick += 1
@@ -323,67 +279,6 @@ class Site:
         self._snapshot = _io.make_snapshot(self)
 
     # discrete logic -------------------------------------------------------------------------
-    def _discrete(self, t: float, dt: float) -> None:
-        if self.grid_available:
-            self.outage_for = 0.0
-            self.healthy_for += dt
-        else:
-            self.outage_for += dt
-            self.healthy_for = 0.0
-        _pms.breaker(self, t, dt)
-        islanded = not self.breaker_closed
-        if self.genset is not None:
-            pm = self.params.pms
-            demand = (
-                self.outage_for >= pm.outage_confirm_s - 1e-9  # an outage, confirmed
-                or (islanded and self.grid_available and self.transfer != Transfer.OPEN)
-                or self.transfer == Transfer.UNLOAD
-            )
-            self.genset.update_states(dt, demand_start=demand)
-        _pms.set_bus(self, t)
-        live = self.bus != BusMode.DEAD
-        # grid code on the PCS and PV terminals; a relay's frequency element is blocked on a
-        # dead bus (no voltage to measure it on), so the monitors see f0 there
-        f_meas = self.f if live else self.f0
-        v_arr = np.full(self.n_cab, self.v)
-        rocof = self.grid_rocof if not islanded else 0.0
-        status = self.pcs_monitor.update(t, dt, v_arr, f_meas, rocof)
-        grid_trip = np.asarray(status.tripped, dtype=float)
-        if islanded or not self.grid_available:
-            # grid-forming units hold the island; protection watches the grid side only
-            grid_trip = np.where(self.pcs.gfm, 0.0, grid_trip)
-        trip_bits = grid_trip_alarm_bits(status.trip_reason, grid_trip > 0)
-        grid_ok = np.asarray(status.may_energize, dtype=float) * (0.0 if islanded else 1.0)
-        if self.pv is not None and self.pv_monitor is not None:
-            pst = self.pv_monitor.update(t, dt, np.array([self.v]), f_meas, rocof)
-            self.pv.tripped = bool(pst.tripped[0]) or not live or self.pv.forced_trip
-        # BMS from the battery's present outputs
-        bat_out = self._bat_out
-        self.bms.update(dt, bat_out, self.params.battery.n_parallel, self.battery.capacity_ah)
-        bms_fault = (self.bms.contactor == _CONTACTOR_FAULT).astype(float)
-        # setpoint distribution
-        if self.bess_p_set_total is not None:
-            avail = np.maximum(self.pcs.running, 1e-12 * np.ones(self.n_cab))
-            self.pcs.p_set = self.bess_p_set_total * avail / max(float(avail.sum()), 1e-12)
-        close = self.pcs.update_states(
-            dt,
-            contactor_closed=(self.bms.contactor == _CONTACTOR_CLOSED).astype(float),
-            bms_fault=bms_fault,
-            grid_ok=grid_ok,
-            grid_trip=grid_trip,
-            islanded=islanded,
-            trip_bits=trip_bits,
-            cessation=status.cessation,
-            ramp_limit_pu=status.ramp_limit_pu,
-        )
-        # an operator's or EMS's disconnect command (SunSpec 802 SetOp) keeps the contactor open
-        self.bms.close_cmd = close * (self.bms_disconnect <= 0)
-        self.pcs.limits(
-            self.bms.dcl, self.bms.ccl, bat_out["v_dc_v"], v_pu=self.v, t_ambient_degc=self.t_ambient
-        )
-        _pms.pms_loads(self, t, dt)
-        self.transitions.update(self, t)
-
     def gpu_rack_nominal_kw(self) -> float:
         gp = self.params.gpu
         return float(gp.node_peak_kw * gp.nodes_per_rack)

@@ -12,7 +12,7 @@ a test holds them to the same answer.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +26,7 @@ from twin._interp import FloatArray
 from twin.aging import AgingModel
 from twin.bus import DemandRegister, Energy, energy_balance, signal_table
 from twin.clock import Clock
+from twin.device import Device
 from twin.discrete import discrete_step
 from twin.errors import ParameterError, ParameterIssue, UnknownSignalError
 from twin.limits import size_issues
@@ -52,8 +53,13 @@ class Site:
     """An AI training site with distributed battery storage, as one state vector."""
 
     def __init__(
-        self, config: Mapping[str, Any] | SiteParams | None = None, *, base_dir: Path | None = None
+        self,
+        config: Mapping[str, Any] | SiteParams | None = None,
+        *,
+        base_dir: Path | None = None,
+        devices: Sequence[Device] = (),
     ) -> None:
+        """``devices``: extra loads on the bus, declared outside ``twin/`` (:mod:`twin.device`)."""
         if isinstance(config, SiteParams):
             params = config
         else:
@@ -119,11 +125,9 @@ class Site:
         )
         self.gpu = GpuFleet(params.gpu, seed=int(seeds[3]))
         self.ups = Ups(params.ups) if params.ups is not None else None
-        self.devices = tuple(
-            d
-            for d in (self.battery, self.bms, self.pcs, self.genset, self.pv, self.gpu, self.ups)
-            if d is not None
-        )
+        self.extra_devices: tuple[Device, ...] = tuple(devices)
+        built_in = (self.battery, self.bms, self.pcs, self.genset, self.pv, self.gpu, self.ups)
+        self.devices = (*(d for d in built_in if d is not None), *self.extra_devices)
         self.signals: SignalTable = signal_table(self.devices)
         """Every input and output of this site, from the devices' and the bus's declarations."""
         n_racks = params.gpu.n_racks
@@ -198,6 +202,9 @@ class Site:
         self.s_base_kva = max(_pms.s_base_kva(self), 1.0)
         self.s_sc_kva = g.scr * _pms.s_ref_kva(self)
         self._inputs = _io.build_inputs(self)
+        for d in self.extra_devices:
+            for sig in d.inputs:
+                self._inputs[f"{d.name}.{sig.name}"] = _io.device_setter(d, sig.name)
         if set(self._inputs) != set(self.signals.inputs):  # a setter without a declaration, or vice versa
             raise RuntimeError(
                 f"inputs and declarations differ: {set(self._inputs) ^ set(self.signals.inputs)}"

@@ -39,6 +39,9 @@ def gpu_and_cooling(site: Site, t0: float, dt: float) -> None:
     else:
         site.it_bus = site.p_it if live else 0.0
     site.base_now = fac.base_load_kw if live else 0.0
+    for d in site.extra_devices:  # loads added from outside twin/ (twin.device): base load
+        p_kw = d.advance(t0, dt, live=live)
+        site.base_now += p_kw if live else 0.0
     if not live:
         site.p_cool = site.p_cool_mean = 0.0
         return

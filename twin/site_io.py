@@ -13,9 +13,10 @@ from twin._interp import FloatArray
 from twin.pms import BusMode, Transfer
 
 if TYPE_CHECKING:
+    from twin.device import Device
     from twin.site import Site, Snapshot
 
-__all__ = ["build_inputs", "make_snapshot"]
+__all__ = ["build_inputs", "device_setter", "make_snapshot"]
 
 
 def build_inputs(site: Site) -> dict[str, Callable[[float, int | None], None]]:
@@ -142,6 +143,15 @@ def build_inputs(site: Site) -> dict[str, Callable[[float, int | None], None]]:
     return inputs
 
 
+def device_setter(dev: Device, name: str) -> Callable[[float, int | None], None]:
+    """The setter of input ``name`` of a device added from outside (:mod:`twin.device`)."""
+
+    def setter(value: float, idx: int | None) -> None:
+        dev.set_input(name, value, idx)
+
+    return setter
+
+
 def make_snapshot(site: Site) -> Snapshot:
     from twin.site import Snapshot  # the type lives with the Site
 
@@ -265,4 +275,10 @@ def make_snapshot(site: Site) -> Snapshot:
     else:
         scalars["pv.p_ac_kw"] = 0.0
     scalars["pv.energy_kwh"] = site.energy.pv_kwh  # the PV's AC energy book (the balance's pv_kwh)
+    for d in site.extra_devices:
+        for key, value in d.outputs_now().items():
+            if isinstance(value, np.ndarray):
+                arrays[f"{d.name}.{key}"] = np.array(value, dtype=float)
+            else:
+                scalars[f"{d.name}.{key}"] = float(value)
     return Snapshot(site.t, site.tick, scalars, arrays, site.signals)

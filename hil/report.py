@@ -35,6 +35,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from twin.signals import parse_name
+
 from ._render import esc as _e
 from ._render import html_table as _table
 from ._render import img_tag
@@ -70,7 +72,6 @@ DEFAULT_KEY_SIGNALS = (
     "genset.p_kw",
 )
 
-_PER_UNIT = re.compile(r"^(?P<dev>[^.\[]+)\[(?P<i>\d+)\]\.(?P<sig>.+)$")
 _XML_BAD = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
 
 
@@ -364,9 +365,9 @@ def _columns_for(name: str, columns: Sequence[str], groups: Mapping[str, list[st
 def _panels(run: _Run) -> list[_Panel]:
     groups: dict[str, list[str]] = {}
     for c in run.columns:
-        m = _PER_UNIT.match(c)
-        if m is not None:
-            groups.setdefault(f"{m['dev']}.{m['sig']}", []).append(c)
+        parsed = parse_name(c)
+        if parsed is not None and isinstance(parsed[1], int):
+            groups.setdefault(f"{parsed[0]}.{parsed[2]}", []).append(c)
     wanted = [str(s) for s in run.info.get("key_signals") or []]
     if not wanted:
         wanted = [s for s in DEFAULT_KEY_SIGNALS if s in run.columns]

@@ -40,6 +40,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from twin.clock import check_start, check_timezone
 from twin.params import suggest
+from twin.signals import parse_name
 
 from .config import ConfigError, Path_, Problem, _line_for, find_profile, load_yaml
 from .limits import RUN_LIMITS
@@ -599,7 +600,6 @@ class Scenario:
 
 
 # -- names in the twin ---------------------------------------------------------------------------
-_NAME = re.compile(r"^([a-z_][a-z0-9_]*)(?:\[(\*|\d+)\])?\.([a-z_][a-z0-9_]*)$")
 
 
 #: the twin input an action drives, where the site may lack the device (a site without PV)
@@ -613,11 +613,10 @@ _ACTION_INPUT = {
 }
 
 
-def _split_name(name: str) -> tuple[str, str | None, str]:
-    m = _NAME.match(name)
-    if m is None:
-        return name, None, ""
-    return m.group(1), m.group(2), m.group(3)
+def _split_name(name: str) -> tuple[str, int | Literal["*"] | None, str]:
+    """``dev``, unit index (an int, ``"*"`` for every unit, or None) and ``sig``; a malformed
+    name comes back whole with an empty signal, so every lookup of it fails by name."""
+    return parse_name(name) or (name, None, "")
 
 
 def _signal_names(site: Any) -> dict[str, set[str]]:

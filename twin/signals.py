@@ -16,11 +16,12 @@ public API: renames go through :data:`ALIASES` with a :class:`DeprecationWarning
 
 from __future__ import annotations
 
+import re
 import warnings
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import IntEnum
-from typing import ClassVar, Protocol
+from typing import ClassVar, Literal, Protocol
 
 __all__ = [
     "ALIASES",
@@ -28,6 +29,7 @@ __all__ = [
     "Declares",
     "Signal",
     "SignalTable",
+    "parse_name",
     "resolve_alias",
     "split_name",
 ]
@@ -103,6 +105,21 @@ def split_name(name: str) -> tuple[str, int | None, str]:
     if len(_NAME_CACHE) < 100_000:
         _NAME_CACHE[name] = out
     return out
+
+
+_NAME_RE = re.compile(r"^([a-z_][a-z0-9_]*)(?:\[(\*|\d+)\])?\.([a-z_][a-z0-9_]*)$")
+
+
+def parse_name(name: str) -> tuple[str, int | Literal["*"] | None, str] | None:
+    """Strict parse of a name a user wrote: ``dev.sig``, ``dev[i].sig`` or ``dev[*].sig``
+    (every unit), lower-case identifiers; ``None`` if it is not one. Scenario files, the
+    report's per-unit grouping and the point maps' sources use it; :func:`split_name` is the
+    lenient, cached one for the tick's lookups."""
+    m = _NAME_RE.match(name)
+    if m is None:
+        return None
+    idx = m.group(2)
+    return m.group(1), (None if idx is None else "*" if idx == "*" else int(idx)), m.group(3)
 
 
 @dataclass(frozen=True)

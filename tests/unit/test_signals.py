@@ -12,7 +12,7 @@ import pytest
 from hil.config import load_site
 from twin import Site
 from twin.bus import INPUTS, OUTPUTS
-from twin.signals import SUFFIX_UNITS, Signal, SignalTable, split_name
+from twin.signals import SUFFIX_UNITS, Signal, SignalTable, parse_name, split_name
 from twin.signals_doc import DEVICE_CLASSES, signals_markdown
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -102,6 +102,12 @@ def test_the_one_name_parser() -> None:
     assert split_name("pcs[12].p_ac_kw") == ("pcs", 12, "p_ac_kw")
     assert split_name("grid.f_hz") == ("grid", None, "f_hz")
     assert split_name("pcs[x].p_ac_kw") == ("pcs[x]", None, "p_ac_kw")
+    # the strict form for names users write: every unit with [*], nothing malformed passes
+    assert parse_name("pcs[*].p_ac_kw") == ("pcs", "*", "p_ac_kw")
+    assert parse_name("bess[3].soc_pct") == ("bess", 3, "soc_pct")
+    assert parse_name("grid.f_hz") == ("grid", None, "f_hz")
+    for bad in ("pcs[x].p_ac_kw", "Grid.f_hz", "grid", "pcs[1]p_kw", "pcs[-1].p_kw", "grid.f_hz "):
+        assert parse_name(bad) is None, bad
 
 
 def test_the_signal_reference_is_generated_from_the_declarations() -> None:

@@ -18,7 +18,7 @@ import gc
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -101,25 +101,49 @@ class Endpoint:
     detail: str
 
 
-@dataclass
 class Lateness:
-    """How late each tick started against its deadline, in seconds."""
+    """How late each tick started against its deadline, in seconds.
 
-    samples: list[float] = field(default_factory=list)
+    Kept as float64 in a buffer that doubles as it fills (8 bytes a tick: a real-time week at
+    100 ms is 48 MB; it was ≈ 190 MB as a list of floats). Percentiles are exact over the
+    first :data:`MAX_KEPT` ticks; the count and the maximum stay exact over the whole run.
+    """
+
+    MAX_KEPT = 50_000_000
+
+    def __init__(self) -> None:
+        self._buf = np.empty(4096)
+        self._kept = 0
+        self.n = 0
+        self.max_s = 0.0
+
+    @property
+    def samples(self) -> np.ndarray:
+        """The kept samples in tick order (a view: slice it, do not hold it across ticks)."""
+        return self._buf[: self._kept]
 
     def add(self, late: float) -> None:
-        if len(self.samples) < 10_000_000:
-            self.samples.append(late)
+        self.n += 1
+        if late > self.max_s:
+            self.max_s = late
+        if self._kept >= self.MAX_KEPT:
+            return
+        if self._kept == self._buf.size:
+            grown = np.empty(min(2 * self._buf.size, self.MAX_KEPT))
+            grown[: self._kept] = self._buf
+            self._buf = grown
+        self._buf[self._kept] = late
+        self._kept += 1
 
     def summary(self) -> dict[str, float]:
-        if not self.samples:
+        if not self.n:
             return {"n": 0, "p50_ms": 0.0, "p99_ms": 0.0, "max_ms": 0.0}
-        a = np.asarray(self.samples) * 1000.0
+        a = self.samples * 1000.0
         return {
-            "n": float(a.size),
+            "n": float(self.n),
             "p50_ms": float(np.percentile(a, 50)),
             "p99_ms": float(np.percentile(a, 99)),
-            "max_ms": float(a.max()),
+            "max_ms": float(max(self.max_s * 1000.0, float(a.max()))),
         }
 
 

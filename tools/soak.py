@@ -36,6 +36,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -50,8 +51,8 @@ def _emit(kind: str, **data: Any) -> None:
     print(json.dumps({"kind": kind, "wall": time.time(), **data}, default=float), flush=True)
 
 
-def _stats_ms(values: list[float]) -> dict[str, float]:
-    if not values:
+def _stats_ms(values: Sequence[float] | np.ndarray) -> dict[str, float]:
+    if len(values) == 0:
         return {"n": 0, "p50_ms": float("nan"), "p99_ms": float("nan"), "max_ms": float("nan")}
     a = np.asarray(values) * 1000.0
     return {
@@ -157,7 +158,7 @@ async def _server(a: argparse.Namespace) -> None:
             seen = 0
             while True:
                 await asyncio.sleep(a.sample_s)
-                late = runner.lateness.samples[seen:]
+                late = runner.lateness.samples[seen:].copy()
                 seen += len(late)
                 _emit(
                     "server",

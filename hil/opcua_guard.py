@@ -41,6 +41,7 @@ import logging
 import math
 import socket
 import struct
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -150,9 +151,53 @@ def make_server(limits: OpcUaLimits) -> Server:
     return server
 
 
+class LogThrottle(logging.Filter):
+    """At most one asyncua record of WARNING or above per logger and message per ``period_s``;
+    the next one let through says how many alike were dropped. asyncua logs every refused or
+    malformed request at ERROR with its traceback: a hostile peer could otherwise fill the
+    disk and bury the bench's own messages (the Modbus side logs refusals the same way)."""
+
+    MAX_KEYS = 1000
+
+    def __init__(self, period_s: float = 10.0, clock: Callable[[], float] = time.monotonic) -> None:
+        super().__init__()
+        self.period_s = period_s
+        self._clock = clock
+        self._last: dict[tuple[str, str], tuple[float, int]] = {}
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno < logging.WARNING:
+            return True
+        key = (record.name, str(record.msg))
+        now = self._clock()
+        last, dropped = self._last.get(key, (-math.inf, 0))
+        if now - last < self.period_s:
+            self._last[key] = (last, dropped + 1)
+            return False
+        if len(self._last) >= self.MAX_KEYS:
+            self._last.clear()
+        self._last[key] = (now, 0)
+        if dropped:
+            record.msg = f"{record.msg} [{dropped} alike in the last {now - last:.0f} s not logged]"
+        return True
+
+
+def throttle_asyncua_logs(period_s: float = 10.0) -> None:
+    """Put a :class:`LogThrottle` on every asyncua logger (once; records do not pass a parent
+    logger's filters, so each logger gets it)."""
+    throttle = LogThrottle(period_s)
+    for name in list(logging.root.manager.loggerDict):
+        if name.split(".")[0] != "asyncua":
+            continue
+        lg = logging.getLogger(name)
+        if not any(isinstance(f, LogThrottle) for f in lg.filters):
+            lg.addFilter(throttle)
+
+
 async def apply_limits(server: Server, limits: OpcUaLimits) -> Guard:
     """:func:`guard` and advertise the limits, on a server from :func:`make_server` (after
-    ``init()``, before ``start()``)."""
+    ``init()``, before ``start()``); asyncua's logs are throttled (:class:`LogThrottle`)."""
+    throttle_asyncua_logs()
     state = guard(server, limits)
     if isinstance(server, _GuardedServer):
         server.guard_state = state

@@ -619,8 +619,20 @@ class _Offline:
                 b.opcua.clear_status(d.name)
 
 
+def _opcua_status(name: str, family: str) -> str:
+    from .opcua import status_code  # asyncua is loaded only when the fault is used
+
+    status_code(name, family)
+    return name
+
+
 class StatusParams(Params):
     status: str = "BadDeviceFailure"
+
+    @field_validator("status")
+    @classmethod
+    def _s(cls, v: str) -> str:
+        return _opcua_status(v, "Bad")
 
 
 @fault(
@@ -647,6 +659,11 @@ class _OpcBad:
 
 class UncertainParams(Params):
     status: str = "UncertainLastUsableValue"
+
+    @field_validator("status")
+    @classmethod
+    def _s(cls, v: str) -> str:
+        return _opcua_status(v, "Uncertain")
 
 
 @fault(

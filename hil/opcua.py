@@ -133,6 +133,19 @@ _DATATYPES = {
 }
 
 
+def status_code(name: str, family: str = "") -> int:
+    """The OPC UA StatusCode named ``name`` (``"BadDeviceFailure"``), which must start with
+    ``family`` (``"Bad"``, ``"Uncertain"`` or ``""`` for any); ValueError with a did-you-mean."""
+    code = getattr(ua.StatusCodes, name, None) if not name.startswith("_") else None
+    if not isinstance(code, int) or not name.startswith(family):
+        names = [n for n in vars(ua.StatusCodes) if not n.startswith("_") and n.startswith(family)]
+        hint = difflib.get_close_matches(name, names, n=1)
+        did = f"; did you mean {hint[0]!r}?" if hint else ""
+        what = f"{family} status code" if family else "status code"
+        raise ValueError(f"unknown OPC UA {what} {name!r}{did}")
+    return code
+
+
 def unece_unit_id(code: str) -> int:
     """OPC UA Part 8 §5.6.3: the UnitId of a UNECE common code ("WTT" -> 5723220)."""
     unit_id = 0
@@ -705,13 +718,7 @@ class OpcUaEndpoint:
         ``"UncertainLastUsableValue"``, ...), values kept, until :meth:`clear_status`; from the
         next :meth:`publish`. ValueError (with a did-you-mean) for an unknown device or name."""
         dev = self._device(device)
-        code = getattr(ua.StatusCodes, status, None) if not status.startswith("_") else None
-        if not isinstance(code, int):
-            names = [n for n in vars(ua.StatusCodes) if not n.startswith("_")]
-            hint = difflib.get_close_matches(status, names, n=1)
-            did = f"; did you mean {hint[0]!r}?" if hint else ""
-            raise ValueError(f"unknown OPC UA status code {status!r}{did}")
-        self._status[dev.name] = ua.StatusCode(code)
+        self._status[dev.name] = ua.StatusCode(status_code(status))
         self._republish(dev)
         _log.info("fault: OPC UA %s published with status %s", dev.name, status)
 

@@ -151,3 +151,19 @@ def test_library_page_lists_every_shipped_scenario() -> None:
         sc = load_scenario(path)
         assert f"[`{sc.name}`](../profiles/scenarios/{path.name})" in page
         assert sc.title in page
+
+
+def test_an_unknown_opcua_status_is_refused_at_load_with_file_line_and_did_you_mean(tmp_path: Path) -> None:
+    path = tmp_path / "status.yaml"
+    path.write_text(
+        "scenario: status\nsite: lab_rack\nduration: 10 s\nevents:\n"
+        "  - at: 1 s\n    fault: {type: opcua_bad_status, target: PCS01, status: BadDeviceFailur}\n"
+        "  - at: 2 s\n    fault: {type: opcua_uncertain_status, target: PCS01, status: BadDeviceFailure}\n"
+    )
+    with pytest.raises(ScenarioError) as ei:
+        load_scenario(path)
+    text = str(ei.value)
+    assert f"{path}:6" in text
+    assert "unknown OPC UA Bad status code 'BadDeviceFailur'; did you mean 'BadDeviceFailure'?" in text
+    assert f"{path}:8" in text  # a Bad code where an Uncertain one is due
+    assert "unknown OPC UA Uncertain status code 'BadDeviceFailure'" in text

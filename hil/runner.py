@@ -602,7 +602,9 @@ async def run_scenario(
         interrupted = not complete
         play.finish(complete=complete)
         wall = time.perf_counter() - wall0
-        why = "completed" if complete else ("error: " + repr(error) if error is not None else "stopped early")
+        why = "completed" if complete else "stopped early"
+        if not complete and error is not None:
+            why = "error: " + _describe(error)
         solver = _solver_failure(error)
         if solver is not None:
             log.error("%s; the run stopped with the last good state", error)
@@ -618,7 +620,7 @@ async def run_scenario(
             "simulated_s": runner.ticks * tw.dt,
             "wall_s": wall,
             "interrupted": interrupted,
-            "error": None if error is None else repr(error),
+            "error": None if error is None else _describe(error),
             "solver_failure": solver,
             "passed": play.passed and not interrupted,
             "lateness": runner.lateness.summary(),
@@ -659,3 +661,9 @@ def _ensure_dir(path: Any) -> Any:
     path.mkdir(parents=True, exist_ok=True)
     (path / "results.json").unlink(missing_ok=True)  # a stale verdict must not outlive a new run
     return path
+
+
+def _describe(exc: BaseException) -> str:
+    """An error as a person reads it: ``OSError: [Errno 28] No space left on device: 'x'``."""
+    text = str(exc)
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__

@@ -103,7 +103,7 @@ def test_a_full_disk_stops_the_run_cleanly_and_keeps_what_was_written(
     results = json.loads((out / "results.json").read_text())
     assert results["interrupted"] is True
     assert results["passed"] is False
-    assert "No space left" in results["error"]
+    assert results["error"].startswith("OSError: [Errno 28] No space left"), results["error"]
     assert (out / "report.html").is_file()
 
 

@@ -45,6 +45,7 @@ from ._render import new_figure as _new_figure
 from ._render import num as _num
 from ._render import save_png as _save
 from .trace import read_events, read_trace, read_trace_schema, trace_meta
+from .trace_full import TRACE_FULL_FILE
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -291,6 +292,9 @@ def _facts(run: _Run) -> list[tuple[str, str]]:
             "Trace",
             f"{run.trace_rows:,} rows, {len(run.columns) - 2:,} signals, t = {run.t_first:g}…{run.t_end:g} s",
         )
+    full_s = _num(i.get("trace_full_every_s"))
+    if full_s:
+        add("Long-run trace", f"every signal's mean, min and max per {_fmt_t(full_s)} in {TRACE_FULL_FILE}")
     if run.events is not None:
         add("Events", f"{run.events.num_rows:,}")
     out += _bill_facts(i.get("bill"))

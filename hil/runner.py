@@ -549,6 +549,7 @@ async def run_scenario(
     runner = Runner(tw, cfg, pacer=pacer, serve=serve, opcua=opcua, gateway=gw, controller=ctl)
     every = 1 if sc.trace_every_s is None else max(1, round(sc.trace_every_s / tw.dt))
     pacing = "fast" if isinstance(pacer, AsFastAsPossible) else f"real time ×{getattr(pacer, 'speed', 1.0):g}"
+    full = None if sc.trace_full_every_s is None else max(1, round(sc.trace_full_every_s / tw.dt))
     meta = {
         "scenario": sc.name,
         "title": sc.title,
@@ -563,10 +564,11 @@ async def run_scenario(
         "duration_s": sc.duration_s,
         "t0_s": tw.t,
         "key_signals": sc.key_signals,
+        "trace_full_every_s": None if full is None else full * tw.dt,
         "tags": sc.tags,
         "python": platform.python_version(),
     }
-    trace = TraceWriter(out, every_ticks=every, signals=sc.trace_signals, meta=meta)
+    trace = TraceWriter(out, every_ticks=every, signals=sc.trace_signals, meta=meta, full_every_ticks=full)
     runner.trace = trace
     play = Play(sc, runner, trace=trace)
     runner.play = play

@@ -459,6 +459,7 @@ class Scenario:
     site_params: dict[str, Any]
     tags: list[str]
     trace_every_s: float | None
+    trace_full_every_s: float | None
     trace_signals: list[str] | None
     key_signals: list[str]
     lines: dict[Path_, int] = field(repr=False)
@@ -599,6 +600,10 @@ class Scenario:
             raise ScenarioError(problems)
 
 
+#: the keys of a scenario's ``trace:``
+_TRACE_KEYS = ("every", "signals", "full_every")
+
+
 # -- names in the twin ---------------------------------------------------------------------------
 
 
@@ -670,7 +675,10 @@ _TOP = {
     "initial": "twin inputs set before the first tick: {input: value}",
     "events": "the timeline: a list of {at|after, <action>}",
     "expect": "the expectations: a list of structured checks",
-    "trace": "{every: <duration>, signals: [...]}: what the trace records (default every tick, all)",
+    "trace": "{every: <duration>, signals: [...], full_every: <duration>}: what the trace records "
+    "(default every tick, every signal); `full_every` adds `trace_full.parquet`, every signal as "
+    "its mean, min and max over each interval, and the trace then keeps the single-valued "
+    "signals unless `signals` says otherwise (long runs)",
     "report": "{signals: [...]}: the key signals plotted in the report",
     "tags": "free labels, e.g. [grid, islanding]",
 }
@@ -787,19 +795,26 @@ def parse_scenario(data: Any, *, path: Path, lines: dict[Path_, int]) -> Scenari
     events = _parse_events(data.get("events") or [], duration, prob)
     expectations = _parse_expectations(data.get("expect") or [], prob)
     trace = data.get("trace") or {}
-    every = None
+    every = full_every = None
     trace_signals = None
     if not isinstance(trace, Mapping):
-        prob(("trace",), "trace: a mapping {every: <duration>, signals: [...]}")
+        prob(("trace",), "trace: a mapping {every: <duration>, full_every: <duration>, signals: [...]}")
     else:
         for k in trace:
-            if k not in ("every", "signals"):
-                prob(("trace", k), f"unknown key {k!r} (every, signals)")
+            if k not in _TRACE_KEYS:
+                hint = suggest(str(k), list(_TRACE_KEYS))
+                tail = f"; did you mean {hint[0]!r}?" if hint else f" ({', '.join(_TRACE_KEYS)})"
+                prob(("trace", k), f"unknown key {k!r}{tail}")
         if "every" in trace:
             try:
                 every = parse_duration(trace["every"])
             except UnitProblem as exc:
                 prob(("trace", "every"), str(exc))
+        if "full_every" in trace:
+            try:
+                full_every = parse_duration(trace["full_every"])
+            except UnitProblem as exc:
+                prob(("trace", "full_every"), str(exc))
         if "signals" in trace:
             trace_signals = _str_list(trace["signals"], ("trace", "signals"), prob)
     report = data.get("report") or {}
@@ -830,6 +845,7 @@ def parse_scenario(data: Any, *, path: Path, lines: dict[Path_, int]) -> Scenari
         site_params=dict(site_params),
         tags=[str(t) for t in tags],
         trace_every_s=every,
+        trace_full_every_s=full_every,
         trace_signals=trace_signals,
         key_signals=key_signals,
         lines=lines,

@@ -77,7 +77,6 @@ that set the same input the later row is the value the twin ran with.
 
 from __future__ import annotations
 
-import contextlib
 import difflib
 import json
 import logging
@@ -94,9 +93,14 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from .trace_disk import DiskBudget
+from .trace_full import FullTrace
+from .trace_sink import META_KEY, WRITER_KEY, read_schema
+from .trace_sink import DualSink as _DualSink
+from .trace_sink import partial_path as _partial_path
+from .trace_sink import read_table as _read
+from .trace_sink import stream_path as _stream_path
 
 if TYPE_CHECKING:
     from twin.site import Snapshot
@@ -118,13 +122,9 @@ log = logging.getLogger(__name__)
 
 TRACE_FILE = "trace.parquet"
 EVENTS_FILE = "events.parquet"
-_STREAM_SUFFIX = ".arrows"
-_PARTIAL_SUFFIX = ".partial"
-META_KEY = b"hil"
 #: the snapshot signal of local wall time (float s) and the timestamp column derived from it
 LOCAL_TIME_S = "site.local_time_s"
 LOCAL_TIME = "site.local_time"
-WRITER_KEY = b"hil.writer"
 FORMAT_VERSION = 1
 _MAX_PENDING = 2  # flushes queued for the writer thread before append waits for it
 #: Size of the first stream flush: a run on a nearly full disk still leaves its first rows
@@ -156,72 +156,6 @@ EVENTS_SCHEMA = pa.schema(
     ]
 )
 
-_IPC_OPTIONS = pa.ipc.IpcWriteOptions(compression="lz4")
-
-
-def _stream_path(final: Path) -> Path:
-    return final.with_suffix(_STREAM_SUFFIX)
-
-
-def _partial_path(final: Path) -> Path:
-    return final.with_name(final.name + _PARTIAL_SUFFIX)
-
-
-class _DualSink:
-    """One logical table written as Parquet row groups plus a kill-safe IPC stream.
-
-    The Parquet file is opened lazily so that a schema known only at the first row can be
-    used; :meth:`close` finalises it and removes the stream (see the module docstring).
-    """
-
-    def __init__(
-        self, final: Path, schema: pa.Schema, stats_columns: Sequence[str], budget: DiskBudget | None = None
-    ) -> None:
-        self.final = final
-        self.budget = budget
-        self.partial = _partial_path(final)
-        self.stream_path = _stream_path(final)
-        self.schema = schema
-        for stale in (self.final, self.partial, self.stream_path):
-            stale.unlink(missing_ok=True)
-        self._pq = pq.ParquetWriter(
-            self.partial,
-            schema,
-            compression="snappy",
-            write_statistics=list(stats_columns),
-        )
-        self._file = pa.OSFile(str(self.stream_path), "wb")
-        self._ipc = pa.ipc.new_stream(self._file, schema, options=_IPC_OPTIONS)
-        self._file.flush()
-        self.closed = False
-
-    def to_stream(self, batch: pa.RecordBatch) -> None:
-        if batch.num_rows:
-            if self.budget is not None:
-                self.budget.take(batch.nbytes, self.stream_path)
-            self._ipc.write_batch(batch)
-            self._file.flush()
-
-    def to_parquet(self, batch: pa.RecordBatch) -> None:
-        if batch.num_rows:
-            if self.budget is not None:
-                self.budget.take(batch.nbytes, self.partial)
-            self._pq.write_batch(batch, row_group_size=batch.num_rows)
-
-    def close(self, *, finalize: bool = True) -> None:
-        """Close both writers; with ``finalize``, publish the Parquet file and drop the stream."""
-        if self.closed:
-            return
-        self.closed = True
-        try:
-            self._pq.close()
-        finally:
-            self._ipc.close()
-            self._file.close()
-        if finalize:
-            self.partial.replace(self.final)
-            self.stream_path.unlink(missing_ok=True)
-
 
 class TraceWriter:
     """Writes ``trace.parquet`` and ``events.parquet`` into ``out_dir`` as the run goes.
@@ -246,6 +180,7 @@ class TraceWriter:
         meta: Mapping[str, Any] | None = None,
         flush_every_s: float = 10.0,
         background: bool = True,
+        full_every_ticks: int | None = None,
     ) -> None:
         if every_ticks < 1:
             raise ValueError(f"every_ticks must be >= 1, got {every_ticks}")
@@ -260,6 +195,8 @@ class TraceWriter:
         self.flush_every_s = float(flush_every_s)
         self.meta: dict[str, Any] = dict(meta or {})
         self._signals = list(dict.fromkeys(signals)) if signals is not None else None
+        # with a long-run trace (hil.trace_full), this one keeps the single-valued signals
+        self._scalars_only = full_every_ticks is not None and signals is None
         self._meta_json = json.dumps(self.meta, default=str).encode()
         # a previous run's files must not pass for this run's if it dies before its first row
         for stale in (self.path, _partial_path(self.path), _stream_path(self.path)):
@@ -303,6 +240,12 @@ class TraceWriter:
         self.background = background
         self._pool: ThreadPoolExecutor | None = None
         self._pending: deque[Future[None]] = deque()
+        self.full = (
+            FullTrace(self.out_dir, full_every_ticks, meta=self._meta_json, budget=self._budget)
+            if full_every_ticks is not None
+            else None
+        )
+        """The long-run trace (every signal, min/mean/max per interval), if asked for."""
         self._lock = threading.Lock()
         self._error: BaseException | None = None
 
@@ -314,6 +257,8 @@ class TraceWriter:
         the dict's values, the per-unit arrays concatenated straight into the buffer row.
         The snapshot's names and shapes must not change during the run (the site's do not).
         """
+        if self.full is not None and not self._closed:
+            self.full.add(snap)
         if snap.tick % self.every_ticks:
             return
         if self._closed:
@@ -358,6 +303,8 @@ class TraceWriter:
 
     def _setup(self, snap: Snapshot, extra: Mapping[str, float] | None) -> None:
         """Fix the columns from the first row, validate ``signals=`` and allocate the buffer."""
+        if self._scalars_only:
+            self._signals = list(snap.scalars)
         names = list(snap.scalars)
         for key, arr in snap.arrays.items():
             dev, _, sig = key.partition(".")
@@ -596,6 +543,8 @@ class TraceWriter:
                     )
                 self._trace.close(finalize=ok)
                 self._ev_sink.close(finalize=ok)
+                if self.full is not None:
+                    self.full.close(finalize=ok)
 
     def __enter__(self) -> TraceWriter:
         return self
@@ -615,54 +564,6 @@ def _local_timestamps(local_s: np.ndarray) -> np.ndarray:
     ok = np.isfinite(local_s)
     out[ok] = np.floor(local_s[ok]).astype(np.int64).astype("datetime64[s]")
     return out
-
-
-def _resolve(out_dir: Path, name: str) -> Path:
-    p = Path(out_dir)
-    return p if p.suffix == ".parquet" and not p.is_dir() else p / name
-
-
-def _read_stream(path: Path, columns: Sequence[str] | None) -> pa.Table:
-    """Every complete batch of an IPC stream; stops quietly at a batch cut short by a kill."""
-    batches: list[pa.RecordBatch] = []
-    with pa.OSFile(str(path), "rb") as f:
-        try:
-            reader = pa.ipc.open_stream(f)
-        except (pa.ArrowInvalid, OSError) as exc:
-            raise ValueError(f"{path}: no readable schema in the stream ({exc})") from None
-        schema = reader.schema
-        if columns is not None:
-            schema = pa.schema([schema.field(c) for c in columns], metadata=schema.metadata)
-        while True:
-            try:
-                batch = reader.read_next_batch()
-            except StopIteration:
-                break
-            except (pa.ArrowInvalid, OSError) as exc:
-                log.warning("%s: stopped at a truncated batch (killed run): %s", path, exc)
-                break
-            if columns is not None:
-                batch = batch.select(list(columns))
-            batches.append(batch)
-    table = pa.Table.from_batches(batches, schema=schema)
-    log.info("%s: recovered %d rows from the stream of an unfinished run", path, table.num_rows)
-    return table
-
-
-def _read(out_dir: Path, name: str, columns: Sequence[str] | None) -> pa.Table:
-    path = _resolve(out_dir, name)
-    cols = list(columns) if columns is not None else None
-    if path.exists():
-        try:
-            return pq.read_table(path, columns=cols)
-        except pa.ArrowInvalid as exc:
-            if not _stream_path(path).exists():
-                raise
-            log.warning("%s unreadable (%s); recovering from the stream", path, exc)
-    stream = _stream_path(path)
-    if stream.exists():
-        return _read_stream(stream, cols)
-    raise FileNotFoundError(f"neither {path} nor {stream} exists")
 
 
 def read_trace(out_dir: Path, columns: Sequence[str] | None = None) -> pa.Table:
@@ -688,18 +589,7 @@ def read_events(out_dir: Path) -> pa.Table:
 
 def read_trace_schema(out_dir: Path) -> pa.Schema:
     """The trace's schema (column names and metadata) without reading any row."""
-    path = _resolve(out_dir, TRACE_FILE)
-    if path.exists():
-        with contextlib.suppress(pa.ArrowInvalid):
-            return pq.read_schema(path)
-    stream = _stream_path(path)
-    if not stream.exists():
-        raise FileNotFoundError(f"neither {path} nor {stream} exists")
-    with pa.OSFile(str(stream), "rb") as f:
-        try:
-            return pa.ipc.open_stream(f).schema
-        except (pa.ArrowInvalid, OSError) as exc:
-            raise ValueError(f"{stream}: no readable schema in the stream ({exc})") from None
+    return read_schema(out_dir, TRACE_FILE)
 
 
 def trace_meta(source: Path | pa.Table | pa.Schema) -> dict[str, Any]:

@@ -1,0 +1,167 @@
+"""Kill-safe table files for a run folder: Parquet row groups beside an Arrow IPC stream.
+
+:class:`DualSink` writes one logical table as Parquet row groups (``x.parquet.partial``,
+renamed to ``x.parquet`` at close) and, as rows arrive, as an LZ4-compressed IPC stream
+(``x.arrows``) that a killed process leaves readable; :func:`read_table` reads the
+Parquet file, or recovers every complete batch of the stream. Used by the trace, the
+event log (:mod:`hil.trace`) and the long-run trace (:mod:`hil.trace_full`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from .trace_disk import DiskBudget
+
+__all__ = [
+    "META_KEY",
+    "WRITER_KEY",
+    "DualSink",
+    "partial_path",
+    "read_schema",
+    "read_table",
+    "resolve",
+    "stream_path",
+]
+
+log = logging.getLogger("hil.trace")
+
+_STREAM_SUFFIX = ".arrows"
+_PARTIAL_SUFFIX = ".partial"
+META_KEY = b"hil"
+WRITER_KEY = b"hil.writer"
+_IPC_OPTIONS = pa.ipc.IpcWriteOptions(compression="lz4")
+
+
+def stream_path(final: Path) -> Path:
+    return final.with_suffix(_STREAM_SUFFIX)
+
+
+def partial_path(final: Path) -> Path:
+    return final.with_name(final.name + _PARTIAL_SUFFIX)
+
+
+class DualSink:
+    """One logical table written as Parquet row groups plus a kill-safe IPC stream.
+
+    The Parquet file is opened lazily so that a schema known only at the first row can be
+    used; :meth:`close` finalises it and removes the stream (see the module docstring).
+    """
+
+    def __init__(
+        self, final: Path, schema: pa.Schema, stats_columns: Sequence[str], budget: DiskBudget | None = None
+    ) -> None:
+        self.final = final
+        self.budget = budget
+        self.partial = partial_path(final)
+        self.stream_path = stream_path(final)
+        self.schema = schema
+        for stale in (self.final, self.partial, self.stream_path):
+            stale.unlink(missing_ok=True)
+        self._pq = pq.ParquetWriter(
+            self.partial,
+            schema,
+            compression="snappy",
+            write_statistics=list(stats_columns),
+        )
+        self._file = pa.OSFile(str(self.stream_path), "wb")
+        self._ipc = pa.ipc.new_stream(self._file, schema, options=_IPC_OPTIONS)
+        self._file.flush()
+        self.closed = False
+
+    def to_stream(self, batch: pa.RecordBatch) -> None:
+        if batch.num_rows:
+            if self.budget is not None:
+                self.budget.take(batch.nbytes, self.stream_path)
+            self._ipc.write_batch(batch)
+            self._file.flush()
+
+    def to_parquet(self, batch: pa.RecordBatch) -> None:
+        if batch.num_rows:
+            if self.budget is not None:
+                self.budget.take(batch.nbytes, self.partial)
+            self._pq.write_batch(batch, row_group_size=batch.num_rows)
+
+    def close(self, *, finalize: bool = True) -> None:
+        """Close both writers; with ``finalize``, publish the Parquet file and drop the stream."""
+        if self.closed:
+            return
+        self.closed = True
+        try:
+            self._pq.close()
+        finally:
+            self._ipc.close()
+            self._file.close()
+        if finalize:
+            self.partial.replace(self.final)
+            self.stream_path.unlink(missing_ok=True)
+
+
+def resolve(out_dir: Path, name: str) -> Path:
+    p = Path(out_dir)
+    return p if p.suffix == ".parquet" and not p.is_dir() else p / name
+
+
+def read_stream(path: Path, columns: Sequence[str] | None) -> pa.Table:
+    """Every complete batch of an IPC stream; stops quietly at a batch cut short by a kill."""
+    batches: list[pa.RecordBatch] = []
+    with pa.OSFile(str(path), "rb") as f:
+        try:
+            reader = pa.ipc.open_stream(f)
+        except (pa.ArrowInvalid, OSError) as exc:
+            raise ValueError(f"{path}: no readable schema in the stream ({exc})") from None
+        schema = reader.schema
+        if columns is not None:
+            schema = pa.schema([schema.field(c) for c in columns], metadata=schema.metadata)
+        while True:
+            try:
+                batch = reader.read_next_batch()
+            except StopIteration:
+                break
+            except (pa.ArrowInvalid, OSError) as exc:
+                log.warning("%s: stopped at a truncated batch (killed run): %s", path, exc)
+                break
+            if columns is not None:
+                batch = batch.select(list(columns))
+            batches.append(batch)
+    table = pa.Table.from_batches(batches, schema=schema)
+    log.info("%s: recovered %d rows from the stream of an unfinished run", path, table.num_rows)
+    return table
+
+
+def read_table(out_dir: Path, name: str, columns: Sequence[str] | None) -> pa.Table:
+    path = resolve(out_dir, name)
+    cols = list(columns) if columns is not None else None
+    if path.exists():
+        try:
+            return pq.read_table(path, columns=cols)
+        except pa.ArrowInvalid as exc:
+            if not stream_path(path).exists():
+                raise
+            log.warning("%s unreadable (%s); recovering from the stream", path, exc)
+    stream = stream_path(path)
+    if stream.exists():
+        return read_stream(stream, cols)
+    raise FileNotFoundError(f"neither {path} nor {stream} exists")
+
+
+def read_schema(out_dir: Path, name: str) -> pa.Schema:
+    """The schema (columns and metadata) of table ``name`` in a run folder, reading no row."""
+    path = resolve(out_dir, name)
+    if path.exists():
+        with contextlib.suppress(pa.ArrowInvalid):
+            return pq.read_schema(path)
+    stream = stream_path(path)
+    if not stream.exists():
+        raise FileNotFoundError(f"neither {path} nor {stream} exists")
+    with pa.OSFile(str(stream), "rb") as f:
+        try:
+            return pa.ipc.open_stream(f).schema
+        except (pa.ArrowInvalid, OSError) as exc:
+            raise ValueError(f"{stream}: no readable schema in the stream ({exc})") from None

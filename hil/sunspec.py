@@ -27,6 +27,7 @@ __all__ = [
     "GroupDef",
     "ModelDef",
     "PointDef",
+    "decode_array",
     "decode_words",
     "encode_value",
     "model_def",
@@ -244,6 +245,30 @@ def decode_words(regs: list[int] | tuple[int, ...], type_name: str, sf: int = 0)
     if sf < 0:  # divide by an exact power of ten: 6864 with SF -1 is 686.4, not 686.4000000000001
         return raw / 10 ** (-int(sf))
     return raw * scale_of(sf)
+
+
+def decode_array(words: np.ndarray, type_name: str) -> tuple[np.ndarray, np.ndarray]:
+    """Vectorised :func:`decode_words` before scaling, for numeric types: ``words`` of shape
+    ``(..., n_words)`` to ``(raw, not_implemented)``: the raw values as float64 (signed types
+    sign-extended, float32 as its value) and a mask of the not-implemented values (never set
+    for accumulators, whose 0 is a reading). Exact for raw values below 2**53."""
+    t = TYPES[type_name]
+    w = np.asarray(words, dtype=np.uint64)
+    raw = np.zeros(w.shape[:-1], dtype=np.uint64)
+    for k in range(t.words):
+        raw = (raw << np.uint64(16)) | w[..., k]
+    if type_name == "float32":
+        return raw.astype(np.uint32).view(np.float32).astype(np.float64), np.zeros(raw.shape, dtype=bool)
+    ni = raw == np.uint64(t.not_implemented) if t.not_implemented else np.zeros(raw.shape, dtype=bool)
+    if t.signed:
+        if t.words == 4:
+            vals = raw.view(np.int64).astype(np.float64)
+        else:
+            ri = raw.astype(np.int64)
+            vals = np.where(ri >= 1 << (16 * t.words - 1), ri - (1 << (16 * t.words)), ri).astype(np.float64)
+    else:
+        vals = raw.astype(np.float64)
+    return vals, ni
 
 
 def encode_array(values: np.ndarray, type_name: str, sf: np.ndarray | int) -> np.ndarray:

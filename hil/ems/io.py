@@ -23,6 +23,7 @@ from datetime import datetime
 from typing import Protocol
 
 from ..gateway import Device, Gateway, WriteStatus
+from .batch_read import BatchReader
 from .readings import PCS_POINTS, SITE_POINTS, Commands, PcsReading, Readings
 
 __all__ = ["EmsClock", "EmsLog", "GatewayIO", "PointIO", "TransportError", "WriteTally", "run_ems"]
@@ -120,27 +121,19 @@ class GatewayIO:
         self.site_devs = {k: next(iter(by_kind.get(k, [])), None) for k in SITE_POINTS}
         self.tally = WriteTally()
         self._t0 = gateway.site.t
+        # every period's reads, compiled once: the PCSs in one batch, each site device in one
+        self._site_readers = [
+            BatchReader([d], SITE_POINTS[k]) for k, d in self.site_devs.items() if d is not None
+        ]
+        self._pcs_reader = BatchReader(self.pcs, PCS_POINTS) if self.pcs else None
 
     # -- reads ----------------------------------------------------------------------------
-    def _values(self, dev: Device, keys: tuple[str, ...]) -> dict[str, float | None]:
-        out: dict[str, float | None] = {}
-        for key in keys:
-            p = dev.group.by_key.get(key)
-            if p is None:
-                continue
-            v = dev.value(p)
-            if v is None and p.pdef.type.startswith("acc"):
-                v = 0.0  # an accumulator's 0 is its not-implemented value, and a true reading
-            out[key] = float(v) if isinstance(v, int | float) else None
-        return out
-
     def read_now(self) -> Readings:
         site: dict[str, float | None] = {}
-        for kind, keys in SITE_POINTS.items():
-            dev = self.site_devs[kind]
-            if dev is not None:
-                site.update(self._values(dev, keys))
-        pcs = tuple(PcsReading(d.name, self._values(d, PCS_POINTS)) for d in self.pcs)
+        for reader in self._site_readers:
+            site.update(reader.read()[0])
+        values = self._pcs_reader.read() if self._pcs_reader is not None else []
+        pcs = tuple(PcsReading(d.name, v) for d, v in zip(self.pcs, values, strict=True))
         if self.clock is not None:
             t, local = self.clock.t_s(), self.clock.local_s()
         else:

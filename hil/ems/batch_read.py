@@ -1,0 +1,86 @@
+"""Decoded point values of many devices of one kind at once: what a client would read.
+
+:meth:`hil.gateway.Device.value` decodes one point from its registers (≈ 6 µs); the
+in-process EMS read ≈ 400 of them every period, ≈ 3 ms of a 5-s tick on aidc_10k, more than
+the twin's step. :class:`BatchReader` is compiled once per device kind and key list: it
+gathers the registers of every unit and key from the kind's image in one indexing operation
+and decodes each point type with :func:`hil.sunspec.decode_array`, then applies each point's
+scale factor as :func:`hil.sunspec.decode_words` does (the same float operations, so the
+values are equal to the one-by-one decode; ``tests/unit/test_batch_read.py`` holds them so).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from ..gateway import Device
+from ..sunspec import TYPES, decode_array
+
+__all__ = ["BatchReader"]
+
+
+class BatchReader:
+    """The numeric points ``keys`` of ``devices`` (all of one kind), decoded in one go."""
+
+    def __init__(self, devices: Sequence[Device], keys: Sequence[str]) -> None:
+        if not devices:
+            raise ValueError("no devices to read")
+        self.group = devices[0].group
+        if any(d.group is not self.group for d in devices):
+            raise ValueError("a BatchReader reads devices of one kind")
+        self.rows = np.array([d.index for d in devices], dtype=np.intp)
+        pts = [(k, self.group.by_key[k]) for k in keys if k in self.group.by_key]
+        self.keys = [k for k, _ in pts]
+        self.points = [p for _, p in pts]
+        self._acc = np.array([p.pdef.type.startswith("acc") for p in self.points])
+        by_type: dict[str, list[int]] = {}
+        for j, p in enumerate(self.points):
+            if p.pdef.type == "string":
+                raise ValueError(f"{self.keys[j]}: a string point is not read in batch")
+            by_type.setdefault(p.pdef.type, []).append(j)
+        self._plan = [
+            (
+                t,
+                np.array(js, dtype=np.intp),
+                np.array([self.points[j].offset for j in js])[:, None] + np.arange(TYPES[t].words)[None, :],
+            )
+            for t, js in by_type.items()
+        ]
+
+    def _scale_factors(self) -> np.ndarray:
+        sfv = self.group.sf_values
+        out = np.empty(len(self.points))
+        for j, p in enumerate(self.points):
+            if p.pdef.type == "float32":
+                out[j] = 0  # a float32 is its value: no scale factor applies
+            elif p.sf_col is None:
+                out[j] = int(p.pdef.sf) if isinstance(p.pdef.sf, int) else 0
+            else:
+                out[j] = int(sfv.get(p.sf_col, 0))
+        return out
+
+    def read(self) -> list[dict[str, float | None]]:
+        """One ``{key: value}`` per device, in the order given; None for not implemented (an
+        accumulator reads 0 then, as the in-process EMS has always taken it)."""
+        img = self.group.image[self.rows]
+        n, m = len(self.rows), len(self.points)
+        raw = np.empty((n, m))
+        ni = np.zeros((n, m), dtype=bool)
+        for t, js, cols in self._plan:
+            raw[:, js], ni[:, js] = decode_array(img[:, cols], t)
+        sf = self._scale_factors()
+        vals = raw.copy()
+        neg, pos = sf < 0, sf > 0
+        if neg.any():
+            vals[:, neg] = raw[:, neg] / np.power(10.0, -sf[neg])
+        if pos.any():
+            vals[:, pos] = raw[:, pos] * np.power(10.0, sf[pos])
+        none = ni & ~self._acc
+        vals[ni & self._acc] = 0.0
+        out: list[dict[str, float | None]] = []
+        for i in range(n):
+            row, miss = vals[i].tolist(), none[i].tolist()
+            out.append({k: (None if miss[j] else row[j]) for j, k in enumerate(self.keys)})
+        return out

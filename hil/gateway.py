@@ -203,7 +203,35 @@ class KindGroup:
     controls: dict[str, np.ndarray] = field(default_factory=dict)  # binding path -> (n, n_exp)
     dynamic: list[tuple[Binding, list[PointInstance]]] = field(default_factory=list)
     ranges: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
-    plan: list[tuple[str, list[tuple[Binding, int]], np.ndarray, np.ndarray]] = field(default_factory=list)
+    plan: list[TypePlan] = field(default_factory=list)
+
+
+Getter = Callable[[Snapshot, dict[str, Any]], Any]
+
+
+@dataclass
+class TypePlan:
+    """The dynamic numeric points of one type in a kind, compiled for the per-tick encode:
+    each binding's value getter and its columns in ``values`` (``(n, k)``, reused every tick),
+    the register columns and the scale factors (scale factors are static)."""
+
+    type: str
+    entries: list[tuple[Binding, int, slice, Getter | None]]
+    cols: np.ndarray  # (k, words) register offsets
+    sf: np.ndarray  # (n * k,) scale factor of each value, row-major
+    values: np.ndarray  # (n, k) float
+
+
+def _getter(source: str) -> Getter:
+    """What :meth:`hil.devices.Behaviour.resolve` does for ``source``, decided once."""
+    if source.startswith("dev."):
+        name = source[4:]
+        return lambda snap, derived: derived[name]
+    dev, _, sig = source.partition(".")
+    if "[" in dev:
+        key = f"{dev.split('[')[0]}.{sig}"
+        return lambda snap, derived: snap.arrays[key]
+    return lambda snap, derived: snap.scalars[source]
 
 
 Pending = tuple[str, int, str, int, float]  # (kind, instance, binding path, exp, value)
@@ -551,8 +579,9 @@ class Gateway:
             grp.behaviour.apply(grp.controls, written.get(kind, {}), t=t, dt=dt)
             self._collect_pushed(grp, t)
 
-    def _plan(self, grp: KindGroup) -> list[tuple[str, list[tuple[Binding, int]], np.ndarray, np.ndarray]]:
-        """Per point type: the dynamic bindings in order, their register columns and SFs."""
+    def _plan(self, grp: KindGroup) -> list[TypePlan]:
+        """Per point type: the dynamic bindings in order (with their value getters), their
+        register columns and SFs; index bindings, constant, are filled in here once."""
         by_type: dict[str, tuple[list[tuple[Binding, int]], list[int], list[int]]] = {}
         for b, insts in grp.dynamic:
             t = insts[0].pdef.type
@@ -564,10 +593,22 @@ class Gateway:
                 entry[1].append(p.offset)
                 entry[2].append(grp.sf_values.get(p.sf_col, 0) if p.sf_col is not None else 0)
         plan = []
+        n = grp.n
         for t, (bindings, offsets, sfs) in by_type.items():
             w = TYPES[t].words
             cols = np.asarray(offsets)[:, None] + np.arange(w)[None, :]
-            plan.append((t, bindings, cols, np.asarray(sfs, dtype=float)))
+            values = np.empty((n, len(offsets)))
+            entries: list[tuple[Binding, int, slice, Getter | None]] = []
+            start = 0
+            for b, n_exp in bindings:
+                sl = slice(start, start + n_exp)
+                start += n_exp
+                if b.kind == "index":
+                    values[:, sl] = np.arange(1.0, n_exp + 1.0)[None, :]
+                    continue
+                entries.append((b, n_exp, sl, _getter(str(b.source)) if b.kind != "control" else None))
+            sf = np.broadcast_to(np.asarray(sfs, dtype=float), (n, len(offsets))).ravel()
+            plan.append(TypePlan(t, entries, cols, sf, values))
         return plan
 
     def _encode_all(self, *, first: bool = False) -> None:
@@ -587,24 +628,23 @@ class Gateway:
                                     texts[i], t, p.pdef.size
                                 )
             n = grp.n
-            for t, bindings, cols, sfs in grp.plan:
-                parts = []
-                for b, n_exp in bindings:
-                    if b.kind == "control":
-                        vals = grp.controls[b.path]
-                    elif b.kind == "index":
-                        vals = np.broadcast_to(np.arange(1.0, n_exp + 1.0), (n, n_exp))
-                    else:
-                        vals = _as_2d(beh.resolve(str(b.source), snap, derived), n, n_exp)
-                        if b.scale != 1.0 or b.offset != 0.0:
-                            vals = vals * b.scale + b.offset
-                        if vals.shape != (n, n_exp):
-                            vals = np.broadcast_to(vals, (n, n_exp))
-                    parts.append(vals)
-                v = np.concatenate(parts, axis=1) if len(parts) > 1 else np.asarray(parts[0], dtype=float)
-                sf = np.broadcast_to(sfs, v.shape)
-                words = encode_array(v.ravel(), t, sf.ravel()).reshape(n, cols.shape[0], -1)
-                grp.image[:, cols] = words
+            for tp in grp.plan:
+                values = tp.values
+                for b, n_exp, sl, get in tp.entries:
+                    if get is None:  # a control: the held setpoint
+                        values[:, sl] = grp.controls[b.path]
+                        continue
+                    raw = get(snap, derived)
+                    if isinstance(raw, float | int):  # a single value for every unit: no array
+                        v = float(raw)
+                        values[:, sl] = v * b.scale + b.offset if b.scale != 1.0 or b.offset != 0.0 else v
+                        continue
+                    vals = _as_2d(raw, n, n_exp)
+                    if b.scale != 1.0 or b.offset != 0.0:
+                        vals = vals * b.scale + b.offset
+                    values[:, sl] = vals
+                words = encode_array(values.ravel(), tp.type, tp.sf).reshape(n, tp.cols.shape[0], -1)
+                grp.image[:, tp.cols] = words
         if self._overrides or self._frozen:
             self._serve_faults()
 

@@ -152,3 +152,35 @@ def test_a_solver_failure_keeps_the_last_good_state_and_names_device_and_time(
     assert trace.column("t_s").to_numpy()[-1] <= fail_at
     assert (out / "report.html").is_file()
     assert "t=4.200 s: non-finite" in (out / "report.html").read_text()
+
+
+def test_a_port_in_use_says_how_to_choose_another(tmp_path: Path) -> None:
+    import socket
+    import subprocess
+    import sys
+
+    with socket.socket() as held:
+        held.bind(("127.0.0.1", 0))
+        held.listen()
+        port = held.getsockname()[1]
+        proc = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "hil.cli",
+                "serve",
+                "lab_rack",
+                "--modbus-port",
+                str(port),
+                "--opcua-port",
+                "0",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            cwd=tmp_path,
+        )
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 3, out
+    assert "cannot bind" in out
+    assert "--modbus-port N --opcua-port N (0 = any free port)" in out

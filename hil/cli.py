@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import time
 from pathlib import Path
 
 import click
@@ -303,7 +304,11 @@ def serve(
 
     async def go() -> None:
         loop = asyncio.get_running_loop()
+        name = site.params.name
+        out.print(f"building the gateway and the OPC UA address space for {name}…", highlight=False)
+        t0 = time.perf_counter()
         async with Runner(site, endpoints, pacer=RealTime(speed=speed)) as runner:
+            out.print(f"ready in {time.perf_counter() - t0:.1f} s", highlight=False)
             for sig in (signal.SIGINT, signal.SIGTERM):
                 loop.add_signal_handler(sig, runner.stop)
             for ep in runner.endpoints:

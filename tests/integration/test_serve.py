@@ -31,7 +31,8 @@ def test_hil_serve_prints_every_endpoint_and_stops_by_itself() -> None:
     assert re.search(r"^opc\.tcp://127\.0\.0\.1:\d+/aidc-hil\s", out, flags=re.M)  # endpoints.opcua.path
     assert "stopped at t = 3.0 s after 30 ticks" in out
     # it says what it does while the address space is built, and how long that took
-    assert out.index("building the gateway and the OPC UA address space for lab_rack") < out.index("ready in ")
+    building = out.index("building the gateway and the OPC UA address space for lab_rack")
+    assert building < out.index("ready in ")
     assert "tick lateness p50" in out
 
 

@@ -88,10 +88,7 @@ def test_a_scenario_asks_for_it_and_the_report_says_so(tmp_path: Path) -> None:
     from hil.runner import run_scenario
 
     path = tmp_path / "long.yaml"
-    path.write_text(
-        "scenario: long_run_trace\nsite: lab_rack\nduration: 5 s\n"
-        "trace: {full_every: 1 s}\n"
-    )
+    path.write_text("scenario: long_run_trace\nsite: lab_rack\nduration: 5 s\ntrace: {full_every: 1 s}\n")
     out = tmp_path / "run"
     asyncio.run(run_scenario(path, out_dir=out, serve=False, opcua=False))
     full = read_trace_full(out)

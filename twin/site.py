@@ -201,24 +201,12 @@ class Site:
         self.bms_disconnect = np.zeros(n)
         self.s_base_kva = max(_pms.s_base_kva(self), 1.0)
         self.s_sc_kva = g.scr * _pms.s_ref_kva(self)
-        self._inputs = _io.build_inputs(self)
-        for d in self.extra_devices:
-            for sig in d.inputs:
-                self._inputs[f"{d.name}.{sig.name}"] = _io.device_setter(d, sig.name)
-        if set(self._inputs) != set(self.signals.inputs):  # a setter without a declaration, or vice versa
-            raise RuntimeError(
-                f"inputs and declarations differ: {set(self._inputs) ^ set(self.signals.inputs)}"
-            )
+        self._inputs = _io.build_inputs(self)  # checked against the declarations
         self._bat_out: dict[str, FloatArray] = {}
         self._batt_step: dict[str, FloatArray] = {}  # the battery step of the tick (for the books)
         _pms.settle_initial_state(self)
         self._snapshot = _io.make_snapshot(self)
-        # devices with per-unit inputs are addressed dev[i] over as many units as they report
-        addressed = {key.partition(".")[0] for key, sig in self.signals.inputs.items() if sig.per_unit}
-        self._unit_counts: dict[str, int] = {}
-        for key, arr in self._snapshot.arrays.items():
-            if key.partition(".")[0] in addressed:
-                self._unit_counts.setdefault(key.partition(".")[0], arr.shape[0])
+        self._unit_counts = _io.unit_counts(self.signals, self._snapshot)
 
     @property
     def t(self) -> float:

@@ -14,9 +14,10 @@ from twin.pms import BusMode, Transfer
 
 if TYPE_CHECKING:
     from twin.device import Device
+    from twin.signals import SignalTable
     from twin.site import Site, Snapshot
 
-__all__ = ["build_inputs", "device_setter", "make_snapshot"]
+__all__ = ["build_inputs", "device_setter", "make_snapshot", "unit_counts"]
 
 
 def build_inputs(site: Site) -> dict[str, Callable[[float, int | None], None]]:
@@ -140,7 +141,23 @@ def build_inputs(site: Site) -> dict[str, Callable[[float, int | None], None]]:
     inputs["gpu.job_stop"] = job("stop_job")
     inputs["gpu.job_fail"] = job("fail_job")
     inputs["gpu.checkpoint"] = job("checkpoint_now")
+    for d in site.extra_devices:  # devices added from outside twin/ (twin.device)
+        for sig in d.inputs:
+            inputs[f"{d.name}.{sig.name}"] = device_setter(d, sig.name)
+    if set(inputs) != set(site.signals.inputs):  # a setter without a declaration, or vice versa
+        odd = sorted(set(inputs) ^ set(site.signals.inputs))
+        raise RuntimeError(f"inputs and declarations differ: {odd}")
     return inputs
+
+
+def unit_counts(signals: SignalTable, snap: Snapshot) -> dict[str, int]:
+    """How many units ``dev[i].input`` addresses: as many as the device's outputs report."""
+    addressed = {key.partition(".")[0] for key, sig in signals.inputs.items() if sig.per_unit}
+    counts: dict[str, int] = {}
+    for key, arr in snap.arrays.items():
+        if key.partition(".")[0] in addressed:
+            counts.setdefault(key.partition(".")[0], arr.shape[0])
+    return counts
 
 
 def device_setter(dev: Device, name: str) -> Callable[[float, int | None], None]:

@@ -810,12 +810,54 @@ class OpcUaEndpoint:
         variant = dv.Value if dv is not None else None
         if dv is None or variant is None or (dv.StatusCode is not None and not dv.StatusCode.is_good()):
             return ua.StatusCode(ua.StatusCodes.BadTypeMismatch)
-        if variant.VariantType != var.vtype or variant.is_array or variant.Value is None:
+        if variant.is_array or variant.Value is None:
             return ua.StatusCode(ua.StatusCodes.BadTypeMismatch)
-        status = self.gw.write_value(var.device, var.point.key, variant.Value)
+        value = exact_value(variant, var.vtype)
+        if value is None:
+            return ua.StatusCode(ua.StatusCodes.BadTypeMismatch)
+        status = self.gw.write_value(var.device, var.point.key, value)
         if status is WriteStatus.OK:
             await self._refresh(var)
         return ua.StatusCode(_STATUS[status])
+
+
+#: the integer DataTypes and their ranges
+_INT_RANGES = {
+    ua.VariantType.SByte: (-(2**7), 2**7 - 1),
+    ua.VariantType.Byte: (0, 2**8 - 1),
+    ua.VariantType.Int16: (-(2**15), 2**15 - 1),
+    ua.VariantType.UInt16: (0, 2**16 - 1),
+    ua.VariantType.Int32: (-(2**31), 2**31 - 1),
+    ua.VariantType.UInt32: (0, 2**32 - 1),
+    ua.VariantType.Int64: (-(2**63), 2**63 - 1),
+    ua.VariantType.UInt64: (0, 2**64 - 1),
+}
+_FLOATS = (ua.VariantType.Double, ua.VariantType.Float)
+
+
+def exact_value(variant: ua.Variant, target: ua.VariantType) -> Any:
+    """The value of a written ``variant`` for a variable of DataType ``target``, or None when
+    it does not convert exactly: a client may write an Int32 to a Double setpoint (Modbus
+    serves it as an int32) or 3.0 to a UInt16 enum, but never 2.5 to an integer or 2**60 to a
+    Double (not exact). Same type: the value as is."""
+    vt, v = variant.VariantType, variant.Value
+    if vt == target:
+        return v
+    if isinstance(v, bool) or (vt not in _INT_RANGES and vt not in _FLOATS):
+        return None
+    if target in _FLOATS:
+        if vt in _FLOATS:
+            return float(v) if target is ua.VariantType.Double or vt is ua.VariantType.Float else None
+        f = float(v)
+        return f if int(f) == v and (target is ua.VariantType.Double or abs(v) <= 2**24) else None
+    rng = _INT_RANGES.get(target)
+    if rng is None:
+        return None
+    if vt in _FLOATS:
+        if not math.isfinite(v) or v != int(v):
+            return None
+        v = int(v)
+    return v if rng[0] <= v <= rng[1] else None
 
 
 def _object_item(

@@ -297,6 +297,11 @@ async def test_setpoint_write_is_accepted_and_read_back(lab: Served) -> None:
     # asyncua's high-level write guesses the variant type from the Python value
     await wset.write_value(ua.DataValue(ua.Variant(-2_000.0, ua.VariantType.Double)))
     assert pcs.value(pcs.point("704.WSet")) == -2_000
+    # any numeric type that converts exactly is taken: the Int32 Modbus serves, 1.0 for an enum
+    assert (await write_status(wset, ua.Variant(-3_000, ua.VariantType.Int32))).is_good()
+    assert pcs.value(pcs.point("704.WSet")) == -3_000
+    assert (await write_status(ena, ua.Variant(0.0, ua.VariantType.Double))).is_good()
+    assert gw.write_log[-1][1:] == ("PCS01", "704.WSetEna", 0, "ok")
 
 
 @pytest.mark.asyncio
@@ -311,9 +316,15 @@ async def test_refused_writes(lab: Served) -> None:
         ("704.WSet", ua.Variant(math.nan, ua.VariantType.Double), ua.StatusCodes.BadOutOfRange),
         ("704.WMaxLimPct", ua.Variant(150.0, ua.VariantType.Double), ua.StatusCodes.BadOutOfRange),
         ("704.WSetEna", ua.Variant(7, ua.VariantType.UInt16), ua.StatusCodes.BadOutOfRange),
-        ("704.WSet", ua.Variant(1000, ua.VariantType.Int32), ua.StatusCodes.BadTypeMismatch),
+        (
+            "704.WSet",
+            ua.Variant(2**53 + 1, ua.VariantType.Int64),
+            ua.StatusCodes.BadTypeMismatch,
+        ),  # no exact double
+        ("704.WSet", ua.Variant(True, ua.VariantType.Boolean), ua.StatusCodes.BadTypeMismatch),
         ("704.WSet", ua.Variant("1000", ua.VariantType.String), ua.StatusCodes.BadTypeMismatch),
-        ("704.WSetEna", ua.Variant(1.0, ua.VariantType.Double), ua.StatusCodes.BadTypeMismatch),
+        ("704.WSetEna", ua.Variant(1.5, ua.VariantType.Double), ua.StatusCodes.BadTypeMismatch),
+        ("704.WSetEna", ua.Variant(-1, ua.VariantType.Int32), ua.StatusCodes.BadTypeMismatch),
         ("704.WSet", ua.Variant([1.0, 2.0], ua.VariantType.Double), ua.StatusCodes.BadTypeMismatch),
     ]
     for key, variant, code in cases:
@@ -352,7 +363,7 @@ async def test_rejected_writes_leave_the_twin_unchanged() -> None:
         }
         bad = [
             ("704.WSet", ua.Variant(1e12, ua.VariantType.Double)),
-            ("704.WSet", ua.Variant(5, ua.VariantType.Int64)),
+            ("704.WSet", ua.Variant(2**53 + 1, ua.VariantType.Int64)),  # no exact double
             ("704.WSetEna", ua.Variant(3, ua.VariantType.UInt16)),
             ("715.OpCtl", ua.Variant(9, ua.VariantType.UInt16)),
             ("701.W", ua.Variant(0.0, ua.VariantType.Double)),
@@ -574,8 +585,9 @@ async def test_node_opcua_browses_reads_subscribes_and_writes(site: str) -> None
             "writes": [
                 {"node": f"{site}.BESS.PCS01.DERCtlAC.WMaxLimPct", "dataType": "Double", "value": 80},
                 {"node": measured, "dataType": "Double", "value": 1},
-                {"node": f"{site}.BESS.PCS01.DERCtlAC.WMaxLimPct", "dataType": "Int32", "value": 80},
+                {"node": f"{site}.BESS.PCS01.DERCtlAC.WMaxLimPct", "dataType": "Int32", "value": 70},
                 {"node": f"{site}.BESS.PCS01.DERCtlAC.WMaxLimPct", "dataType": "Double", "value": 150},
+                {"node": f"{site}.BESS.PCS01.DERCtlAC.WMaxLimPct", "dataType": "String", "value": "60"},
             ],
         }
         stop = asyncio.Event()
@@ -638,10 +650,12 @@ async def test_node_opcua_browses_reads_subscribes_and_writes(site: str) -> None
     statuses = [w["status"] for w in doc["writes"]]
     assert statuses[0] == "Good"
     assert statuses[1] in ("BadNotWritable", "BadUserAccessDenied")
-    assert statuses[2] == "BadTypeMismatch"
+    assert statuses[2] == "Good"  # an Int32 to a Double setpoint: converts exactly, taken
     assert statuses[3] == "BadOutOfRange"
-    assert pcs.value(pcs.point("704.WMaxLimPct")) == 80
+    assert statuses[4] == "BadTypeMismatch"
+    assert pcs.value(pcs.point("704.WMaxLimPct")) == 70
     assert [e[1:] for e in gw.write_log if e[2] == "704.WMaxLimPct"] == [
         ("PCS01", "704.WMaxLimPct", 80, "ok"),
+        ("PCS01", "704.WMaxLimPct", 70, "ok"),
         ("PCS01", "704.WMaxLimPct", 150, "out of range"),
     ]

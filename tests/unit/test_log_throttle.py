@@ -41,3 +41,35 @@ def test_every_asyncua_logger_gets_it_once(caplog: pytest.LogCaptureFixture) -> 
         for _ in range(100):
             lg.error("Error while processing message")
     assert len([r for r in caplog.records if r.name == lg.name]) == 1
+
+
+def test_an_opcua_write_takes_any_numeric_type_that_converts_exactly() -> None:
+    from asyncua import ua
+
+    from hil.opcua import exact_value
+
+    vt = ua.VariantType
+    ok = [
+        (ua.Variant(1000, vt.Int32), vt.Double, 1000.0),
+        (ua.Variant(2**53, vt.Int64), vt.Double, float(2**53)),
+        (ua.Variant(1.0, vt.Double), vt.UInt16, 1),
+        (ua.Variant(65535, vt.UInt32), vt.UInt16, 65535),
+        (ua.Variant(0.5, vt.Float), vt.Double, 0.5),
+        (ua.Variant(7, vt.UInt16), vt.UInt16, 7),
+    ]
+    for variant, target, want in ok:
+        got = exact_value(variant, target)
+        assert got == want, (variant, target, got)
+        assert type(got) is type(want)
+    refused = [
+        (ua.Variant(2**53 + 1, vt.Int64), vt.Double),  # no exact double
+        (ua.Variant(1.5, vt.Double), vt.UInt16),
+        (ua.Variant(-1, vt.Int32), vt.UInt16),
+        (ua.Variant(65536, vt.UInt32), vt.UInt16),
+        (ua.Variant(float("nan"), vt.Double), vt.Int32),
+        (ua.Variant(True, vt.Boolean), vt.Double),
+        (ua.Variant("1", vt.String), vt.Double),
+        (ua.Variant(0.1, vt.Double), vt.Float),
+    ]
+    for variant, target in refused:
+        assert exact_value(variant, target) is None, (variant, target)

@@ -96,7 +96,7 @@ import pyarrow as pa
 
 from .trace_disk import DiskBudget
 from .trace_full import FullTrace
-from .trace_sink import META_KEY, WRITER_KEY, read_schema
+from .trace_sink import META_KEY, WRITER_KEY, read_schema, schema_meta
 from .trace_sink import DualSink as _DualSink
 from .trace_sink import partial_path as _partial_path
 from .trace_sink import read_table as _read
@@ -594,17 +594,6 @@ def read_trace_schema(out_dir: Path) -> pa.Schema:
 
 def trace_meta(source: Path | pa.Table | pa.Schema) -> dict[str, Any]:
     """The ``meta`` mapping given to :class:`TraceWriter` (``{}`` when there is none)."""
-    schema = (
-        source
-        if isinstance(source, pa.Schema)
-        else (source.schema if isinstance(source, pa.Table) else read_trace_schema(source))
-    )
-    raw = (schema.metadata or {}).get(META_KEY)
-    if not raw:
-        return {}
-    try:
-        meta = json.loads(raw)
-    except ValueError:
-        log.warning("trace metadata is not JSON; ignored")
-        return {}
-    return meta if isinstance(meta, dict) else {"meta": meta}
+    if isinstance(source, pa.Table):
+        return schema_meta(source.schema)
+    return schema_meta(source if isinstance(source, pa.Schema) else read_trace_schema(source))

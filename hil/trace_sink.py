@@ -10,9 +10,11 @@ event log (:mod:`hil.trace`) and the long-run trace (:mod:`hil.trace_full`).
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -27,6 +29,7 @@ __all__ = [
     "read_schema",
     "read_table",
     "resolve",
+    "schema_meta",
     "stream_path",
 ]
 
@@ -165,3 +168,16 @@ def read_schema(out_dir: Path, name: str) -> pa.Schema:
             return pa.ipc.open_stream(f).schema
         except (pa.ArrowInvalid, OSError) as exc:
             raise ValueError(f"{stream}: no readable schema in the stream ({exc})") from None
+
+
+def schema_meta(schema: pa.Schema) -> dict[str, Any]:
+    """The writer's ``meta`` mapping stored in a table's schema (``{}`` when there is none)."""
+    raw = (schema.metadata or {}).get(META_KEY)
+    if not raw:
+        return {}
+    try:
+        meta = json.loads(raw)
+    except ValueError:
+        log.warning("trace metadata is not JSON; ignored")
+        return {}
+    return meta if isinstance(meta, dict) else {"meta": meta}

@@ -57,6 +57,9 @@ log = logging.getLogger(__name__)
 
 RESULTS_FILE = "results.json"
 EVENTS_SHOWN = 500
+#: event kinds a run writes by the thousand (heartbeats, setpoints, the inputs they push):
+#: summarised in the report, after the events that matter
+ROUTINE_KINDS = ("write_accepted", "input")
 MAX_PANELS = 10
 MAX_EVENT_LINES = 300
 ENVELOPE_BUCKETS = 1500  # ~ one per pixel column of the 12-inch, 100-dpi figure
@@ -848,12 +851,18 @@ def _write_html(run: _Run, images: Mapping[str, bytes], path: Path) -> None:
     if ev is None or ev.num_rows == 0:
         parts.append("<p>No events.</p>")
     else:
-        shown = ev.slice(0, EVENTS_SHOWN).to_pylist()
-        if ev.num_rows > EVENTS_SHOWN:
-            parts.append(
-                f'<div class="note">Showing the first {EVENTS_SHOWN} of {ev.num_rows:,} events; '
-                "all are in events.parquet.</div>"
-            )
+        routine = pc.is_in(ev["kind"], value_set=pa.array(ROUTINE_KINDS))
+        notable = ev.filter(pc.invert(routine))
+        shown = notable.slice(0, EVENTS_SHOWN).to_pylist()
+        n_routine = ev.num_rows - notable.num_rows
+        note = (
+            f"{notable.num_rows:,} events that matter (grid events, faults, state changes, alarms, "
+            f"expectations, refused writes) first; the {n_routine:,} routine ones (accepted writes, "
+            "twin inputs) are summarised below. All are in events.parquet."
+        )
+        if notable.num_rows > EVENTS_SHOWN:
+            note += f" Showing the first {EVENTS_SHOWN} of the {notable.num_rows:,}."
+        parts.append(f'<div class="note">{_e(note)}</div>')
         rows = [
             [
                 f'<td class="num">{r["t_s"]:,.3f}</td>',
@@ -870,8 +879,32 @@ def _write_html(run: _Run, images: Mapping[str, bytes], path: Path) -> None:
         parts.append(
             _table(["t [s]", "kind", "source", "target", "detail", "value", "passed"], rows, classes)
         )
+        if n_routine:
+            parts.append("<h3>Routine events, summarised</h3>")
+            heads = ["kind", "target", "count", "first [s]", "last [s]"]
+            parts.append(_table(heads, _routine_rows(ev, routine)))
     parts.append("</body></html>")
     path.write_text("\n".join(parts), encoding="utf-8")
+
+
+def _routine_rows(ev: pa.Table, routine: pa.ChunkedArray) -> list[list[str]]:
+    """Accepted writes and twin inputs grouped by kind and target: count, first and last time."""
+    grouped = (
+        ev.filter(routine)
+        .group_by(["kind", "target"])
+        .aggregate([("t_s", "count"), ("t_s", "min"), ("t_s", "max")])
+        .sort_by([("t_s_count", "descending"), ("kind", "ascending"), ("target", "ascending")])
+    )
+    return [
+        [
+            f"<td>{_e(r['kind'])}</td>",
+            f"<td>{_e(r['target'])}</td>",
+            f'<td class="num">{r["t_s_count"]:,}</td>',
+            f'<td class="num">{r["t_s_min"]:,.3f}</td>',
+            f'<td class="num">{r["t_s_max"]:,.3f}</td>',
+        ]
+        for r in grouped.slice(0, EVENTS_SHOWN).to_pylist()
+    ]
 
 
 # ------------------------------------------------------------------------------------------

@@ -240,3 +240,24 @@ def test_envelope_keeps_spikes_and_bounds_points() -> None:
     assert np.nanmax(hi) == 50.0
     assert np.nanmin(lo) >= -1.0
     assert not np.isnan(hi).any()
+
+
+def test_the_events_that_matter_come_first_and_routine_writes_are_summarised(tmp_path: Path) -> None:
+    # thousands of heartbeats before the outage: the outage must still be in the table
+    with TraceWriter(tmp_path) as w:
+        for k in range(3000):
+            hb = "802.CtrlHb = 1"
+            w.event(0.001 * k, "write_accepted", source="ems", target="PCS01", detail=hb, value=1.0)
+        w.event(2.5, "input", source="gateway", target="pcs[0].p_set_kw", detail="set", value=10.0)
+        w.event(3.0, "event", source="scenario", target="grid.available", detail="grid_outage")
+        w.event(3.1, "alarm", source="twin", target="pcs[0]", detail="FAULT")
+    files = build_report(tmp_path)
+    html = files.html.read_text()
+    table = html[html.index("<h2>Events</h2>") :]
+    assert "grid_outage" in table
+    assert "FAULT" in table
+    assert table.index("grid_outage") < table.index("Routine events, summarised")
+    assert "2 events that matter" in table
+    assert "3,001 routine ones" in table
+    summary = table[table.index("Routine events, summarised") :]
+    assert '<td class="num">3,000</td>' in summary  # the heartbeats, counted once

@@ -309,7 +309,7 @@ class Attacker:
                     ua.Variant(hi + abs(hi - lo) + 1.0, ua.VariantType.Double),  # over the range
                     ua.Variant(lo - abs(hi - lo) - 1.0, ua.VariantType.Double),
                     ua.Variant(float("nan"), ua.VariantType.Double),
-                    ua.Variant(1, ua.VariantType.Int64),  # wrong type
+                    ua.Variant(2**53 + 1, ua.VariantType.Int64),  # a type that does not convert exactly
                     ua.Variant("x", ua.VariantType.String),
                 ]
             )

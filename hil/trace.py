@@ -305,6 +305,9 @@ class TraceWriter:
         """Fix the columns from the first row, validate ``signals=`` and allocate the buffer."""
         if self._scalars_only:
             self._signals = list(snap.scalars)
+        # the wall-clock flush counts from the first row, not from construction: a slow start
+        # (servers, the OPC UA address space) must not make the first flush come early, by time
+        self._last_flush = time.monotonic()
         names = list(snap.scalars)
         for key, arr in snap.arrays.items():
             dev, _, sig = key.partition(".")

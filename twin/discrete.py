@@ -51,9 +51,8 @@ def discrete_step(site: Site, t: float, dt: float) -> None:
     # grid code on the PCS and PV terminals; a relay's frequency element is blocked on a
     # dead bus (no voltage to measure it on), so the monitors see f0 there
     f_meas = site.f if live else site.f0
-    v_arr = np.full(site.n_cab, site.v)
     rocof = site.grid_rocof if not islanded else 0.0
-    status = site.pcs_monitor.update(t, dt, v_arr, f_meas, rocof)
+    status = site.pcs_monitor.update(t, dt, site.v, f_meas, rocof)  # one PCC voltage for all
     grid_trip = np.asarray(status.tripped, dtype=float)
     if islanded or not site.grid_available:
         # grid-forming units hold the island; protection watches the grid side only
@@ -61,7 +60,7 @@ def discrete_step(site: Site, t: float, dt: float) -> None:
     trip_bits = grid_trip_alarm_bits(status.trip_reason, grid_trip > 0)
     grid_ok = np.asarray(status.may_energize, dtype=float) * (0.0 if islanded else 1.0)
     if site.pv is not None and site.pv_monitor is not None:
-        pst = site.pv_monitor.update(t, dt, np.array([site.v]), f_meas, rocof)
+        pst = site.pv_monitor.update(t, dt, site.v, f_meas, rocof)
         site.pv.tripped = bool(pst.tripped[0]) or not live or site.pv.forced_trip
     # BMS from the battery's present outputs
     bat_out = site._bat_out

@@ -85,7 +85,9 @@ class Site:
         )
         n = params.battery.n_cabinets
         self.n_cab = n
-        self.battery = Battery(params.battery, cell_params, rng=np.random.default_rng(seeds[0]))
+        self.battery = Battery(
+            params.battery, cell_params, rng=np.random.default_rng(seeds[0]), kernel=params.kernel
+        )
         self.bms = Bms(
             params.bms,
             n,

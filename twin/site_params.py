@@ -33,6 +33,12 @@ class SiteParams:
     tick_s: float = param(0.1, unit="s", ge=0.001, le=60, source="design.md: default tick 100 ms")
     seed: int = param(0, ge=0, source="run choice: the same seed gives a bit-identical trace")
     method: str = param("fixed", choices=("fixed", "ivp"), source="integration path")
+    kernel: str = param(
+        "compiled",
+        choices=("compiled", "numpy"),
+        source="run choice (docs/design-decisions.md)",
+        doc="the battery's tick: compiled (numba, the default) or numpy (the reference it is tested against)",
+    )
     start: str = param(
         DEFAULT_START,
         check=check_start,

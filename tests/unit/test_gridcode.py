@@ -569,3 +569,38 @@ def test_sag_reactive_current_is_data_per_code() -> None:
     assert_array_equal(fault_reactive_current_pu(v, load_grid_code(CAT_II).reactive_current), 0.0)
     over = load_grid_code({"base": GBT, "reactive_current": {"k_factor": 2.0}}).reactive_current
     assert_allclose(fault_reactive_current_pu(np.array([0.5]), over), [0.8], rtol=0, atol=1e-12)
+
+
+_STEP = st.tuples(
+    st.sampled_from([1.0, 1.0, 1.0, 0.5, 0.7, 0.88, 1.08, 1.12, 1.25]),  # V pu: mostly normal
+    st.sampled_from([0.0, 0.0, 0.0, -1.5, -0.8, 0.8, 1.3, 2.5]),  # f deviation, Hz
+    st.sampled_from([0.0, 0.0, 0.5, 3.5]),  # RoCoF
+    st.sampled_from([False, False, False, True]),  # islanded
+    st.sampled_from([0.1, 1.0, 5.0]),  # dt
+    st.sampled_from([-1, -1, -1, -1, 0, 2]),  # a manual trip of that unit, or none
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(name=st.sampled_from([CAT_I, CAT_II, CAT_III, GBT]), steps=st.lists(_STEP, min_size=5, max_size=120))
+def test_quiet_path_gives_the_general_paths_state(name: str, steps: list[tuple[float, ...]]) -> None:
+    """The quiet path (nothing can pick up: one row instead of units × thresholds) leaves the
+    same state and returns the same status as the general path, tick by tick, through
+    excursions, trips, manual trips and re-entry."""
+    code = load_grid_code(name)
+    quiet = GridCodeMonitor(3, code)
+    general = GridCodeMonitor(3, code)
+    general.quiet_path = False
+    t = 0.0
+    for v, df, rocof, isl, dt, trip in steps:
+        if trip >= 0:
+            for m in (quiet, general):
+                m.trip(t, [int(trip)])
+        f = code.f_nom_hz + df
+        a = quiet.update(t, dt, v, f, rocof, islanded=bool(isl))
+        b = general.update(t, dt, v, f, rocof, islanded=bool(isl))
+        for field in GridCodeStatus.__dataclass_fields__:
+            assert_array_equal(np.asarray(getattr(a, field)), np.asarray(getattr(b, field)), err_msg=field)
+        for attr in ("_timers", "_in_service", "_es_timer", "_entered", "_last_mode", "_reason"):
+            assert_array_equal(getattr(quiet, attr), getattr(general, attr), err_msg=attr)
+        t += dt

@@ -11,8 +11,9 @@ power over the tick equals the PCS's demand exactly (see ``docs/models/battery.m
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 import numpy as np
 
@@ -21,6 +22,9 @@ from twin.models.cell import CellModel, CellParams
 from twin.models.ecm import EcmState, ecm_rhs, ecm_step
 from twin.params import param
 from twin.signals import Signal
+
+if TYPE_CHECKING:
+    from twin.models.battery_kernel import KernelTables
 
 __all__ = ["Battery", "BatteryParams"]
 
@@ -113,7 +117,11 @@ class Battery:
         Signal("heat_kw", "kW", "heat generated in the cells"),
     )
 
-    def __init__(self, params: BatteryParams, cell: CellParams, *, rng: np.random.Generator) -> None:
+    def __init__(
+        self, params: BatteryParams, cell: CellParams, *, rng: np.random.Generator, kernel: str = "numpy"
+    ) -> None:
+        """``kernel="compiled"`` runs the tick, the outputs and the stored energy through
+        :mod:`twin.models.battery_kernel`; ``"numpy"`` (the reference) through this file."""
         self.params = params
         self.cell = CellModel(cell)
         n, k = params.n_cabinets, params.cells_modelled
@@ -146,6 +154,25 @@ class Battery:
         self.fault_heat_w = np.zeros(n)
         # self-discharge rate at the reference temperature, SoC fraction per second
         self._sd_rate = params.self_discharge_pct_per_month / 100.0 / (30.0 * 86400.0)
+        self.kernel = kernel
+        self._kt: KernelTables | None = None
+        if kernel == "compiled":
+            try:
+                from twin.models.battery_kernel import cell_tables
+            except ImportError as exc:  # numba has no build for this platform: same results, slower
+                warnings.warn(f"numba unavailable ({exc}); the battery runs on numpy", stacklevel=2)
+                self.kernel = kernel = "numpy"
+        if kernel == "compiled":
+            self._kt = tuple(cell_tables(self.cell, self._ocv_cum))
+            self._kscale = np.array(
+                [
+                    float(params.n_parallel),
+                    self.series_scale,
+                    self._sd_rate,
+                    params.self_discharge_t_ref_degc,
+                    params.self_discharge_doubling_degc,
+                ]
+            )
 
     # -- helpers -------------------------------------------------------------------------
     @property
@@ -167,6 +194,12 @@ class Battery:
     def stored_energy_kwh(self, soc: FloatArray | None = None) -> FloatArray:
         """Chemical energy per cabinet: n_p × (n_s/K) Σ_k Q_k ∫_0^soc OCV ds."""
         s = self.state.soc if soc is None else soc
+        if self._kt is not None:
+            from twin.models import battery_kernel as bk
+
+            out = np.empty(s.shape[0])
+            bk.stored_energy(self._kt, np.ascontiguousarray(s), self.capacity_ah, self._kscale, out)
+            return out
         idx = np.clip(np.searchsorted(self._ocv_x, s, side="right") - 1, 0, self._ocv_x.size - 2)
         ocv_lo = self.cell.ocv_grid.y[idx]
         x_lo = self._ocv_x[idx]
@@ -231,6 +264,8 @@ class Battery:
         includes the self-discharge, also returned alone as ``p_sd_w`` (so chemical minus
         delivered power, the battery loss, books it).
         """
+        if self._kt is not None:
+            return self._step_power_compiled(np.asarray(p_dc_w, dtype=float), dt, closed)
         p = np.where(closed > 0, p_dc_w, 0.0)
         e, r = self._pack_coeffs(dt, self.i_pack)
         i, limited = self.current_for_power(e, r, p)
@@ -239,6 +274,43 @@ class Battery:
         res = self.step_current(i, dt)
         p_del = i * (e - r * i)
         return {"i_a": i, "p_dc_w": p_del, "p_chem_w": res, "p_sd_w": p_sd, "limited": limited}
+
+    def _step_power_compiled(
+        self, p_dc_w: FloatArray, dt: float, closed: FloatArray
+    ) -> dict[str, FloatArray]:
+        from twin.models import battery_kernel as bk
+
+        assert self._kt is not None
+        st = self.state
+        phi, gam = self.thermal(dt)
+        th = np.concatenate((phi.ravel(), gam.ravel()))
+        new = EcmState(
+            np.empty(self.shape), np.empty(st.v_rc.shape), np.empty(self.shape), np.empty(self.shape)
+        )
+        heat = np.empty(self.shape)
+        cab = np.empty((5, self.shape[0]))
+        bk.step_power(
+            self._kt,
+            np.ascontiguousarray(p_dc_w),
+            np.asarray(closed, dtype=float),
+            float(dt),
+            self.i_pack,
+            st.soc,
+            st.v_rc,
+            st.t_cell_degc,
+            st.t_jig_degc,
+            self.capacity_ah,
+            self.r_scale,
+            self.t_coolant,
+            th,
+            self._kscale,
+            (new.soc, new.v_rc, new.t_cell_degc, new.t_jig_degc, heat),
+            cab,
+        )
+        self.state = new
+        self.i_pack = cab[0].copy()
+        self.last_heat_w = heat
+        return {"i_a": cab[0], "p_dc_w": cab[1], "p_chem_w": cab[2], "p_sd_w": cab[3], "limited": cab[4]}
 
     def step_current(self, i_pack: FloatArray, dt: float) -> FloatArray:
         """Advance with pack current held; returns the mean chemical power (W), self-discharge
@@ -282,6 +354,14 @@ class Battery:
     # -- continuous path ------------------------------------------------------------------
     def pack_instant(self, state: EcmState, i_lookup: FloatArray) -> tuple[FloatArray, FloatArray]:
         """Instantaneous pack E (OCV + Σ V_j) and R0 for a state (for the solve_ivp path)."""
+        if self._kt is not None and state is self.state:
+            from twin.models import battery_kernel as bk
+
+            out = np.empty((2, self.shape[0]))
+            bk.pack_instant(
+                self._kt, i_lookup, state.soc, state.v_rc, state.t_cell_degc, self.r_scale, self._kscale, out
+            )
+            return out[0], out[1]
         n_p = self.params.n_parallel
         r0, _, _ = self.cell.rc_values(state.t_cell_degc, (i_lookup / n_p)[:, None], state.soc)
         e = (self.cell.ocv(state.soc) + state.v_rc.sum(axis=0)).sum(axis=1) * self.series_scale
@@ -309,6 +389,36 @@ class Battery:
     # -- outputs ---------------------------------------------------------------------------
     def outputs_now(self) -> dict[str, FloatArray]:
         st = self.state
+        if self._kt is not None:
+            from twin.models import battery_kernel as bk
+
+            o = np.empty((10, self.shape[0]))
+            bk.outputs_now(
+                self._kt,
+                self.i_pack,
+                st.soc,
+                st.v_rc,
+                st.t_cell_degc,
+                self.r_scale,
+                self.capacity_ah,
+                self.last_heat_w,
+                self._kscale,
+                o,
+            )
+            return {
+                "soc_pct": o[0],
+                "soc_min_pct": o[1],
+                "v_dc_v": o[2],
+                "i_dc_a": self.i_pack.copy(),
+                "p_dc_kw": o[3],
+                "v_cell_min_v": o[4],
+                "v_cell_max_v": o[5],
+                "v_imbalance_mv": 1000.0 * (o[5] - o[4]),
+                "t_cell_min_degc": o[6],
+                "t_cell_max_degc": o[7],
+                "energy_kwh": o[8],
+                "heat_kw": o[9],
+            }
         n_p = self.params.n_parallel
         i_cell = (self.i_pack / n_p)[:, None]
         r0, _, _ = self.cell.rc_values(st.t_cell_degc, i_cell, st.soc)

@@ -379,7 +379,9 @@ class Bms:
         top = (i_meas < -i_rest) & (v_max >= p.v_cell_charge_end_v)
         snap_top = top & ~self.at_top
         self.at_top = top
-        full = np.ones(self.n) if self.soc_from_ocv is None else self.soc_from_ocv(v_max)
+        full = np.ones(self.n)  # read off the OCV curve only on a tick that snaps (one in hours)
+        if self.soc_from_ocv is not None and snap_top.any():
+            full = self.soc_from_ocv(v_max)
         # rest
         resting = np.abs(i_meas) <= i_rest
         rested_before = self.rest_s >= p.rest_time_s

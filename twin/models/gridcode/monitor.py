@@ -135,6 +135,9 @@ class GridCodeMonitor:
         self._ramp_s = es.ramp_s
         self._rows = np.arange(n)
         self._meas = np.empty((n, 4))
+        self.quiet_path = True
+        """Skip the per-unit arrays on a tick where nothing can pick up (False: always the
+        general path, which the quiet one is tested against)."""
         self.reset(in_service=in_service)
 
     # ---- state management ------------------------------------------------------------
@@ -224,9 +227,17 @@ class GridCodeMonitor:
         m[:, 3] = self._per_unit(islanded, "islanded")
         if not np.isfinite(m).all():
             raise SimulationError(f"grid-code monitor got a non-finite input at t={t}")
+        t_end = t + dt
+        if self.quiet_path and self._quiet((v_pu, f_hz, rocof_hz_per_s, islanded), m[0]):
+            # every unit in service, no timer running, one measurement for all of them and
+            # inside every threshold: nothing can pick up, so the (units × thresholds) arrays
+            # are not built. The same state and status as the general path below (tested).
+            self._last_new = np.zeros(self.n, dtype=bool)
+            self._last_mode = np.full(self.n, self._mode_of(float(m[0, 0])), dtype=np.intp)
+            self._t_end = t_end
+            return self.status
         v = m[:, 0]
         f = m[:, 1]
-        t_end = t + dt
         was_in = self._in_service.copy()
 
         # trip timers: (n, K) condition, elapsed time, time left to the clearing time
@@ -277,6 +288,21 @@ class GridCodeMonitor:
         self._last_new = new
         self._t_end = t_end
         return self.status
+
+    def _quiet(self, inputs: tuple[Any, ...], row: FloatArray) -> bool:
+        """True when the tick cannot pick anything up: scalar inputs (one measurement for every
+        unit), every unit in service, no timer running and ``row`` inside every threshold."""
+        if any(np.ndim(x) != 0 for x in inputs) or not self._in_service.all() or self._timers.any():
+            return False
+        return not bool(np.any(row[self._src] * self._sign > self._thr_signed))
+
+    def _mode_of(self, v: float) -> int:
+        """The ride-through mode at voltage ``v`` (first matching region; none → may trip)."""
+        if self._reg_mode.size:
+            match = (v > self._reg_lo) & (v < self._reg_hi)
+            if match.any():
+                return int(self._reg_mode[np.argmax(match)])
+        return _MAY_TRIP
 
     @property
     def status(self) -> GridCodeStatus:

@@ -78,6 +78,7 @@ from . import opcua_guard
 from .endpoints import OpcUaLimits
 from .gateway import Device, Gateway, KindGroup, PointInstance, WriteStatus
 from .opcua_security import apply_security
+from .opcua_values import BatchValues, batchable
 from .security import OpcUaSecurity
 from .sunspec import TYPES, usable_range
 
@@ -262,6 +263,7 @@ class OpcUaEndpoint:
         self._device_nodes: dict[str, ua.NodeId] = {}
         self._watches: list[_Watch] = []
         self._dirty = np.empty(0)  # per variable: simulated time of its last unpublished change, or NaN
+        self._batch = BatchValues([])  # the numeric variables decoded in one go (hil.opcua_values)
         self._events: list[tuple[float, _Var, str, bool]] = []  # t, variable, symbol, raised
         self.event_type: ua.NodeId | None = None  # DeviceAlarmEventType, once started
         self._evgens: dict[str, Any] = {}
@@ -423,6 +425,10 @@ class OpcUaEndpoint:
         await self._add_methods()
         await self._add_events()
         self._dirty = np.full(len(self._vars), np.nan)
+        float_types = (ua.VariantType.Double, ua.VariantType.Float)
+        self._batch = BatchValues(
+            [(v.index, v.device, v.point) for v in self._vars if batchable(v.point, v.vtype in float_types)]
+        )
         for grp in self.gw.groups.values():
             var_of = np.full((grp.n, len(grp.points)), -1, dtype=np.int64)
             alarms = []
@@ -645,14 +651,14 @@ class OpcUaEndpoint:
         n = int(idx.size)
         if n:
             times = dirty[idx].tolist()
+            batch = self._batch.values(~np.isnan(dirty))
             dirty[idx] = np.nan
             now = datetime.now(UTC)
             vars_ = self._vars
             for k, t in zip(idx.tolist(), times, strict=True):
                 var = vars_[k]
-                await self._set(
-                    var, self._datavalue(var, var.device.value(var.point), self.source_time(t), now)
-                )
+                value = batch[k] if k in batch else var.device.value(var.point)
+                await self._set(var, self._datavalue(var, value, self.source_time(t), now))
         events, self._events = self._events, []
         for t, var, symbol, raised in events:
             await self._fire(t, var, symbol, raised)

@@ -60,6 +60,22 @@ KernelTables = tuple  # a CellTables as a plain tuple: numba types plain tuples 
 """The kernels index it by position, in the order of :class:`CellTables`' fields."""
 
 
+RcTables = tuple[
+    "FloatArray",
+    "FloatArray",
+    "FloatArray",
+    "FloatArray",
+    "NDArray[np.intp]",
+    "NDArray[np.intp]",
+    "NDArray[np.intp]",
+    "FloatArray",
+    "FloatArray",
+    "FloatArray",
+    "FloatArray",
+]
+"""The first 11 of :class:`CellTables`: what an R/C lookup reads."""
+
+
 def cell_tables(model: CellModel, ocv_cum: FloatArray) -> CellTables:
     """Flatten a cell model's lookups for the kernel (pass ``tuple(...)`` of it to a kernel)."""
     offs = [(0, 0, 0, 0)]
@@ -231,6 +247,29 @@ def _current_for_power(e: float, r: float, p_w: float) -> tuple[float, float]:
     return 2.0 * p_w / (e + math.sqrt(disc)), 0.0
 
 
+@njit(cache=True, inline="always")
+def _cell_instant(
+    rc_tables: RcTables,
+    ox: FloatArray,
+    oy: FloatArray,
+    v_rc: FloatArray,
+    c: int,
+    k: int,
+    t_degc: float,
+    i_a: float,
+    soc: float,
+    vals: FloatArray,
+) -> tuple[int, float, float]:
+    """One cell now: its OCV segment, OCV + Σ V_j, and R0 (unscaled) at lookup current ``i_a``."""
+    const, ea, tref_k, tau_g, g_off, g_nout, g_tgt, at, ai, as_, gv = rc_tables
+    _rc(const, ea, tref_k, tau_g, g_off, g_nout, g_tgt, at, ai, as_, gv, t_degc, i_a, soc, vals)
+    ko, wo = _seg(ox, 0, ox.size, soc)
+    e = _lin(oy, ko, wo)
+    for j in range(tau_g.size):
+        e += v_rc[j, c, k]
+    return ko, e, vals[0]
+
+
 # -- the kernels ----------------------------------------------------------------------------
 @njit(cache=True)
 def step_power(
@@ -348,25 +387,18 @@ def pack_instant(
     out: FloatArray,
 ) -> None:
     """``Battery.pack_instant``: instantaneous pack E (row 0) and R0 (row 1) per cabinet."""
-    const, ea, tref_k, tau_g, g_off, g_nout, g_tgt, at, ai, as_, gv, ox, oy, _sl, _oc, _dc, _d0, _d1, _dv = tb
+    rc_tables, ox, oy = tb[:11], tb[11], tb[12]
     n_cab, n_cell = soc.shape
-    n_rc = tau_g.size
     n_p, ss = scale[0], scale[1]
-    vals = np.empty(const.size)
+    vals = np.empty(tb[0].size)
     for c in range(n_cab):
         il = i_lookup[c] / n_p
         e_sum = 0.0
         r_sum = 0.0
         for k in range(n_cell):
-            _rc(
-                const, ea, tref_k, tau_g, g_off, g_nout, g_tgt, at, ai, as_, gv, tc[c, k], il, soc[c, k], vals
-            )
-            ko, wo = _seg(ox, 0, ox.size, soc[c, k])
-            v = _lin(oy, ko, wo)
-            for j in range(n_rc):
-                v += v_rc[j, c, k]
-            e_sum += v
-            r_sum += vals[0] * rs[c, k]
+            _, e, r0 = _cell_instant(rc_tables, ox, oy, v_rc, c, k, tc[c, k], il, soc[c, k], vals)
+            e_sum += e
+            r_sum += r0 * rs[c, k]
         out[0, c] = e_sum * ss
         out[1, c] = r_sum * ss / n_p
 
@@ -386,13 +418,10 @@ def outputs_now(
 ) -> None:
     """``Battery.outputs_now`` into rows of ``out``: soc %, soc min %, v_dc, p_dc kW, v_cell
     min, v_cell max, t_cell min, t_cell max, energy kWh, heat kW (per cabinet)."""
-    const, ea, tref_k, tau_g, g_off, g_nout, g_tgt, at, ai, as_, gv, ox, oy, osl, ocum, _dc, _d0, _d1, _dv = (
-        tb
-    )
+    rc_tables, ox, oy, osl, ocum = tb[:11], tb[11], tb[12], tb[13], tb[14]
     n_cab, n_cell = soc.shape
-    n_rc = tau_g.size
     n_p, ss = scale[0], scale[1]
-    vals = np.empty(const.size)
+    vals = np.empty(tb[0].size)
     for c in range(n_cab):
         ic = i_pack[c] / n_p
         sq = 0.0
@@ -407,11 +436,8 @@ def outputs_now(
         h_sum = 0.0
         for k in range(n_cell):
             s = soc[c, k]
-            _rc(const, ea, tref_k, tau_g, g_off, g_nout, g_tgt, at, ai, as_, gv, tc[c, k], ic, s, vals)
-            ko, wo = _seg(ox, 0, ox.size, s)
-            v = _lin(oy, ko, wo) - ic * vals[0] * rs[c, k]
-            for j in range(n_rc):
-                v += v_rc[j, c, k]
+            ko, e, r0 = _cell_instant(rc_tables, ox, oy, v_rc, c, k, tc[c, k], ic, s, vals)
+            v = e - ic * r0 * rs[c, k]
             q = cap[c, k]
             sq += s * q
             q_sum += q

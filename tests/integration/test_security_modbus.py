@@ -7,42 +7,22 @@ from __future__ import annotations
 import asyncio
 import ssl
 import struct
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pytest
 import pytest_asyncio
 
-from hil.certs import make_test_pki
 from hil.config import load_site
 from hil.gateway import Gateway
 from hil.modbus import ModbusEndpoint
 from hil.security import ModbusSecurity, ModbusTls, parse_modbus_security
 from hil.sunspec import BASE_ADDRESS
 
+from ._pki import CertSet, make_certs
+
 pytestmark = pytest.mark.asyncio
 WAIT_S = 5.0
-
-SERVER_URI = "urn:aidc-hil:lab_rack:server"
-
-
-@dataclass(frozen=True)
-class CertSet:
-    """What :func:`hil.certs.make_test_pki` wrote, as the tests use it."""
-
-    ca: Path
-    trusted: Path
-    server_cert: Path
-    server_key: Path
-    clients: dict[str, tuple[Path, Path]]
-
-
-def make_certs(out: Path, clients: dict[str, str]) -> CertSet:
-    ca, server, issued = make_test_pki(out, application_uri=SERVER_URI, clients=clients)
-    return CertSet(
-        ca.cert, out / "trusted", server.cert, server.key, {n: (i.cert, i.key) for n, i in issued.items()}
-    )
 
 
 @pytest.fixture(scope="session")

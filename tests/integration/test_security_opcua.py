@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -16,39 +15,17 @@ import pytest
 from asyncua import Client, ua
 from asyncua.crypto.security_policies import SecurityPolicyBasic256Sha256
 
-from hil.certs import make_test_pki
 from hil.config import load_site
 from hil.gateway import Gateway
 from hil.opcua import OpcUaEndpoint
 from hil.security import OpcUaSecurity, OpcUaUser, hash_password
 
+from ._pki import CertSet, make_certs
+
 SIGN = ua.MessageSecurityMode.Sign
 ENCRYPT = ua.MessageSecurityMode.SignAndEncrypt
+
 pytestmark = pytest.mark.asyncio
-
-SERVER_URI = "urn:aidc-hil:lab_rack:server"
-
-
-@dataclass(frozen=True)
-class CertSet:
-    """What :func:`hil.certs.make_test_pki` wrote, as the tests use it."""
-
-    ca: Path
-    trusted: Path
-    server_cert: Path
-    server_key: Path
-    clients: dict[str, tuple[Path, Path]]
-
-
-def make_certs(out: Path, clients: dict[str, str]) -> CertSet:
-    ca, server, issued = make_test_pki(out, application_uri=SERVER_URI, clients=clients)
-    return CertSet(
-        ca.cert,
-        out / "trusted",
-        server.cert,
-        server.key,
-        {n: (i.cert, pem(i.key)) for n, i in issued.items()},
-    )
 
 
 def pem(key: Path) -> Path:
@@ -61,15 +38,14 @@ def pem(key: Path) -> Path:
 @pytest.fixture(scope="session")
 def certs(tmp_path_factory: pytest.TempPathFactory) -> CertSet:
     return make_certs(
-        tmp_path_factory.mktemp("certs"),
-        {"operator": "operator", "viewer": "read-only"},
+        tmp_path_factory.mktemp("certs"), {"operator": "operator", "viewer": "read-only"}, key=pem
     )
 
 
 @pytest.fixture(scope="session")
 def rogue(tmp_path_factory: pytest.TempPathFactory) -> CertSet:
     """Another CA's certificates: well formed, never trusted by the server."""
-    return make_certs(tmp_path_factory.mktemp("rogue"), {"operator": "operator"})
+    return make_certs(tmp_path_factory.mktemp("rogue"), {"operator": "operator"}, key=pem)
 
 
 def secure(certs: CertSet, **kw: object) -> OpcUaSecurity:

@@ -33,7 +33,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import json
 import random
 import struct
 import sys
@@ -41,9 +40,12 @@ import time
 from collections import Counter
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
 
 import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # tools/_fuzz_common.py
+
+from _fuzz_common import emit, twin_state
 
 from hil.config import load_site
 from hil.endpoints import ModbusLimits
@@ -392,8 +394,18 @@ async def clock(gw: Gateway, ref: Gateway, tick_s: float, stop: asyncio.Event, l
         ref.step()
 
 
-def twin_state(gw: Gateway) -> tuple[dict[str, Any], list[bytes]]:
-    return gw.snapshot.to_dict(), [np.asarray(d.regs).tobytes() for d in gw.devices]
+def judge(rep: FuzzReport, *, fds: str = "file descriptors") -> None:
+    """The verdict: no hostile write accepted, the twin untouched, nothing leaked or failed."""
+    if rep.writes_accepted:
+        rep.problem(f"{rep.writes_accepted} hostile write(s) accepted")
+    if not rep.twin_identical:
+        rep.problem("the twin differs from the reference")
+    if rep.fds_after > rep.fds_before:
+        rep.problem(f"{fds} leaked: {rep.fds_before} before, {rep.fds_after} after")
+    if rep.legit_failures:
+        rep.problem(f"{rep.legit_failures} legitimate read(s) failed")
+    if rep.server.get("errors"):
+        rep.problem(f"{rep.server['errors']} handler error(s) (answered 04)")
 
 
 async def run_fuzz(
@@ -465,16 +477,7 @@ async def run_fuzz(
     rep.writes_accepted = gw.writes_accepted
     a, b = twin_state(gw), twin_state(ref)
     rep.twin_identical = a[0] == b[0] and a[1] == b[1]
-    if rep.writes_accepted:
-        rep.problem(f"{rep.writes_accepted} hostile write(s) accepted")
-    if not rep.twin_identical:
-        rep.problem("the twin differs from the reference")
-    if rep.fds_after > rep.fds_before:
-        rep.problem(f"file descriptors leaked: {rep.fds_before} before, {rep.fds_after} after")
-    if rep.legit_failures:
-        rep.problem(f"{rep.legit_failures} legitimate read(s) failed")
-    if rep.server.get("errors"):
-        rep.problem(f"{rep.server['errors']} handler error(s) (answered 04)")
+    judge(rep)
     rep.exceptions = dict(sorted(Counter(rep.exceptions).items()))
     rep.wall_s = round(time.perf_counter() - t_start, 1)
     return rep
@@ -500,12 +503,7 @@ def main(argv: list[str] | None = None) -> int:
             rounds=a.rounds,
         )
     )
-    text = json.dumps(asdict(rep), indent=2)
-    print(text)
-    if a.json:
-        a.json.write_text(text + "\n")
-    print("OK" if rep.ok else f"FAILED: {len(rep.problems)} problem(s)", file=sys.stderr)
-    return 0 if rep.ok else 1
+    return emit(asdict(rep), a.json, rep.problems)
 
 
 if __name__ == "__main__":

@@ -30,6 +30,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from _fuzz_common import emit, twin_state
 from fuzz_modbus import (
     ANSWER_WAIT_S,
     Frames,
@@ -38,9 +39,9 @@ from fuzz_modbus import (
     fd_count,
     flood,
     hostile_worker,
+    judge,
     legit,
     slowloris,
-    twin_state,
 )
 
 from hil.config import load_site
@@ -156,25 +157,11 @@ def main(argv: list[str] | None = None) -> int:
     rep.writes_accepted = srv["writes_accepted"]
     rep.twin_identical = srv["twin_identical"]
     rep.server = srv["server"]
-    if rep.writes_accepted:
-        rep.problem(f"{rep.writes_accepted} hostile write(s) accepted")
-    if not rep.twin_identical:
-        rep.problem("the twin differs from the reference")
-    if rep.fds_after > rep.fds_before:
-        rep.problem(f"server file descriptors leaked: {rep.fds_before} before, {rep.fds_after} after")
-    if rep.legit_failures:
-        rep.problem(f"{rep.legit_failures} legitimate read(s) failed")
-    if rep.server.get("errors"):
-        rep.problem(f"{rep.server['errors']} handler error(s) (answered 04)")
+    judge(rep, fds="server file descriptors")
     rep.exceptions = dict(sorted(Counter(rep.exceptions).items()))
     rep.wall_s = round(time.perf_counter() - t0, 1)
     out = {**asdict(rep), "server_tick_lateness_p50_ms": srv["p50_ms"], "attackers": "separate process"}
-    text = json.dumps(out, indent=2)
-    print(text)
-    if a.json:
-        a.json.write_text(text + "\n")
-    print("OK" if rep.ok else f"FAILED: {len(rep.problems)} problem(s)", file=sys.stderr)
-    return 0 if rep.ok else 1
+    return emit(out, a.json, rep.problems)
 
 
 if __name__ == "__main__":

@@ -36,7 +36,6 @@ import argparse
 import asyncio
 import contextlib
 import dataclasses
-import json
 import logging
 import multiprocessing
 import random
@@ -50,6 +49,10 @@ from typing import Any
 
 import numpy as np
 from asyncua import Client, ua
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # tools/_fuzz_common.py
+
+from _fuzz_common import emit, twin_state
 
 from hil.config import load_site
 from hil.endpoints import OpcUaLimits
@@ -506,10 +509,6 @@ class _Tracebacks(logging.Handler):
             self.count += 1
 
 
-def twin_state(gw: Gateway) -> tuple[dict[str, Any], list[bytes]]:
-    return gw.snapshot.to_dict(), [np.asarray(d.regs).tobytes() for d in gw.devices]
-
-
 async def run_fuzz(
     *,
     requests: int,
@@ -653,12 +652,7 @@ def main(argv: list[str] | None = None) -> int:
             limits=limits,
         )
     )
-    text = json.dumps(asdict(rep), indent=2)
-    print(text)
-    if a.json:
-        a.json.write_text(text + "\n")
-    print("OK" if rep.ok else f"FAILED: {len(rep.problems)} problem(s)", file=sys.stderr)
-    return 0 if rep.ok else 1
+    return emit(asdict(rep), a.json, rep.problems)
 
 
 if __name__ == "__main__":

@@ -14,6 +14,7 @@ from hil.opcua import variant_type
 from hil.opcua_values import BatchValues, batchable
 
 FLOAT_TYPES = (ua.VariantType.Double, ua.VariantType.Float)
+STATUSES = (ua.StatusCode(ua.StatusCodes.Good), ua.StatusCode(ua.StatusCodes.BadDeviceFailure))
 
 
 @pytest.mark.parametrize("site", ["aidc_10k", "lab_rack"])
@@ -64,3 +65,49 @@ def test_batch_values_equal_the_one_by_one_decode_on_every_served_point(site: st
             compared += 1
     assert compared > 1000
     assert nones > 0  # not-implemented values are among them
+
+
+@pytest.mark.parametrize("site", ["aidc_10k", "lab_rack"])
+def test_scalar_value_equals_the_dataclass_construction(site: str) -> None:
+    """``hil.opcua.scalar_value`` (no dataclass __init__) gives the DataValue asyncua's own
+    constructors give, slot by slot and byte by byte on the wire, for every point the address
+    space serves (every variant type it uses, Good and a fault status)."""
+    from datetime import UTC, datetime
+
+    from asyncua.ua.ua_binary import struct_to_binary
+
+    from hil.opcua import _Value, scalar_value
+
+    tw, cfg = load_bench(site)
+    gw = Gateway.from_config(tw, cfg)
+    gw.advance()
+    src = datetime(2026, 6, 21, 12, 0, tzinfo=UTC)
+    now = datetime.now(UTC)
+    seen: set[ua.VariantType] = set()
+    for dev in gw.devices:
+        for p in dev.points:
+            if not p.implemented or p.pdef.type == "sunssf":
+                continue
+            value = dev.value(p)
+            if value is None:
+                continue
+            vt = variant_type(p)
+            v = (
+                float(value)
+                if vt in FLOAT_TYPES
+                else (str(value) if vt is ua.VariantType.String else int(value))
+            )
+            for status in (
+                ua.StatusCode(ua.StatusCodes.Good),
+                ua.StatusCode(ua.StatusCodes.BadDeviceFailure),
+            ):
+                want = _Value(ua.Variant(v, vt), StatusCode=status, SourceTimestamp=src, ServerTimestamp=now)
+                got = scalar_value(v, vt, status, src, now)
+                assert type(got) is type(want)
+                assert got == want
+                for slot in ("Value", "VariantType", "Dimensions", "is_array"):
+                    assert getattr(got.Value, slot) == getattr(want.Value, slot), slot
+                assert struct_to_binary(got) == struct_to_binary(want)
+            seen.add(vt)
+    assert {ua.VariantType.Double, ua.VariantType.String} <= seen
+    assert len(seen) >= 4

@@ -96,7 +96,7 @@ import pyarrow as pa
 
 from .trace_disk import DiskBudget
 from .trace_full import FullTrace
-from .trace_sink import META_KEY, WRITER_KEY, read_schema, schema_meta
+from .trace_sink import META_KEY, WRITER_KEY, fill_row, read_schema, schema_meta, snapshot_columns
 from .trace_sink import DualSink as _DualSink
 from .trace_sink import partial_path as _partial_path
 from .trace_sink import read_table as _read
@@ -271,14 +271,7 @@ class TraceWriter:
         row = self._buf[n] if self._take is None else self._scratch
         assert row is not None
         ns, na = self._n_scalars, self._n_arrays
-        try:
-            row[:ns] = list(snap.scalars.values())
-            if na:
-                np.concatenate(list(snap.arrays.values()), out=row[ns : ns + na])
-        except ValueError as exc:
-            raise ValueError(
-                f"snapshot at tick {snap.tick} has different signals than the first row: {exc}"
-            ) from None
+        fill_row(snap, row, ns, na)
         if self._extras:
             base = ns + na
             if extra:
@@ -308,10 +301,7 @@ class TraceWriter:
         # the wall-clock flush counts from the first row, not from construction: a slow start
         # (servers, the OPC UA address space) must not make the first flush come early, by time
         self._last_flush = time.monotonic()
-        names = list(snap.scalars)
-        for key, arr in snap.arrays.items():
-            dev, _, sig = key.partition(".")
-            names.extend(f"{dev}[{i}].{sig}" for i in range(arr.shape[0]))
+        names = snapshot_columns(snap)
         self._n_scalars = len(snap.scalars)
         self._n_arrays = len(names) - self._n_scalars
         extras = list(extra or {})

@@ -27,7 +27,16 @@ import numpy as np
 import pyarrow as pa
 
 from .trace_disk import DiskBudget
-from .trace_sink import META_KEY, WRITER_KEY, DualSink, partial_path, read_table, stream_path
+from .trace_sink import (
+    META_KEY,
+    WRITER_KEY,
+    DualSink,
+    fill_row,
+    partial_path,
+    read_table,
+    snapshot_columns,
+    stream_path,
+)
 
 if TYPE_CHECKING:
     from twin import Snapshot
@@ -84,9 +93,7 @@ class FullTrace:
         if self._sink is None:
             self._setup(snap)
         row = self._row
-        row[: self._ns] = list(snap.scalars.values())
-        if snap.arrays:
-            np.concatenate(list(snap.arrays.values()), out=row[self._ns :])
+        fill_row(snap, row, self._ns, row.size - self._ns)
         if self._n == 0:
             self._t_start = snap.t - self._dt(snap)
             self._sum[:] = row
@@ -105,10 +112,7 @@ class FullTrace:
         return snap.t / snap.tick if snap.tick else 0.0
 
     def _setup(self, snap: Snapshot) -> None:
-        names = list(snap.scalars)
-        for key, arr in snap.arrays.items():
-            dev, _, sig = key.partition(".")
-            names.extend(f"{dev}[{i}].{sig}" for i in range(arr.shape[0]))
+        names = snapshot_columns(snap)
         self._ns = len(snap.scalars)
         n = len(names)
         self._row, self._sum, self._min, self._max = (np.empty(n) for _ in range(4))

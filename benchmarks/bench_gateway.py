@@ -13,11 +13,14 @@ import argparse
 import time
 from collections.abc import Callable
 
+import hil.gateway as gateway_mod
 from hil.config import load_bench
 from hil.ems.batch_read import BatchReader
 from hil.ems.io import GatewayIO
 from hil.ems.readings import PCS_POINTS
 from hil.gateway import Gateway
+from hil.sunspec import encode_array
+from hil.sunspec_fast import encode_scaled
 
 
 def best_us(fn: Callable[[], object], reps: int) -> float:
@@ -50,8 +53,18 @@ def main() -> None:
                     d.value(p)
 
     batch = BatchReader(pcs, PCS_POINTS)
+
+    def encode_numpy() -> None:
+        """The encode with every type through ``sunspec.encode_array`` (before hil.sunspec_fast)."""
+        gateway_mod.encode_scaled = lambda values, type_name, sf, p10: encode_array(values, type_name, sf)
+        try:
+            gw._encode_all()
+        finally:
+            gateway_mod.encode_scaled = encode_scaled
+
     rows = [
         ("encode every register (`Gateway._encode_all`)", best_us(gw._encode_all, args.reps)),
+        ("the same with `encode_array` for every type (before)", best_us(encode_numpy, args.reps)),
         ("the EMS's whole read (`GatewayIO.read_now`)", best_us(io.read_now, args.reps)),
         (
             f"PCS points one by one ({len(pcs)} × {len(PCS_POINTS)}, `Device.value`)",

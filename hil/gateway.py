@@ -58,10 +58,10 @@ from .sunspec import (
     GroupDef,
     PointDef,
     decode_words,
-    encode_array,
     encode_value,
     usable_range,
 )
+from .sunspec_fast import encode_scaled
 
 __all__ = ["Device", "Gateway", "PointInstance", "WriteStatus"]
 
@@ -220,6 +220,10 @@ class TypePlan:
     cols: np.ndarray  # (k, words) register offsets
     sf: np.ndarray  # (n * k,) scale factor of each value, row-major
     values: np.ndarray  # (n, k) float
+    p10: np.ndarray = field(init=False)  # 10.0 ** sf, once
+
+    def __post_init__(self) -> None:
+        self.p10 = np.power(10.0, self.sf)
 
 
 def _getter(source: str) -> Getter:
@@ -643,7 +647,7 @@ class Gateway:
                     if b.scale != 1.0 or b.offset != 0.0:
                         vals = vals * b.scale + b.offset
                     values[:, sl] = vals
-                words = encode_array(values.ravel(), tp.type, tp.sf).reshape(n, tp.cols.shape[0], -1)
+                words = encode_scaled(values.ravel(), tp.type, tp.sf, tp.p10).reshape(n, tp.cols.shape[0], -1)
                 grp.image[:, tp.cols] = words
         if self._overrides or self._frozen:
             self._serve_faults()

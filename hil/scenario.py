@@ -712,8 +712,13 @@ def load_scenario(name_or_path: str | Path) -> Scenario:
     return parse_scenario(data, path=path, lines=lines)
 
 
-def parse_scenario(data: Any, *, path: Path, lines: dict[Path_, int]) -> Scenario:
-    problems: list[Problem] = []
+def parse_scenario(
+    data: Any, *, path: Path, lines: dict[Path_, int], partial: list[Problem] | None = None
+) -> Scenario:
+    """The scenario in ``data``; ScenarioError with every problem at once. With ``partial``
+    (a list), the problems are appended to it instead and what did parse is returned, so that
+    ``hil validate`` can also check the rest against the site (bad entries are left out)."""
+    problems: list[Problem] = [] if partial is None else partial
 
     def prob(where: Path_, message: str) -> None:
         problems.append(Problem(str(path), _line_for(lines, where), ".".join(str(p) for p in where), message))
@@ -827,7 +832,7 @@ def parse_scenario(data: Any, *, path: Path, lines: dict[Path_, int]) -> Scenari
                 prob(("report", k), f"unknown key {k!r} (signals)")
         if "signals" in report:
             key_signals = _str_list(report["signals"], ("report", "signals"), prob) or key_signals
-    if problems:
+    if problems and partial is None:
         raise ScenarioError(problems)
     return Scenario(
         path=path,

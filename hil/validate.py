@@ -77,9 +77,21 @@ def validate_file(path: Path) -> tuple[str, list[Problem]]:
 
 
 def _check_scenario(path: Path) -> None:
+    """Every problem at once: the file's own, and those against its site (signals, inputs,
+    devices, fault targets) of every entry that did parse, even when others did not."""
     from .runner import prepare_run
-    from .scenario import load_scenario
+    from .scenario import ScenarioError, parse_scenario
 
-    sc = load_scenario(path)
+    data, lines = load_yaml(path)
+    problems: list[Problem] = []
+    sc = parse_scenario(data, path=path, lines=lines, partial=problems)
     if sc.site is not None:
-        prepare_run(sc)
+        try:
+            prepare_run(sc)
+        except (ScenarioError, ConfigError) as exc:
+            problems += [p for p in exc.problems if p not in problems]
+        except Exception:  # a half-parsed entry the site check cannot read: its file problem stands
+            if not problems:
+                raise
+    if problems:
+        raise ScenarioError(sorted(problems, key=lambda p: (p.line or 0, p.where)))

@@ -267,3 +267,39 @@ def test_limits_doc_is_current() -> None:
     for table in (FILE_LIMITS, RUN_LIMITS, SIZE_LIMITS):
         assert all(lim.reason for lim in table.values())
         assert all(lim.value > 0 for lim in table.values())
+
+
+def test_validate_reports_file_and_site_problems_at_once(tmp_path: Path) -> None:
+    """A scenario with file-level errors (an unknown fault type, an unknown unit) and a
+    site-level one (an unknown signal): `hil validate` names all three, each with its line,
+    in one pass (the site check used to wait until the file errors were fixed)."""
+    from hil.validate import validate_file
+
+    f = tmp_path / "bad.yaml"
+    f.write_text(
+        "scenario: bad\n"
+        "site: lab_rack\n"
+        "tick: 1 s\n"
+        "duration: 10 min\n"
+        "events:\n"
+        "  - at: 1 min\n"
+        "    set: {bess.p_set_kww: 10}\n"
+        "  - at: 2 min\n"
+        "    fault: not_a_fault\n"
+        "expect:\n"
+        "  - name: x\n"
+        "    signal: grid.p_import_kww\n"
+        "    lt: 5 kW\n"
+        "  - name: y\n"
+        "    signal: bess.soc_pct\n"
+        "    gt: 5 parsecs\n"
+    )
+    kind, problems = validate_file(f)
+    assert kind == "scenario"
+    got = {(p.line, p.message.split(";")[0]) for p in problems}
+    assert (7, "unknown input 'bess.p_set_kww'") in got
+    assert (9, "unknown fault type 'not_a_fault'") in got
+    assert (12, "unknown signal 'grid.p_import_kww'") in got
+    assert (16, "unknown unit 'parsecs'") in got
+    assert len(problems) == 4
+    assert [p.line for p in problems] == sorted(p.line or 0 for p in problems)

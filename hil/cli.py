@@ -586,11 +586,13 @@ def faults(fmt: str) -> None:
 
 @main.command()
 @click.argument(
-    "kind", type=click.Choice(["scenario", "study", "tariff", "limits", "signals"]), default="scenario"
+    "kind",
+    type=click.Choice(["scenario", "study", "tariff", "site", "limits", "signals"]),
+    default="scenario",
 )
 def schema(kind: str) -> None:
     """Print a file-format reference in Markdown: scenario (docs/scenario-schema.md), study
-    (docs/study-schema.md), tariff (docs/tariff-schema.md), the input limits
+    (docs/study-schema.md), tariff (docs/tariff-schema.md), site (docs/site-schema.md), the input limits
     (docs/limits.md) or every twin signal (docs/reference/signals.md); each doc is this output.
 
     \b
@@ -600,12 +602,14 @@ def schema(kind: str) -> None:
     """
     from hil import schema_doc
     from hil.limits import limits_markdown
+    from hil.site_schema import site_schema_markdown
     from twin.signals_doc import signals_markdown
 
     text = {
         "scenario": schema_doc.scenario_schema_markdown,
         "study": schema_doc.study_schema_markdown,
         "tariff": schema_doc.tariff_schema_markdown,
+        "site": site_schema_markdown,
         "limits": limits_markdown,
         "signals": signals_markdown,
     }[kind]()

@@ -134,3 +134,31 @@ def test_the_trace_schema_carries_the_declared_units(tmp_path: Path) -> None:
     # only the row keys, the runner's diagnostics and the derived timestamp have no unit
     undeclared = [n for n in schema.names if not unit.get(n)]
     assert undeclared == ["t_s", "tick", "runner.lag_s", LOCAL_TIME]
+
+
+def test_site_schema_doc_is_the_generator_output_and_covers_every_key() -> None:
+    """docs/site-schema.md is `hil schema site`, and every key of every shipped site file
+    (sections included) has a row in it."""
+    from pathlib import Path
+
+    import yaml
+
+    from hil.site_schema import site_schema_markdown
+
+    root = Path(__file__).resolve().parents[2]
+    text = site_schema_markdown()
+    assert (root / "docs" / "site-schema.md").read_text() == text
+    sections = {"": text.split("## `")[0]}
+    for chunk in text.split("## `")[1:]:
+        name, _, body = chunk.partition("`")
+        sections[name.rstrip(":")] = body
+    for site in sorted((root / "profiles" / "sites").glob("*.yaml")):
+        data = yaml.safe_load(site.read_text())
+        for key, value in data.items():
+            if key == "endpoints":
+                assert "## `endpoints:`" in text
+                continue
+            assert f"| `{key}` |" in sections[""], (site.name, key)
+            if isinstance(value, dict) and key in sections:
+                for sub in value:
+                    assert f"| `{sub}` |" in sections[key], (site.name, f"{key}.{sub}")

@@ -86,7 +86,10 @@ def _section(cls: type, key: str, out: list[str], nested: list[tuple[str, type, 
             f"| `{f.name}` | {_fmt(_default(f))} | {meta.get('unit') or '–'} | {_bounds(meta)} | "
             f"{_cell(meaning)} |"
         )
-    out += ["| key | default | unit | allowed | meaning; where the default comes from |", "|---|---|---|---|---|"]
+    out += [
+        "| key | default | unit | allowed | meaning; where the default comes from |",
+        "|---|---|---|---|---|",
+    ]
     out += rows
     out.append("")
 
@@ -114,7 +117,8 @@ def site_schema_markdown() -> str:
         if path in done:
             continue
         done.add(path)
-        out += [f"## `{path}:`", "", f"`{cls.__module__}.{cls.__name__}`" + (f"; {note}." if note else "."), ""]
+        where = f"`{cls.__module__}.{cls.__name__}`" + (f"; {note}." if note else ".")
+        out += [f"## `{path}:`", "", where, ""]
         if getattr(cls, "PROFILES", None):
             names = ", ".join(f"`{n}`" for n in cls.PROFILES)  # type: ignore[attr-defined]
             out += [f"`profile:` picks a named preset ({names}); the other keys override it.", ""]

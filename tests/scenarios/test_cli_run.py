@@ -62,7 +62,11 @@ def test_validate_reports_every_file(tmp_path: Path) -> None:
     assert "lab_rack.yaml (site)" in res.output
     assert "bess.yaml (point map)" in res.output
     assert "overlapping_faults.yaml (scenario): 1 problem(s)" in res.output
-    assert "many_problems.yaml (scenario): 6 problem(s)" in res.output
+    # its 6 file problems and, in the same pass, the 2 against the site (a device and a state
+    # the site does not have), which used to wait until the file problems were fixed
+    assert "many_problems.yaml (scenario): 8 problem(s)" in res.output
+    assert "no device 'PCS09' on this site" in res.output
+    assert "unknown state 'RUNIN'" in res.output
 
 
 def _start_real_time_run(out: Path) -> subprocess.Popen[str]:

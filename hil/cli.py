@@ -559,68 +559,12 @@ def report(out_dir: Path) -> None:
     Console(stderr=True).print(f"report: {files.html}", highlight=False)
 
 
-@main.command()
-@click.option("--format", "fmt", type=click.Choice(["md", "text"]), default="text", show_default=True)
-def faults(fmt: str) -> None:
-    """List the fault catalogue (name, layer, targets, parameters, what a real device shows).
-
-    \b
-    Example:
-      hil faults
-      hil faults --format md > docs/faults.md
-    """
-    from hil.faults import FAULTS, catalogue_markdown
-
-    if fmt == "md":
-        click.echo(catalogue_markdown())
-        return
-    t = Table(title="fault catalogue")
-    for col in ("fault", "layer", "targets", "parameters", "summary"):
-        t.add_column(col, overflow="fold")
-    for ft in FAULTS.values():
-        t.add_row(
-            ft.name, ft.layer, ", ".join(ft.kinds), ", ".join(ft.params.model_fields) or "–", ft.summary
-        )
-    Console().print(t)
-
-
-@main.command()
-@click.argument(
-    "kind",
-    type=click.Choice(["scenario", "study", "tariff", "site", "limits", "signals"]),
-    default="scenario",
-)
-def schema(kind: str) -> None:
-    """Print a file-format reference in Markdown: scenario (docs/scenario-schema.md), study
-    (docs/study-schema.md), tariff (docs/tariff-schema.md), site (docs/site-schema.md), the input limits
-    (docs/limits.md) or every twin signal (docs/reference/signals.md); each doc is this output.
-
-    \b
-    Example:
-      hil schema > docs/scenario-schema.md
-      hil schema study > docs/study-schema.md
-    """
-    from hil import schema_doc
-    from hil.limits import limits_markdown
-    from hil.site_schema import site_schema_markdown
-    from twin.signals_doc import signals_markdown
-
-    text = {
-        "scenario": schema_doc.scenario_schema_markdown,
-        "study": schema_doc.study_schema_markdown,
-        "tariff": schema_doc.tariff_schema_markdown,
-        "site": site_schema_markdown,
-        "limits": limits_markdown,
-        "signals": signals_markdown,
-    }[kind]()
-    click.echo(text, nl=False)
-
-
 from hil.cli_certs import certs, password_hash, warn_exposure  # noqa: E402
+from hil.cli_docs import faults, schema  # noqa: E402  (the reference-printing commands)
 from hil.cli_econ import bill, roi  # noqa: E402  (the money commands live beside, on this group)
 from hil.cli_ems import ems  # noqa: E402
 
-for _cmd in (bill, roi, ems, certs, password_hash):
+for _cmd in (bill, roi, ems, certs, password_hash, faults, schema):
     main.add_command(_cmd)
 
 if __name__ == "__main__":  # pragma: no cover

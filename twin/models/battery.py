@@ -144,6 +144,7 @@ class Battery:
         self.t_coolant = np.full(n, params.t_coolant_degc)
         self.i_pack = np.zeros(n)
         self._thermal_cache: dict[float, tuple[FloatArray, FloatArray]] = {}
+        self._thermal_flat: dict[float, FloatArray] = {}
         # ∫_0^soc OCV ds on the OCV table nodes, for stored energy
         x, y = self.cell.ocv_grid.x, self.cell.ocv_grid.y
         self._ocv_x = x
@@ -282,8 +283,10 @@ class Battery:
 
         assert self._kt is not None
         st = self.state
-        phi, gam = self.thermal(dt)
-        th = np.concatenate((phi.ravel(), gam.ravel()))
+        th = self._thermal_flat.get(dt)
+        if th is None:  # (Φ, Γ) flattened for the kernel, once per tick length
+            phi, gam = self.thermal(dt)
+            th = self._thermal_flat[dt] = np.concatenate((phi.ravel(), gam.ravel()))
         new = EcmState(
             np.empty(self.shape), np.empty(st.v_rc.shape), np.empty(self.shape), np.empty(self.shape)
         )

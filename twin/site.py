@@ -98,6 +98,7 @@ class Site:
             soc0=params.battery.soc0,
             i_max_discharge_vs_t=cell_params.discharge_limit_table_a(),
             soc_from_ocv=self.battery.cell.soc_from_ocv,
+            kernel=self.battery.kernel,  # "numpy" where numba did not import
         )
         self.pcs = Pcs(params.pcs, n)
         code_issues: list[ParameterIssue] = []

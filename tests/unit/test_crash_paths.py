@@ -95,8 +95,10 @@ def test_a_full_disk_stops_the_run_cleanly_and_keeps_what_was_written(
     assert "Traceback" not in text
     trace = read_trace(out)
     assert 0 < trace.num_rows < 200  # the rows before the disk filled are kept; the run stopped
-    # stopped at the tick after the failed (second) flush, not at the writer's next one
-    assert trace.num_rows <= results_rows(out) <= 2 * trace.num_rows + 3
+    # stopped once the failed (second) flush was known, not at the writer's next flush (the
+    # early flushes double: the third would come at 4x the first's rows). How many ticks run
+    # while the writer thread fails depends on the tick's speed, so that is the bound.
+    assert 2 * trace.num_rows <= results_rows(out) < 4 * trace.num_rows
     t = trace.column("t_s").to_numpy()
     assert (np.diff(t) > 0).all()
     assert read_events(out).num_rows > 0

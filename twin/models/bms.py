@@ -66,6 +66,31 @@ ALARMS_THAT_TRIP = (
 )
 _TRIP_MASK = sum(1 << ALARM_BITS[a] for a in ALARMS_THAT_TRIP)
 
+#: The alarm conditions the BMS evaluates each tick, in the order both paths list them.
+_CONDITIONS = (
+    "OVER_TEMP_ALARM",
+    "OVER_TEMP_WARNING",
+    "UNDER_TEMP_ALARM",
+    "UNDER_TEMP_WARNING",
+    "OVER_VOLT_ALARM",
+    "OVER_VOLT_WARNING",
+    "UNDER_VOLT_ALARM",
+    "UNDER_VOLT_WARNING",
+    "UNDER_SOC_MIN_ALARM",
+    "UNDER_SOC_MIN_WARNING",
+    "OVER_SOC_MAX_ALARM",
+    "OVER_SOC_MAX_WARNING",
+    "VOLTAGE_IMBALANCE_WARNING",
+    "TEMPERATURE_IMBALANCE_ALARM",
+    "TEMPERATURE_IMBALANCE_WARNING",
+    "OVER_CHARGE_CURRENT_ALARM",
+    "OVER_DISCHARGE_CURRENT_ALARM",
+    "CONTACTOR_ERROR",
+    "GROUND_FAULT",
+    "OTHER_ALARM",
+)
+_CONDITION_WEIGHTS = np.array([1 << ALARM_BITS[a] for a in _CONDITIONS], dtype=np.int64)
+
 
 class Contactor(IntEnum):
     OPEN = 0
@@ -224,11 +249,14 @@ class Bms:
         soc0: float,
         i_max_discharge_vs_t: tuple[Sequence[float], Sequence[float]] | None = None,
         soc_from_ocv: Callable[[FloatArray], FloatArray] | None = None,
+        kernel: str = "numpy",
     ) -> None:
         """``i_max_discharge_vs_t`` is the cell's (T °C, max continuous discharge A) table,
         interpolated on the coldest cell and held beyond its ends (None: ``i_max_discharge_a``
         at every temperature); ``soc_from_ocv`` inverts the cell's OCV curve (None: no
-        recalibration at rest, and the top of charge snaps the estimate to 1)."""
+        recalibration at rest, and the top of charge snaps the estimate to 1). ``kernel=
+        "compiled"`` runs the tick through :mod:`twin.models.bms_kernel` (the same results to
+        the bit); ``"numpy"`` (the reference) through this file."""
         self.params = params
         self.n = n
         self.i_max_ch = i_max_charge_a
@@ -262,6 +290,49 @@ class Bms:
         self.fault_ground = np.zeros(n)
         self.fault_other = np.zeros(n)
         self.cha_st = np.full(n, int(ChaSt.OFF))
+        self.kernel = kernel
+        self._kprm: tuple[int, FloatArray] | None = None  # (n_parallel, the kernel's thresholds)
+        if kernel == "compiled":
+            self._kbits = np.array([ALARM_BITS[a] for a in _CONDITIONS], dtype=np.int64)
+            self._kdis = self.dis_table or (np.zeros(0), np.zeros(0))
+
+    def _kernel_params(self, n_par: int) -> FloatArray:
+        """The thresholds of :func:`twin.models.bms_kernel.protect`, by position."""
+        from twin.models.bms_kernel import PARAM_NAMES
+
+        p = self.params
+        values = {
+            "t_ch_hi": self.t_ch[1],
+            "t_ch_lo": self.t_ch[0],
+            "t_dis_hi": self.t_dis[1],
+            "t_dis_lo": self.t_dis[0],
+            "den_hot": max(self.t_ch[1] - p.t_derate_start_degc, 1e-9),
+            "den_hot_d": max(self.t_dis[1] - p.t_derate_start_degc, 1e-9),
+            "den_cold": max(p.t_cold_derate_end_degc - self.t_ch[0], 1e-9),
+            "den_soc_hi": max(p.soc_max - p.soc_charge_taper_start, 1e-9),
+            "den_soc_lo": max(p.soc_discharge_taper_start - p.soc_min, 1e-9),
+            "ch_max": self.i_max_ch * n_par,
+            "dis_max": self.i_max_dis * n_par,
+            "i_max_dis": self.i_max_dis,
+            "soc_max": p.soc_max,
+            "soc_min": p.soc_min,
+            "v_alarm_hi": p.v_cell_alarm_high_v,
+            "v_alarm_lo": p.v_cell_alarm_low_v,
+            "t_alarm_hi": p.t_alarm_high_degc,
+            "t_warn_hi": p.t_warn_high_degc,
+            "t_alarm_lo": p.t_alarm_low_degc,
+            "t_warn_lo": p.t_warn_low_degc,
+            "v_warn_hi": p.v_cell_warn_high_v,
+            "v_warn_lo": p.v_cell_warn_low_v,
+            "soc_warn_lo": p.soc_warn_low,
+            "soc_warn_hi": p.soc_warn_high,
+            "v_imb_warn": p.v_imbalance_warn_mv,
+            "t_imb_alarm": p.t_imbalance_alarm_k,
+            "t_imb_warn": p.t_imbalance_warn_k,
+            "margin": p.current_alarm_margin,
+            "precharge_s": p.precharge_s,
+        }
+        return np.array([values[k] for k in PARAM_NAMES], dtype=float)
 
     def reset_alarms(self, mask: FloatArray) -> None:
         m = np.asarray(mask) > 0
@@ -277,6 +348,9 @@ class Bms:
         p = self.params
         i = out["i_dc_a"]
         q_pack = capacity_ah.sum(axis=1) / capacity_ah.shape[1] * n_parallel
+        if self.kernel == "compiled":
+            self._update_compiled(dt, out, n_parallel, q_pack)
+            return
         self._estimate_soc(dt, i, out, q_pack)
         soc = self.soc_est
         t_max = out["t_cell_max_degc"]
@@ -303,32 +377,30 @@ class Bms:
             0.0,
         )
         # --- alarms (SunSpec 802 Evt1)
-        b = ALARM_BITS
-        conds = [
-            (t_max >= p.t_alarm_high_degc, b["OVER_TEMP_ALARM"]),
-            (t_max >= p.t_warn_high_degc, b["OVER_TEMP_WARNING"]),
-            (t_min <= p.t_alarm_low_degc, b["UNDER_TEMP_ALARM"]),
-            (t_min <= p.t_warn_low_degc, b["UNDER_TEMP_WARNING"]),
-            (out["v_cell_max_v"] >= p.v_cell_alarm_high_v, b["OVER_VOLT_ALARM"]),
-            (out["v_cell_max_v"] >= p.v_cell_warn_high_v, b["OVER_VOLT_WARNING"]),
-            (out["v_cell_min_v"] <= p.v_cell_alarm_low_v, b["UNDER_VOLT_ALARM"]),
-            (out["v_cell_min_v"] <= p.v_cell_warn_low_v, b["UNDER_VOLT_WARNING"]),
-            (soc <= p.soc_min, b["UNDER_SOC_MIN_ALARM"]),
-            (soc <= p.soc_warn_low, b["UNDER_SOC_MIN_WARNING"]),
-            (soc >= p.soc_max, b["OVER_SOC_MAX_ALARM"]),
-            (soc >= p.soc_warn_high, b["OVER_SOC_MAX_WARNING"]),
-            (out["v_imbalance_mv"] >= p.v_imbalance_warn_mv, b["VOLTAGE_IMBALANCE_WARNING"]),
-            (t_max - t_min >= p.t_imbalance_alarm_k, b["TEMPERATURE_IMBALANCE_ALARM"]),
-            (t_max - t_min >= p.t_imbalance_warn_k, b["TEMPERATURE_IMBALANCE_WARNING"]),
-            (-i > self.ccl * p.current_alarm_margin + 1.0, b["OVER_CHARGE_CURRENT_ALARM"]),
-            (i > self.dcl * p.current_alarm_margin + 1.0, b["OVER_DISCHARGE_CURRENT_ALARM"]),
-            (self.fault_contactor > 0, b["CONTACTOR_ERROR"]),
-            (self.fault_ground > 0, b["GROUND_FAULT"]),
-            (self.fault_other > 0, b["OTHER_ALARM"]),
+        conds = [  # in the order of _CONDITIONS
+            t_max >= p.t_alarm_high_degc,
+            t_max >= p.t_warn_high_degc,
+            t_min <= p.t_alarm_low_degc,
+            t_min <= p.t_warn_low_degc,
+            out["v_cell_max_v"] >= p.v_cell_alarm_high_v,
+            out["v_cell_max_v"] >= p.v_cell_warn_high_v,
+            out["v_cell_min_v"] <= p.v_cell_alarm_low_v,
+            out["v_cell_min_v"] <= p.v_cell_warn_low_v,
+            soc <= p.soc_min,
+            soc <= p.soc_warn_low,
+            soc >= p.soc_max,
+            soc >= p.soc_warn_high,
+            out["v_imbalance_mv"] >= p.v_imbalance_warn_mv,
+            t_max - t_min >= p.t_imbalance_alarm_k,
+            t_max - t_min >= p.t_imbalance_warn_k,
+            -i > self.ccl * p.current_alarm_margin + 1.0,
+            i > self.dcl * p.current_alarm_margin + 1.0,
+            self.fault_contactor > 0,
+            self.fault_ground > 0,
+            self.fault_other > 0,
         ]
-        flags = np.array([c for c, _ in conds], dtype=np.int64)
-        weights = np.array([1 << bit for _, bit in conds], dtype=np.int64)
-        bits = weights @ flags
+        flags = np.array(conds, dtype=np.int64)
+        bits = _CONDITION_WEIGHTS @ flags
         # over-current alarms only matter while closed
         self.latched |= bits & _TRIP_MASK
         self.alarm_bits = bits | self.latched
@@ -373,30 +445,97 @@ class Bms:
         self.drift_offset_a = self.drift_offset_a + self.sensor_drift * (dt / 3600.0)
         i_meas = i * self.sensor_gain + self.sensor_bias_a + self.drift_offset_a
         self.soc_est = np.clip(self.soc_est - i_meas * dt / (3600.0 * q_pack), 0.0, 1.0)
-        v_min, v_max = out["v_cell_min_v"], out["v_cell_max_v"]
+        v_max = out["v_cell_max_v"]
         i_rest = p.rest_current_c * q_pack
         # top of charge
         top = (i_meas < -i_rest) & (v_max >= p.v_cell_charge_end_v)
         snap_top = top & ~self.at_top
         self.at_top = top
-        full = np.ones(self.n)  # read off the OCV curve only on a tick that snaps (one in hours)
-        if self.soc_from_ocv is not None and snap_top.any():
-            full = self.soc_from_ocv(v_max)
         # rest
         resting = np.abs(i_meas) <= i_rest
         rested_before = self.rest_s >= p.rest_time_s
         self.rest_s = np.where(resting, self.rest_s + dt, 0.0)
+        due = (self.rest_s >= p.rest_time_s) & ~rested_before
+        self._recalibrate(snap_top, due, out)
+
+    def _recalibrate(
+        self, snap_top: NDArray[np.bool_], due: NDArray[np.bool_], out: dict[str, FloatArray]
+    ) -> None:
+        """Snap the estimate where the top of charge was reached or a rest became long enough
+        on a steep part of the OCV curve (both paths; the curve is read only on such a tick)."""
+        v_min, v_max = out["v_cell_min_v"], out["v_cell_max_v"]
+        full = np.ones(self.n)  # read off the OCV curve only on a tick that snaps (one in hours)
+        if self.soc_from_ocv is not None and snap_top.any():
+            full = self.soc_from_ocv(v_max)
         snap_rest = np.zeros(self.n, dtype=bool)
         rested = np.zeros(self.n)
-        if self.soc_from_ocv is not None:
-            due = (self.rest_s >= p.rest_time_s) & ~rested_before
-            if due.any():
-                snap_rest = due & self._steep(v_min) & self._steep(v_max)
-                rested = 0.5 * (self.soc_from_ocv(v_min) + self.soc_from_ocv(v_max))
+        if self.soc_from_ocv is not None and due.any():
+            snap_rest = due & self._steep(v_min) & self._steep(v_max)
+            rested = 0.5 * (self.soc_from_ocv(v_min) + self.soc_from_ocv(v_max))
         self.soc_est = np.where(snap_top, full, np.where(snap_rest, rested, self.soc_est))
         snapped = snap_top | snap_rest
         self.drift_offset_a = np.where(snapped, 0.0, self.drift_offset_a)
         self.recalibrations += snapped
+
+    def _update_compiled(
+        self, dt: float, out: dict[str, FloatArray], n_parallel: int, q_pack: FloatArray
+    ) -> None:
+        """:meth:`update` through :mod:`twin.models.bms_kernel`: the same results to the bit."""
+        from twin.models import bms_kernel as bk
+
+        p = self.params
+        i = out["i_dc_a"]
+        soc, drift, rest, top, snap_top, due, flagged = bk.count(
+            dt,
+            i,
+            out["v_cell_max_v"],
+            q_pack,
+            self.soc_est,
+            self.drift_offset_a,
+            self.sensor_drift,
+            self.sensor_gain,
+            self.sensor_bias_a,
+            self.rest_s,
+            self.at_top,
+            p.rest_current_c,
+            p.rest_time_s,
+            p.v_cell_charge_end_v,
+        )
+        self.soc_est, self.drift_offset_a, self.rest_s, self.at_top = soc, drift, rest, top
+        if flagged:
+            self._recalibrate(snap_top, due, out)
+        if self._kprm is None or self._kprm[0] != n_parallel:
+            self._kprm = (n_parallel, self._kernel_params(n_parallel))
+        (
+            self.ccl,
+            self.dcl,
+            self.alarm_bits,
+            self.latched,
+            self.contactor,
+            self.precharge_left,
+            self.cha_st,
+        ) = bk.protect(
+            dt,
+            i,
+            out["t_cell_max_degc"],
+            out["t_cell_min_degc"],
+            out["v_cell_max_v"],
+            out["v_cell_min_v"],
+            out["v_imbalance_mv"],
+            self.soc_est,
+            self.contactor,
+            self.precharge_left,
+            self.latched,
+            self.close_cmd,
+            self.fault_contactor,
+            self.fault_ground,
+            self.fault_other,
+            self._kprm[1],
+            self._kdis[0],
+            self._kdis[1],
+            self._kbits,
+            _TRIP_MASK,
+        )
 
     def _steep(self, v: FloatArray) -> NDArray[np.bool_]:
         """True where the OCV curve around ``v`` is steep enough to read SoC from it: the SoC span of

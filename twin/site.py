@@ -100,7 +100,7 @@ class Site:
             soc_from_ocv=self.battery.cell.soc_from_ocv,
             kernel=self.battery.kernel,  # "numpy" where numba did not import
         )
-        self.pcs = Pcs(params.pcs, n)
+        self.pcs = Pcs(params.pcs, n, kernel=self.battery.kernel)
         code_issues: list[ParameterIssue] = []
         if params.pcs.grid_forming_units > n:
             code_issues.append(

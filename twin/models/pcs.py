@@ -99,9 +99,12 @@ class Pcs:
         Signal("overtemp", "1", "1 raises the over-temperature warning (fault injection)"),
     )
 
-    def __init__(self, params: PcsParams, n: int) -> None:
+    def __init__(self, params: PcsParams, n: int, *, kernel: str = "numpy") -> None:
+        """``kernel="compiled"`` runs the state machine through :mod:`twin.models.pcs_kernel`
+        (the same results to the bit); ``"numpy"`` (the reference) through this file."""
         self.params = params
         self.n = n
+        self.kernel = kernel
         self.tau = params.t_response_s / math.log(10.0)
         self.tau_q = params.t_response_q_s / math.log(10.0)
         self.tau_gfm = params.gfm_t_response_s / math.log(10.0)
@@ -179,10 +182,14 @@ class Pcs:
         ``cessation`` and ``ramp_limit_pu`` come from the grid-code monitor
         (:class:`~twin.models.gridcode.GridCodeStatus`); grid-forming units that hold an
         island ignore them (the monitor watches the grid side)."""
-        s = self.state.copy()
-        reset = self.fault_reset > 0
         self.islanded = islanded
         self.islanded_for = self.islanded_for + dt if islanded else 0.0
+        if self.kernel == "compiled":
+            return self._update_states_compiled(
+                dt, contactor_closed, bms_fault, grid_ok, grid_trip, trip_bits, cessation, ramp_limit_pu
+            )
+        s = self.state.copy()
+        reset = self.fault_reset > 0
         gfl_island_trip = islanded & (~self.gfm) & (self.islanded_for >= self.params.anti_islanding_s)
         fault_now = (
             (self.fault_trip > 0)
@@ -241,6 +248,68 @@ class Pcs:
         self.cessation = cess & ~holds_island
         self.es_ramp = np.where(holds_island, 1.0, np.clip(ramp, 0.0, 1.0))
         return (en & (s != _PCSSTATE_FAULT)).astype(float)
+
+    def _update_states_compiled(
+        self,
+        dt: float,
+        contactor_closed: FloatArray,
+        bms_fault: FloatArray,
+        grid_ok: FloatArray,
+        grid_trip: FloatArray,
+        trip_bits: FloatArray,
+        cessation: npt.ArrayLike | None,
+        ramp_limit_pu: npt.ArrayLike | None,
+    ) -> FloatArray:
+        from twin.models import pcs_kernel as pk
+
+        n = self.n
+        f = np.asarray
+        (
+            self.state,
+            self.alarm_bits,
+            self.trip_count,
+            self.start_left,
+            self.idle_for,
+            self.hot,
+            self.p_ac,
+            self.p_ref,
+            self.q_ac,
+            self.cessation,
+            self.es_ramp,
+            close,
+        ) = pk.update_states(
+            dt,
+            self.islanded,
+            self.islanded_for,
+            self.params.anti_islanding_s,
+            self.params.start_s,
+            _SELF_CLEARING,
+            _OVER_TEMP,
+            self.state,
+            self.alarm_bits,
+            f(self.trip_count, dtype=float),
+            self.start_left,
+            self.idle_for,
+            self.hot,
+            self.p_ac,
+            self.p_ref,
+            self.q_ac,
+            self.gfm,
+            f(self.enable, dtype=float),
+            f(self.fault_reset, dtype=float),
+            f(self.fault_trip, dtype=float),
+            f(self.fault_dc_ov, dtype=float),
+            f(self.overtemp, dtype=float),
+            f(contactor_closed, dtype=float),
+            f(bms_fault, dtype=float),
+            f(grid_ok, dtype=float),
+            f(grid_trip, dtype=float),
+            f(trip_bits, dtype=np.int64),
+            np.zeros(n, dtype=bool) if cessation is None else f(cessation, dtype=bool),
+            np.ones(n) if ramp_limit_pu is None else f(ramp_limit_pu, dtype=float),
+        )
+        self.fault_reset = np.zeros(n)
+        return close
 
     def limits(
         self,

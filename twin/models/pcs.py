@@ -185,8 +185,10 @@ class Pcs:
         self.islanded = islanded
         self.islanded_for = self.islanded_for + dt if islanded else 0.0
         if self.kernel == "compiled":
-            return self._update_states_compiled(
-                dt, contactor_closed, bms_fault, grid_ok, grid_trip, trip_bits, cessation, ramp_limit_pu
+            from twin.models import pcs_kernel as pk
+
+            return pk.run_update_states(
+                self, dt, contactor_closed, bms_fault, grid_ok, grid_trip, trip_bits, cessation, ramp_limit_pu
             )
         s = self.state.copy()
         reset = self.fault_reset > 0
@@ -249,68 +251,6 @@ class Pcs:
         self.es_ramp = np.where(holds_island, 1.0, np.clip(ramp, 0.0, 1.0))
         return (en & (s != _PCSSTATE_FAULT)).astype(float)
 
-    def _update_states_compiled(
-        self,
-        dt: float,
-        contactor_closed: FloatArray,
-        bms_fault: FloatArray,
-        grid_ok: FloatArray,
-        grid_trip: FloatArray,
-        trip_bits: FloatArray,
-        cessation: npt.ArrayLike | None,
-        ramp_limit_pu: npt.ArrayLike | None,
-    ) -> FloatArray:
-        from twin.models import pcs_kernel as pk
-
-        n = self.n
-        f = np.asarray
-        (
-            self.state,
-            self.alarm_bits,
-            self.trip_count,
-            self.start_left,
-            self.idle_for,
-            self.hot,
-            self.p_ac,
-            self.p_ref,
-            self.q_ac,
-            self.cessation,
-            self.es_ramp,
-            close,
-        ) = pk.update_states(
-            dt,
-            self.islanded,
-            self.islanded_for,
-            self.params.anti_islanding_s,
-            self.params.start_s,
-            _SELF_CLEARING,
-            _OVER_TEMP,
-            self.state,
-            self.alarm_bits,
-            f(self.trip_count, dtype=float),
-            self.start_left,
-            self.idle_for,
-            self.hot,
-            self.p_ac,
-            self.p_ref,
-            self.q_ac,
-            self.gfm,
-            f(self.enable, dtype=float),
-            f(self.fault_reset, dtype=float),
-            f(self.fault_trip, dtype=float),
-            f(self.fault_dc_ov, dtype=float),
-            f(self.overtemp, dtype=float),
-            f(contactor_closed, dtype=float),
-            f(bms_fault, dtype=float),
-            f(grid_ok, dtype=float),
-            f(grid_trip, dtype=float),
-            f(trip_bits, dtype=np.int64),
-            np.zeros(n, dtype=bool) if cessation is None else f(cessation, dtype=bool),
-            np.ones(n) if ramp_limit_pu is None else f(ramp_limit_pu, dtype=float),
-        )
-        self.fault_reset = np.zeros(n)
-        return close
-
     def limits(
         self,
         dcl_a: FloatArray,
@@ -326,6 +266,11 @@ class Pcs:
         pr = self.params
         if t_ambient_degc is not None:
             self.t_ambient_degc = float(t_ambient_degc)
+        if self.kernel == "compiled":
+            from twin.models import pcs_kernel as pk
+
+            pk.run_limits(self, dcl_a, ccl_a, v_dc_v, v_pu)
+            return
         self.v_pu = np.broadcast_to(np.maximum(np.asarray(v_pu, dtype=float), 0.0), (self.n,)).copy()
         d = np.minimum(np.clip(self.derate, 0.0, 1.0), ambient_derate_pu(self.t_ambient_degc, pr))
         self.i_lim_pu = pr.i_max_pu * d
@@ -355,6 +300,10 @@ class Pcs:
         the tick (inner loops are ms-fast): the present output is clamped to them before the
         ramp-and-lag step. Freq-watt and volt-watt follow their curves through a lag with
         the grid code's open-loop response time."""
+        if self.kernel == "compiled":
+            from twin.models import pcs_kernel as pk
+
+            return pk.run_command(self, dt=dt, v_pu=v_pu, f_hz=f_hz, f_nom_hz=f_nom_hz, code=code)
         pr = self.params
         n = self.n
         v = np.broadcast_to(np.maximum(np.asarray(v_pu, dtype=float), 0.0), (n,))

@@ -6,7 +6,7 @@ Part of :mod:`twin.models.gridcode`.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -135,6 +135,14 @@ class GridCodeMonitor:
         self._ramp_s = es.ramp_s
         self._rows = np.arange(n)
         self._meas = np.empty((n, 4))
+        # the quiet tick's test and ride-through lookup as Python floats (exact: IEEE doubles)
+        self._thr_py = [
+            (int(c), float(g), float(h)) for c, g, h in zip(self._src, sign, self._thr_signed, strict=True)
+        ]
+        self._reg_py = [
+            (float(a), float(b), int(m))
+            for a, b, m in zip(self._reg_lo, self._reg_hi, self._reg_mode, strict=True)
+        ]
         self.quiet_path = True
         """Skip the per-unit arrays on a tick where nothing can pick up (False: always the
         general path, which the quiet one is tested against)."""
@@ -160,6 +168,7 @@ class GridCodeMonitor:
         self._t_end = 0.0
         self._last_new = np.zeros(n, dtype=bool)
         self._last_mode = np.full(n, RIDE_THROUGH_MODES.index("continuous"), dtype=np.intp)
+        self._quiet_status: tuple[int, GridCodeStatus] | None = None
 
     def _select(self, units: npt.ArrayLike | None) -> BoolArray:
         mask = np.zeros(self.n, dtype=bool)
@@ -174,6 +183,7 @@ class GridCodeMonitor:
         out of service keep their reason but restart their enter-service delay."""
         if reason not in TRIP_REASONS[1:]:
             raise ValueError(f"unknown trip reason {reason!r}; one of {TRIP_REASONS[1:]}")
+        self._quiet_status = None
         sel = self._select(units)
         hit = sel & self._in_service
         self._trip_units(hit, np.full(self.n, float(t_s)), TRIP_REASONS.index(reason))
@@ -182,12 +192,14 @@ class GridCodeMonitor:
     def set_permit_service(self, enabled: bool, t_s: float, units: npt.ArrayLike | None = None) -> None:
         """IEEE 1547 "permit service": disabling trips the units (reason PERMIT) and keeps
         them out; enabling lets the enter-service delay start counting again."""
+        self._quiet_status = None
         sel = self._select(units)
         self._permit[sel] = enabled
         if not enabled:
             self.trip(t_s, sel, reason="PERMIT")
 
     def _trip_units(self, hit: BoolArray, t_trip: FloatArray, reason: int | npt.NDArray[Any]) -> None:
+        self._quiet_status = None
         self._tripped |= hit
         self._in_service &= ~hit
         self._trip_time = np.where(hit, t_trip, self._trip_time)
@@ -220,6 +232,22 @@ class GridCodeMonitor:
         ``f_hz``, ``rocof_hz_per_s`` and ``islanded`` may be scalars or per unit."""
         if not (dt > 0.0 and math.isfinite(dt) and math.isfinite(t)):
             raise SimulationError(f"grid-code monitor needs finite t and dt > 0, got {t}, {dt}")
+        qs = self._quiet_status
+        if qs is not None and islanded is False and type(v_pu) is float and type(f_hz) is float:
+            # another quiet tick after a quiet one, with the ramp done: the same status but
+            # for its time, found without any array (the state is as the last tick left it)
+            r = abs(float(rocof_hz_per_s)) if isinstance(rocof_hz_per_s, float | int) else math.nan
+            vals = (v_pu, f_hz, r, 0.0)
+            if (
+                math.isfinite(v_pu)
+                and math.isfinite(f_hz)
+                and math.isfinite(r)
+                and not any(vals[c] * g > h for c, g, h in self._thr_py)
+                and self._mode_py(v_pu) == qs[0]
+            ):
+                self._t_end = t + dt
+                return replace(qs[1], t_s=self._t_end)
+        self._quiet_status = None
         m = self._meas
         m[:, 0] = self._per_unit(v_pu, "v_pu")
         m[:, 1] = self._per_unit(f_hz, "f_hz")
@@ -233,9 +261,13 @@ class GridCodeMonitor:
             # inside every threshold: nothing can pick up, so the (units × thresholds) arrays
             # are not built. The same state and status as the general path below (tested).
             self._last_new = np.zeros(self.n, dtype=bool)
-            self._last_mode = np.full(self.n, self._mode_of(float(m[0, 0])), dtype=np.intp)
+            mode = self._mode_of(float(m[0, 0]))
+            self._last_mode = np.full(self.n, mode, dtype=np.intp)
             self._t_end = t_end
-            return self.status
+            status = self.status
+            if self._ramp_s <= 0.0 or float(np.min(t_end - self._entered)) >= self._ramp_s:
+                self._quiet_status = (mode, status)  # the ramp is done: only t_s moves now
+            return status
         v = m[:, 0]
         f = m[:, 1]
         was_in = self._in_service.copy()
@@ -295,6 +327,13 @@ class GridCodeMonitor:
         if any(np.ndim(x) != 0 for x in inputs) or not self._in_service.all() or self._timers.any():
             return False
         return not bool(np.any(row[self._src] * self._sign > self._thr_signed))
+
+    def _mode_py(self, v: float) -> int:
+        """:meth:`_mode_of` without arrays."""
+        for lo, hi, mode in self._reg_py:
+            if v > lo and v < hi:
+                return mode
+        return _MAY_TRIP
 
     def _mode_of(self, v: float) -> int:
         """The ride-through mode at voltage ``v`` (first matching region; none → may trip)."""

@@ -110,7 +110,7 @@ def main() -> None:
     )
     print(f"bench_core: {n} ticks per row (16×: {max(n // 4, 200)}), Python {platform.python_version()}")
     print()
-    print("| what | measured (compiled battery kernel, the default) | aim | met |")
+    print("| what | measured (compiled kernels, the default) | aim | met |")
     print("|---|---|---|---|")
     for r in rows:
         print("| " + " | ".join(r) + " |")

@@ -37,7 +37,8 @@ class SiteParams:
         "compiled",
         choices=("compiled", "numpy"),
         source="run choice (docs/design-decisions.md)",
-        doc="the battery's tick: compiled (numba, the default) or numpy (the reference it is tested against)",
+        doc="the battery's, BMS's and PCS's tick: compiled (numba, the default) or numpy (the reference "
+        "they are tested against)",
     )
     start: str = param(
         DEFAULT_START,

@@ -462,7 +462,7 @@ class BessBehaviour(Behaviour):
         soc_min = self.ratings["soc_min_pct"]
         wh_avail = np.maximum(soc - soc_min, 0.0) / 100.0 * self.ratings["wh_rtg"] * a["bms.soh_pct"] / 100.0
         n_str = self.ratings["n_strings"]
-        throt = np.where(running & (w > 0), np.clip(100.0 * w / (self.ratings["w_max"]), 0, 100), np.nan)
+        throt = a["pcs.throttle_pct"]  # what a limit held back, % of rated; 0 unless THROTTLED
         legacy_state = np.select(
             [state == 0, state == 1, state == 2, state == 3, state == 4, state == 5, state == 6, state == 7],
             [1, 2, 3, 4, 5, 6, 7, 8],

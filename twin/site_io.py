@@ -195,6 +195,7 @@ def make_snapshot(site: Site) -> Snapshot:
             "pcs.p_max_dis_kw": pcs.p_max_dis.copy(),
             "pcs.p_max_ch_kw": pcs.p_max_ch.copy(),
             "pcs.p_set_kw": pcs.p_set.copy(),
+            "pcs.throttle_pct": pcs.throttle_pct.copy(),
             "pcs.enable": pcs.enable.copy(),
             "bms.ccl_a": bms.ccl.copy(),
             "bms.dcl_a": bms.dcl.copy(),

@@ -268,6 +268,36 @@ def _running(gw: Gateway) -> Device:
     raise AssertionError("the PCS did not start within 30 s")
 
 
+def test_throtpct_reads_what_a_limit_holds_back() -> None:
+    """701.ThrotPct is the active power a limit holds back from what was asked, in % of the
+    rating, and 0 while nothing does (it used to read the output itself, and NaN at rest). An
+    over-temperature derate to half the rating against a set point of 80 % holds back 30 %."""
+    gw = Gateway(load_site("lab_rack"))
+    dev = _running(gw)
+    pcs = gw.site.params.pcs
+    assert val(dev, "701.ThrotPct") == 0
+    w_set = 0.8 * pcs.p_rated_kw * 1000.0
+    for key, v in (("704.WSet", w_set), ("704.WSetEna", 1)):
+        assert write(gw, dev, key, v) is WriteStatus.OK, key
+    for _ in range(20):
+        gw.step()
+    assert val(dev, "701.InvSt") == 3
+    assert val(dev, "701.ThrotPct") == 0
+    gw.site.set("pcs.derate_pu", 0.5)
+    for _ in range(20):
+        gw.step()
+    a = gw.snapshot.arrays
+    held = 100.0 * (a["pcs.p_set_kw"][0] - a["pcs.p_max_dis_kw"][0]) / pcs.p_rated_kw
+    assert 25.0 < held < 35.0  # the derate binds: 80 % asked, about half available
+    assert val(dev, "701.InvSt") == 4  # THROTTLED
+    assert abs(val(dev, "701.ThrotPct") - held) <= 0.5 + 1e-9  # a whole percent on the wire
+    gw.site.set("pcs.derate_pu", 1.0)
+    for _ in range(20):
+        gw.step()
+    assert val(dev, "701.InvSt") == 3
+    assert val(dev, "701.ThrotPct") == 0
+
+
 def _step_to(gw: Gateway, t: float) -> None:
     while gw.snapshot.t < t - 1e-9:
         gw.step()

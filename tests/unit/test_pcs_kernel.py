@@ -42,6 +42,7 @@ STATES = (
     "p_max_ch",
     "p_ac_mean",
     "q_ac_mean",
+    "throttle_pct",
 )
 
 

@@ -84,6 +84,12 @@ class Pcs:
         Signal("p_max_dis_kw", "kW", "available discharge power"),
         Signal("p_max_ch_kw", "kW", "available charge power"),
         Signal("p_set_kw", "kW", "active power setpoint in force, + discharge"),
+        Signal(
+            "throttle_pct",
+            "%",
+            "active power held back from what was asked (set point plus freq-watt) by a limit or "
+            "momentary cessation, in % of rated power; 0 unless THROTTLED (SunSpec 701 ThrotPct)",
+        ),
         Signal("enable", "1", "run command in force: 1 run, 0 stop"),
         Signal("discharge_kwh", "kWh", "AC energy delivered since the start"),
         Signal("charge_kwh", "kWh", "AC energy absorbed since the start"),
@@ -137,6 +143,7 @@ class Pcs:
         self.loss = np.zeros(n)
         self.aux = np.zeros(n)
         self.p_dc = np.zeros(n)
+        self.throttle_pct = np.zeros(n)  # % of P_n held back this tick (0 unless THROTTLED)
         self.trip_count = np.zeros(n)
         # terminal conditions and grid-code limits (set each tick by update_states / limits)
         self.v_pu = np.ones(n)
@@ -365,6 +372,9 @@ class Pcs:
         new_state = np.where(
             sleep, _PCSSTATE_STANDBY, np.where(throttled, _PCSSTATE_THROTTLED, _PCSSTATE_RUNNING)
         )
+        # what the limit held back; cessation holds back everything
+        held = np.where(cease, 100.0, np.minimum(100.0 * np.abs(p_cmd - want) / pr.p_rated_kw, 100.0))
+        self.throttle_pct = np.where(run & throttled, held, 0.0)
         self.state = np.where(run, new_state, self.state)
         return np.where(run, p_cmd, 0.0), np.where(run, q_cmd, 0.0)
 

@@ -273,10 +273,11 @@ def command(
     np.ndarray,
     FloatArray,
     FloatArray,
+    FloatArray,
 ]:
     """:meth:`Pcs.command`: new (dp_fw, vw_lim, idle_for, hot, p_ac, p_ref, q_ac, state,
-    p_cmd, q_cmd). ``flags`` = (freq_watt, volt_watt, volt_var, reactive current enabled,
-    q_priority, standby); ``alpha_*`` the lags' 1 − e^(−dt/τ) for the tick."""
+    p_cmd, q_cmd, throttle_pct). ``flags`` = (freq_watt, volt_watt, volt_var, reactive current
+    enabled, q_priority, standby); ``alpha_*`` the lags' 1 − e^(−dt/τ) for the tick."""
     p_rated, s_rated = prm[0], prm[1]
     f_nom, db, droop = prm[3], prm[4], prm[5]
     vw_v1, vw_v2, vw_p2 = prm[6], prm[7], prm[8]
@@ -306,6 +307,7 @@ def command(
     s_out = np.empty(n, dtype=state.dtype)
     p_cmd_out = np.empty(n)
     q_cmd_out = np.empty(n)
+    throttle = np.empty(n)
     for k in range(n):
         if freq_watt:
             dev = f_hz[k] - f_nom
@@ -359,6 +361,8 @@ def command(
         throttled = run and not sleep and (abs(p_cmd - want) > 1e-6 * p_rated or cease)
         if run:
             s = _PCSSTATE_STANDBY if sleep else (_PCSSTATE_THROTTLED if throttled else _PCSSTATE_RUNNING)
+        held = 100.0 if cease else _mn(100.0 * abs(p_cmd - want) / p_rated, 100.0)
+        throttle[k] = held if run and throttled else 0.0
         dp_out[k] = dp
         vw_out[k] = vwl
         idle_out[k] = idle_s
@@ -369,7 +373,7 @@ def command(
         s_out[k] = s
         p_cmd_out[k] = p_cmd if run else 0.0
         q_cmd_out[k] = q_cmd if run else 0.0
-    return dp_out, vw_out, idle_out, hot_out, p_out, ref_out, q_out, s_out, p_cmd_out, q_cmd_out
+    return dp_out, vw_out, idle_out, hot_out, p_out, ref_out, q_out, s_out, p_cmd_out, q_cmd_out, throttle
 
 
 # -- the Pcs methods' compiled bodies (``Pcs(kernel="compiled")`` dispatches here) ----------
@@ -547,6 +551,7 @@ def run_command(
         pcs.state,
         p_cmd,
         q_cmd,
+        pcs.throttle_pct,
     ) = command(
         dt,
         prm,

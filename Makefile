@@ -1,6 +1,6 @@
 # Two commands set up everything on a fresh machine:
 #   make demo   create .venv, install, run the 10k-GPU site's evening peak under the reference EMS and bill it
-#   make test   create .venv, install (and the npm test clients), run ruff, mypy on twin/ and the tests
+#   make test   create .venv, install (and the npm test clients), run ruff, mypy on twin/ and hil/, and the tests
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
@@ -22,7 +22,7 @@ demo: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check twin hil tests benchmarks tools
 	$(BIN)/ruff format --check twin hil tests benchmarks tools
-	$(BIN)/mypy twin
+	$(BIN)/mypy twin hil
 
 # Independent third-party clients for the protocol tests (node-opcua-client, modbus-serial)
 JS     := tests/integration/js

@@ -18,6 +18,7 @@ from __future__ import annotations
 import datetime as dt
 import ipaddress
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -135,7 +136,7 @@ def _leaf(
     cn: str,
     san: list[x509.GeneralName],
     eku: list[ObjectIdentifier],
-    extra: list[x509.ExtensionType] = (),  # type: ignore[assignment]
+    extra: Sequence[x509.ExtensionType] = (),
     days: int = DAYS,
 ) -> Issued:
     ca_cert, ca_key = _load(ca)

@@ -64,7 +64,7 @@ def describe_os_error(exc: OSError, *, path: Path | None = None) -> tuple[str, i
         }.get(exc.errno or 0, "binding ports below 1024 needs privileges: use a port of 1024 or more")
         return f"cannot bind: {exc}; {hint}", EXIT_BIND
     reason = exc.strerror or str(exc)
-    hint = {
+    cause: str | None = {
         errno.ENOSPC: "the disk is full",
         errno.EDQUOT: "the disk quota is exhausted",
         errno.EROFS: "the file system is read-only",
@@ -74,7 +74,7 @@ def describe_os_error(exc: OSError, *, path: Path | None = None) -> tuple[str, i
         errno.ENOTDIR: "a part of the path is a file, not a folder",
         errno.EEXIST: "a file of that name is in the way",
     }.get(exc.errno or 0)
-    tail = f" ({hint})" if hint else ""
+    tail = f" ({cause})" if cause else ""
     where = exc.filename if exc.filename is not None else (path if path is not None else "?")
     what = "cannot write the output folder: " if path is not None else ""
     return f"{what}{where}: {reason}{tail}", EXIT_OS

@@ -106,7 +106,8 @@ class _LineLoader(yaml.SafeLoader):
                 raise _Refused(line, _over("aliases", "too many aliases ('*name')"))
             if event.anchor in self._open:
                 raise _Refused(line, f"alias *{event.anchor} refers to the node it is in (a recursive alias)")
-            node: yaml.Node = super().compose_node(parent, index)
+            node: yaml.Node | None = super().compose_node(parent, index)
+            assert node is not None  # an alias event always composes a node
             size, depth = self._extent_of(node)
             self._count(size, line, f"alias *{event.anchor} expands to {size:,} keys and values")
             if self._depth + depth > _limit("depth"):
@@ -125,6 +126,7 @@ class _LineLoader(yaml.SafeLoader):
             self._depth -= 1
             if anchor is not None:
                 self._open.discard(anchor)
+        assert node is not None  # composing at an event always gives a node
         self._check_node(node, line)
         return node
 

@@ -545,14 +545,16 @@ class PvBehaviour(Behaviour):
         if not self.n:
             return
         p = site.params
-        va = p.pv.s_inverter_kva * 1000.0
+        pv = p.pv
+        assert pv is not None  # n is 1 only with a PV plant
+        va = pv.s_inverter_kva * 1000.0
         v_nom = p.grid.v_nom_kv * 1000.0
         self.ratings = {
-            "w_max": np.array([min(p.pv.p_dc_stc_kw * 1000.0, va)]),
+            "w_max": np.array([min(pv.p_dc_stc_kw * 1000.0, va)]),
             "va_max": np.array([va]),
             "v_nom": np.array([v_nom]),
             "a_max": np.array([va / (SQRT3 * v_nom)]),
-            "w_dc_max": np.array([p.pv.p_dc_stc_kw * 1000.0 * 1.2]),
+            "w_dc_max": np.array([pv.p_dc_stc_kw * 1000.0 * 1.2]),
             "hz_max": np.array([70.0]),
             "pct": np.array([100.0]),
             "rvrt_s_max": np.array([86400.0]),

@@ -440,10 +440,10 @@ class Gateway:
         n_regs = offset + 2  # end model
         # resolve each point's scale factor: own group first, then outward
         fixed = list(points)
-        for col, mkey, scopes, sf_name in pending_sf:
+        for col, model_rep, scopes, sf_name in pending_sf:
             sf_col = None
             for scope in reversed(scopes):
-                sf_col = sf_cols.get((mkey, scope, sf_name))
+                sf_col = sf_cols.get((model_rep, scope, sf_name))
                 if sf_col is not None:
                     break
             fixed[col] = _replace(fixed[col], sf_col=sf_col)
@@ -658,7 +658,7 @@ class Gateway:
         off = address - BASE_ADDRESS
         if off < 0 or count < 1 or off + count > device.group.n_regs:
             return None
-        return device.regs[off : off + count].tolist()  # type: ignore[no-any-return]
+        return device.regs[off : off + count].tolist()
 
     # -- writes ---------------------------------------------------------------------------
     def write_registers(self, device: Device, address: int, values: list[int]) -> WriteStatus:

@@ -163,7 +163,7 @@ def read_load(path: Path, *, timezone: str = "") -> LoadSeries:
         raise ConfigError([Problem(src, None, "", "fewer than two intervals: the interval cannot be known")])
     ts = np.asarray(ts_l, dtype="datetime64[ms]")
     p = np.asarray(p_l, dtype=float)
-    step = np.diff(ts.astype(np.int64)) / 1000.0
+    step: np.ndarray = np.diff(ts.astype(np.int64)) / 1000.0
     values, counts = np.unique(step, return_counts=True)
     interval = float(values[np.argmax(counts)])
 

@@ -99,6 +99,7 @@ from .opcua_nodes import (  # re-exported: the names this module has always had
 )
 from .opcua_security import apply_security
 from .opcua_space import AddressSpace
+from .opcua_types import ua_node, ua_status
 from .opcua_values import BatchValues
 from .security import OpcUaSecurity
 
@@ -190,7 +191,7 @@ class OpcUaEndpoint(AddressSpace):
         return ".".join(parts)
 
     def nodeid(self, device: Device, point: PointInstance | None = None) -> ua.NodeId:
-        return ua.NodeId(self.node_path(device, point), self.namespace_index)
+        return ua_node(self.node_path(device, point), self.namespace_index)
 
     def source_time(self, t: float) -> datetime:
         """The SourceTimestamp of simulated time ``t`` seconds."""
@@ -365,8 +366,8 @@ class OpcUaEndpoint(AddressSpace):
             return _Value(
                 ua.Variant(None, ua.VariantType.Null),
                 StatusCode=status or _NO_DATA,
-                SourceTimestamp=src,
-                ServerTimestamp=now,
+                SourceTimestamp=src,  # type: ignore[arg-type]  # asyncua's DateTime: a NewType
+                ServerTimestamp=now,  # type: ignore[arg-type]
             )
         vt = var.vtype
         if vt is ua.VariantType.Double or vt is ua.VariantType.Float:
@@ -384,7 +385,7 @@ class OpcUaEndpoint(AddressSpace):
         ``"UncertainLastUsableValue"``, ...), values kept, until :meth:`clear_status`; from the
         next :meth:`publish`. ValueError (with a did-you-mean) for an unknown device or name."""
         dev = self._device(device)
-        self._status[dev.name] = ua.StatusCode(status_code(status))
+        self._status[dev.name] = ua_status(status_code(status))
         self._republish(dev)
         _log.info("fault: OPC UA %s published with status %s", dev.name, status)
 
@@ -460,31 +461,31 @@ class OpcUaEndpoint(AddressSpace):
             sub = ua.WriteParameters(NodesToWrite=[wv for _, wv in others])
             for (k, _), r in zip(others, await self._orig_write(sub, user), strict=True):
                 results[k] = r
-        return [r if r is not None else ua.StatusCode(ua.StatusCodes.BadInternalError) for r in results]
+        return [r if r is not None else ua_status(ua.StatusCodes.BadInternalError) for r in results]
 
     async def _write_one(self, wv: ua.WriteValue) -> ua.StatusCode:
         assert self.server is not None
         var = self._by_nodeid.get(wv.NodeId)
         if var is None:
             known = wv.NodeId in self.server.iserver.aspace
-            return ua.StatusCode(ua.StatusCodes.BadNotWritable if known else ua.StatusCodes.BadNodeIdUnknown)
+            return ua_status(ua.StatusCodes.BadNotWritable if known else ua.StatusCodes.BadNodeIdUnknown)
         if wv.AttributeId != ua.AttributeIds.Value or not var.point.writable:
-            return ua.StatusCode(ua.StatusCodes.BadNotWritable)
+            return ua_status(ua.StatusCodes.BadNotWritable)
         if wv.IndexRange:
-            return ua.StatusCode(ua.StatusCodes.BadWriteNotSupported)
+            return ua_status(ua.StatusCodes.BadWriteNotSupported)
         dv = wv.Value
         variant = dv.Value if dv is not None else None
         if dv is None or variant is None or (dv.StatusCode is not None and not dv.StatusCode.is_good()):
-            return ua.StatusCode(ua.StatusCodes.BadTypeMismatch)
+            return ua_status(ua.StatusCodes.BadTypeMismatch)
         if variant.is_array or variant.Value is None:
-            return ua.StatusCode(ua.StatusCodes.BadTypeMismatch)
+            return ua_status(ua.StatusCodes.BadTypeMismatch)
         value = exact_value(variant, var.vtype)
         if value is None:
-            return ua.StatusCode(ua.StatusCodes.BadTypeMismatch)
+            return ua_status(ua.StatusCodes.BadTypeMismatch)
         status = self.gw.write_value(var.device, var.point.key, value)
         if status is WriteStatus.OK:
             await self._refresh(var)
-        return ua.StatusCode(_STATUS[status])
+        return ua_status(_STATUS[status])
 
 
 #: the integer DataTypes and their ranges

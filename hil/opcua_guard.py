@@ -56,6 +56,7 @@ from asyncua.server.internal_server import InternalServer
 from asyncua.ua.ua_binary import uatcp_to_binary
 
 from .endpoints import OpcUaLimits
+from .opcua_types import ua_node, ua_status
 
 __all__ = ["MAX_HELLO_BYTES", "Guard", "apply_limits", "guard", "make_server", "start_server"]
 
@@ -109,14 +110,14 @@ def guard(server: Server, limits: OpcUaLimits) -> Guard:
         iserver.method_service,
         iserver.history_manager,
     )
-    view.browse = _sync_limit(view.browse, n, lambda p: p.NodesToBrowse)  # type: ignore[method-assign]
-    view.translate_browsepaths_to_nodeids = _sync_limit(  # type: ignore[method-assign]
+    view.browse = _sync_limit(view.browse, n, lambda p: p.NodesToBrowse)  # type: ignore[method-assign,assignment]
+    view.translate_browsepaths_to_nodeids = _sync_limit(  # type: ignore[method-assign,assignment]
         view.translate_browsepaths_to_nodeids, n, lambda p: p
     )
-    attrs.read = _sync_limit(attrs.read, n, lambda p: p.NodesToRead)  # type: ignore[method-assign]
-    attrs.write = _async_limit(attrs.write, n, lambda p: p.NodesToWrite)  # type: ignore[method-assign]
-    methods.call = _async_limit(methods.call, n, lambda p: p)  # type: ignore[method-assign]
-    history.read_history = _async_limit(history.read_history, n, lambda p: p.NodesToRead)  # type: ignore[method-assign]
+    attrs.read = _sync_limit(attrs.read, n, lambda p: p.NodesToRead)  # type: ignore[method-assign,assignment]
+    attrs.write = _async_limit(attrs.write, n, lambda p: p.NodesToWrite)  # type: ignore[method-assign,assignment]
+    methods.call = _async_limit(methods.call, n, lambda p: p)  # type: ignore[method-assign,assignment]
+    history.read_history = _async_limit(history.read_history, n, lambda p: p.NodesToRead)  # type: ignore[method-assign,assignment]
     _guard_sessions(server, limits)
     _guard_subscriptions(iserver, limits)
     return state
@@ -252,10 +253,13 @@ async def _advertise(server: Server, limits: OpcUaLimits) -> None:
     iserver = server.iserver
     writes = ua.WriteParameters()
     for nodeid, value in values:
-        node = ua.NodeId(nodeid)
+        node = ua_node(nodeid)
         if node not in iserver.aspace:
             continue
-        dtype = iserver.aspace[node].attributes[ua.AttributeIds.DataType].value.Value.Value
+        dv = iserver.aspace[node].attributes[ua.AttributeIds.DataType].value
+        assert dv is not None
+        assert dv.Value is not None
+        dtype = dv.Value.Value
         vtype = ua.VariantType(dtype.Identifier)  # UInt16 or UInt32, as Part 5 declares each
         wv = ua.WriteValue()
         wv.NodeId = node
@@ -358,7 +362,7 @@ def _own_subscriptions(session: Any) -> None:
     async def delete_subscriptions(ids: list[int]) -> list[ua.StatusCode]:
         mine = [i for i in ids if i in subs and subs[i].session_id == session.session_id]
         done = dict(zip(mine, await delete(mine), strict=True)) if mine else {}
-        return [done.get(i, ua.StatusCode(ua.StatusCodes.BadSubscriptionIdInvalid)) for i in ids]
+        return [done.get(i, ua_status(ua.StatusCodes.BadSubscriptionIdInvalid)) for i in ids]
 
     session.delete_subscriptions = delete_subscriptions
 
@@ -392,11 +396,11 @@ def _guard_subscriptions(iserver: InternalServer, limits: OpcUaLimits) -> None:
         results = list(await create_items(params)) if room else []
         for _ in items[room:]:
             r = ua.MonitoredItemCreateResult()
-            r.StatusCode = ua.StatusCode(ua.StatusCodes.BadTooManyMonitoredItems)
+            r.StatusCode = ua_status(ua.StatusCodes.BadTooManyMonitoredItems)
             results.append(r)
         return results
 
-    subs.create_subscription = create_subscription  # type: ignore[method-assign]
+    subs.create_subscription = create_subscription  # type: ignore[method-assign,assignment]
     subs.create_monitored_items = create_monitored_items  # type: ignore[method-assign]
 
 
@@ -417,7 +421,7 @@ class _FastViewService(ViewService):
         for desc in params.NodesToBrowse:
             res = self._browse(desc) if room >= 0 else None
             if res is None or len(res.References) > room:
-                res = ua.BrowseResult(StatusCode=ua.StatusCode(ua.StatusCodes.BadNoContinuationPoints))
+                res = ua.BrowseResult(StatusCode=ua_status(ua.StatusCodes.BadNoContinuationPoints))
                 room = -1  # the nodes after it too: a response stays in request order and bounded
             else:
                 room -= len(res.References)
@@ -435,7 +439,7 @@ class _FastViewService(ViewService):
         return ref2 in known
 
 
-_NULL = ua.NodeId(ua.ObjectIds.Null)
+_NULL = ua_node(ua.ObjectIds.Null)
 
 
 # -- the transport -------------------------------------------------------------------------
@@ -504,7 +508,7 @@ class _GuardedProtocol(OPCUAProtocol):
             return await super()._process_one_msg(header, buf)
         except Exception as e:  # the peer's bytes, not our bug: no traceback
             code = getattr(e, "code", None)
-            if not isinstance(code, int) or not ua.StatusCode(code).is_bad():
+            if not isinstance(code, int) or not ua_status(code).is_bad():
                 code = ua.StatusCodes.BadDecodingError
             self._refuse(
                 code, f"undecodable {bytes(header.MessageType).decode(errors='replace')} chunk: {e}"[:200]
@@ -514,11 +518,11 @@ class _GuardedProtocol(OPCUAProtocol):
     def _refuse(self, code: int, reason: str) -> None:
         self._refused = True
         self._pending.clear()
-        name = ua.StatusCode(code).name
+        name = ua_status(code).name
         self.guard.refused[name] = self.guard.refused.get(name, 0) + 1
         _log.warning("OPC UA: closing %s: %s", self.peer_name, reason)
         transport = self.transport
         if transport is not None and not transport.is_closing():
-            err = ua.ErrorMessage(ua.StatusCode(code), reason)
-            transport.write(uatcp_to_binary(ua.MessageType.Error, err))
+            err = ua.ErrorMessage(ua_status(code), reason)  # type: ignore[arg-type]  # asyncua's String
+            transport.write(uatcp_to_binary(ua.MessageType.Error, err))  # type: ignore[arg-type]
             transport.close()

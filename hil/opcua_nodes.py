@@ -20,6 +20,7 @@ from asyncua.crypto.permission_rules import User, UserRole
 from asyncua.server.address_space import AttributeValue
 
 from .gateway import Device, KindGroup, PointInstance, WriteStatus
+from .opcua_types import ua_node, ua_status
 from .sunspec import TYPES
 
 UNECE_NAMESPACE = "http://www.opcfoundation.org/UA/units/un/cefact"
@@ -39,9 +40,9 @@ _STATUS = {
     WriteStatus.LOCAL_CONTROL: ua.StatusCodes.BadUserAccessDenied,
 }
 
-_GOOD = ua.StatusCode(ua.StatusCodes.Good)
+_GOOD = ua_status(ua.StatusCodes.Good)
 _ADMIN = User(role=UserRole.Admin)  # AttributeService.write's default caller
-_NO_DATA = ua.StatusCode(ua.StatusCodes.BadNoData)
+_NO_DATA = ua_status(ua.StatusCodes.BadNoData)
 
 _METHODS = {"start": "Start", "stop": "Stop", "alarm_reset": "AlarmReset"}
 
@@ -134,11 +135,11 @@ def scalar_value(v: Any, vt: ua.VariantType, status: ua.StatusCode, src: datetim
     var.Dimensions = None
     var.is_array = False
     dv = object.__new__(_Value)
-    dv.Encoding = 0
+    dv.Encoding = 0  # type: ignore[assignment]  # asyncua's Byte, DateTime: NewTypes
     dv.Value = var
     dv.StatusCode = status
-    dv.SourceTimestamp = src
-    dv.ServerTimestamp = now
+    dv.SourceTimestamp = src  # type: ignore[assignment]
+    dv.ServerTimestamp = now  # type: ignore[assignment]
     dv.SourcePicoseconds = None
     dv.ServerPicoseconds = None
     return dv
@@ -220,8 +221,8 @@ def _object_item(
     item.BrowseName = name
     item.NodeClass = ua.NodeClass.Object
     item.ParentNodeId = parent
-    item.ReferenceTypeId = ua.NodeId(ua.ObjectIds.Organizes)
-    item.TypeDefinition = ua.NodeId(ua.ObjectIds.FolderType if folder else ua.ObjectIds.BaseObjectType)
+    item.ReferenceTypeId = ua_node(ua.ObjectIds.Organizes)
+    item.TypeDefinition = ua_node(ua.ObjectIds.FolderType if folder else ua.ObjectIds.BaseObjectType)
     item.NodeAttributes = attrs
     return item
 
@@ -240,7 +241,7 @@ def _property_item(
     attrs = ua.VariableAttributes()
     attrs.DisplayName = ua.LocalizedText(name.Name)
     attrs.Description = ua.LocalizedText(name.Name)
-    attrs.DataType = ua.NodeId(datatype if datatype is not None else _DATATYPES.get(vtype, vtype.value))
+    attrs.DataType = ua_node(datatype if datatype is not None else _DATATYPES.get(vtype, vtype.value))
     attrs.Value = ua.Variant(value, vtype)
     attrs.ValueRank = ua.ValueRank.Scalar
     attrs.AccessLevel = ua.AccessLevel.CurrentRead.mask
@@ -253,8 +254,8 @@ def _property_item(
     item.BrowseName = name
     item.NodeClass = ua.NodeClass.Variable
     item.ParentNodeId = parent
-    item.ReferenceTypeId = ua.NodeId(ua.ObjectIds.HasProperty)
-    item.TypeDefinition = ua.NodeId(ua.ObjectIds.PropertyType)
+    item.ReferenceTypeId = ua_node(ua.ObjectIds.HasProperty)
+    item.TypeDefinition = ua_node(ua.ObjectIds.PropertyType)
     item.NodeAttributes = attrs
     return item
 

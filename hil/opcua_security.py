@@ -26,6 +26,7 @@ from asyncua.crypto.permission_rules import USER_TYPES, PermissionRuleset, User,
 from asyncua.crypto.truststore import TrustStore
 from asyncua.crypto.validator import CertificateValidator, CertificateValidatorOptions
 
+from .opcua_types import ua_node
 from .security import OpcUaSecurity
 
 __all__ = ["apply_security"]
@@ -40,14 +41,14 @@ _POLICIES = {
 
 #: Requests that change the twin (or the address space): operators only.
 _CHANGES = frozenset(
-    ua.NodeId(i)
+    ua_node(i)
     for i in (
         ua.ObjectIds.WriteRequest_Encoding_DefaultBinary,
         ua.ObjectIds.CallRequest_Encoding_DefaultBinary,
         ua.ObjectIds.HistoryUpdateRequest_Encoding_DefaultBinary,
     )
 )
-_ALLOWED = frozenset(ua.NodeId(i) for i in USER_TYPES)
+_ALLOWED = frozenset(ua_node(i) for i in USER_TYPES)
 
 
 @dataclass
@@ -57,7 +58,7 @@ class HilUser(User):
     access: str = "read-only"
 
 
-class _Rules(PermissionRuleset):  # type: ignore[misc]
+class _Rules(PermissionRuleset):
     """Per request type: user requests for every logged-in user, changes for operators only."""
 
     def check_validity(self, user: Any, action_type_id: ua.NodeId, body: Any) -> bool:
@@ -103,7 +104,7 @@ def _fmt(path: Path) -> str:
 
 async def apply_security(server: Server, sec: OpcUaSecurity) -> None:
     """Policies, certificate, trust list and users of ``sec`` on ``server`` (after ``init()``)."""
-    server.set_security_policy([_POLICIES[p] for p in sec.policies], permission_ruleset=_Rules())
+    server.set_security_policy([_POLICIES[p] for p in sec.policies], permission_ruleset=_Rules())  # type: ignore[arg-type]
     tokens: list[type] = []
     if sec.anonymous:
         tokens.append(ua.AnonymousIdentityToken)
@@ -120,4 +121,4 @@ async def apply_security(server: Server, sec: OpcUaSecurity) -> None:
         store = TrustStore([sec.trusted], [])
         await store.load()
         opts = CertificateValidatorOptions.TRUSTED_VALIDATION | CertificateValidatorOptions.PEER_CLIENT
-        server.set_certificate_validator(CertificateValidator(opts, store))  # type: ignore[arg-type]
+        server.set_certificate_validator(CertificateValidator(opts, store))

@@ -33,6 +33,7 @@ from .opcua_nodes import (
     unece_unit_id,
     variant_type,
 )
+from .opcua_types import ua_node, ua_status
 from .opcua_values import BatchValues, batchable
 from .sunspec import usable_range
 
@@ -45,7 +46,9 @@ __all__ = ["AddressSpace"]
 class AddressSpace:
     """Builds the endpoint's address space (``self`` is the :class:`OpcUaEndpoint`)."""
 
-    async def _build(self: OpcUaEndpoint) -> None:
+    event_type: ua.NodeId | None  # set by _add_events
+
+    async def _build(self: OpcUaEndpoint) -> None:  # type: ignore[misc]
         assert self.server is not None
         server = self.server
         idx = self.namespace_index
@@ -59,13 +62,13 @@ class AddressSpace:
             return ua.QualifiedName(name, idx)
 
         def container(path: str, parent: ua.NodeId, name: str, *, folder: bool = True) -> ua.NodeId:
-            nid = ua.NodeId(path, idx)
+            nid = ua_node(path, idx)
             if path not in containers:
                 containers.add(path)
                 items.append(_object_item(nid, parent, qn(name), folder=folder))
             return nid
 
-        objects = ua.NodeId(ua.ObjectIds.ObjectsFolder)
+        objects = ua_node(ua.ObjectIds.ObjectsFolder)
         site = container(self.site_name, objects, self.site_name)
         for dev in self.gw.devices:
             area = container(f"{self.site_name}.{dev.area}", site, dev.area)
@@ -74,7 +77,7 @@ class AddressSpace:
             self._device_nodes[dev.name] = dnode
             for name, vtype, value in self._identification(dev):
                 items.append(
-                    _property_item(ua.NodeId(f"{dpath}.{name}", idx), dnode, qn(name), value, vtype, src, now)
+                    _property_item(ua_node(f"{dpath}.{name}", idx), dnode, qn(name), value, vtype, src, now)
                 )
             for p in dev.points:
                 if not p.implemented or p.pdef.type == "sunssf":
@@ -83,7 +86,7 @@ class AddressSpace:
                 for depth in range(1, len(p.browse)):
                     cpath = ".".join((dpath, *p.browse[:depth]))
                     parent = container(cpath, parent, p.browse[depth - 1])
-                var = _Var(len(self._vars), dev, p, ua.NodeId(self.node_path(dev, p), idx), variant_type(p))
+                var = _Var(len(self._vars), dev, p, ua_node(self.node_path(dev, p), idx), variant_type(p))
                 var.alarm = (
                     p.pdef.type.startswith("bitfield")
                     and bool(p.pdef.symbols)
@@ -125,7 +128,7 @@ class AddressSpace:
                         alarms.append(v.index)
             self._watches.append(_Watch(grp, grp.image.copy(), var_of, np.asarray(alarms, dtype=np.int64)))
 
-    def _identification(self: OpcUaEndpoint, dev: Device) -> list[tuple[str, ua.VariantType, Any]]:
+    def _identification(self: OpcUaEndpoint, dev: Device) -> list[tuple[str, ua.VariantType, Any]]:  # type: ignore[misc]
         def text(key: str) -> str:
             p = dev.group.by_key.get(key)
             v = dev.value(p) if p is not None and p.implemented else None
@@ -139,7 +142,7 @@ class AddressSpace:
             ("UnitId", ua.VariantType.UInt16, int(dev.unit_id)),
         ]
 
-    def _variable_items(
+    def _variable_items(  # type: ignore[misc]
         self: OpcUaEndpoint, var: _Var, parent: ua.NodeId, src: datetime, now: datetime, min_interval: float
     ) -> list[ua.AddNodesItem]:
         p, dev = var.point, var.device
@@ -148,7 +151,7 @@ class AddressSpace:
         attrs = ua.VariableAttributes()
         attrs.DisplayName = ua.LocalizedText(p.name)
         attrs.Description = ua.LocalizedText(_description(p))
-        attrs.DataType = ua.NodeId(_DATATYPES[var.vtype])
+        attrs.DataType = ua_node(_DATATYPES[var.vtype])
         attrs.ValueRank = ua.ValueRank.Scalar
         attrs.Value = self._datavalue(var, dev.value(p), src, now).Value
         access = ua.AccessLevel.CurrentRead.mask
@@ -165,8 +168,8 @@ class AddressSpace:
         item.BrowseName = ua.QualifiedName(p.name, idx)
         item.NodeClass = ua.NodeClass.Variable
         item.ParentNodeId = parent
-        item.ReferenceTypeId = ua.NodeId(ua.ObjectIds.HasComponent)
-        item.TypeDefinition = ua.NodeId(
+        item.ReferenceTypeId = ua_node(ua.ObjectIds.HasComponent)
+        item.TypeDefinition = ua_node(
             ua.ObjectIds.AnalogItemType if analog else ua.ObjectIds.BaseDataVariableType
         )
         item.NodeAttributes = attrs
@@ -183,7 +186,7 @@ class AddressSpace:
             path = str(var.nodeid.Identifier)
             out.append(
                 _property_item(
-                    ua.NodeId(f"{path}.EngineeringUnits", idx),
+                    ua_node(f"{path}.EngineeringUnits", idx),
                     var.nodeid,
                     ua.QualifiedName("EngineeringUnits", 0),
                     eu,
@@ -195,7 +198,7 @@ class AddressSpace:
             )
             out.append(
                 _property_item(
-                    ua.NodeId(f"{path}.EURange", idx),
+                    ua_node(f"{path}.EURange", idx),
                     var.nodeid,
                     ua.QualifiedName("EURange", 0),
                     ua.Range(lo, hi),
@@ -207,7 +210,7 @@ class AddressSpace:
             )
         return out
 
-    def eu_range(self: OpcUaEndpoint, dev: Device, p: PointInstance) -> tuple[float, float]:
+    def eu_range(self: OpcUaEndpoint, dev: Device, p: PointInstance) -> tuple[float, float]:  # type: ignore[misc]
         """EURange: a setpoint's write range, clipped to what its register can hold."""
         t = p.pdef.type
         scale = 10.0 ** dev.sf_of(p)
@@ -221,7 +224,7 @@ class AddressSpace:
                 hi = min(hi, whi) if math.isfinite(whi) else hi
         return float(lo), float(hi)
 
-    async def _add_methods(self: OpcUaEndpoint) -> None:
+    async def _add_methods(self: OpcUaEndpoint) -> None:  # type: ignore[misc]
         assert self.server is not None
         idx = self.namespace_index
         items: list[ua.AddNodesItem] = []
@@ -229,7 +232,7 @@ class AddressSpace:
         for dev in self.gw.devices:
             for command in dev.group.behaviour.commands:
                 name = _METHODS.get(command, command)
-                nid = ua.NodeId(f"{self.node_path(dev)}.{name}", idx)
+                nid = ua_node(f"{self.node_path(dev)}.{name}", idx)
                 attrs = ua.MethodAttributes()
                 attrs.DisplayName = ua.LocalizedText(name)
                 attrs.Description = ua.LocalizedText(
@@ -244,7 +247,7 @@ class AddressSpace:
                 item.BrowseName = ua.QualifiedName(name, idx)
                 item.NodeClass = ua.NodeClass.Method
                 item.ParentNodeId = self._device_nodes[dev.name]
-                item.ReferenceTypeId = ua.NodeId(ua.ObjectIds.HasComponent)
+                item.ReferenceTypeId = ua_node(ua.ObjectIds.HasComponent)
                 item.NodeAttributes = attrs
                 items.append(item)
                 calls.append((nid, self._method(dev, command)))
@@ -254,7 +257,7 @@ class AddressSpace:
         for nid, fn in calls:
             iserver.aspace.add_method_callback(nid, fn)
 
-    def _method(
+    def _method(  # type: ignore[misc]
         self: OpcUaEndpoint, dev: Device, command: str
     ) -> Callable[..., Coroutine[Any, Any, ua.StatusCode]]:
         # an async callback runs on the event loop (asyncua runs plain functions in a thread pool)
@@ -263,20 +266,20 @@ class AddressSpace:
         async def call(parent: ua.NodeId, *args: Any) -> ua.StatusCode:
             # Part 4 §5.11.2: the method must be a component of the ObjectId it is called on
             if parent != owner:
-                return ua.StatusCode(ua.StatusCodes.BadMethodInvalid)
+                return ua_status(ua.StatusCodes.BadMethodInvalid)
             if args:
-                return ua.StatusCode(ua.StatusCodes.BadTooManyArguments)
+                return ua_status(ua.StatusCodes.BadTooManyArguments)
             status = self.gw.command(dev, command)
             if status is WriteStatus.OK:
                 spec = dev.group.behaviour.commands[command]
                 var = self._by_point.get((dev.name, spec[0]))
                 if var is not None:
                     await self._refresh(var)
-            return ua.StatusCode(_STATUS[status])
+            return ua_status(_STATUS[status])
 
         return call
 
-    async def _add_events(self: OpcUaEndpoint) -> None:
+    async def _add_events(self: OpcUaEndpoint) -> None:  # type: ignore[misc]
         assert self.server is not None
         server = self.server
         etype = await server.create_custom_event_type(

@@ -128,10 +128,10 @@ class Check:
             self._buf = np.zeros((n, v.size))
             self._sum = np.zeros(v.size)
         i = self._k % n
-        self._sum = self._sum - self._buf[i] + v  # type: ignore[operator]
+        self._sum = self._sum - self._buf[i] + v
         self._buf[i] = v
         self._k += 1
-        return self._sum / min(self._k, n)  # type: ignore[operator]
+        return self._sum / min(self._k, n)
 
     def finish(self, *, complete: bool) -> None:
         if self.done:
@@ -449,9 +449,9 @@ class Play:
                 af = self.faults[-1]
                 self._event(kind, af.spec.type, af.spec.target, af.ftype.layer)
             elif kind == "fault_clear":
-                af = next((f for f in self.faults if f.label == label), None)
-                if af is not None:
-                    self._event(kind, af.spec.type, af.spec.target, af.ftype.layer)
+                cleared = next((f for f in self.faults if f.label == label), None)
+                if cleared is not None:
+                    self._event(kind, cleared.spec.type, cleared.spec.target, cleared.ftype.layer)
             elif kind != "set":  # a set logged each input it set
                 self._event(kind, label, "", "")
         t_rel = site.t - self._t0

@@ -186,7 +186,7 @@ def hil_site(request: pytest.FixtureRequest) -> Any:
 try:  # the runner and client fixtures are async: they need pytest-asyncio
     import pytest_asyncio
 except ImportError:  # pragma: no cover
-    pytest_asyncio = None
+    pytest_asyncio = None  # type: ignore[assignment]
 
 if pytest_asyncio is not None:
 

@@ -387,14 +387,14 @@ def run_study(
     sav1["pv"] = baseline["bill_total"] - pv_only1["bill_total"]
     res = None
     if spec.resilience is not None:
-        r = resilience_hours(
+        rh = resilience_hours(
             d1.available_kwh[:-1],
             spec.resilience.critical_load_kw,
             power_kw=storage.power_kw,
             eta_discharge=storage.eta_discharge,
             dt_h=dt,
         )
-        c, w = r.continuous, r.whole_steps
+        c, w = rh.continuous, rh.whole_steps
         res = {
             "min": c.min,
             "mean": c.mean,

@@ -507,8 +507,8 @@ async def run_scenario(
     except BaseException as exc:
         error = exc
     finally:
-        for sig in installed:
-            loop.remove_signal_handler(sig)
+        for installed_sig in installed:
+            loop.remove_signal_handler(installed_sig)
         n_target = round(sc.duration_s / tw.dt)
         complete = runner.ticks >= n_target and error is None
         interrupted = not complete

@@ -34,7 +34,7 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
@@ -386,15 +386,20 @@ class Eventually(_Model):
     _d = _durations("after", "within", "hold")
 
 
+ExpKind = Literal["always", "eventually", "at"]
+ExpWhat = Literal["signal", "alarm", "state"]
+ExpOp = Literal["lt", "gt", "le", "ge", "between", "raised", "cleared", "is"]
+
+
 @dataclass(frozen=True)
 class Expectation:
     """A structured check on the run; see :mod:`hil.play` for how each is evaluated."""
 
     name: str
-    kind: Literal["always", "eventually", "at"]
-    what: Literal["signal", "alarm", "state"]
+    kind: ExpKind
+    what: ExpWhat
     target: str  # a signal (may have [*]), an alarm_bits signal, or a state signal
-    op: Literal["lt", "gt", "le", "ge", "between", "raised", "cleared", "is"]
+    op: ExpOp
     raw_bounds: tuple[Any, ...]  # as written; converted to the signal's unit by check()
     alarm: str | None
     states: tuple[str, ...]
@@ -473,7 +478,7 @@ class Scenario:
     def problem(self, where: Path_, message: str) -> Problem:
         return Problem(str(self.path), _line_for(self.lines, where), ".".join(str(p) for p in where), message)
 
-    def check(self, site: Any, devices: Sequence[str]) -> None:
+    def check(self, site: Any, devices: Sequence[Any]) -> None:
         """Resolve names against a built site and its gateway devices; raise every problem at once.
 
         Converts expectation bounds and ``set`` values to the signals' units."""
@@ -1206,10 +1211,10 @@ def _parse_expectations(items: Any, prob: Prob) -> list[Expectation]:
         out.append(
             Expectation(
                 name=name,
-                kind=kind,
-                what=what,
+                kind=cast(ExpKind, kind),  # each checked against its choices above
+                what=cast(ExpWhat, what),
                 target=target,
-                op=op,
+                op=cast(ExpOp, op),
                 raw_bounds=raw,
                 alarm=alarm,
                 states=states,

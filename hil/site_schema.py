@@ -23,12 +23,12 @@ __all__ = ["site_schema_markdown"]
 
 def _dataclass_of(annotation: Any) -> type | None:
     """The parameter class behind a field's type (``X`` or ``X | None``), if any."""
-    if dataclasses.is_dataclass(annotation):
-        return annotation  # type: ignore[return-value]
+    if isinstance(annotation, type) and dataclasses.is_dataclass(annotation):
+        return annotation
     if typing.get_origin(annotation) in (typing.Union, types.UnionType):
         for arg in typing.get_args(annotation):
-            if dataclasses.is_dataclass(arg):
-                return arg  # type: ignore[no-any-return]
+            if isinstance(arg, type) and dataclasses.is_dataclass(arg):
+                return arg
     return None
 
 

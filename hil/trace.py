@@ -335,10 +335,10 @@ class TraceWriter:
         self._buf = np.empty((self.row_group_rows, len(self.columns)))
         fields = [pa.field("t_s", pa.float64(), nullable=False), pa.field("tick", pa.int64(), nullable=False)]
         # each signal column carries its declared unit (field metadata ``unit``)
-        units = [snap.unit(c) if c not in extras else None for c in self.columns]
+        col_units = [snap.unit(c) if c not in extras else None for c in self.columns]
         fields += [
             pa.field(c, pa.float64(), metadata={"unit": u} if u else None)
-            for c, u in zip(self.columns, units, strict=True)
+            for c, u in zip(self.columns, col_units, strict=True)
         ]
         if LOCAL_TIME_S in self.columns:
             self._local_col = self.columns.index(LOCAL_TIME_S)

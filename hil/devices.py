@@ -814,7 +814,10 @@ class UtilityBehaviour(Behaviour):
 
     def derive(self, snap: Snapshot, controls: dict[str, Arr], *, dt: float) -> dict[str, Any]:
         t = snap.t
-        state, eid, start_rem, dur_rem, lim = 0.0, 0.0, 0.0, 0.0, math.nan
+        # with no event the import limit is the PCC's rating (no limit), served Good: a generic
+        # SCADA client takes "no data" for a fault, and 0 would read as "import nothing"
+        no_limit = float(self.ratings["w_total"][0])
+        state, eid, start_rem, dur_rem, lim = 0.0, 0.0, 0.0, 0.0, no_limit
         if self.event is not None:
             eid_i, t0, t1, lim_w = self.event
             if t < t1:

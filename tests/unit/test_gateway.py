@@ -298,6 +298,26 @@ def test_throtpct_reads_what_a_limit_holds_back() -> None:
     assert val(dev, "701.ThrotPct") == 0
 
 
+def test_utility_dr_points_before_during_and_after_an_event() -> None:
+    """64902 always serves a value: with no event DRSt 0, DRId 0 and DRLimW the PCC's rating
+    (no limit; it was not-implemented, which OPC UA serves as BadNoData); announced, active
+    and over, the event's own figures."""
+    gw = Gateway(load_site("lab_rack"))
+    util = next(d for d in gw.devices if d.kind == "utility")
+    no_limit = float(util.group.behaviour.ratings["w_total"][0])
+    gw.step()
+    assert (val(util, "64902.DRSt"), val(util, "64902.DRId"), val(util, "64902.DRLimW")) == (0, 0, no_limit)
+    t = gw.snapshot.t
+    util.group.behaviour.set_event(4, start_s=t + 2.0, duration_s=3.0, limit_w=55_000.0)  # type: ignore[attr-defined]
+    gw.step()
+    assert (val(util, "64902.DRSt"), val(util, "64902.DRId"), val(util, "64902.DRLimW")) == (1, 4, 55_000)
+    assert val(util, "64902.DRStrRem") == 2  # whole seconds, rounded up
+    _step_to(gw, t + 3.0)
+    assert (val(util, "64902.DRSt"), val(util, "64902.DRLimW")) == (2, 55_000)
+    _step_to(gw, t + 6.0)
+    assert (val(util, "64902.DRSt"), val(util, "64902.DRId"), val(util, "64902.DRLimW")) == (0, 0, no_limit)
+
+
 def _step_to(gw: Gateway, t: float) -> None:
     while gw.snapshot.t < t - 1e-9:
         gw.step()

@@ -111,12 +111,20 @@ def test_endpoint_errors_name_file_line_and_suggestion(tmp_path: Path) -> None:
     assert "did you mean 'gateway'" in msg
 
 
+@pytest.mark.parametrize("legacy", [False, True])
 @pytest.mark.parametrize("site", ["lab_rack", "aidc_10k"])
-def test_point_reference_in_docs_is_generated_from_the_maps(site: str) -> None:
+def test_point_reference_in_docs_is_generated_from_the_maps(site: str, legacy: bool) -> None:
+    """The shipped point lists, the legacy personality's (SunSpec 1, 103, 120-124) included."""
     s, ep = load_bench(site)
-    expected = to_markdown(Gateway.from_config(s, ep))
-    assert (ROOT / f"docs/reference/points-{site}.md").read_text() == expected, (
-        f"regenerate: hil points {site} > docs/reference/points-{site}.md"
+    if legacy:
+        ep.personality = "legacy"
+    gw = Gateway.from_config(s, ep)
+    if legacy:
+        assert gw.groups["bess"].point_map.models[1].id == 103
+    expected = to_markdown(gw)
+    name, flag = (f"points-{site}-legacy.md", " --legacy") if legacy else (f"points-{site}.md", "")
+    assert (ROOT / "docs/reference" / name).read_text() == expected, (
+        f"regenerate: hil points {site}{flag} > docs/reference/{name}"
     )
 
 

@@ -20,8 +20,8 @@ demo: $(STAMP)
 	$(BIN)/hil run demo_aidc --fast --out runs/demo
 
 lint: $(STAMP)
-	$(BIN)/ruff check twin hil tests benchmarks tools
-	$(BIN)/ruff format --check twin hil tests benchmarks tools
+	$(BIN)/ruff check twin hil tests benchmarks tools examples
+	$(BIN)/ruff format --check twin hil tests benchmarks tools examples
 	$(BIN)/mypy twin hil
 
 # Independent third-party clients for the protocol tests (node-opcua-client, modbus-serial)

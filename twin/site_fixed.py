@@ -112,12 +112,7 @@ def island_fixed(site: Site, p_cmd: FloatArray, q_cmd: FloatArray, dt: float) ->
     acc_aux = np.zeros(site.n_cab)
     acc_g = np.zeros(gs.n) if gs is not None else np.zeros(0)
     acc_rot = acc_relief = 0.0
-    e_p = math.exp(-h / pcs.tau)
-    e_g = math.exp(-h / pcs.tau_gfm)
-    e_q = math.exp(-h / pcs.tau_q)
-    run = pcs.running > 0
-    tau_p = np.where(pcs.gfm, pcs.tau_gfm, pcs.tau)
-    e = np.where(pcs.gfm, e_g, e_p)
+    lags = pcs.island_lags(h)
     syncing = site.transfer == Transfer.SYNC
     gen_up = gs is not None and bool(np.any(gs.running > 0))
     target = (site.grid_f_hz + pm.sync_slip_hz - site.f0) / site.f0 if syncing else 0.0
@@ -130,13 +125,7 @@ def island_fixed(site: Site, p_cmd: FloatArray, q_cmd: FloatArray, dt: float) ->
         if syncing and not gen_up:  # storage-only island: an integrating synchroniser
             site.sync_ref += (target - dev) * h / pm.sync_t_s
         ref_p = target if gen_up else site.sync_ref
-        tgt = pcs.gfm_target(dev - ref_p, p_cmd)
-        p0 = pcs.p_ac
-        pcs.p_ac = np.where(run, tgt + (p0 - tgt) * e, 0.0)
-        pm_ = np.where(run, tgt + (p0 - tgt) * tau_p / h * (1.0 - e), 0.0)
-        q0 = pcs.q_ac
-        pcs.q_ac = q_cmd + (q0 - q_cmd) * e_q
-        qm = q_cmd + (q0 - q_cmd) * pcs.tau_q / h * (1.0 - e_q)
+        pm_, qm = pcs.island_substep(pcs.gfm_target(dev - ref_p, p_cmd), q_cmd, h, lags)
         supply = float(pm_.sum()) + pv
         if gs is not None:
             gs.integrate(dev, target, h)

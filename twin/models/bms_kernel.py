@@ -21,6 +21,7 @@ from numba import njit
 
 from twin._interp import FloatArray
 from twin.models.bms import ChaSt, Contactor
+from twin.models.kernel_math import clip, nan_min
 
 __all__ = ["PARAM_NAMES", "count", "protect"]
 
@@ -71,24 +72,6 @@ _HOLDING = int(ChaSt.HOLDING)
 
 
 @njit(cache=True)
-def _clip01(x: float) -> float:
-    # np.clip(x, 0, 1): NaN stays NaN
-    if x < 0.0:
-        return 0.0
-    if x > 1.0:
-        return 1.0
-    return x
-
-
-@njit(cache=True)
-def _min(a: float, b: float) -> float:
-    # np.minimum: NaN wins
-    if a != a or b != b:
-        return np.nan
-    return a if a <= b else b
-
-
-@njit(cache=True)
 def count(
     dt: float,
     i: FloatArray,
@@ -119,7 +102,7 @@ def count(
     for k in range(n):
         d = drift_offset[k] + drift_rate[k] * h
         im = i[k] * gain[k] + bias[k] + d
-        soc[k] = _clip01(soc_est[k] - im * dt / (3600.0 * q_pack[k]))
+        soc[k] = clip(soc_est[k] - im * dt / (3600.0 * q_pack[k]), 0.0, 1.0)
         drift[k] = d
         i_rest = rest_c * q_pack[k]
         top = (im < -i_rest) and (v_max[k] >= v_end)
@@ -201,19 +184,19 @@ def protect(
         tx = t_max[k]
         tn = t_min[k]
         s = soc[k]
-        hot = _clip01((t_ch_hi - tx) / den_hot)
-        hot_d = _clip01((t_dis_hi - tx) / den_hot_d)
-        cold = _clip01((tn - t_ch_lo) / den_cold)
+        hot = clip((t_ch_hi - tx) / den_hot, 0.0, 1.0)
+        hot_d = clip((t_dis_hi - tx) / den_hot_d, 0.0, 1.0)
+        cold = clip((tn - t_ch_lo) / den_cold, 0.0, 1.0)
         cold_d = 1.0 if tn > t_dis_lo else 0.0
         if dis_t.shape[0] > 0:
-            cold_d = cold_d * _min(i_cold[k] / i_max_dis, 1.0)
-        soc_hi = _clip01((soc_max - s) / den_soc_hi)
-        soc_lo = _clip01((s - soc_min) / den_soc_lo)
-        v_hi = _clip01((v_alarm_hi - v_cell_max[k]) / 0.07)
-        v_lo = _clip01((v_cell_min[k] - v_alarm_lo) / 0.2)
+            cold_d = cold_d * nan_min(i_cold[k] / i_max_dis, 1.0)
+        soc_hi = clip((soc_max - s) / den_soc_hi, 0.0, 1.0)
+        soc_lo = clip((s - soc_min) / den_soc_lo, 0.0, 1.0)
+        v_hi = clip((v_alarm_hi - v_cell_max[k]) / 0.07, 0.0, 1.0)
+        v_lo = clip((v_cell_min[k] - v_alarm_lo) / 0.2, 0.0, 1.0)
         closed = contactor[k] == _CLOSED
-        c_lim = ch_max * _min(_min(_min(hot, cold), soc_hi), v_hi) if closed else 0.0
-        d_lim = dis_max * _min(_min(_min(hot_d, cold_d), soc_lo), v_lo) if closed else 0.0
+        c_lim = ch_max * nan_min(nan_min(nan_min(hot, cold), soc_hi), v_hi) if closed else 0.0
+        d_lim = dis_max * nan_min(nan_min(nan_min(hot_d, cold_d), soc_lo), v_lo) if closed else 0.0
         ccl[k] = c_lim
         dcl[k] = d_lim
         vx = v_cell_max[k]

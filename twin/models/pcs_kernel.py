@@ -16,6 +16,7 @@ from numba import njit
 
 from twin._interp import FloatArray
 from twin.models.gridcode import GridCode, response_tau_s
+from twin.models.kernel_math import clip, nan_max, nan_min, sqrt0
 from twin.models.pcs_params import (
     _PCSSTATE_FAULT,
     _PCSSTATE_OFF,
@@ -162,34 +163,6 @@ def update_states(
 
 
 @njit(cache=True)
-def _mx(a: float, b: float) -> float:
-    # np.maximum: NaN wins
-    if a != a or b != b:
-        return np.nan
-    return a if a >= b else b
-
-
-@njit(cache=True)
-def _mn(a: float, b: float) -> float:
-    # np.minimum: NaN wins
-    if a != a or b != b:
-        return np.nan
-    return a if a <= b else b
-
-
-@njit(cache=True)
-def _clip(x: float, lo: float, hi: float) -> float:
-    # np.clip: minimum(maximum(x, lo), hi)
-    return _mn(_mx(x, lo), hi)
-
-
-@njit(cache=True)
-def _sqrt0(x: float) -> float:
-    # np.sqrt(np.maximum(x, 0.0))
-    return np.sqrt(_mx(x, 0.0))
-
-
-@njit(cache=True)
 def limits(
     prm: FloatArray,
     d_ambient: float,
@@ -215,22 +188,22 @@ def limits(
     p_dis = np.empty(n)
     p_ch = np.empty(n)
     for k in range(n):
-        v = _mx(v_pu[k], 0.0)
-        d = _mn(_clip(derate[k], 0.0, 1.0), d_ambient)
+        v = nan_max(v_pu[k], 0.0)
+        d = nan_min(clip(derate[k], 0.0, 1.0), d_ambient)
         il = i_max * d
-        sc = s_rated * _mn(v * il, d)
-        cap = _mn(p_rated, sc)
-        cap = 0.0 if cessation[k] else _mn(cap, es_ramp[k] * p_rated)
+        sc = s_rated * nan_min(v * il, d)
+        cap = nan_min(p_rated, sc)
+        cap = 0.0 if cessation[k] else nan_min(cap, es_ramp[k] * p_rated)
         dis_dc = dcl_a[k] * v_dc_v[k] / 1000.0
         ch_dc = ccl_a[k] * v_dc_v[k] / 1000.0
         s = state[k]
         run = 1.0 if s in (_PCSSTATE_RUNNING, _PCSSTATE_THROTTLED) or hot[k] else 0.0
-        vw = _mx(vw_lim[k], 0.0) * p_rated if volt_watt else cap
+        vw = nan_max(vw_lim[k], 0.0) * p_rated if volt_watt else cap
         v_out[k] = v
         i_lim[k] = il
         s_cap[k] = sc
-        p_dis[k] = run * _mn(_mn(cap, vw), dis_dc * 0.98)
-        p_ch[k] = run * _mn(cap, ch_dc / 0.98)
+        p_dis[k] = run * nan_min(nan_min(cap, vw), dis_dc * 0.98)
+        p_ch[k] = run * nan_min(cap, ch_dc / 0.98)
     return v_out, i_lim, s_cap, p_dis, p_ch
 
 
@@ -294,7 +267,7 @@ def command(
     n = state.shape[0]
     v = np.empty(n)
     for k in range(n):
-        v[k] = _mx(v_pu[k], 0.0)
+        v[k] = nan_max(v_pu[k], 0.0)
     vw_target = np.interp(v, np.array([vw_v1, vw_v2]), np.array([1.0, vw_p2])) if volt_watt else v
     vv = np.interp(v, vv_v, vv_q) if volt_var else v
     dp_out = np.empty(n)
@@ -312,7 +285,7 @@ def command(
         if freq_watt:
             dev = f_hz[k] - f_nom
             sgn = np.sign(dev)
-            excess = sgn * _mx(abs(dev) - db, 0.0)
+            excess = sgn * nan_max(abs(dev) - db, 0.0)
             dp_target = -excess / (f_nom * droop)
         else:
             dp_target = 0.0
@@ -322,24 +295,24 @@ def command(
         want = p_set[k] + dp * p_rated
         hi = p_max_dis[k]
         if volt_watt:
-            hi = _mn(hi, vwl * p_rated)
+            hi = nan_min(hi, vwl * p_rated)
         lo = -p_max_ch[k]
-        p_cmd = _clip(want, lo, _mx(hi, lo))
+        p_cmd = clip(want, lo, nan_max(hi, lo))
         sc = s_cap[k]
         vk = v[k]
         q_want = vv[k] * s_rated if volt_var else q_set[k]
-        q_target = _clip(q_want, -q_abs * s_rated, q_inj_max * s_rated)
-        iq = iq_k * _mx(iq_vth - vk, 0.0) if iq_on else 0.0
+        q_target = clip(q_want, -q_abs * s_rated, q_inj_max * s_rated)
+        iq = iq_k * nan_max(iq_vth - vk, 0.0) if iq_on else 0.0
         inject = iq > 0
-        q_inj = _mn(vk * _mn(iq, i_lim_pu[k]) * s_rated, sc)
+        q_inj = nan_min(vk * nan_min(iq, i_lim_pu[k]) * s_rated, sc)
         if inject:
-            q_target = _mx(q_target, q_inj)
+            q_target = nan_max(q_target, q_inj)
         q_first = inject and q_priority
-        q_first_cmd = _clip(q_target, -sc, sc)
-        p_room = _sqrt0(sc * sc - q_first_cmd * q_first_cmd)
-        p_cmd = _clip(p_cmd, -p_room, p_room) if q_first else _clip(p_cmd, -sc, sc)
-        q_room = _sqrt0(sc * sc - p_cmd * p_cmd)
-        q_cmd = q_first_cmd if q_first else _clip(q_target, -q_room, q_room)
+        q_first_cmd = clip(q_target, -sc, sc)
+        p_room = sqrt0(sc * sc - q_first_cmd * q_first_cmd)
+        p_cmd = clip(p_cmd, -p_room, p_room) if q_first else clip(p_cmd, -sc, sc)
+        q_room = sqrt0(sc * sc - p_cmd * p_cmd)
+        q_cmd = q_first_cmd if q_first else clip(q_target, -q_room, q_room)
         cease = cessation[k]
         if cease:
             p_cmd = 0.0
@@ -354,14 +327,14 @@ def command(
             p_cmd = 0.0
             q_cmd = 0.0
         p_hard = 0.0 if cease or sleep else (p_room if q_first else sc)
-        pa = _clip(p_ac[k], -p_hard, p_hard)
-        pr = _clip(p_ref[k], -p_hard, p_hard)
-        q_hard = _sqrt0(sc * sc - pa * pa)
-        q_now = q_cmd if q_first else _clip(q_ac[k], -q_hard, q_hard)
+        pa = clip(p_ac[k], -p_hard, p_hard)
+        pr = clip(p_ref[k], -p_hard, p_hard)
+        q_hard = sqrt0(sc * sc - pa * pa)
+        q_now = q_cmd if q_first else clip(q_ac[k], -q_hard, q_hard)
         throttled = run and not sleep and (abs(p_cmd - want) > 1e-6 * p_rated or cease)
         if run:
             s = _PCSSTATE_STANDBY if sleep else (_PCSSTATE_THROTTLED if throttled else _PCSSTATE_RUNNING)
-        held = 100.0 if cease else _mn(100.0 * abs(p_cmd - want) / p_rated, 100.0)
+        held = 100.0 if cease else nan_min(100.0 * abs(p_cmd - want) / p_rated, 100.0)
         throttle[k] = held if run and throttled else 0.0
         dp_out[k] = dp
         vw_out[k] = vwl

@@ -338,7 +338,7 @@ async def run_seed_async(
     report: bool = False,
 ) -> ChaosResult:
     """Generate, validate and play one seed, checking the invariants (module docstring)."""
-    from .config import ConfigError
+    from .errors import ConfigError
     from .runner import prepare_run, run_scenario
 
     res = ChaosResult(seed, site)

@@ -13,7 +13,8 @@ from rich.table import Table
 
 from hil.cli_common import err
 from hil.cli_common import fail as _fail
-from hil.config import ConfigError, find_profile, issues_to_config_error, load_site, load_yaml
+from hil.config import find_profile, issues_to_config_error, load_site, load_yaml
+from hil.errors import ConfigError
 from twin import CellParams, ParameterError, load_cell, run_cell_experiment, shipped_cells
 
 __all__ = ["main"]

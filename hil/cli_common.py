@@ -7,7 +7,7 @@ from typing import NoReturn
 
 from rich.console import Console
 
-from hil.config import ConfigError
+from hil.errors import ConfigError
 
 __all__ = ["err", "fail"]
 

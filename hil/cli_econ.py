@@ -14,7 +14,7 @@ from rich.console import Console
 
 from hil.cli_common import err
 from hil.cli_common import fail as _fail
-from hil.config import ConfigError
+from hil.errors import ConfigError
 from twin.econ import compute_bill
 
 __all__ = ["bill", "roi"]

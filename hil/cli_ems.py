@@ -12,7 +12,7 @@ from rich.console import Console
 
 from hil.cli_common import err
 from hil.cli_common import fail as _fail
-from hil.config import ConfigError
+from hil.errors import ConfigError
 
 __all__ = ["ems"]
 

@@ -12,6 +12,7 @@ import errno
 import os
 from pathlib import Path
 
+from .errors import OutputError
 from .trace_disk import DiskBudget
 
 __all__ = ["EXIT_BIND", "EXIT_OS", "OutputError", "check_writable", "describe_os_error"]
@@ -23,10 +24,6 @@ EXIT_OS = 4
 
 _BIND_ERRNOS = frozenset({errno.EADDRINUSE, errno.EADDRNOTAVAIL, errno.EACCES, errno.EPERM})
 _PROBE = ".hil-write-probe"
-
-
-class OutputError(OSError):
-    """The output folder cannot be written; carries the path and the OS error."""
 
 
 def check_writable(folder: Path) -> None:

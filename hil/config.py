@@ -10,7 +10,6 @@ import codecs
 import os
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -20,33 +19,11 @@ from twin import Site
 from twin.errors import ParameterError
 from twin.params import suggest
 
+from .endpoints import EndpointConfig, parse_endpoints
+from .errors import ConfigError, Path_, Problem, line_for
 from .limits import FILE_LIMITS
 
 __all__ = ["ConfigError", "find_profile", "issues_to_config_error", "load_bench", "load_site", "load_yaml"]
-
-Path_ = tuple[str | int, ...]
-
-
-@dataclass(frozen=True)
-class Problem:
-    file: str
-    line: int | None
-    where: str
-    message: str
-
-    def __str__(self) -> str:
-        loc = f"{self.file}:{self.line}" if self.line else self.file
-        return f"{loc}: {self.where}: {self.message}" if self.where else f"{loc}: {self.message}"
-
-
-class ConfigError(Exception):
-    """A configuration file is invalid; carries every problem found."""
-
-    def __init__(self, problems: list[Problem]) -> None:
-        self.problems = problems
-        body = "\n".join(f"  - {p}" for p in problems)
-        super().__init__(f"{len(problems)} problem(s):\n{body}")
-
 
 #: The tags a file may carry: YAML's standard scalars and collections (no ``!!python/...``,
 #: no ``!!binary``, no application tags).
@@ -272,15 +249,6 @@ def load_yaml(path: Path) -> tuple[Any, dict[Path_, int]]:
     return data, lines
 
 
-def _line_for(lines: Mapping[Path_, int], path: Path_) -> int | None:
-    p = tuple(path)
-    while p:
-        if p in lines:
-            return lines[p]
-        p = p[:-1]
-    return lines.get(())
-
-
 def profiles_dir() -> Path:
     """``$HIL_PROFILES``, else the checkout's ``profiles/``, else the copy installed in the wheel."""
     env = os.environ.get("HIL_PROFILES")
@@ -328,7 +296,6 @@ def load_bench(name_or_path: str, *, overrides: Mapping[str, Any] | None = None)
     """The site and its ``endpoints:`` section (:class:`hil.endpoints.EndpointConfig`).
 
     Problems in the twin's part and in the endpoints are reported together."""
-    from .endpoints import EndpointConfig, parse_endpoints
 
     path = find_profile("sites", name_or_path)
     data, lines = load_yaml(path)
@@ -361,7 +328,7 @@ def issues_to_config_error(
         return p[len(root) :] if p[: len(root)] == root else p
 
     return ConfigError(
-        [Problem(str(path), _line_for(lines, key_path(i.path)), i.where(), i.message) for i in exc.issues]
+        [Problem(str(path), line_for(lines, key_path(i.path)), i.where(), i.message) for i in exc.issues]
     )
 
 

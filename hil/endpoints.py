@@ -48,7 +48,7 @@ from typing import Any
 
 from twin.params import suggest
 
-from .config import ConfigError, Path_, Problem, _line_for
+from .errors import ConfigError, Path_, Problem, line_for
 from .security import ModbusSecurity, OpcUaSecurity, parse_modbus_security, parse_opcua_security
 
 __all__ = ["IDENTITY_KEYS", "EndpointConfig", "ModbusLimits", "OpcUaLimits", "parse_endpoints"]
@@ -185,9 +185,7 @@ def parse_endpoints(data: Any, *, path: Path, lines: Mapping[Path_, int]) -> End
 
     def err(p: Path_, msg: str) -> None:
         problems.append(
-            Problem(
-                str(path), _line_for(lines, ("endpoints", *p)), ".".join(("endpoints", *map(str, p))), msg
-            )
+            Problem(str(path), line_for(lines, ("endpoints", *p)), ".".join(("endpoints", *map(str, p))), msg)
         )
 
     def check(node: Any, schema: dict[str, Any], where: Path_) -> dict[str, Any]:

@@ -27,10 +27,12 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from twin.params import suggest
+from twin.units import UnitProblem, parse_duration
+
+from .validation import validate
 
 if TYPE_CHECKING:
     from .gateway import Device, Gateway
-    from .scenario import FaultSpec
 
 __all__ = ["FAULTS", "Bench", "FaultType", "check_target", "parse_fault", "resolve_targets"]
 
@@ -108,12 +110,21 @@ def fault(
     return deco
 
 
+@dataclass(frozen=True)
+class FaultSpec:
+    """``fault:`` in a timeline: the fault type, its target and its validated parameters."""
+
+    type: str
+    target: str
+    duration: float | None
+    id: str | None
+    params: BaseModel
+
+
 # -- parsing and target checks (called by hil.scenario) ------------------------------------------
 def parse_fault(
     raw: Any, where: tuple[Any, ...], prob: Callable[[tuple[Any, ...], str], None]
 ) -> FaultSpec | None:
-    from .scenario import FaultSpec, UnitProblem, _validate, parse_duration
-
     if isinstance(raw, str):
         raw = {"type": raw}
     if not isinstance(raw, Mapping):
@@ -139,7 +150,7 @@ def parse_fault(
         )
         return None
     params = {k: v for k, v in raw.items() if k not in ("type", "target", "duration", "id")}
-    model = _validate(ft.params, params, where, prob)
+    model = validate(ft.params, params, where, prob)
     if model is None:
         return None
     fid = raw.get("id")
@@ -497,8 +508,6 @@ class DelayParams(Params):
     @field_validator("delay", mode="before")
     @classmethod
     def _d(cls, v: Any) -> float:
-        from .scenario import parse_duration
-
         return parse_duration(v)
 
 
@@ -529,8 +538,6 @@ class DropParams(Params):
     @field_validator("every", mode="before")
     @classmethod
     def _d(cls, v: Any) -> float | None:
-        from .scenario import parse_duration
-
         return None if v is None else parse_duration(v)
 
 

@@ -47,8 +47,8 @@ import numpy as np
 from twin import Site
 from twin.site import Snapshot
 
-from .config import ConfigError, Problem
 from .devices import BEHAVIOURS, Behaviour
+from .errors import ConfigError, Problem
 from .points import Binding, PointMap, load_point_map
 from .sunspec import (
     BASE_ADDRESS,

@@ -21,7 +21,7 @@ import numpy as np
 
 from twin.params import suggest
 
-from .config import ConfigError, Problem
+from .errors import ConfigError, Problem
 
 __all__ = ["COLUMNS", "LoadSeries", "read_load"]
 

@@ -12,6 +12,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .errors import OverrunError, SimTimeoutError
+
 __all__ = ["AsFastAsPossible", "Lateness", "Manual", "OverrunError", "Pacer", "RealTime", "SimTimeoutError"]
 
 
@@ -38,14 +40,6 @@ class RealTime:
             raise ValueError(f"speed must be positive, got {self.speed}")
         if self.overrun not in ("catch_up", "rebase", "fail"):
             raise ValueError(f"overrun policy {self.overrun!r} is not catch_up, rebase or fail")
-
-
-class OverrunError(RuntimeError):
-    """A real-time run fell further behind than its policy allows."""
-
-
-class SimTimeoutError(RuntimeError):
-    """A runner was stepped past its simulated-time budget (``sim_timeout_s``, pytest ``hil_timeout``)."""
 
 
 @dataclass(frozen=True)

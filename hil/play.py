@@ -17,8 +17,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .faults import FAULTS, FaultType, resolve_targets
-from .scenario import Event, Expectation, FaultSpec, Scenario, _alarm_table, _split_name, _state_enum
+from .faults import FAULTS, FaultSpec, FaultType, resolve_targets
+from .scenario import Event, Expectation, Scenario, _alarm_table, _split_name, _state_enum
 
 if TYPE_CHECKING:
     from twin.site import Snapshot

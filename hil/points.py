@@ -25,7 +25,8 @@ from typing import Any
 
 from twin.params import suggest
 
-from .config import ConfigError, Path_, Problem, _line_for, find_profile, load_yaml
+from .config import find_profile, load_yaml
+from .errors import ConfigError, Path_, Problem, line_for
 from .sunspec import TYPES, GroupDef, ModelDef, PointDef, model_def, shipped_models
 
 __all__ = ["Binding", "ModelRef", "PointMap", "load_point_map"]
@@ -72,7 +73,7 @@ class PointMap:
     lines: dict[Path_, int] = field(default_factory=dict)
 
     def problem(self, path: Path_, message: str) -> Problem:
-        return Problem(str(self.file), _line_for(self.lines, path), ".".join(map(str, path)), message)
+        return Problem(str(self.file), line_for(self.lines, path), ".".join(map(str, path)), message)
 
 
 def resolve_point(md: ModelDef, rest: list[str]) -> tuple[GroupDef, PointDef] | str:
@@ -100,7 +101,7 @@ def load_point_map(name_or_path: str) -> PointMap:
     problems: list[Problem] = []
 
     def err(p: Path_, msg: str) -> None:
-        problems.append(Problem(str(path), _line_for(lines, p), ".".join(map(str, p)), msg))
+        problems.append(Problem(str(path), line_for(lines, p), ".".join(map(str, p)), msg))
 
     if not isinstance(data, dict):
         raise ConfigError([Problem(str(path), 1, "", "a point map must be a mapping")])
@@ -167,7 +168,7 @@ def load_point_map(name_or_path: str) -> PointMap:
             err(where, "give exactly one of const, source, control, index, auto")
             continue
         b_kind = kinds[0]
-        line = _line_for(lines, where)
+        line = line_for(lines, where)
         if pdef.type == "sunssf" and b_kind not in ("const", "auto"):
             err(where, "a scale factor is a const or auto")
             continue

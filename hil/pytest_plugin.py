@@ -160,7 +160,7 @@ class ScenarioItem(pytest.Item):
             r = exc.args[0]
             status = "not evaluated" if r["passed"] is None else "FAILED"
             return f"{status}: {r['condition']}\n  {r['detail']}\n  window {r['window']} s, line {r['line']}"
-        from hil.config import ConfigError
+        from hil.errors import ConfigError
 
         if isinstance(exc, ConfigError):
             return str(exc)

@@ -121,7 +121,7 @@ def build_year(study: Study, progress: Progress | None = None) -> YearSeries:
 
 def _load_file(study: Study, ts: np.ndarray) -> np.ndarray:
     """A load file's import, as interval means on the study's calendar (it must cover it)."""
-    from .config import ConfigError, Problem
+    from .errors import ConfigError, Problem
     from .load_file import read_load
 
     assert study.spec.load.file is not None

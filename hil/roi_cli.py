@@ -9,7 +9,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-from .config import ConfigError
+from .errors import ConfigError
 
 __all__ = ["EXIT_BAD_INPUT", "run_roi"]
 

@@ -358,8 +358,9 @@ def prepare_run(
     its constructor, which only reads the gateway)."""
     from dataclasses import replace as dc_replace
 
-    from .config import ConfigError, Problem, load_bench
+    from .config import load_bench
     from .ems import CONTROLLERS
+    from .errors import ConfigError, Problem
     from .scenario import ScenarioError, load_scenario
 
     sc = (

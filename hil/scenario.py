@@ -29,21 +29,31 @@ that need a site (signals, inputs, devices, fault targets).
 from __future__ import annotations
 
 import datetime
-import math
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal, cast
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from twin.clock import check_start, check_timezone
 from twin.params import suggest
 from twin.signals import parse_name
+from twin.units import (
+    QUANTITY_UNITS,
+    UnitProblem,
+    number_and_unit,
+    parse_duration,
+    parse_quantity,
+    signal_unit,
+)
 
-from .config import ConfigError, Path_, Problem, _line_for, find_profile, load_yaml
+from .config import find_profile, load_yaml
+from .errors import ConfigError, Path_, Problem, ScenarioError, line_for
+from .faults import FaultSpec, check_target, parse_fault
 from .limits import RUN_LIMITS
+from .validation import Prob, validate
 
 __all__ = [
     "ACTIONS",
@@ -58,122 +68,6 @@ __all__ = [
     "parse_quantity",
     "signal_unit",
 ]
-
-
-class ScenarioError(ConfigError):
-    """A scenario file is invalid; carries every problem found (file, line, did-you-mean)."""
-
-
-# -- units ---------------------------------------------------------------------------------------
-DURATION_UNITS: dict[str, float] = {"ms": 1e-3, "s": 1.0, "min": 60.0, "h": 3600.0, "d": 86400.0}
-
-#: unit -> (dimension, factor to the dimension's base unit)
-QUANTITY_UNITS: dict[str, tuple[str, float]] = {
-    "W": ("power", 1e-3),
-    "kW": ("power", 1.0),
-    "MW": ("power", 1e3),
-    "var": ("reactive", 1e-3),
-    "kvar": ("reactive", 1.0),
-    "Mvar": ("reactive", 1e3),
-    "Wh": ("energy", 1e-3),
-    "kWh": ("energy", 1.0),
-    "MWh": ("energy", 1e3),
-    "%": ("percent", 1.0),
-    "degC": ("temperature", 1.0),
-    "Hz": ("frequency", 1.0),
-    "Hz/s": ("rocof", 1.0),
-    "mV": ("voltage", 1e-3),
-    "V": ("voltage", 1.0),
-    "kV": ("voltage", 1e3),
-    "A": ("current", 1.0),
-    "pu": ("per-unit", 1.0),
-    "s": ("time", 1.0),
-    "L": ("volume", 1.0),
-}
-
-#: signal-name suffix -> its unit (longest suffix first)
-_SUFFIX_UNITS: tuple[tuple[str, str], ...] = (
-    ("_hz_per_s", "Hz/s"),
-    ("_kvar", "kvar"),
-    ("_kwh", "kWh"),
-    ("_kw", "kW"),
-    ("_pct", "%"),
-    ("_degc", "degC"),
-    ("_hz", "Hz"),
-    ("_mv", "mV"),
-    ("_v", "V"),
-    ("_a", "A"),
-    ("_pu", "pu"),
-    ("_s", "s"),
-    ("_l", "L"),
-)
-
-_NUM_UNIT = re.compile(r"^\s*([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)\s*([A-Za-z%/]+)?\s*$")
-
-
-class UnitProblem(ValueError):
-    """A value with a missing, unknown or incompatible unit."""
-
-
-def parse_duration(value: Any) -> float:
-    """``"250 ms"``, ``"5 min"``, ``"1.5 h"`` -> seconds. A bare number is an error: say the unit."""
-    if isinstance(value, bool) or not isinstance(value, (str, int, float)):
-        raise UnitProblem(f"a duration is a number and a unit (ms, s, min, h, d), got {value!r}")
-    if not isinstance(value, str):
-        raise UnitProblem(f"a duration needs its unit: write '{value} s' (or ms, min, h, d)")
-    m = _NUM_UNIT.match(value)
-    if m is None:
-        raise UnitProblem(f"cannot read {value!r} as a duration; write e.g. '30 s' or '5 min'")
-    number, unit = m.groups()
-    if unit is None:
-        raise UnitProblem(f"a duration needs its unit: write '{number} s' (or ms, min, h, d)")
-    if unit not in DURATION_UNITS:
-        hint = suggest(unit, list(DURATION_UNITS)) or suggest(unit.lower().rstrip("s"), list(DURATION_UNITS))
-        tail = f"; did you mean {hint[0]!r}?" if hint else ""
-        raise UnitProblem(f"unknown duration unit {unit!r}{tail} (use ms, s, min, h or d)")
-    seconds = float(number) * DURATION_UNITS[unit]
-    if seconds < 0:
-        raise UnitProblem(f"a duration cannot be negative, got {value!r}")
-    return seconds
-
-
-def signal_unit(name: str) -> str | None:
-    """The unit of a signal from its name's suffix (``grid.p_import_kw`` -> kW), or None."""
-    sig = name.rsplit(".", 1)[-1]
-    for suffix, unit in _SUFFIX_UNITS:
-        if sig.endswith(suffix):
-            return unit
-    return None
-
-
-def parse_quantity(value: Any, unit: str | None) -> float:
-    """A number in ``unit``; a string ``"<number> <unit>"`` is converted to ``unit``."""
-    if isinstance(value, bool):
-        return float(value)
-    if isinstance(value, (int, float)):
-        if not math.isfinite(float(value)):
-            raise UnitProblem(f"value must be finite, got {value!r}")
-        return float(value)
-    if not isinstance(value, str):
-        raise UnitProblem(f"expected a number or '<number> <unit>', got {value!r}")
-    m = _NUM_UNIT.match(value)
-    if m is None:
-        raise UnitProblem(f"cannot read {value!r} as a number with a unit (e.g. '25 MW')")
-    number, given = m.groups()
-    if given is None:
-        return float(number)
-    if given not in QUANTITY_UNITS:
-        hint = suggest(given, list(QUANTITY_UNITS))
-        tail = f"; did you mean {hint[0]!r}?" if hint else ""
-        raise UnitProblem(f"unknown unit {given!r}{tail}")
-    if unit is None:
-        raise UnitProblem(f"this value has no unit; write the bare number instead of {value!r}")
-    dim_g, f_g = QUANTITY_UNITS[given]
-    dim_t, f_t = QUANTITY_UNITS[unit]
-    if dim_g != dim_t:
-        same = [u for u, (d, _) in QUANTITY_UNITS.items() if d == dim_t]
-        raise UnitProblem(f"unit {given!r} is {dim_g}, but this value is {dim_t} (use {', '.join(same)})")
-    return float(number) * f_g / f_t
 
 
 # -- pydantic helpers ----------------------------------------------------------------------------
@@ -287,17 +181,6 @@ class FaultRef(_Model):
     id: str | None = None
     type: str | None = None
     target: str | None = None
-
-
-@dataclass(frozen=True)
-class FaultSpec:
-    """``fault:`` in a timeline: the fault type, its target and its validated parameters."""
-
-    type: str
-    target: str
-    duration: float | None
-    id: str | None
-    params: BaseModel
 
 
 @dataclass(frozen=True)
@@ -473,16 +356,15 @@ class Scenario:
     tariff: str | None = None
 
     def line_of(self, where: Path_) -> int | None:
-        return _line_for(self.lines, where)
+        return line_for(self.lines, where)
 
     def problem(self, where: Path_, message: str) -> Problem:
-        return Problem(str(self.path), _line_for(self.lines, where), ".".join(str(p) for p in where), message)
+        return Problem(str(self.path), line_for(self.lines, where), ".".join(str(p) for p in where), message)
 
     def check(self, site: Any, devices: Sequence[Any]) -> None:
         """Resolve names against a built site and its gateway devices; raise every problem at once.
 
         Converts expectation bounds and ``set`` values to the signals' units."""
-        from . import faults  # the catalogue, which knows its own targets
 
         problems: list[Problem] = []
         signals = _signal_names(site)
@@ -537,7 +419,7 @@ class Scenario:
                     except UnitProblem as exc:
                         problems.append(self.problem((*where, key), str(exc)))
             elif ev.action == "fault":
-                problems += [self.problem(where, m) for m in faults.check_target(ev.spec, site, devices)]
+                problems += [self.problem(where, m) for m in check_target(ev.spec, site, devices)]
             elif ev.action in _ACTION_INPUT and _ACTION_INPUT[ev.action] not in inputs:
                 dev = _ACTION_INPUT[ev.action].split(".")[0]
                 problems.append(self.problem(where, f"{ev.action}: this site has no {dev} device"))
@@ -726,7 +608,7 @@ def parse_scenario(
     problems: list[Problem] = [] if partial is None else partial
 
     def prob(where: Path_, message: str) -> None:
-        problems.append(Problem(str(path), _line_for(lines, where), ".".join(str(p) for p in where), message))
+        problems.append(Problem(str(path), line_for(lines, where), ".".join(str(p) for p in where), message))
 
     if not isinstance(data, Mapping):
         raise ScenarioError(
@@ -865,9 +747,6 @@ def parse_scenario(
     )
 
 
-Prob = Callable[[Path_, str], None]
-
-
 def _check_tariff(value: Any, prob: Prob) -> str | None:
     """``tariff:`` names a tariff that exists (its own content is checked when it is loaded)."""
     from .tariff import find_tariff
@@ -954,7 +833,7 @@ def _parse_options(options: Mapping[Any, Any], where: tuple[Any, ...], prob: Pro
         key = str(k)
         if isinstance(x, Mapping):
             out[key] = _parse_options(x, (*where, k), prob)
-        elif isinstance(x, list) or x is None or (isinstance(x, str) and _NUM_UNIT.match(x) is None):
+        elif isinstance(x, list) or x is None or (isinstance(x, str) and number_and_unit(x) is None):
             out[key] = x
         else:
             try:
@@ -971,7 +850,6 @@ def _option_unit(key: str) -> str | None:
 
 
 def _parse_events(items: Any, duration: float, prob: Prob) -> list[Event]:
-    from . import faults
 
     if not isinstance(items, list):
         prob(("events",), "events: a list of {at: <time>, <action>: ...}")
@@ -1023,13 +901,13 @@ def _parse_events(items: Any, duration: float, prob: Prob) -> list[Event]:
             else:
                 spec = raw
         elif key == "fault":
-            spec = faults.parse_fault(raw, (*where, key), prob)
+            spec = parse_fault(raw, (*where, key), prob)
         else:
             model = ACTIONS[key].model
             assert model is not None
             if isinstance(raw, (str, int)) and key.startswith("job"):
                 raw = {"job": raw}
-            spec = _validate(model, raw, (*where, key), prob)
+            spec = validate(model, raw, (*where, key), prob)
         if spec is not None:
             out.append(Event(t, key, spec, where, str(item.get("name", ""))))
         prev_t = t
@@ -1056,36 +934,6 @@ def _check_overlaps(events: list[Event], prob: Prob) -> None:
                     "clear it first or target another device",
                 )
         seen.setdefault(key, []).append((ev.t_s, end, ev.where))
-
-
-def _validate(model: type[BaseModel], raw: Any, where: Path_, prob: Prob) -> Any:
-    if not isinstance(raw, Mapping):
-        fields = ", ".join(model.model_fields)
-        prob(where, f"a mapping with {fields}")
-        return None
-    data = {("from_" if k == "from" else k): v for k, v in raw.items()}
-    try:
-        return model(**data)
-    except ValidationError as exc:
-        report_validation(exc, model, where, prob)
-        return None
-
-
-def report_validation(exc: ValidationError, model: type[BaseModel], where: Path_, prob: Prob) -> None:
-    """pydantic's errors as our problems: the key's path (hence its line) and a did-you-mean."""
-    fields = [f.rstrip("_") for f in model.model_fields if not f.startswith("_")]
-    for err in exc.errors():
-        loc = tuple(str(x).rstrip("_") for x in err["loc"])
-        key = loc[0] if loc else ""
-        if err["type"] == "extra_forbidden":
-            hint = suggest(key, fields)
-            tail = f"; did you mean {hint[0]!r}?" if hint else ""
-            prob((*where, key), f"unknown key {key!r}{tail} (allowed: {', '.join(fields)})")
-        elif err["type"] == "missing":
-            prob(where, f"{key}: is required")
-        else:
-            msg = str(err.get("ctx", {}).get("error", "")) or err["msg"]
-            prob((*where, *loc) if loc else where, msg.removeprefix("Value error, "))
 
 
 def _parse_expectations(items: Any, prob: Prob) -> list[Expectation]:
@@ -1136,8 +984,8 @@ def _parse_expectations(items: Any, prob: Prob) -> list[Expectation]:
                 raw = (v,)
             try:  # the unit itself is checked now; its fit to the signal once the site is known
                 for b in raw:
-                    m = _NUM_UNIT.match(b) if isinstance(b, str) else None
-                    if isinstance(b, str) and (m is None or (m.group(2) or "") not in ("", *QUANTITY_UNITS)):
+                    m = number_and_unit(b) if isinstance(b, str) else None
+                    if isinstance(b, str) and (m is None or (m[1] or "") not in ("", *QUANTITY_UNITS)):
                         parse_quantity(b, "kW")
             except UnitProblem as exc:
                 prob((*where, op), str(exc))
@@ -1178,12 +1026,12 @@ def _parse_expectations(items: Any, prob: Prob) -> list[Expectation]:
             elif spec is None or spec is True:
                 pass
             elif kind == "always":
-                a = _validate(Always, spec, (*where, kind), prob)
+                a = validate(Always, spec, (*where, kind), prob)
                 if a is None:
                     continue
                 t0, t1 = a.from_, a.to
             else:
-                e = _validate(Eventually, spec, (*where, kind), prob)
+                e = validate(Eventually, spec, (*where, kind), prob)
                 if e is None:
                     continue
                 t0, hold = e.after, e.hold

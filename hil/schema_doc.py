@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from pydantic import BaseModel
 
-from .scenario import _TOP, ACTIONS, DURATION_UNITS, QUANTITY_UNITS, Always, Eventually
+from twin.units import DURATION_UNITS, QUANTITY_UNITS
+
+from .scenario import _TOP, ACTIONS, Always, Eventually
 
 __all__ = ["scenario_schema_markdown"]
 

@@ -19,7 +19,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from twin.clock import check_start, check_timezone
 from twin.params import suggest
 
-from .config import ConfigError, Path_, Problem, _line_for, find_profile, load_yaml
+from .config import find_profile, load_yaml
+from .errors import ConfigError, Path_, Problem, line_for
 from .scenario import parse_duration
 
 __all__ = [
@@ -298,7 +299,7 @@ def _problems(exc: ValidationError, path: Path, lines: Mapping[Path_, int]) -> l
             msg = (str(ctx.get("error", "")) or err["msg"]).removeprefix("Value error, ")
         # a model-level check points at the mapping; a missing key at its parent
         key_loc = loc if err["type"] != "missing" else loc[:-1]
-        out.append(Problem(str(path), _line_for(dict(lines), key_loc) or 1, where, msg))
+        out.append(Problem(str(path), line_for(dict(lines), key_loc) or 1, where, msg))
     return out
 
 
@@ -323,18 +324,18 @@ def load_study(name_or_path: str | Path) -> Study:
         try:
             find_tariff(_relative(path, tariff))
         except ConfigError as exc:
-            line = _line_for(dict(lines), ("tariff",))
+            line = line_for(dict(lines), ("tariff",))
             problems += [Problem(str(path), line, "tariff", p.message) for p in exc.problems]
     if spec is None:
         raise ConfigError(problems)
     if spec.load.file is not None and not Path(_relative(path, spec.load.file)).is_file():
-        problems.append(Problem(str(path), _line_for(lines, ("load", "file")), "load.file", "file not found"))
+        problems.append(Problem(str(path), line_for(lines, ("load", "file")), "load.file", "file not found"))
     if spec.load.site is not None:
         try:
             find_profile("sites", spec.load.site)
         except ConfigError as exc:
             problems += [
-                Problem(str(path), _line_for(lines, ("load", "site")), "load.site", p.message)
+                Problem(str(path), line_for(lines, ("load", "site")), "load.site", p.message)
                 for p in exc.problems
             ]
     if spec.dispatch.ems is not None:
@@ -343,18 +344,18 @@ def load_study(name_or_path: str | Path) -> Study:
         try:
             load_profile(_relative(path, spec.dispatch.ems.profile))
         except ConfigError as exc:
-            line = _line_for(dict(lines), ("dispatch", "ems"))
+            line = line_for(dict(lines), ("dispatch", "ems"))
             problems += [Problem(str(path), line, "dispatch.ems.profile", p.message) for p in exc.problems]
     if spec.dispatch.ems is not None and spec.load.site is None:
         problems.append(
-            Problem(str(path), _line_for(lines, ("dispatch", "ems")), "dispatch.ems",
+            Problem(str(path), line_for(lines, ("dispatch", "ems")), "dispatch.ems",
                     "the reference EMS needs a simulated site (load: {site: ...})")
         )  # fmt: skip
     if spec.pv is not None and spec.pv.shape == "site" and spec.load.site is None:
         problems.append(
             Problem(
                 str(path),
-                _line_for(lines, ("pv", "shape")),
+                line_for(lines, ("pv", "shape")),
                 "pv.shape",
                 "shape: site needs load: {site: ...}",
             )
@@ -363,7 +364,7 @@ def load_study(name_or_path: str | Path) -> Study:
         problems.append(
             Problem(
                 str(path),
-                _line_for(lines, ("storage", "soc_min")),
+                line_for(lines, ("storage", "soc_min")),
                 "storage.soc_min",
                 "must be below soc_max",
             )

@@ -12,7 +12,8 @@ from twin.econ import Tariff, parse_tariff, tariff_from_urdb
 from twin.errors import ParameterError
 from twin.params import suggest
 
-from .config import ConfigError, Problem, issues_to_config_error, load_yaml, profiles_dir
+from .config import issues_to_config_error, load_yaml, profiles_dir
+from .errors import ConfigError, Problem
 
 __all__ = ["find_tariff", "is_tariff", "load_tariff", "shipped_tariffs"]
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .config import ConfigError, Problem, load_yaml
+from .config import load_yaml
+from .errors import ConfigError, Problem
 
 __all__ = ["validate_file"]
 

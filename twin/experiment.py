@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.optimize import brentq
 
+from twin import units
 from twin._interp import FloatArray
 from twin.errors import ParameterError, ParameterIssue
 from twin.models.cell import CellModel, CellParams
@@ -23,8 +24,6 @@ from twin.models.ecm import EcmState, ecm_step, terminal_voltage
 
 __all__ = ["CellStep", "ExperimentResult", "parse_duration", "parse_step", "run_cell_experiment"]
 
-_UNITS_S = {"ms": 1e-3, "s": 1.0, "min": 60.0, "h": 3600.0, "d": 86400.0}
-_DURATION = re.compile(r"^\s*([0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?)\s*(ms|s|min|h|d)\s*$")
 _STEP = re.compile(
     r"^\s*(?P<kind>discharge|charge)\s+(?P<amps>[0-9]*\.?[0-9]+)\s*A\s+"
     r"(?:(?:for\s+(?P<dur>.+?))|(?:until\s+(?P<volts>[0-9]*\.?[0-9]+)\s*V))\s*$"
@@ -34,13 +33,14 @@ _STEP = re.compile(
 
 
 def parse_duration(text: str, *, allowed: Sequence[str] = ("ms", "s", "min", "h", "d")) -> float:
-    """Seconds in ``text`` such as ``1 h``, ``30 min``, ``250 ms``."""
-    m = _DURATION.match(text)
-    if not m or m.group(2) not in allowed:
+    """Seconds in ``text`` such as ``1 h``, ``30 min``, ``250 ms``: :func:`twin.units.parse_duration`
+    (the scenario files' parser), limited to the units in ``allowed``."""
+    try:
+        return units.parse_duration(text, allowed=allowed)
+    except units.UnitProblem as exc:
         raise ValueError(
-            f"bad duration {text!r}: write a number and one of {', '.join(allowed)} (e.g. '30 min')"
-        )
-    return float(m.group(1)) * _UNITS_S[m.group(2)]
+            f"bad duration {text!r}: write a number and one of {', '.join(allowed)} (e.g. '30 min') ({exc})"
+        ) from None
 
 
 @dataclass(frozen=True, slots=True)

@@ -23,7 +23,7 @@ from typing import Any
 
 from twin.errors import ParameterError
 
-from ..config import ConfigError
+from ..errors import ConfigError
 from ..gateway import Gateway
 from .io import EmsLog, GatewayIO
 from .profile import EmsProfile, load_profile, profile_from_dict

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
 
+from ..errors import TransportError
 from ..gateway import Device, Gateway, WriteStatus
 from .batch_read import BatchReader
 from .readings import PCS_POINTS, SITE_POINTS, Commands, PcsReading, Readings
@@ -31,11 +32,6 @@ __all__ = ["EmsClock", "EmsLog", "GatewayIO", "PointIO", "TransportError", "Writ
 log = logging.getLogger(__name__)
 
 _EPOCH = datetime(1970, 1, 1)
-
-
-class TransportError(RuntimeError):
-    """The site could not be read this period (connection down, meter silent); the control
-    loop skips the period (the 704 reversion timers cover a long gap)."""
 
 
 class PointIO(Protocol):

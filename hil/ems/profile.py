@@ -30,7 +30,8 @@ from twin.econ import Tariff
 from twin.errors import ParameterError, ParameterIssue
 from twin.params import deep_merge, from_dict, param
 
-from ..config import ConfigError, find_profile, issues_to_config_error, load_yaml
+from ..config import find_profile, issues_to_config_error, load_yaml
+from ..errors import ConfigError
 from ._common import HourRanges
 
 __all__ = [
@@ -279,7 +280,7 @@ def load_profile(name_or_path: str | Path, *, overrides: Mapping[str, Any] | Non
     path = find_profile("ems", str(name_or_path))
     data, lines = load_yaml(path)
     if not isinstance(data, Mapping):
-        from ..config import Problem
+        from ..errors import Problem
 
         raise ConfigError([Problem(str(path), 1, "", "an EMS profile must be a mapping")])
     try:

@@ -24,8 +24,9 @@ from typing import Any
 import pytest
 import yaml
 
-from hil.config import ConfigError, load_site
+from hil.config import load_site
 from hil.ems.profile import EmsProfile, profile_from_dict
+from hil.errors import ConfigError
 from hil.validate import validate_file
 from twin.errors import ParameterError
 from twin.models.gridcode import load_grid_code

@@ -15,9 +15,8 @@ import pytest
 import pytest_asyncio
 
 from hil.config import load_bench
-from hil.faults import FAULTS, resolve_targets
+from hil.faults import FAULTS, FaultSpec, resolve_targets
 from hil.runner import Manual, Runner
-from hil.scenario import FaultSpec
 from twin.models.bms import ALARM_BITS
 from twin.models.pcs import PCS_ALARM_BITS, PcsState
 

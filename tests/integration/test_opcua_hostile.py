@@ -18,8 +18,9 @@ from pathlib import Path
 import pytest
 from asyncua import Client, ua
 
-from hil.config import ConfigError, load_site
+from hil.config import load_site
 from hil.endpoints import OpcUaLimits, parse_endpoints
+from hil.errors import ConfigError
 from hil.gateway import Gateway
 from hil.opcua import OpcUaEndpoint
 

@@ -59,7 +59,8 @@ def test_alias_bomb_is_refused_fast_and_small(tmp_path: Path) -> None:
         import resource, time, tracemalloc
         resource.setrlimit(resource.RLIMIT_AS, (2 << 30, 2 << 30))
         from pathlib import Path
-        from hil.config import ConfigError, load_yaml
+        from hil.config import load_yaml
+        from hil.errors import ConfigError
         tracemalloc.start()
         t0 = time.perf_counter()
         try:

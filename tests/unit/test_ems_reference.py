@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from hil.config import ConfigError
 from hil.ems import ReferenceEMS, load_profile
 from hil.ems.profile import profile_from_dict
 from hil.ems.readings import Commands, PcsReading, Readings
+from hil.errors import ConfigError
 
 T0 = 1782000000.0 - 1782000000.0 % 900.0  # a local time on a 15-min boundary (00:00 local)
 

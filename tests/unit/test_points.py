@@ -9,7 +9,8 @@ import pytest
 from click.testing import CliRunner
 
 from hil.cli import main
-from hil.config import ConfigError, load_bench
+from hil.config import load_bench
+from hil.errors import ConfigError
 from hil.gateway import Gateway
 from hil.pointlist import to_markdown
 from hil.points import load_point_map

@@ -11,8 +11,9 @@ from cryptography import x509
 
 from hil import cli
 from hil.certs import role_of
-from hil.config import ConfigError, load_yaml
+from hil.config import load_yaml
 from hil.endpoints import EndpointConfig, parse_endpoints
+from hil.errors import ConfigError
 from hil.security import ModbusSecurity, OpcUaSecurity, exposure_warnings, hash_password, verify_password
 
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from hil.config import ConfigError, load_site
+from hil.config import load_site
+from hil.errors import ConfigError
 from twin import ParameterError, Site, SolverError, UnknownSignalError
 
 PUBLIC = [

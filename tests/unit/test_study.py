@@ -9,7 +9,7 @@ import pytest
 from click.testing import CliRunner
 
 from hil.cli import main
-from hil.config import ConfigError
+from hil.errors import ConfigError
 from hil.study import load_study
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import yaml
 
-from hil.config import ConfigError
+from hil.errors import ConfigError
 from hil.tariff import find_tariff, load_tariff, shipped_tariffs
 from hil.validate import validate_file
 from twin.econ import Tariff, parse_tariff, tariff_from_urdb

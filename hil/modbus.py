@@ -90,6 +90,7 @@ from dataclasses import dataclass
 from .endpoints import IDENTITY_KEYS, ModbusLimits
 from .gateway import Device, Gateway, WriteStatus
 from .modbus_server import Deferred, ModbusStats, TcpServer
+from .modbus_tls import Access, server_context
 from .security import ModbusSecurity
 
 __all__ = [
@@ -510,8 +511,6 @@ class ModbusEndpoint:
         sec = self.security
         access = None
         if sec.read_only or sec.allow or sec.tls is not None:
-            from .modbus_tls import Access
-
             access = Access(sec, tls=False, log_denied=None)
         server = TcpServer(self._context.handle, self.limits, url=lambda: self.url, access=access)
         if access is not None:
@@ -523,8 +522,6 @@ class ModbusEndpoint:
                 raise OSError(exc.errno, f"cannot listen on {self.host}:{self.port}: {exc}") from None
         self._server = server
         if sec.tls is not None and self.tls_port is not None:
-            from .modbus_tls import Access, server_context
-
             ctx = server_context(sec.tls)
             tls_server = TcpServer(self._context.handle, self.limits, url=lambda: self.tls_url)
             tls_server.access = Access(sec, tls=True, log_denied=tls_server.log_refused)

@@ -35,17 +35,16 @@ from dataclasses import dataclass, fields
 from typing import TYPE_CHECKING, Any
 
 from .endpoints import ModbusLimits
+from .modbus_tls import WRITE_FCS, Access
 
 if TYPE_CHECKING:
     from ssl import SSLContext
 
-    from .modbus_tls import Access
 
 __all__ = ["BATCH", "Deferred", "ModbusStats", "RateLimitedLog", "TcpServer"]
 
 log = logging.getLogger("hil.modbus")
 
-WRITE_FCS = frozenset((5, 6, 15, 16, 22, 23))  # refused on a read-only connection (exception 01)
 
 MBAP = struct.Struct(">HHHB")
 MAX_LENGTH = 254  # MBAP length: the unit id and a PDU of at most 253 bytes

@@ -23,10 +23,12 @@ from pathlib import Path
 from typing import Any
 
 from .certs import role_of
-from .modbus_server import WRITE_FCS
 from .security import ModbusSecurity, ModbusTls
 
 __all__ = ["WRITE_FCS", "Access", "server_context"]
+
+#: Function codes refused on a read-only connection (exception 01).
+WRITE_FCS = frozenset((5, 6, 15, 16, 22, 23))
 
 log = logging.getLogger("hil.modbus")
 

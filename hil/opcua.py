@@ -63,11 +63,10 @@ from __future__ import annotations
 import contextlib
 import difflib
 import logging
-import math
 import time
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlparse
 
@@ -89,7 +88,6 @@ from .opcua_nodes import (  # re-exported: the names this module has always had
     UNECE_NAMESPACE,
     _Value,
     _Var,
-    _Watch,
     exact_value,
     is_analog,
     scalar_value,
@@ -99,8 +97,7 @@ from .opcua_nodes import (  # re-exported: the names this module has always had
 )
 from .opcua_security import apply_security
 from .opcua_space import AddressSpace
-from .opcua_types import ua_node, ua_status
-from .opcua_values import BatchValues
+from .opcua_types import ua_status
 from .security import OpcUaSecurity
 
 __all__ = [
@@ -166,38 +163,11 @@ class OpcUaEndpoint(AddressSpace):
         self.url = ""
         self.stats = PublishStats()
         self._keep_history = keep_history
-        self._vars: list[_Var] = []
-        self._by_nodeid: dict[ua.NodeId, _Var] = {}
-        self._by_point: dict[tuple[str, str], _Var] = {}
-        self._device_nodes: dict[str, ua.NodeId] = {}
-        self._watches: list[_Watch] = []
-        self._dirty = np.empty(0)  # per variable: simulated time of its last unpublished change, or NaN
-        self._batch = BatchValues([])  # the numeric variables decoded in one go (hil.opcua_values)
+        super().__init__()  # the address space's tables, filled at start-up
         self._events: list[tuple[float, _Var, str, bool]] = []  # t, variable, symbol, raised
-        self.event_type: ua.NodeId | None = None  # DeviceAlarmEventType, once started
-        self._evgens: dict[str, Any] = {}
-        self._server_evgen: Any = None
         self._orig_write: Callable[..., Coroutine[Any, Any, list[ua.StatusCode]]] | None = None
-        self._ts_cache: tuple[float, datetime] = (math.nan, epoch)
         self._status: dict[str, ua.StatusCode] = {}  # device name -> status it is published with
         self._stalled = False
-
-    # -- names ---------------------------------------------------------------------------
-    def node_path(self, device: Device, point: PointInstance | None = None) -> str:
-        """The dotted browse path that is also the string NodeId."""
-        parts = [self.site_name, device.area, device.name]
-        if point is not None:
-            parts += point.browse
-        return ".".join(parts)
-
-    def nodeid(self, device: Device, point: PointInstance | None = None) -> ua.NodeId:
-        return ua_node(self.node_path(device, point), self.namespace_index)
-
-    def source_time(self, t: float) -> datetime:
-        """The SourceTimestamp of simulated time ``t`` seconds."""
-        if t != self._ts_cache[0]:
-            self._ts_cache = (t, self.epoch + timedelta(seconds=t))
-        return self._ts_cache[1]
 
     @property
     def variable_count(self) -> int:

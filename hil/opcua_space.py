@@ -2,21 +2,23 @@
 identification properties, one variable per implemented point (with EngineeringUnits and
 EURange for analog values), the Start/Stop/AlarmReset methods and the alarm event type.
 
-A mixin of :class:`hil.opcua.OpcUaEndpoint` (split from ``hil/opcua.py`` along its seams): it
-fills the endpoint's variable tables and change watches once, at start-up.
+The base of :class:`hil.opcua.OpcUaEndpoint` (split from ``hil/opcua.py`` along its seams):
+it owns the tables the per-tick publish and the write handler read, and fills them once, at
+start-up; the endpoint supplies how a value is published.
 """
 
 from __future__ import annotations
 
+import abc
 import math
 from collections.abc import Callable, Coroutine
-from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import numpy as np
-from asyncua import ua
+from asyncua import Server, ua
 
-from .gateway import Device, PointInstance, WriteStatus
+from .gateway import Device, Gateway, PointInstance, WriteStatus
 from .opcua_nodes import (
     _DATATYPES,
     _METHODS,
@@ -37,18 +39,63 @@ from .opcua_types import ua_node, ua_status
 from .opcua_values import BatchValues, batchable
 from .sunspec import usable_range
 
-if TYPE_CHECKING:
-    from .opcua import OpcUaEndpoint
-
 __all__ = ["AddressSpace"]
 
 
-class AddressSpace:
-    """Builds the endpoint's address space (``self`` is the :class:`OpcUaEndpoint`)."""
+class AddressSpace(abc.ABC):
+    """The address space of an endpoint: its tables (variables by index, NodeId and point;
+    device objects; change watches; event generators), its names, and how they are built
+    once at start-up.
 
-    event_type: ua.NodeId | None  # set by _add_events
+    The endpoint (:class:`hil.opcua.OpcUaEndpoint`) sets ``gw``, ``server``,
+    ``namespace_index``, ``site_name`` and ``epoch``, and says how a value is published
+    (:meth:`_datavalue`, :meth:`_refresh`)."""
 
-    async def _build(self: OpcUaEndpoint) -> None:  # type: ignore[misc]
+    gw: Gateway
+    server: Server | None
+    namespace_index: int
+    site_name: str
+    epoch: datetime
+
+    def __init__(self) -> None:
+        self._vars: list[_Var] = []
+        self._by_nodeid: dict[ua.NodeId, _Var] = {}
+        self._by_point: dict[tuple[str, str], _Var] = {}
+        self._device_nodes: dict[str, ua.NodeId] = {}
+        self._watches: list[_Watch] = []
+        self._dirty = np.empty(0)  # per variable: simulated time of its last unpublished change, or NaN
+        self._batch = BatchValues([])  # the numeric variables decoded in one go (hil.opcua_values)
+        self.event_type: ua.NodeId | None = None  # DeviceAlarmEventType, once started
+        self._evgens: dict[str, Any] = {}
+        self._server_evgen: Any = None
+        self._ts_cache: tuple[float, datetime] = (math.nan, self.epoch)
+
+    @abc.abstractmethod
+    def _datavalue(self, var: _Var, value: Any, src: datetime, now: datetime) -> ua.DataValue:
+        """The DataValue that publishes ``value`` (None: not implemented) of ``var``."""
+
+    @abc.abstractmethod
+    async def _refresh(self, var: _Var) -> None:
+        """Publish one variable now (after a write or a command)."""
+
+    # -- names ---------------------------------------------------------------------------
+    def node_path(self, device: Device, point: PointInstance | None = None) -> str:
+        """The dotted browse path that is also the string NodeId."""
+        parts = [self.site_name, device.area, device.name]
+        if point is not None:
+            parts += point.browse
+        return ".".join(parts)
+
+    def nodeid(self, device: Device, point: PointInstance | None = None) -> ua.NodeId:
+        return ua_node(self.node_path(device, point), self.namespace_index)
+
+    def source_time(self, t: float) -> datetime:
+        """The SourceTimestamp of simulated time ``t`` seconds."""
+        if t != self._ts_cache[0]:
+            self._ts_cache = (t, self.epoch + timedelta(seconds=t))
+        return self._ts_cache[1]
+
+    async def _build(self) -> None:
         assert self.server is not None
         server = self.server
         idx = self.namespace_index
@@ -128,7 +175,7 @@ class AddressSpace:
                         alarms.append(v.index)
             self._watches.append(_Watch(grp, grp.image.copy(), var_of, np.asarray(alarms, dtype=np.int64)))
 
-    def _identification(self: OpcUaEndpoint, dev: Device) -> list[tuple[str, ua.VariantType, Any]]:  # type: ignore[misc]
+    def _identification(self, dev: Device) -> list[tuple[str, ua.VariantType, Any]]:
         def text(key: str) -> str:
             p = dev.group.by_key.get(key)
             v = dev.value(p) if p is not None and p.implemented else None
@@ -142,8 +189,8 @@ class AddressSpace:
             ("UnitId", ua.VariantType.UInt16, int(dev.unit_id)),
         ]
 
-    def _variable_items(  # type: ignore[misc]
-        self: OpcUaEndpoint, var: _Var, parent: ua.NodeId, src: datetime, now: datetime, min_interval: float
+    def _variable_items(
+        self, var: _Var, parent: ua.NodeId, src: datetime, now: datetime, min_interval: float
     ) -> list[ua.AddNodesItem]:
         p, dev = var.point, var.device
         idx = self.namespace_index
@@ -210,7 +257,7 @@ class AddressSpace:
             )
         return out
 
-    def eu_range(self: OpcUaEndpoint, dev: Device, p: PointInstance) -> tuple[float, float]:  # type: ignore[misc]
+    def eu_range(self, dev: Device, p: PointInstance) -> tuple[float, float]:
         """EURange: a setpoint's write range, clipped to what its register can hold."""
         t = p.pdef.type
         scale = 10.0 ** dev.sf_of(p)
@@ -224,7 +271,7 @@ class AddressSpace:
                 hi = min(hi, whi) if math.isfinite(whi) else hi
         return float(lo), float(hi)
 
-    async def _add_methods(self: OpcUaEndpoint) -> None:  # type: ignore[misc]
+    async def _add_methods(self) -> None:
         assert self.server is not None
         idx = self.namespace_index
         items: list[ua.AddNodesItem] = []
@@ -257,9 +304,7 @@ class AddressSpace:
         for nid, fn in calls:
             iserver.aspace.add_method_callback(nid, fn)
 
-    def _method(  # type: ignore[misc]
-        self: OpcUaEndpoint, dev: Device, command: str
-    ) -> Callable[..., Coroutine[Any, Any, ua.StatusCode]]:
+    def _method(self, dev: Device, command: str) -> Callable[..., Coroutine[Any, Any, ua.StatusCode]]:
         # an async callback runs on the event loop (asyncua runs plain functions in a thread pool)
         owner = self._device_nodes[dev.name]
 
@@ -279,7 +324,7 @@ class AddressSpace:
 
         return call
 
-    async def _add_events(self: OpcUaEndpoint) -> None:  # type: ignore[misc]
+    async def _add_events(self) -> None:
         assert self.server is not None
         server = self.server
         etype = await server.create_custom_event_type(

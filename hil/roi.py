@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -40,22 +39,12 @@ from twin.econ.optimum import optimal_dispatch
 from twin.econ.resilience import resilience_hours
 from twin.econ.storage import DispatchResult, StorageSpec
 
-from .study import Study, StudyFile, _relative
+from .roi_site import simulate_site_year
+from .study import Study, StudyFile, YearSeries, _relative
 
 __all__ = ["YearSeries", "build_year", "half_sine_pv", "run_study"]
 
 Progress = Callable[[str, float], None]
-
-
-@dataclass(frozen=True)
-class YearSeries:
-    """Year 1 of a study at its step: interval starts (naive local), load and PV (kW)."""
-
-    ts: np.ndarray
-    load_kw: np.ndarray
-    pv_kw: np.ndarray | None
-    dt_h: float
-    extra: dict[str, Any]  # what a simulated site adds (gpu-hours lost, the EMS's own dispatch)
 
 
 def timestamps(start: str, days: int, step_s: float) -> np.ndarray:
@@ -105,8 +94,6 @@ def build_year(study: Study, progress: Progress | None = None) -> YearSeries:
     cal = spec.calendar
     step_h = cal.step / 3600.0
     if spec.load.site is not None:
-        from .roi_site import simulate_site_year
-
         return simulate_site_year(study, progress=progress)
     ts = timestamps(cal.start, cal.days, cal.step)
     if spec.load.base_kw is not None:

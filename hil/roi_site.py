@@ -20,7 +20,7 @@ import numpy as np
 
 from twin.econ.storage import DispatchResult, StorageSpec
 
-from .study import Study
+from .study import Study, YearSeries
 
 __all__ = ["BOOKS", "DEFAULT_TICK_S", "simulate_site_year"]
 
@@ -84,7 +84,6 @@ def simulate_site_year(study: Study, progress: Callable[[str, float], None] | No
     """Run the site's year; returns a :class:`hil.roi.YearSeries` whose ``extra`` carries the
     EMS's own dispatch (``ems_dispatch``), GPU-hours lost, the fade the twin's aging measured
     (``fade_per_year``, extrapolated linearly to a year) and notes."""
-    from .roi import YearSeries
     from .trace import read_trace
 
     say = progress or (lambda _w, _f: None)

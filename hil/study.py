@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from twin.clock import check_start, check_timezone
@@ -34,6 +35,7 @@ __all__ = [
     "StorageModelSpec",
     "Study",
     "StudyFile",
+    "YearSeries",
     "load_study",
 ]
 
@@ -389,3 +391,14 @@ def _relative(study_path: Path, name: str) -> str:
     if p.parts[0] == "profiles" and (profiles_dir() / Path(*p.parts[1:])).exists():
         return str(profiles_dir() / Path(*p.parts[1:]))
     return name
+
+
+@dataclass(frozen=True)
+class YearSeries:
+    """Year 1 of a study at its step: interval starts (naive local), load and PV (kW)."""
+
+    ts: np.ndarray
+    load_kw: np.ndarray
+    pv_kw: np.ndarray | None
+    dt_h: float
+    extra: dict[str, Any]  # what a simulated site adds (gpu-hours lost, the EMS's own dispatch)

@@ -14,6 +14,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+
 __all__ = ["esc", "html_table", "img_tag", "md_cell", "new_figure", "num", "save_png"]
 
 
@@ -30,9 +33,6 @@ def num(x: Any) -> float | None:
 
 def new_figure(width: float, height: float) -> Any:
     """A figure on its own Agg canvas: no pyplot, so no global backend or state changes."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
     fig = Figure(figsize=(width, height), dpi=100)
     FigureCanvasAgg(fig)
     return fig

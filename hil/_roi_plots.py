@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+from matplotlib.ticker import FuncFormatter
 
 from ._render import new_figure, num, save_png
 
@@ -39,8 +40,6 @@ _FLOWS = {"load": "#444444", "PV": "#e6a700", "battery": "#d62728", "grid import
 
 
 def _thousands(ax: Axes, axis: str = "y") -> None:
-    from matplotlib.ticker import FuncFormatter
-
     fmt = FuncFormatter(lambda v, _pos: f"{v:,.0f}")
     (ax.yaxis if axis == "y" else ax.xaxis).set_major_formatter(fmt)
 

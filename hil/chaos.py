@@ -30,6 +30,14 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pyarrow.parquet as pq
+
+from .config import load_bench
+from .errors import ConfigError
+from .faults import FAULTS
+from .gateway import Gateway
+from .runner import prepare_run, run_scenario
+from .scenario import parse_scenario
 
 __all__ = [
     "NAN_ALLOWED",
@@ -117,9 +125,6 @@ class DeviceInfo:
 def site_devices(site: str, tick_s: float | None = None) -> list[DeviceInfo]:
     """The served devices of a site: names, kinds and the points a sensor fault can take
     (measurements: not scale factors, pads or strings)."""
-    from .config import load_bench
-    from .gateway import Gateway
-
     tw, cfg = load_bench(site, overrides={} if tick_s is None else {"tick_s": tick_s})
     gw = Gateway.from_config(tw, cfg)
     return [
@@ -141,8 +146,6 @@ def _at(rng: random.Random, span: float) -> str:
 
 
 def _fault_events(rng: random.Random, devices: list[DeviceInfo], span: float) -> list[dict[str, Any]]:
-    from .faults import FAULTS
-
     out = []
     for name in rng.sample(sorted(FAULTS), len(FAULTS)):
         ft = FAULTS[name]
@@ -260,8 +263,6 @@ class ChaosResult:
 
 def parse(data: dict[str, Any]) -> Any:
     """Validate generated scenario data with the normal parser (ScenarioError on a problem)."""
-    from .scenario import parse_scenario
-
     return parse_scenario(data, path=Path(f"<{data['scenario']}>"), lines={})
 
 
@@ -291,8 +292,6 @@ class _Checker:
 
 def check_trace(path: Path, ticks: int, add: Any) -> int:
     """Row-by-row checks of a ``trace.parquet`` (see the module docstring); returns its rows."""
-    import pyarrow.parquet as pq
-
     table = pq.read_table(path)
     rows = int(table.num_rows)
     if rows != ticks:
@@ -338,9 +337,6 @@ async def run_seed_async(
     report: bool = False,
 ) -> ChaosResult:
     """Generate, validate and play one seed, checking the invariants (module docstring)."""
-    from .errors import ConfigError
-    from .runner import prepare_run, run_scenario
-
     res = ChaosResult(seed, site)
     data = generate(seed, site, duration_s=duration_s, tick_s=tick_s, controller=controller, devices=devices)
     sc = parse(data)  # a generator bug fails here, with the parser's problems

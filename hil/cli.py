@@ -123,6 +123,7 @@ def demo(
       hil demo --site aidc_10k --hours 1
       hil demo --site lab_rack --hours 0.5 --tariff example_cn_jibei_2026
     """
+    # imported here, not at the top: only this command needs it (keeps `hil --help` quick)
     from hil.demo import run_demo
     from hil.tariff import load_tariff
 
@@ -163,6 +164,7 @@ def demo(
         )
     _print_summary(summary)
     if summary.bill is not None and tariff is not None:
+        # imported here, not at the top: only this command needs it (keeps `hil --help` quick)
         from hil.trace_bill import bill_table
 
         Console().print(bill_table(summary.bill, tariff.tariff_id))
@@ -233,6 +235,7 @@ def points(site_name: str, fmt: str, show_all: bool, legacy: bool) -> None:
       hil points lab_rack
       hil points aidc_10k --format csv > aidc_10k_points.csv
     """
+    # imported here, not at the top: only this command needs it (keeps `hil --help` quick)
     from hil.config import load_bench
     from hil.gateway import Gateway
     from hil.pointlist import to_csv, to_markdown
@@ -284,6 +287,7 @@ def serve(
     Then point an EMS, mbpoll or a SunSpec scanner at the printed addresses.
     Exit status: 0 stopped, 2 bad input, 3 a port could not be bound, 4 another OS error.
     """
+    # imported here, not at the top: only this command needs it (keeps `hil --help` quick)
     import asyncio
     import contextlib
     import signal
@@ -320,6 +324,7 @@ def serve(
             )
             panel = None
             if not no_status and out.is_terminal:
+                # imported here, not at the top: only this command needs it (keeps `hil --help` quick)
                 from hil.status import live_panel
 
                 panel = loop.create_task(live_panel(runner, out, title=f"serving {site.params.name}"))
@@ -346,6 +351,7 @@ def serve(
 
 
 def _os_fail(exc: OSError, path: Path | None = None) -> None:
+    # imported here, not at the top: only this command needs it (keeps `hil --help` quick)
     from hil.cli_os import describe_os_error
 
     message, status = describe_os_error(exc, path=path)
@@ -434,6 +440,7 @@ def run(
       hil run dr_critical_peak --controller standin:ignore_dr --fast
       hil run comm_loss --controller external --speed 1     # your EMS connects to the printed URLs
     """
+    # imported here, not at the top: only this command needs it (keeps `hil --help` quick)
     import asyncio
 
     from hil.runner import AsFastAsPossible, RealTime, prepare_run, run_scenario
@@ -461,6 +468,7 @@ def run(
         sys.exit(EXIT_BAD_INPUT)
     pacer = AsFastAsPossible() if fast else RealTime(speed=speed or 1.0, max_lag_s=max_lag, overrun=overrun)
     out = out_dir or Path("runs") / sc.name
+    # imported here, not at the top: only this command needs it (keeps `hil --help` quick)
     from hil.cli_os import OutputError, check_writable
 
     try:
@@ -469,6 +477,7 @@ def run(
         _os_fail(exc, out)
     console = Console(stderr=True)
     show = not no_status and console.is_terminal
+    # imported here, not at the top: only this command needs it (keeps `hil --help` quick)
     from hil.status import RunDisplay
 
     display = RunDisplay(console, sc, fast=fast, live=show)
@@ -481,6 +490,7 @@ def run(
         finally:
             await display.aclose()
 
+    # imported here, not at the top: only this command needs it (keeps `hil --help` quick)
     from hil.runner import OverrunError
     from twin.errors import SolverError
 
@@ -489,6 +499,7 @@ def run(
     except OSError as exc:
         _os_fail(exc, out)
     except SolverError as exc:  # results.json and the report were written first
+        # imported here, not at the top: only this command needs it (keeps `hil --help` quick)
         from hil.report import print_summary
 
         print_summary(out, Console())
@@ -504,6 +515,7 @@ def run(
             f"error: {exc} (overrun policy fail); the report was written", highlight=False, markup=False
         )
         sys.exit(EXIT_FAIL)
+    # imported here, not at the top: only this command needs it (keeps `hil --help` quick)
     from hil.report import print_summary
 
     print_summary(out, Console())
@@ -526,6 +538,7 @@ def validate(files: tuple[Path, ...]) -> None:
       hil validate profiles/scenarios/*.yaml profiles/sites/aidc_10k.yaml
       hil validate profiles/tariffs/*
     """
+    # imported here, not at the top: only this command needs it (keeps `hil --help` quick)
     from hil.validate import validate_file
 
     bad = 0
@@ -553,6 +566,7 @@ def report(out_dir: Path) -> None:
     Example:
       hil report runs/grid_outage
     """
+    # imported here, not at the top: only this command needs it (keeps `hil --help` quick)
     from hil.report import build_report, print_summary
 
     files = build_report(out_dir)

@@ -50,6 +50,7 @@ def certs(out: Path, site: str, hosts: tuple[str, ...], clients: tuple[str, ...]
       hil certs --out certs --host 10.1.0.5 --client ems=operator --client scada=read-only
     Exit status: 0 written, 2 bad input.
     """
+    # imported here, not at the top: only this command needs it (keeps `hil --help` quick)
     from hil.certs import make_test_pki
 
     wanted: dict[str, str] = {}

@@ -20,6 +20,7 @@ def faults(fmt: str) -> None:
       hil faults
       hil faults --format md > docs/faults.md
     """
+    # imported here, not at the top: only this command needs it (keeps `hil --help` quick)
     from hil.faults import FAULTS, catalogue_markdown
 
     if fmt == "md":
@@ -51,6 +52,7 @@ def schema(kind: str) -> None:
       hil schema > docs/scenario-schema.md
       hil schema study > docs/study-schema.md
     """
+    # imported here, not at the top: only this command needs it (keeps `hil --help` quick)
     from hil import schema_doc
     from hil.limits import limits_markdown
     from hil.site_schema import site_schema_markdown

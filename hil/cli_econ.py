@@ -1,7 +1,7 @@
 """The money commands of ``hil``: ``hil bill`` (a load under a tariff) and ``hil roi`` (a study).
 
 Registered on the ``hil`` group by :mod:`hil.cli`; their bodies live in :mod:`hil.trace_bill`,
-:mod:`hil.load_file` and :mod:`hil.roi_cli`.
+:mod:`hil.load_file` and :mod:`hil.cli_roi`.
 """
 
 from __future__ import annotations
@@ -65,6 +65,7 @@ def bill(
       hil bill runs/tou_day --tariff example_cn_north_2026 --start 2026-07-01T00:00
       hil bill --tariff example_cn_jibei_2026 --load site_2025.csv --out bills/
     """
+    # imported here, not at the top: only this command needs it (keeps `hil --help` quick)
     import json
 
     from hil.load_file import read_load
@@ -125,6 +126,7 @@ def roi(study_name: str, out_dir: Path | None, no_status: bool) -> None:
       hil roi ref_a
       hil roi profiles/studies/aidc_10k_cn_north.yaml --out runs/roi/north
     """
-    from hil.roi_cli import run_roi
+    # imported here, not at the top: only this command needs it (keeps `hil --help` quick)
+    from hil.cli_roi import run_roi
 
     run_roi(study_name, out_dir, show=not no_status)

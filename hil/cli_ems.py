@@ -75,6 +75,7 @@ def ems(
       hil ems --connect 127.0.0.1:15020 --profile aidc_peak_shave --speed 10 --sync-clock \\
               --clock-start 2026-06-21T10:28 --duration 600
     """
+    # imported here, not at the top: only this command needs it (keeps `hil --help` quick)
     import asyncio
     import logging
     import signal

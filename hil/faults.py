@@ -29,6 +29,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from twin.params import suggest
 from twin.units import UnitProblem, parse_duration
 
+from .opcua_nodes import status_code
 from .validation import validate
 
 if TYPE_CHECKING:
@@ -627,8 +628,6 @@ class _Offline:
 
 
 def _opcua_status(name: str, family: str) -> str:
-    from .opcua import status_code  # asyncua is loaded only when the fault is used
-
     status_code(name, family)
     return name
 

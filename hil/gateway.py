@@ -39,12 +39,13 @@ import itertools
 import logging
 import math
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
 
 from twin import Site
+from twin.params import suggest
 from twin.site import Snapshot
 
 from .devices import BEHAVIOURS, Behaviour
@@ -351,7 +352,7 @@ class Gateway:
         return gw
 
     # -- layout --------------------------------------------------------------------------
-    def _compile(self, pm: PointMap, beh: Behaviour) -> KindGroup:
+    def _compile(self, pm: PointMap, beh: Behaviour) -> KindGroup:  # noqa: C901 - over 15 branches before the gate; to split
         ratings = beh.ratings
         problems: list[Problem] = []
 
@@ -928,8 +929,6 @@ class Gateway:
 
 
 def _replace(p: PointInstance, **kw: Any) -> PointInstance:
-    from dataclasses import replace
-
     return replace(p, **kw)
 
 
@@ -955,8 +954,6 @@ def _rating(
     neg = isinstance(name, str) and name.startswith("-")
     key = name[1:] if neg else name
     if key not in ratings:
-        from twin.params import suggest
-
         hint = suggest(str(key), list(ratings))
         problems.append(
             pm.problem(

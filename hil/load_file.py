@@ -18,6 +18,8 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
 
 from twin.params import suggest
 
@@ -103,9 +105,6 @@ def _read_csv(path: Path, tz: ZoneInfo | None) -> tuple[list[np.datetime64], lis
 
 
 def _read_parquet(path: Path, tz: ZoneInfo | None) -> tuple[list[np.datetime64], list[float], list[int]]:
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
     src = str(path)
     try:
         table = pq.read_table(path)

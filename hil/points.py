@@ -94,7 +94,7 @@ def resolve_point(md: ModelDef, rest: list[str]) -> tuple[GroupDef, PointDef] | 
     return g, p
 
 
-def load_point_map(name_or_path: str) -> PointMap:
+def load_point_map(name_or_path: str) -> PointMap:  # noqa: C901 - over 15 branches before the gate; to split
     """Load and structurally validate a point map; every problem in the file at once."""
     path = find_profile("points", name_or_path)
     data, lines = load_yaml(path)

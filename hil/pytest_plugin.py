@@ -78,6 +78,7 @@ class ScenarioFile(pytest.File):
     error: BaseException | None = None
 
     def collect(self) -> Iterator[pytest.Item]:
+        # imported here, not at the top: the plugin loads in every pytest session
         from hil.scenario import load_scenario
 
         try:
@@ -94,6 +95,7 @@ class ScenarioFile(pytest.File):
 
     def play(self) -> Any:
         if self.outcome is None and self.error is None:
+            # imported here, not at the top: the plugin loads in every pytest session
             from hil.runner import AsFastAsPossible, run_scenario
 
             cfg = self.config
@@ -105,6 +107,7 @@ class ScenarioFile(pytest.File):
                 if factory is not None:
                     out = factory.mktemp(f"hil-{self.scenario.name}")
                 else:  # pragma: no cover - tmp_path plugin disabled (-p no:tmpdir)
+                    # imported here, not at the top: the plugin loads in every pytest session
                     import tempfile
 
                     out = Path(tempfile.mkdtemp(prefix=f"hil-{self.scenario.name}-"))
@@ -160,6 +163,7 @@ class ScenarioItem(pytest.Item):
             r = exc.args[0]
             status = "not evaluated" if r["passed"] is None else "FAILED"
             return f"{status}: {r['condition']}\n  {r['detail']}\n  window {r['window']} s, line {r['line']}"
+        # imported here, not at the top: the plugin loads in every pytest session
         from hil.errors import ConfigError
 
         if isinstance(exc, ConfigError):
@@ -177,6 +181,7 @@ class ScenarioItem(pytest.Item):
 # -- fixtures -----------------------------------------------------------------------------------
 @pytest.fixture
 def hil_site(request: pytest.FixtureRequest) -> Any:
+    # imported here, not at the top: the plugin loads in every pytest session
     from hil.config import load_site
 
     m = request.node.get_closest_marker("hil_site")
@@ -192,6 +197,7 @@ if pytest_asyncio is not None:
 
     @pytest_asyncio.fixture
     async def hil_runner(request: pytest.FixtureRequest) -> AsyncIterator[Any]:
+        # imported here, not at the top: the plugin loads in every pytest session
         from hil.config import load_bench
         from hil.runner import Manual, Runner
 
@@ -206,6 +212,7 @@ if pytest_asyncio is not None:
 
     @pytest_asyncio.fixture
     async def hil_modbus(hil_runner: Any) -> AsyncIterator[Any]:
+        # imported here, not at the top: the plugin loads in every pytest session
         from pymodbus.client import AsyncModbusTcpClient
 
         ep = hil_runner.modbus[0]
@@ -218,6 +225,7 @@ if pytest_asyncio is not None:
 
     @pytest_asyncio.fixture
     async def hil_opcua(hil_runner: Any) -> AsyncIterator[Any]:
+        # imported here, not at the top: the plugin loads in every pytest session
         from asyncua import Client
 
         client = Client(hil_runner.opcua.url, timeout=10)

@@ -34,6 +34,10 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+from matplotlib.lines import Line2D
+from matplotlib.patches import Patch
+from rich.table import Table
+from rich.text import Text
 
 from twin.signals import parse_name
 
@@ -456,9 +460,6 @@ def _event_times(events: pa.Table | None, kind: str) -> tuple[np.ndarray, list[s
 
 
 def _plot_signals(run: _Run, panels: list[_Panel], path: Path) -> bytes:
-    from matplotlib.lines import Line2D
-    from matplotlib.patches import Patch
-
     t_end = run.t_end
     unit, scale = _time_unit(t_end - run.t_first)
     n = max(len(panels), 1)
@@ -1013,9 +1014,6 @@ def build_report(out_dir: Path) -> ReportFiles:
 
 def print_summary(out_dir: Path, console: Console) -> None:
     """The terminal view: one row per expectation, then a one-line verdict."""
-    from rich.table import Table
-    from rich.text import Text
-
     out_dir = Path(out_dir)
     run = _load(out_dir, events=False)
     verdict = _verdict(run)

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +40,8 @@ from twin.econ.optimum import optimal_dispatch
 from twin.econ.resilience import resilience_hours
 from twin.econ.storage import DispatchResult, StorageSpec
 
+from .errors import ConfigError, Problem
+from .load_file import read_load
 from .roi_site import simulate_site_year
 from .study import Study, StudyFile, YearSeries, _relative
 
@@ -108,9 +111,6 @@ def build_year(study: Study, progress: Progress | None = None) -> YearSeries:
 
 def _load_file(study: Study, ts: np.ndarray) -> np.ndarray:
     """A load file's import, as interval means on the study's calendar (it must cover it)."""
-    from .errors import ConfigError, Problem
-    from .load_file import read_load
-
     assert study.spec.load.file is not None
     series = read_load(
         Path(_relative(study.path, study.spec.load.file)), timezone=study.spec.calendar.timezone
@@ -453,8 +453,6 @@ def _scaled_year(
 ) -> tuple[DispatchResult, dict[str, Any]]:
     """A later year of a site study: year 1's dispatch with its battery power scaled by the
     usable-energy ratio (arbitrage and shaving both shrink with the energy behind them)."""
-    from dataclasses import replace
-
     d1: DispatchResult = first["dispatch"]
     ratio = cf / first["cf"] if first["cf"] > 0 else 0.0
     grid = d1.grid_kw + d1.battery_kw * (1.0 - ratio)

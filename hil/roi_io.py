@@ -8,6 +8,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from .roi_report import build_roi_report
 
 __all__ = ["ROI_FILE", "SERIES_FILE", "write_roi"]
 
@@ -30,9 +34,6 @@ def _clean(x: Any) -> Any:
 
 def write_roi(out_dir: Path, roi: dict[str, Any], series: dict[str, np.ndarray]) -> dict[str, Path]:
     """Write the study's results; the report is built from these files alone."""
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / ROI_FILE).write_text(json.dumps(_clean(roi), indent=1, ensure_ascii=False), encoding="utf-8")
     cols = {
@@ -41,7 +42,6 @@ def write_roi(out_dir: Path, roi: dict[str, Any], series: dict[str, np.ndarray])
     }
     pq.write_table(pa.table(cols), out_dir / SERIES_FILE, compression="zstd")
     files = {"roi": out_dir / ROI_FILE, "series": out_dir / SERIES_FILE}
-    from .roi_report import build_roi_report
 
     rep = build_roi_report(out_dir)
     files.update(html=rep.html, md=rep.md)

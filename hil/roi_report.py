@@ -26,6 +26,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+import pyarrow.parquet as pq
+from rich.table import Table
+from rich.text import Text
 
 from . import _roi_plots as plots
 from ._render import esc, html_table, img_tag, md_cell, num
@@ -85,8 +88,6 @@ def _read_json(out_dir: Path) -> dict[str, Any]:
 
 def _read_series(out_dir: Path, notes: list[str]) -> tuple[dict[str, np.ndarray] | None, float]:
     """The series as numpy arrays (timestamps as datetime64[s]) and the step in hours."""
-    import pyarrow.parquet as pq
-
     path = out_dir / ROI_SERIES_FILE
     if not path.is_file():
         notes.append(f"no {ROI_SERIES_FILE}: the typical days and the SoC range are not drawn")
@@ -349,9 +350,6 @@ def build_roi_report(out_dir: Path) -> RoiReportFiles:
 
 def print_roi_summary(out_dir: Path, console: Console) -> None:
     """The terminal view: the headline figures in one compact table."""
-    from rich.table import Table
-    from rich.text import Text
-
     roi = _load(out_dir, series=False)
     table = Table(title=Text(f"ROI — {roi.name} ({roi.currency})"), title_justify="left", show_header=False)
     table.add_column("figure")

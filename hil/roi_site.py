@@ -20,7 +20,10 @@ import numpy as np
 
 from twin.econ.storage import DispatchResult, StorageSpec
 
+from .runner import AsFastAsPossible, prepare_run, run_scenario
+from .scenario import parse_scenario
 from .study import Study, YearSeries
+from .trace import read_trace
 
 __all__ = ["BOOKS", "DEFAULT_TICK_S", "simulate_site_year"]
 
@@ -59,9 +62,6 @@ def scenario_data(study: Study) -> dict[str, Any]:
 
 
 def _run(study: Study, out: Path, progress: Callable[[str, float], None]) -> Any:
-    from .runner import AsFastAsPossible, prepare_run, run_scenario
-    from .scenario import parse_scenario
-
     sc = parse_scenario(scenario_data(study), path=study.path, lines={})
     prepared = prepare_run(sc)
     site = prepared.site
@@ -84,8 +84,6 @@ def simulate_site_year(study: Study, progress: Callable[[str, float], None] | No
     """Run the site's year; returns a :class:`hil.roi.YearSeries` whose ``extra`` carries the
     EMS's own dispatch (``ems_dispatch``), GPU-hours lost, the fade the twin's aging measured
     (``fade_per_year``, extrapolated linearly to a year) and notes."""
-    from .trace import read_trace
-
     say = progress or (lambda _w, _f: None)
     spec = study.spec
     step_s = spec.calendar.step

@@ -15,20 +15,38 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import json
 import logging
+import platform
+import signal
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from dataclasses import replace as dc_replace
+from pathlib import Path
 from typing import Any, NamedTuple
 
 import numpy as np
 
 from twin import Site
+from twin.errors import SolverError
+from twin.params import suggest
 
+from .config import load_bench
+from .ems import CONTROLLERS
 from .endpoints import EndpointConfig
+from .errors import ConfigError, Problem
 from .gateway import Gateway
+from .modbus import ModbusEndpoint
+from .opcua import OpcUaEndpoint
 from .pacing import AsFastAsPossible, Lateness, Manual, OverrunError, Pacer, RealTime, SimTimeoutError
+from .play import Play
+from .report import build_report
+from .scenario import ScenarioError, load_scenario
 from .security import exposure_warnings
+from .tariff import load_tariff
+from .trace import TraceWriter
+from .trace_bill import run_bill, site_storage
 
 __all__ = [
     "AsFastAsPossible",
@@ -119,8 +137,6 @@ class Runner:
                 log.warning("%s (docs/security.md)", text)
         try:
             if self.want_modbus:
-                from .modbus import ModbusEndpoint
-
                 if cfg.modbus_layout == "gateway":
                     groups = [(gw.devices, cfg.modbus_port)]
                 else:
@@ -153,8 +169,6 @@ class Runner:
                             Endpoint(f"{scheme}://{cfg.host}:{p}/{unit}", d.name, f"SunSpec {models}")
                         )
             if self.want_opcua:
-                from .opcua import OpcUaEndpoint
-
                 self.opcua = OpcUaEndpoint(
                     gw, host=cfg.host, port=cfg.opcua_port, path=cfg.opcua_path, limits=cfg.opcua_limits
                 )
@@ -356,13 +370,6 @@ def prepare_run(
     Raises :class:`hil.scenario.ScenarioError` (or :class:`hil.config.ConfigError`) with every
     problem found. Building the controller is part of the check (its options are validated by
     its constructor, which only reads the gateway)."""
-    from dataclasses import replace as dc_replace
-
-    from .config import load_bench
-    from .ems import CONTROLLERS
-    from .errors import ConfigError, Problem
-    from .scenario import ScenarioError, load_scenario
-
     sc = (
         scenario
         if not isinstance(scenario, (str, bytes)) and hasattr(scenario, "events")
@@ -387,8 +394,6 @@ def prepare_run(
         name, _, mode = controller.partition(":")
         known = ["external", *CONTROLLERS]
         if name not in known:
-            from twin.params import suggest
-
             hint = suggest(name, known)
             tail = f"; did you mean {hint[0]!r}?" if hint else ""
             raise ConfigError([Problem("--controller", None, "", f"unknown controller {name!r}{tail}")])
@@ -407,8 +412,6 @@ def prepare_run(
     tariff_name = tariff or sc.tariff
     bill_tariff = None
     if tariff_name is not None:
-        from .tariff import load_tariff
-
         bill_tariff = load_tariff(tariff_name)
     return PreparedRun(sc, tw, cfg, gw, ctl, bill_tariff)
 
@@ -439,15 +442,6 @@ async def run_scenario(
     other error (a full disk, a :class:`twin.errors.SolverError`) is raised after the trace is
     closed and results.json and the report are written (a solver failure under
     ``"solver_failure"``: device, simulated time, reason)."""
-    import json
-    import platform
-    import signal
-    from pathlib import Path
-
-    from .play import Play
-    from .report import build_report
-    from .trace import TraceWriter
-
     prepared = (
         scenario
         if isinstance(scenario, PreparedRun)
@@ -547,8 +541,6 @@ async def run_scenario(
             },
         }
         if tariff is not None:
-            from .trace_bill import run_bill, site_storage
-
             results["bill"] = run_bill(out, tariff, start=str(tw.params.start), storage=site_storage(tw))
         (out / "results.json").write_text(json.dumps(results, indent=2, default=float))
         if report:
@@ -563,8 +555,6 @@ async def run_scenario(
 def _solver_failure(error: BaseException | None) -> dict[str, Any] | None:
     """The device, simulated time and reason of a failed integration step, for results.json
     (the twin raised :class:`twin.errors.SolverError` and kept its last good state)."""
-    from twin.errors import SolverError
-
     if not isinstance(error, SolverError):
         return None
     return {"device": error.device, "t_s": error.t, "reason": error.reason}

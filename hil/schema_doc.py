@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import types
+import typing
+
 from pydantic import BaseModel
 
+from twin.econ.tariff import TARIFF_KEYS
 from twin.units import DURATION_UNITS, QUANTITY_UNITS
 
 from .scenario import _TOP, ACTIONS, Always, Eventually
+from .study import StudyFile
 
 __all__ = ["scenario_schema_markdown"]
 
@@ -97,9 +102,6 @@ def scenario_schema_markdown() -> str:
 
 def _type_name(ann: object) -> str:
     """A field's type for people: ``number``, ``text``, ``one of a, b``, ``list of LoadWindow``."""
-    import types
-    import typing
-
     origin, args = typing.get_origin(ann), typing.get_args(ann)
     if origin is typing.Literal:
         return "one of " + ", ".join(f"`{a}`" for a in args)
@@ -132,8 +134,6 @@ def _models_in(ann: object) -> list[type[BaseModel]]:
 
 def study_schema_markdown() -> str:
     """The study file reference (docs/study-schema.md), walked from :class:`hil.study.StudyFile`."""
-    from .study import StudyFile
-
     out = [
         "# Study schema reference",
         "",
@@ -175,8 +175,6 @@ def study_schema_markdown() -> str:
 
 def tariff_schema_markdown() -> str:
     """The tariff file reference (docs/tariff-schema.md), from ``twin.econ.tariff.TARIFF_KEYS``."""
-    from twin.econ.tariff import TARIFF_KEYS
-
     out = [
         "# Tariff schema reference",
         "",

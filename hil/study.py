@@ -11,8 +11,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
+from zoneinfo import ZoneInfo
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -20,9 +22,11 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from twin.clock import check_start, check_timezone
 from twin.params import suggest
 
-from .config import find_profile, load_yaml
+from .config import find_profile, load_yaml, profiles_dir
+from .ems.profile import load_profile
 from .errors import ConfigError, Path_, Problem, line_for
 from .scenario import parse_duration
+from .tariff import find_tariff
 
 __all__ = [
     "CalendarSpec",
@@ -76,8 +80,6 @@ class CalendarSpec(_M):
         problem = check_timezone(v)
         if problem:
             raise ValueError(problem)
-        from datetime import datetime
-        from zoneinfo import ZoneInfo
 
         z = ZoneInfo(v)
         if datetime(2026, 1, 15, tzinfo=z).utcoffset() != datetime(2026, 7, 15, tzinfo=z).utcoffset():
@@ -319,7 +321,6 @@ def load_study(name_or_path: str | Path) -> Study:
         spec = StudyFile(**data)
     except ValidationError as exc:
         problems += _problems(exc, path, lines)
-    from .tariff import find_tariff
 
     tariff = data.get("tariff")
     if isinstance(tariff, str):  # checked even when the rest is not, so every problem shows at once
@@ -341,8 +342,6 @@ def load_study(name_or_path: str | Path) -> Study:
                 for p in exc.problems
             ]
     if spec.dispatch.ems is not None:
-        from .ems.profile import load_profile
-
         try:
             load_profile(_relative(path, spec.dispatch.ems.profile))
         except ConfigError as exc:
@@ -380,8 +379,6 @@ def _relative(study_path: Path, name: str) -> str:
     """A path in a study is relative to the study file, else to the working directory; a path
     under ``profiles/`` also resolves in the shipped profiles (an installed wheel has them
     elsewhere); a bare name is a shipped profile."""
-    from .config import profiles_dir
-
     p = Path(name)
     if not p.suffix or p.is_absolute():
         return name

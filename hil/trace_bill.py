@@ -10,6 +10,8 @@ import numpy as np
 from rich.table import Table
 
 from twin.econ import Bill, Tariff, compute_bill
+from twin.econ.optimum import optimal_dispatch
+from twin.econ.storage import StorageSpec
 
 from .trace import read_trace, read_trace_schema
 
@@ -106,8 +108,6 @@ def site_storage(site: Any) -> Any:
     """The site's storage as the optimum sees it: nameplate energy, the PCSs' rated power, the
     BMS's SoC window; one-way efficiencies of 0.95 stand for the PCS and cells (the twin's own
     round trip at moderate power is close to 0.9)."""
-    from twin.econ.storage import StorageSpec
-
     p = site.params
     return StorageSpec(
         energy_kwh=float(site.battery.capacity_kwh_nominal()) * p.battery.n_cabinets,  # per cabinet
@@ -152,8 +152,6 @@ def _optimum(out_dir: Path, tariff: Tariff, start: str, storage: Any, base_total
     storage auxiliaries) and PV, the site's storage starting from the run's first stored energy
     and ending each month with at least what the run had stored then (so neither is credited
     for emptying the battery)."""
-    from twin.econ.optimum import optimal_dispatch
-
     ts, p_grid_noess, interval_s = trace_import(out_dir, start=start, without_storage=True)
     table = read_trace(out_dir, ["t_s", *OPTIMUM_COLUMNS])
     h = interval_s / 3600.0

@@ -4,8 +4,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .config import load_yaml
+from .config import load_bench, load_yaml
+from .ems.profile import load_profile
 from .errors import ConfigError, Problem
+from .points import load_point_map
+from .runner import prepare_run
+from .scenario import ScenarioError, parse_scenario
+from .study import load_study
+from .tariff import is_tariff, load_tariff
 
 __all__ = ["validate_file"]
 
@@ -23,7 +29,6 @@ def validate_file(path: Path) -> tuple[str, list[Problem]]:
     if not isinstance(data, dict):
         return "?", [Problem(str(path), 1, "", "expected a mapping at the top of the file")]
     keys = set(data)
-    from .tariff import is_tariff, load_tariff
 
     if is_tariff(data):
         try:
@@ -32,16 +37,12 @@ def validate_file(path: Path) -> tuple[str, list[Problem]]:
             return "tariff", exc.problems
         return "tariff", []
     if keys & {"peak_shave", "tou", "soc", "no_export", "smoothing", "alarms", "demand_response"}:
-        from .ems.profile import load_profile
-
         try:
             load_profile(path)
         except ConfigError as exc:
             return "EMS profile", exc.problems
         return "EMS profile", []
     if "study" in keys:
-        from .study import load_study
-
         try:
             load_study(path)
         except ConfigError as exc:
@@ -52,13 +53,9 @@ def validate_file(path: Path) -> tuple[str, list[Problem]]:
             _check_scenario(path)
             return "scenario", []
         if "models" in keys or "kind" in keys:
-            from .points import load_point_map
-
             load_point_map(str(path))
             return "point map", []
         if keys & _SITE_KEYS:
-            from .config import load_bench
-
             load_bench(str(path))
             return "site", []
     except ConfigError as exc:
@@ -80,9 +77,6 @@ def validate_file(path: Path) -> tuple[str, list[Problem]]:
 def _check_scenario(path: Path) -> None:
     """Every problem at once: the file's own, and those against its site (signals, inputs,
     devices, fault targets) of every entry that did parse, even when others did not."""
-    from .runner import prepare_run
-    from .scenario import ScenarioError, parse_scenario
-
     data, lines = load_yaml(path)
     problems: list[Problem] = []
     sc = parse_scenario(data, path=path, lines=lines, partial=problems)

@@ -91,7 +91,7 @@ class ExperimentResult:
         return "\n".join(lines) + "\n"
 
 
-def run_cell_experiment(
+def run_cell_experiment(  # noqa: C901 - over 15 branches before the gate; to split
     params: CellParams,
     steps: Sequence[CellStep | str],
     *,

@@ -157,7 +157,7 @@ def _apply_profile(
     return rest
 
 
-def _coerce(tp: Any, value: Any, path: _Path, issues: list[ParameterIssue], meta: Mapping[str, Any]) -> Any:
+def _coerce(tp: Any, value: Any, path: _Path, issues: list[ParameterIssue], meta: Mapping[str, Any]) -> Any:  # noqa: C901 - over 15 branches before the gate; to split
     origin = get_origin(tp)
     args = get_args(tp)
     if origin in (typing.Union, types.UnionType):

@@ -28,10 +28,11 @@ from typing import Any
 
 from twin.econ import Tariff
 from twin.errors import ParameterError, ParameterIssue
-from twin.params import deep_merge, from_dict, param
+from twin.params import deep_merge, from_dict, param, suggest
 
 from ..config import find_profile, issues_to_config_error, load_yaml
-from ..errors import ConfigError
+from ..errors import ConfigError, Problem
+from ..tariff import load_tariff
 from ._common import HourRanges
 
 __all__ = [
@@ -206,8 +207,6 @@ class EmsProfile:
             return (), (), None
         tariff = None
         if t.tariff is not None:
-            from ..tariff import load_tariff
-
             tariff = load_tariff(t.tariff)
         return t.charge_hours, t.discharge_hours, tariff
 
@@ -221,9 +220,6 @@ def _check_tariff_periods(prof: EmsProfile) -> list[ParameterIssue]:
         if not (t.charge_hours or t.discharge_hours):
             issues.append(ParameterIssue(("tou",), "give a tariff or charge_hours/discharge_hours"))
         return issues
-    from twin.params import suggest
-
-    from ..tariff import load_tariff
 
     try:
         tariff = load_tariff(t.tariff)
@@ -280,8 +276,6 @@ def load_profile(name_or_path: str | Path, *, overrides: Mapping[str, Any] | Non
     path = find_profile("ems", str(name_or_path))
     data, lines = load_yaml(path)
     if not isinstance(data, Mapping):
-        from ..errors import Problem
-
         raise ConfigError([Problem(str(path), 1, "", "an EMS profile must be a mapping")])
     try:
         return profile_from_dict(data, overrides)

@@ -169,7 +169,7 @@ def _check(ts: np.ndarray, p: np.ndarray, interval_s: float) -> None:
         raise ParameterError(issues)
 
 
-def compute_bill(
+def compute_bill(  # noqa: C901 - over 15 branches before the gate; to split
     tariff: Tariff,
     ts: Any,
     p_import_kw: Any,

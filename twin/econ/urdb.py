@@ -78,7 +78,7 @@ def tariff_from_urdb(data: Mapping[str, Any]) -> Tariff:
     return tariff_from_urdb_object(data, root=())
 
 
-def tariff_from_urdb_object(d: Any, *, root: tuple[str | int, ...]) -> Tariff:
+def tariff_from_urdb_object(d: Any, *, root: tuple[str | int, ...]) -> Tariff:  # noqa: C901 - over 15 branches before the gate; to split
     issues: list[ParameterIssue] = []
     if not isinstance(d, Mapping):
         raise ParameterError([ParameterIssue(root, "expected a URDB rate object (a mapping)")])

@@ -126,7 +126,7 @@ def _required_time(
     return max(ends)
 
 
-def grid_code_issues(code: GridCode, *, path: _Path = ()) -> list[ParameterIssue]:
+def grid_code_issues(code: GridCode, *, path: _Path = ()) -> list[ParameterIssue]:  # noqa: C901 - over 15 branches before the gate; to split
     """Cross-field checks that a single field cannot make: thresholds on the right side of
     nominal and inside their adjustment ranges, trip settings that do not cut into a
     continuous or mandatory ride-through region, a RoCoF trip not below the RoCoF

@@ -17,6 +17,7 @@ EXIT_BAD_INPUT = 2
 
 
 def run_roi(study_name: str, out_dir: Path | None, *, show: bool = True) -> None:
+    # imported here, not at the top: only this command needs it (keeps `hil --help` quick)
     from .cli_common import err
     from .roi import run_study
     from .roi_io import write_roi
@@ -61,6 +62,7 @@ def run_roi(study_name: str, out_dir: Path | None, *, show: bool = True) -> None
             sys.exit(EXIT_BAD_INPUT)
     roi["wall_s"] = time.perf_counter() - wall0
     files = write_roi(out, roi, series)
+    # imported here, not at the top: only this command needs it (keeps `hil --help` quick)
     from .roi_report import print_roi_summary
 
     print_roi_summary(out, Console())

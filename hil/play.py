@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from .faults import FAULTS, FaultSpec, FaultType, resolve_targets
-from .scenario import Event, Expectation, Scenario, _alarm_table, _split_name, _state_enum
+from .scenario import Event, Expectation, Scenario, alarm_table, split_name, state_enum
 
 if TYPE_CHECKING:
     from twin.site import Snapshot
@@ -195,7 +195,7 @@ def _value_of(v: np.ndarray, score: Callable[[np.ndarray], float]) -> float:
 
 
 def _getter(target: str, snap: Snapshot) -> Callable[[Snapshot], np.ndarray]:
-    dev, idx, sig = _split_name(target)
+    dev, idx, sig = split_name(target)
     if idx is None and target in snap.scalars:
         return lambda s: np.asarray([s.scalars[target]])
     key = f"{dev}.{sig}"
@@ -226,7 +226,7 @@ def compile_check(ex: Expectation, snap: Snapshot, duration_s: float, dt: float,
             ok = lambda v: bool(np.all((v >= lo) & (v <= hi)))  # noqa: E731
             score = lambda v: float(np.max(np.abs(v - mid)))  # noqa: E731
     elif ex.what == "alarm":
-        table = _alarm_table(ex.target) or {}
+        table = alarm_table(ex.target) or {}
         bit = 1 << table[str(ex.alarm)]
 
         def raised(v: np.ndarray) -> bool:
@@ -237,7 +237,7 @@ def compile_check(ex: Expectation, snap: Snapshot, duration_s: float, dt: float,
         else:
             ok, score = (lambda v: not raised(v)), (lambda v: 1.0 if raised(v) else 0.0)
     else:
-        enum = _state_enum(ex.target)
+        enum = state_enum(ex.target)
         codes = np.asarray([int(enum[s]) for s in ex.states])
         ok = lambda v: bool(np.all(np.isin(v.astype(np.int64), codes)))  # noqa: E731
         score = lambda v: float(np.sum(~np.isin(v.astype(np.int64), codes)))  # noqa: E731

@@ -10,7 +10,7 @@ from pydantic import BaseModel
 from twin.econ.tariff import TARIFF_KEYS
 from twin.units import DURATION_UNITS, QUANTITY_UNITS
 
-from .scenario import _TOP, ACTIONS, Always, Eventually
+from .scenario import ACTIONS, TOP_KEYS, Always, Eventually
 from .study import StudyFile
 
 __all__ = ["scenario_schema_markdown"]
@@ -30,7 +30,7 @@ def scenario_schema_markdown() -> str:
     out: list[str] = [
         "# Scenario schema reference",
         "",
-        "Generated from `hil/scenario.py` by `hil schema`; do not edit by hand. The how-to is",
+        "Generated from `hil/scenario/` by `hil schema`; do not edit by hand. The how-to is",
         "[write a fault script](howto-fault-script.md); the faults are in [the catalogue](faults.md).",
         "",
         "## Top-level keys",
@@ -38,7 +38,7 @@ def scenario_schema_markdown() -> str:
         "| key | meaning |",
         "|---|---|",
     ]
-    out += [f"| `{k}` | {v} |" for k, v in _TOP.items()]
+    out += [f"| `{k}` | {v} |" for k, v in TOP_KEYS.items()]
     out += [
         "",
         "`scenario` and `duration` are required.",

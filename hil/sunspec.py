@@ -180,8 +180,19 @@ def shipped_models() -> list[int]:
 # --- values <-> words -----------------------------------------------------------------------
 
 
+#: 10**k for k = -30..30, each the double nearest the exact power (parsed from its decimal
+#: text; numpy's ``power(10.0, -5)`` is 9.999999999999999e-06, one unit in the last place off).
+_P10 = np.array([float(f"1e{k}") for k in range(-30, 31)])
+
+
 def scale_of(sf: int) -> float:
-    return 10.0 ** int(sf)
+    return float(_P10[int(sf) + 30])
+
+
+def pow10(sf: np.ndarray | int) -> np.ndarray:
+    """``10.0 ** sf`` elementwise for integer scale factors, each the nearest double to the
+    exact power (as :func:`scale_of`), so the vectorised encode equals :func:`encode_value`."""
+    return _P10[np.asarray(sf, dtype=np.int64) + 30]
 
 
 def usable_range(type_name: str) -> tuple[float, float]:
@@ -218,13 +229,14 @@ def encode_value(value: float | int | str | None, type_name: str, size: int, sf:
     if type_name == "string":
         return encode_string("" if value is None else str(value), size)
     t = TYPES[type_name]
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return to_words(t.not_implemented, t.words)
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+        return to_words(t.not_implemented, t.words)  # NaN and ±inf, as encode_array
     if type_name == "float32":
         return to_words(int(np.array([value], dtype=">f4").view(">u4")[0]), 2)
-    raw = round(float(value) / scale_of(sf))
-    lo, hi = usable_range(type_name)
-    raw = int(min(max(raw, lo), hi))
+    q = float(value) / scale_of(sf)
+    lo, hi = int(t.lo), int(_USABLE_HI[type_name])
+    # clip in integers: as floats, the 64-bit types' top (2**64 - 2) is 2**64, which wraps to 0
+    raw = min(max(round(q), lo), hi) if math.isfinite(q) else (hi if q > 0 else lo)
     return to_words(raw, t.words)
 
 
@@ -280,13 +292,15 @@ def encode_array(values: np.ndarray, type_name: str, sf: np.ndarray | int) -> np
         raw = np.where(nan, np.nan, v).astype(">f4").view(">u4").astype(np.uint64)
     else:
         lo, hi = usable_range(type_name)
-        scaled = np.rint(np.where(nan, 0.0, v) / np.power(10.0, sf))
-        raw_i = np.clip(scaled, lo, hi).astype(np.int64 if t.words < 4 else object)
-        if t.words == 4:
-            mod = 1 << 64
-            raw = np.array([int(x) % mod for x in raw_i], dtype=np.uint64)
+        with np.errstate(over="ignore"):  # past the double range: inf, clipped below
+            scaled = np.rint(np.where(nan, 0.0, v) / pow10(sf))
+        if t.words == 4:  # clipped in Python integers (as floats the top 2**64 - 2 is 2**64)
+            lo_i, hi_i, mod = int(t.lo), int(_USABLE_HI[type_name]), 1 << 64
+            big = np.clip(scaled, -(2.0**64), 2.0**64)  # no inf left for int()
+            raw = np.array([min(max(int(x), lo_i), hi_i) % mod for x in big], dtype=np.uint64)
             raw[nan] = np.uint64(t.not_implemented)
         else:
+            raw_i = np.clip(scaled, lo, hi).astype(np.int64)
             raw = (raw_i % (1 << (16 * t.words))).astype(np.uint64)
             raw[nan] = np.uint64(t.not_implemented)
     out = np.empty((v.size, t.words), dtype=np.uint16)

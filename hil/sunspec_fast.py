@@ -42,7 +42,7 @@ def _encode_int(
 
 
 def encode_scaled(values: np.ndarray, type_name: str, sf: np.ndarray, p10: np.ndarray) -> np.ndarray:
-    """``encode_array(values, type_name, sf)``, with ``p10 = np.power(10.0, sf)`` given."""
+    """``encode_array(values, type_name, sf)``, with ``p10 = hil.sunspec.pow10(sf)`` given."""
     if type_name not in COMPILED_TYPES:
         return encode_array(values, type_name, sf)
     t = TYPES[type_name]

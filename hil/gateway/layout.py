@@ -27,6 +27,7 @@ from ..sunspec import (
     PointDef,
     decode_words,
     encode_value,
+    pow10,
     usable_range,
 )
 
@@ -183,10 +184,10 @@ class TypePlan:
     cols: np.ndarray  # (k, words) register offsets
     sf: np.ndarray  # (n * k,) scale factor of each value, row-major
     values: np.ndarray  # (n, k) float
-    p10: np.ndarray = field(init=False)  # 10.0 ** sf, once
+    p10: np.ndarray = field(init=False)  # 10.0 ** sf (nearest doubles), once
 
     def __post_init__(self) -> None:
-        self.p10 = np.power(10.0, self.sf)
+        self.p10 = pow10(self.sf)
 
 
 def _getter(source: str) -> Getter:

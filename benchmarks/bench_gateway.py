@@ -13,7 +13,7 @@ import argparse
 import time
 from collections.abc import Callable
 
-import hil.gateway as gateway_mod
+import hil.gateway.runtime as gateway_mod  # where the per-tick encode looks up encode_scaled
 from hil.config import load_bench
 from hil.ems.batch_read import BatchReader
 from hil.ems.io import GatewayIO

@@ -256,11 +256,16 @@ class Play:
     faults: list[ActiveFault] = field(default_factory=list)
     applied: int = 0
 
+    @property
+    def t0(self) -> float:
+        """The twin's time when the scenario started: scenario time is ``site.t - t0``."""
+        return self._t0
+
     def __post_init__(self) -> None:
         sc = self.scenario
         site = self.bench.site
         self.dt = float(site.dt)
-        self._t0 = float(site.t)
+        self._t0 = float(site.t)  # the twin's time when the scenario started (its t = 0)
         # (tick, order, callable, label)
         self._due: list[tuple[int, int, Callable[[], None], str, str]] = []
         self._profiles: list[Profile] = []

@@ -240,7 +240,7 @@ class Runner:
         """Put the EMS writes (accepted and refused) and the twin inputs the devices pushed since
         the last call into the trace's events, each at the boundary where it was applied."""
         tr = self.trace
-        t0 = self.play._t0 if self.play is not None else 0.0
+        t0 = self.play.t0 if self.play is not None else 0.0
         log_ = self.gateway.write_log
         if len(log_) > self._writes_seen:
             for t, dev, point, value, status in log_[self._writes_seen :]:
@@ -263,7 +263,7 @@ class Runner:
     def _trace_tick(self, snap: Any) -> None:
         tr = self.trace
         tr.append(snap, {"runner.lag_s": self.lag_s})
-        t_rel = snap.t - (self.play._t0 if self.play is not None else 0.0)
+        t_rel = snap.t - (self.play.t0 if self.play is not None else 0.0)
         for key in ("pcs.alarm_bits", "bms.alarm_bits", "genset.state"):
             arr = snap.arrays.get(key)
             if arr is None:

@@ -18,10 +18,11 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from .faults import FAULTS, FaultSpec, FaultType, resolve_targets
+from .play_actions import SCHEDULES, Profile
 from .scenario import Event, Expectation, Scenario, alarm_table, split_name, state_enum
 
 if TYPE_CHECKING:
-    from twin.site import Snapshot
+    from twin.site import Site, Snapshot
 
     from .faults import Bench
     from .gateway import Device
@@ -44,17 +45,6 @@ class ActiveFault:
     @property
     def label(self) -> str:
         return self.spec.id or f"{self.spec.type}@{self.spec.target}"
-
-
-@dataclass
-class Profile:
-    """An input driven every tick over [t0, t1) by ``fn(t - t0)``, then set to ``end``."""
-
-    t0: float
-    t1: float
-    name: str
-    fn: Callable[[float], float]
-    end: float
 
 
 # -- expectations ---------------------------------------------------------------------------------
@@ -281,126 +271,28 @@ class Play:
     def _tick_of(self, t_s: float) -> int:
         return round(t_s / self.dt)
 
-    def _at(self, t_s: float, order: int, fn: Callable[[], None], kind: str, label: str) -> None:
+    def at(self, t_s: float, order: int, fn: Callable[[], None], kind: str, label: str) -> None:
         self._due.append((self._tick_of(t_s), order, fn, kind, label))
 
-    def _schedule(self, ev: Event, order: int) -> None:  # noqa: C901 - over 15 branches before the gate; to split
-        site = self.bench.site
-        t = ev.t_s
-        spec = ev.spec
-        a = ev.action
-        label = ev.name or ev.describe()
-        if a == "set":
+    def _schedule(self, ev: Event, order: int) -> None:
+        SCHEDULES[ev.action](self, ev, order, ev.name or ev.describe())
 
-            def do_set() -> None:  # one event per input, naming it and its value
-                for k, v in spec.items():
-                    site.set(k, v)
-                    self._event("event", label, k, f"{k} = {float(v):g}", value=float(v))
+    def add_profile(self, profile: Profile) -> None:
+        """Drive an input every tick over the profile's window (an action's ramp)."""
+        self._profiles.append(profile)
 
-            self._at(t, order, do_set, "set", label)
-        elif a == "fault":
-            self._at(t, order, lambda: self._inject(spec), "fault_inject", label)
-        elif a == "clear_fault":
-            self._at(t, order, lambda: self._clear_matching(spec), "event", label)
-        elif a == "grid_outage":
-            self._at(t, order, lambda: site.set("grid.available", 0), "event", label)
-            self._at(
-                t + spec.duration, order, lambda: site.set("grid.available", 1), "event", "grid restored"
-            )
-        elif a == "voltage":
-            v1, r, d = spec.v_pu, spec.ramp, spec.duration
-            self._profiles.append(Profile(t, t + 2 * r + d, "grid.v_pu", _trapezoid(1.0, v1, r, d), 1.0))
-            self._at(t, order, lambda: None, "event", label)
-        elif a == "frequency":
-            f0 = float(site.params.grid.f_nom_hz)
-            f1 = spec.f_hz
-            r = abs(f1 - f0) / spec.ramp_hz_per_s if spec.ramp_hz_per_s else 0.0
-            self._profiles.append(
-                Profile(t, t + 2 * r + spec.duration, "grid.f_hz", _trapezoid(f0, f1, r, spec.duration), f0)
-            )
-            if spec.ramp_hz_per_s:
-                rate = math.copysign(spec.ramp_hz_per_s, f1 - f0)
-                self._profiles.append(Profile(t, t + r, "grid.rocof_hz_per_s", lambda _x: rate, 0.0))
-                self._profiles.append(
-                    Profile(
-                        t + r + spec.duration,
-                        t + 2 * r + spec.duration,
-                        "grid.rocof_hz_per_s",
-                        lambda _x: -rate,
-                        0.0,
-                    )
-                )
-            self._at(t, order, lambda: None, "event", label)
-        elif a == "rocof":
-            f0 = float(site.params.grid.f_nom_hz)
-            r, d = spec.hz_per_s, spec.duration
-            self._profiles.append(
-                Profile(t, t + 2 * d, "grid.f_hz", lambda x: f0 + r * (x if x < d else 2 * d - x), f0)
-            )
-            self._profiles.append(Profile(t, t + d, "grid.rocof_hz_per_s", lambda _x: r, 0.0))
-            self._profiles.append(Profile(t + d, t + 2 * d, "grid.rocof_hz_per_s", lambda _x: -r, 0.0))
-            self._at(t, order, lambda: None, "event", label)
-        elif a == "demand_response":
-            util = self._utility()
-            eid = spec.id if spec.id is not None else order + 1
+    @property
+    def site(self) -> Site:
+        return self.bench.site
 
-            def announce() -> None:
-                if util is None:
-                    log.warning("demand response: this site has no Utility device; event not exposed")
-                    return
-                util.set_event(
-                    eid,
-                    start_s=site.t + spec.notice,
-                    duration_s=spec.duration,
-                    limit_w=spec.limit_kw * 1000.0,
-                )
-
-            self._at(t, order, announce, "event", label)
-            if util is not None:
-                self._at(
-                    t + spec.notice + spec.duration,
-                    order,
-                    util.clear_event,
-                    "event",
-                    f"demand response {eid} ends",
-                )
-        elif a in ("job_start", "job_stop", "job_fail"):
-            j = -1 if spec.job == "all" else int(spec.job)
-            self._at(t, order, lambda: site.set(f"gpu.{a}", j), "event", label)
-        elif a == "checkpoint":
-            j = -1 if spec.job == "all" else int(spec.job)
-            for n in range(spec.count):
-                self._at(t + n * spec.every, order, lambda: site.set("gpu.checkpoint", j), "event", label)
-        elif a == "smoothing":
-            on = 1.0 if spec else 0.0
-
-            def do_smoothing() -> None:
-                site.set("gpu.smoothing", on)
-                self._event("event", label, "gpu.smoothing", f"gpu.smoothing = {on:g}", value=on)
-
-            self._at(t, order, do_smoothing, "set", label)
-        elif a == "cloud":
-            self._profiles.append(
-                Profile(
-                    t,
-                    t + 2 * spec.ramp + spec.duration,
-                    "pv.cloud_index",
-                    _trapezoid(1.0, spec.index, spec.ramp, spec.duration),
-                    math.nan,
-                )
-            )
-            self._at(t, order, lambda: None, "event", label)
-        else:  # pragma: no cover - the parser admits only ACTIONS
-            raise ValueError(f"unknown action {a!r}")
-
-    def _utility(self) -> Any:
+    def utility(self) -> Any:
         for d in self.bench.gateway.devices:
             if d.kind == "utility":
                 return d.group.behaviour
         return None
 
     # faults
-    def _inject(self, spec: FaultSpec) -> None:
+    def inject(self, spec: FaultSpec) -> None:
         ft = FAULTS[spec.type]
         targets = resolve_targets(spec, self.bench.gateway.devices)
         t = self.bench.site.t
@@ -426,7 +318,7 @@ class Play:
         af.cleared = True
         af.end_s = self.bench.site.t
 
-    def _clear_matching(self, ref: Any) -> None:
+    def clear_matching(self, ref: Any) -> None:
         for af in self.faults:
             if af.cleared:
                 continue
@@ -436,7 +328,7 @@ class Play:
                 and (ref.target is None or ref.target == af.spec.target)
             ):
                 self._clear(af)
-                self._event("fault_clear", af.spec.type, af.spec.target, af.ftype.layer)
+                self.log_event("fault_clear", af.spec.type, af.spec.target, af.ftype.layer)
 
     # per tick
     def before_tick(self) -> None:
@@ -452,13 +344,13 @@ class Play:
             self.applied += 1
             if kind == "fault_inject" and self.faults:
                 af = self.faults[-1]
-                self._event(kind, af.spec.type, af.spec.target, af.ftype.layer)
+                self.log_event(kind, af.spec.type, af.spec.target, af.ftype.layer)
             elif kind == "fault_clear":
                 cleared = next((f for f in self.faults if f.label == label), None)
                 if cleared is not None:
-                    self._event(kind, cleared.spec.type, cleared.spec.target, cleared.ftype.layer)
+                    self.log_event(kind, cleared.spec.type, cleared.spec.target, cleared.ftype.layer)
             elif kind != "set":  # a set logged each input it set
-                self._event(kind, label, "", "")
+                self.log_event(kind, label, "", "")
         t_rel = site.t - self._t0
         for p in self._profiles:
             if p.t0 - 1e-9 <= t_rel < p.t1 - 1e-9:
@@ -490,7 +382,7 @@ class Play:
 
     def _record_check(self, c: Check) -> None:
         r = c.result(self.scenario.duration_s)
-        self._event(
+        self.log_event(
             "expectation",
             c.ex.name,
             c.ex.target,
@@ -499,7 +391,7 @@ class Play:
             value=c.worst,
         )
 
-    def _event(self, kind: str, source: str, target: str, detail: str, **kw: Any) -> None:
+    def log_event(self, kind: str, source: str, target: str, detail: str, **kw: Any) -> None:
         if self.trace is not None:
             self.trace.event(
                 self.bench.site.t - self._t0, kind, source=source, target=target, detail=detail, **kw
@@ -525,18 +417,3 @@ class Play:
             }
             for af in self.faults
         ]
-
-
-def _trapezoid(v0: float, v1: float, ramp: float, hold: float) -> Callable[[float], float]:
-    """v0 → v1 over ``ramp``, hold ``hold``, back to v0 over ``ramp`` (a step when ramp is 0)."""
-
-    def f(x: float) -> float:
-        if ramp > 0 and x < ramp:
-            return v0 + (v1 - v0) * x / ramp
-        if x < ramp + hold:
-            return v1
-        if ramp > 0:
-            return v1 + (v0 - v1) * min(1.0, (x - ramp - hold) / ramp)
-        return v0
-
-    return f

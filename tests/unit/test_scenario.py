@@ -11,8 +11,9 @@ import pytest
 from hil.config import load_bench
 from hil.faults import FAULTS, catalogue_markdown
 from hil.gateway import Gateway
+from hil.play_actions import SCHEDULES
 from hil.runner import prepare_run, run_scenario
-from hil.scenario import ScenarioError, load_scenario, parse_duration, parse_quantity
+from hil.scenario import ACTIONS, ScenarioError, load_scenario, parse_duration, parse_quantity
 
 ROOT = Path(__file__).resolve().parents[2]
 BAD = ROOT / "tests" / "data" / "bad_scenarios"
@@ -167,3 +168,8 @@ def test_an_unknown_opcua_status_is_refused_at_load_with_file_line_and_did_you_m
     assert "unknown OPC UA Bad status code 'BadDeviceFailur'; did you mean 'BadDeviceFailure'?" in text
     assert f"{path}:8" in text  # a Bad code where an Uncertain one is due
     assert "unknown OPC UA Uncertain status code 'BadDeviceFailure'" in text
+
+
+def test_every_timeline_action_has_exactly_one_scheduler() -> None:
+    """An action the parser admits but the play cannot schedule would fail mid-run."""
+    assert set(SCHEDULES) == set(ACTIONS)

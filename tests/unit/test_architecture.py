@@ -211,3 +211,26 @@ def test_the_package_face_reexports_its_public_names_lazily() -> None:
     for name in hil.__all__:
         obj = getattr(hil, name)
         assert getattr(importlib.import_module(obj.__module__), name) is obj
+
+
+def test_the_leak_check_sees_a_socket_and_a_thread_left_open() -> None:
+    """The autouse leak check (tests/conftest.py) is not a check that cannot fail."""
+    import socket
+    import threading
+
+    from conftest import _open_sockets, leaks_since
+
+    threads, sockets = set(threading.enumerate()), _open_sockets()
+    stop = threading.Event()
+    t = threading.Thread(target=stop.wait, name="left-running", daemon=True)
+    s = socket.socket()
+    t.start()
+    try:
+        found = leaks_since(threads, sockets, grace_s=0.1)
+        assert any("left-running" in p for p in found)
+        assert any(p.startswith("open socket:") for p in found)
+    finally:
+        stop.set()
+        t.join()
+        s.close()
+    assert leaks_since(threads, sockets, grace_s=1.0) == []

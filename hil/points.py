@@ -11,7 +11,7 @@ points to the twin, by path ``<model>.<point>`` or ``<model>.<group>.<point>``:
 ``auto``     a scale factor chosen so that the named rating fits every point that uses it.
 
 ``[i]`` is the device instance, ``[g]`` the repeating-group instance. Ratings (``w_max``,
-``va_max``, ...) and ``dev.*`` names come from the device kind's behaviour (``hil/devices.py``).
+``va_max``, ...) and ``dev.*`` names come from the device kind's behaviour (``hil/devices/``).
 Points left unbound serve SunSpec's not-implemented value, never 0.
 """
 

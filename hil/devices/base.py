@@ -1,0 +1,194 @@
+"""The base of every device behaviour: controls, derived values, reversion timers and the
+heartbeat watchdog, the record of what was pushed to the twin and why."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from typing import Any, ClassVar
+
+import numpy as np
+
+from twin import Site
+from twin.params import suggest
+from twin.site import Snapshot
+
+SQRT3 = math.sqrt(3.0)
+Arr = np.ndarray
+Pushed = tuple[int, str, float, str]  # unit, twin input ("pcs[0].p_set_kw"), value, cause
+
+#: Why a behaviour pushed an input (the ``detail`` of the trace's ``input`` events).
+BY_WRITE = "register write"
+BY_REVERSION = "reversion"
+BY_WATCHDOG = "comm-loss watchdog"
+AT_START = "power-on state"
+
+
+class Behaviour:
+    """Base: one device kind. Subclasses set ``kind``, ``area`` and the hooks."""
+
+    kind: ClassVar[str] = ""
+    area: ClassVar[str] = ""
+    unit_base: ClassVar[int] = 1
+    prefix: ClassVar[str] = ""
+    derived_names: ClassVar[tuple[str, ...]] = ()
+
+    def __init__(self, site: Site, *, watchdog_s: float = 10.0) -> None:
+        self.site = site
+        self.watchdog_s = watchdog_s
+        self.n = self.count(site)
+        self.local = np.zeros(self.n, dtype=bool)
+        self.ratings: dict[str, Arr] = {}
+        self.commands: dict[str, tuple[str, float]] = {}
+        self.pushed: list[Pushed] = []  # the twin inputs set since the gateway last collected them
+        self._names = set(site.snapshot().keys()) if self.n else set()
+
+    @staticmethod
+    def count(site: Site) -> int:
+        return 1
+
+    def instance_name(self, i: int) -> str:
+        return f"{self.prefix}{i + 1:02d}" if self.n > 1 or self.kind in ("bess", "genset") else self.prefix
+
+    # -- sources -------------------------------------------------------------------------
+    def knows(self, source: str) -> bool:
+        if source.startswith("dev."):
+            return source[4:] in self.derived_names
+        dev, _, sig = source.partition(".")
+        base = dev.split("[")[0]
+        if "[" in dev:
+            return f"{base}.{sig}" in self.site.snapshot().arrays
+        return source in self.site.snapshot().scalars
+
+    def unknown_source_message(self, source: str) -> str:
+        snap = self.site.snapshot()
+        names = [f"dev.{d}" for d in self.derived_names]
+        names += [f"{k.split('.')[0]}[i].{k.split('.', 1)[1]}" for k in snap.arrays]
+        names += list(snap.scalars)
+        hint = suggest(source, names)
+        return f"unknown source {source!r}" + (f"; did you mean {hint[0]!r}?" if hint else "")
+
+    def resolve(self, source: str, snap: Snapshot, derived: dict[str, Any]) -> Any:
+        if source.startswith("dev."):
+            return derived[source[4:]]
+        dev, _, sig = source.partition(".")
+        if "[" in dev:
+            return snap.arrays[f"{dev.split('[')[0]}.{sig}"]
+        return snap.scalars[source]
+
+    # -- hooks ---------------------------------------------------------------------------
+    def derive(self, snap: Snapshot, controls: dict[str, Arr], *, dt: float) -> dict[str, Any]:
+        return {}
+
+    def start(self, controls: dict[str, Arr]) -> None:
+        """Push the registers' power-on state to the twin, once (the gateway calls it when built)."""
+        return None
+
+    def apply(self, controls: dict[str, Arr], written: dict[str, Arr], *, t: float, dt: float) -> None:
+        """Turn the controls written since the last tick boundary (``written``: path -> a mask
+        of the units written) into twin inputs; push nothing that was not written or reverted."""
+        return None
+
+    # -- pushing twin inputs ---------------------------------------------------------------
+    def push(self, name: str, values: Arr, units: Arr, why: Arr | str) -> None:
+        """Set the per-unit twin input ``name`` (``"pcs.p_set_kw"``) to ``values`` on the
+        ``units`` (a mask) only; the other units keep whatever was last set, by anyone."""
+        units = np.asarray(units, dtype=bool)
+        if not units.any():
+            return
+        dev, _, sig = name.partition(".")
+        if units.all():
+            self.site.set_units(name, values)
+        else:
+            for i in np.flatnonzero(units):
+                self.site.set(f"{dev}[{i}].{sig}", float(values[i]))
+        for i in np.flatnonzero(units):
+            cause = why if isinstance(why, str) else str(why[i])
+            self.pushed.append((int(i), f"{dev}[{i}].{sig}", float(values[i]), cause))
+
+    def push_scalar(self, name: str, value: float, why: str) -> None:
+        """Set a site-wide twin input (``"pv.p_limit_pct"``) from this kind's single device."""
+        self.site.set(name, value)
+        self.pushed.append((0, name, float(value), why))
+
+
+def _units(written: dict[str, Arr], paths: Iterable[str], n: int) -> Arr:
+    """The units for which any of ``paths`` is in ``written``."""
+    out = np.zeros(n, dtype=bool)
+    for path in paths:
+        w = written.get(path)
+        if w is not None:
+            out |= w
+    return out
+
+
+def _mark(written: dict[str, Arr], paths: Iterable[str], units: Arr) -> None:
+    """Record a write of ``paths`` on ``units`` (a reversion writes the values it reverts to)."""
+    for path in paths:
+        prev = written.get(path)
+        written[path] = units.copy() if prev is None else prev | units
+
+
+def _c(controls: dict[str, Arr], path: str, default: float = 0.0, n: int = 1) -> Arr:
+    a = controls.get(path)
+    return a[:, 0] if a is not None else np.full(n, default)
+
+
+class Reversion:
+    """A SunSpec reversion timer (``*RvrtTms`` / ``*RvrtRem``) for one control function.
+
+    Writing the setpoint, its enable or its timer while enabled and ``RvrtTms > 0`` (re)arms
+    the countdown; at expiry the enable becomes ``EnaRvrt`` and the setpoints their ``Rvrt``
+    values. ``RvrtTms = 0`` disables reversion."""
+
+    def __init__(self, n: int, *, ena: str, tms: str, ena_rvrt: str, pairs: list[tuple[str, str]]) -> None:
+        self.rem = np.zeros(n)
+        self.ena, self.tms, self.ena_rvrt, self.pairs = ena, tms, ena_rvrt, pairs
+
+    @property
+    def paths(self) -> tuple[str, ...]:
+        """The controls an expiry writes: the enable and the setpoints."""
+        return (self.ena, *(sp for sp, _ in self.pairs))
+
+    def step(self, c: dict[str, Arr], written: dict[str, Arr], dt: float, force: Arr) -> Arr:
+        """Advance the countdown; revert the units whose timer expires now (or that ``force``
+        names) and return them (a mask)."""
+        if self.ena not in c or self.tms not in c:
+            return np.zeros(self.rem.size, dtype=bool)
+        ena = c[self.ena][:, 0] > 0
+        expired = self.countdown(
+            written, (self.ena, self.tms, *(s for s, _ in self.pairs)), ena, c[self.tms][:, 0], dt, force
+        )
+        if expired.any():
+            if self.ena_rvrt in c:
+                c[self.ena][expired, 0] = c[self.ena_rvrt][expired, 0]
+            for sp, rv in self.pairs:
+                if sp in c and rv in c:
+                    c[sp][expired, 0] = c[rv][expired, 0]
+            self.rem[expired] = 0.0
+        return expired
+
+    def countdown(
+        self, written: dict[str, Arr], paths: tuple[str, ...], active: Arr, tms: Arr, dt: float, force: Arr
+    ) -> Arr:
+        """Advance the timer; returns the units whose reversion fires now (``force``: the
+        controller-heartbeat watchdog fires every active one). A write to any of ``paths``
+        while active and ``tms > 0`` re-arms it; ``tms <= 0`` disarms it."""
+        touched = np.zeros(self.rem.size, dtype=bool)
+        for path in paths:
+            if path in written:
+                touched |= written[path]
+        arm = touched & active & (tms > 0)
+        self.rem = np.where(arm, tms, self.rem)
+        self.rem = np.where(tms <= 0, 0.0, self.rem)
+        running = (self.rem > 0) & ~arm
+        self.rem = np.where(running, self.rem - dt, self.rem)
+        return np.asarray((running & (self.rem <= 1e-9)) | (force & active))
+
+    @property
+    def remaining(self) -> Arr:
+        return np.ceil(np.maximum(self.rem, 0.0) - 1e-9)
+
+
+#: The battery controls each twin input depends on (SunSpec 702/704, legacy 123/124). A write of
+#: any of them, or a reversion of it, pushes that input for the unit; nothing else does.

@@ -18,17 +18,14 @@ from rich.panel import Panel
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
+from twin.units import signal_unit
+
+from .scenario.names import KEY_SIGNAL_LABELS
+
 __all__ = ["RunDisplay", "live_panel", "status_panel"]
 
 _SIGNALS = (
-    ("grid import", "grid.p_import_kw", "kW"),
-    ("BESS power", "bess.p_ac_kw", "kW"),
-    ("BESS SoC", "bess.soc_pct", "%"),
-    ("IT load", "site.p_it_kw", "kW"),
-    ("PV", "pv.p_ac_kw", "kW"),
-    ("genset", "genset.p_kw", "kW"),
-    ("frequency", "grid.f_hz", "Hz"),
-    ("voltage", "grid.v_pu", "pu"),
+    *((label, name, signal_unit(name) or "") for name, label in KEY_SIGNAL_LABELS.items()),
     ("PCS running", "pcs.running_count", ""),
 )
 

@@ -58,13 +58,16 @@ def state_enum(target: str) -> Any:
     }.get(f"{dev}.{sig}")
 
 
-DEFAULT_KEY_SIGNALS = [
-    "grid.p_import_kw",
-    "bess.p_ac_kw",
-    "bess.soc_pct",
-    "site.p_it_kw",
-    "pv.p_ac_kw",
-    "genset.p_kw",
-    "grid.f_hz",
-    "grid.v_pu",
-]
+#: The key signals, with their labels: the report's panels, the live status panel and a
+#: scenario's default ``report: {signals:}`` show these, in this order.
+KEY_SIGNAL_LABELS = {
+    "grid.p_import_kw": "grid import",
+    "bess.p_ac_kw": "BESS power",
+    "bess.soc_pct": "BESS SoC",
+    "site.p_it_kw": "IT load",
+    "pv.p_ac_kw": "PV",
+    "genset.p_kw": "genset",
+    "grid.f_hz": "frequency",
+    "grid.v_pu": "voltage",
+}
+DEFAULT_KEY_SIGNALS = list(KEY_SIGNAL_LABELS)

@@ -90,8 +90,11 @@ from dataclasses import dataclass
 from .endpoints import IDENTITY_KEYS, ModbusLimits
 from .gateway import Device, Gateway, WriteStatus
 from .modbus_server import Deferred, ModbusStats, TcpServer
+from .modbus_server import exception_pdu as _exc
+from .modbus_server import pack_bits as _pack_bits
 from .modbus_tls import Access, server_context
 from .security import ModbusSecurity
+from .sunspec_codes import INV_RUNNING_CODES
 
 __all__ = [
     "LAYOUTS",
@@ -119,7 +122,7 @@ _WRITE_CODES: dict[WriteStatus, int] = {
     WriteStatus.TYPE_MISMATCH: ILLEGAL_VALUE,
     WriteStatus.LOCAL_CONTROL: ILLEGAL_FUNCTION,
 }
-_RUNNING = (3, 4)  # 701.InvSt RUNNING, THROTTLED
+
 _ALARM_POINTS = ("802.Evt1", "103.Evt1")
 _COIL_ON, _COIL_OFF = 0xFF00, 0x0000
 _BENCH_IDENTITY = {"vendor": "aidc-hil", "product_code": "HIL-BENCH", "revision": "0.1"}
@@ -130,18 +133,6 @@ _H3 = struct.Struct(">HHH")
 def write_exception(status: WriteStatus) -> int | None:
     """The Modbus exception code for a refused write (None when accepted)."""
     return _WRITE_CODES.get(status)
-
-
-def _exc(fc: int, code: int) -> bytes:
-    return bytes(((fc | 0x80) & 0xFF, code))
-
-
-def _pack_bits(bits: Sequence[bool]) -> bytes:
-    out = bytearray((len(bits) + 7) // 8)
-    for k, b in enumerate(bits):
-        if b:
-            out[k >> 3] |= 1 << (k & 7)
-    return bytes(out)
 
 
 @dataclass(frozen=True)
@@ -330,7 +321,7 @@ class _Context:
             if name == "run":
                 p = dev.group.by_key.get("701.InvSt")
                 v = dev.value(p) if p is not None else None
-                out.append(v in _RUNNING)
+                out.append(v in INV_RUNNING_CODES)
             else:
                 out.append(False)
         return out

@@ -30,7 +30,7 @@ import asyncio
 import logging
 import struct
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, fields
 from typing import TYPE_CHECKING, Any
 
@@ -50,6 +50,20 @@ MBAP = struct.Struct(">HHHB")
 MAX_LENGTH = 254  # MBAP length: the unit id and a PDU of at most 253 bytes
 BATCH = 32  # requests handled per connection per turn of the event loop
 _READ_AHEAD = 4 * (6 + MAX_LENGTH)  # buffered bytes beyond which a busy connection is not read
+
+
+def exception_pdu(fc: int, code: int) -> bytes:
+    """The exception answer to function ``fc``: the code with its top bit set, then ``code``."""
+    return bytes(((fc | 0x80) & 0xFF, code))
+
+
+def pack_bits(bits: Sequence[bool]) -> bytes:
+    """Coils or discrete inputs packed LSB first, eight to a byte (FC01, FC02)."""
+    out = bytearray((len(bits) + 7) // 8)
+    for k, b in enumerate(bits):
+        if b:
+            out[k >> 3] |= 1 << (k & 7)
+    return bytes(out)
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
@@ -32,6 +33,8 @@ __all__ = [
     "encode_value",
     "model_def",
     "models_dir",
+    "symbol_bits",
+    "symbols",
 ]
 
 #: 0-based PDU address of the 'SunS' marker (Modicon "40001").
@@ -173,6 +176,32 @@ def model_def(model_id: int) -> ModelDef:
     return ModelDef(int(data["id"]), g["name"], g.get("label", ""), g.get("desc", ""), _group(g))
 
 
+def symbols(model_id: int, point: str) -> dict[str, int]:
+    """The symbols of one point of a shipped model, by name: ``symbols(701, "InvSt")``.
+    ``point`` may name a point inside groups (``"lithium_ion_string.ConSt"``). KeyError if
+    the model, a group or the point is missing or the point has no symbols."""
+    g = model_def(model_id).group
+    *groups, name = point.split(".")
+    for gname in groups:
+        sub = g.group(gname)
+        if sub is None:
+            raise KeyError(f"SunSpec model {model_id} has no group {gname!r}")
+        g = sub
+    pdef = g.point(name)
+    if pdef is None or not pdef.symbols:
+        raise KeyError(f"SunSpec model {model_id} has no enumerated point {point!r}")
+    return dict(pdef.symbols)
+
+
+def symbol_bits(model_id: int, point: str, names: Iterable[str]) -> int:
+    """The mask of a bitfield point's ``names`` (each symbol's value is its bit number)."""
+    table = symbols(model_id, point)
+    mask = 0
+    for name in names:
+        mask |= 1 << table[name]
+    return mask
+
+
 def shipped_models() -> list[int]:
     return sorted(int(p.stem.split("_")[1]) for p in models_dir().glob("model_*.json"))
 
@@ -198,6 +227,11 @@ def pow10(sf: np.ndarray | int) -> np.ndarray:
 def usable_range(type_name: str) -> tuple[float, float]:
     t = TYPES[type_name]
     return float(t.lo), float(_USABLE_HI[type_name])
+
+
+def usable_range_int(type_name: str) -> tuple[int, int]:
+    """:func:`usable_range` in exact integers (a 64-bit type's top is not a double)."""
+    return int(TYPES[type_name].lo), int(_USABLE_HI[type_name])
 
 
 def to_words(raw: int, words: int) -> list[int]:
@@ -234,7 +268,7 @@ def encode_value(value: float | int | str | None, type_name: str, size: int, sf:
     if type_name == "float32":
         return to_words(int(np.array([value], dtype=">f4").view(">u4")[0]), 2)
     q = float(value) / scale_of(sf)
-    lo, hi = int(t.lo), int(_USABLE_HI[type_name])
+    lo, hi = usable_range_int(type_name)
     # clip in integers: as floats, the 64-bit types' top (2**64 - 2) is 2**64, which wraps to 0
     raw = min(max(round(q), lo), hi) if math.isfinite(q) else (hi if q > 0 else lo)
     return to_words(raw, t.words)
@@ -295,7 +329,7 @@ def encode_array(values: np.ndarray, type_name: str, sf: np.ndarray | int) -> np
         with np.errstate(over="ignore"):  # past the double range: inf, clipped below
             scaled = np.rint(np.where(nan, 0.0, v) / pow10(sf))
         if t.words == 4:  # clipped in Python integers (as floats the top 2**64 - 2 is 2**64)
-            lo_i, hi_i, mod = int(t.lo), int(_USABLE_HI[type_name]), 1 << 64
+            (lo_i, hi_i), mod = usable_range_int(type_name), 1 << 64
             big = np.clip(scaled, -(2.0**64), 2.0**64)  # no inf left for int()
             raw = np.array([min(max(int(x), lo_i), hi_i) % mod for x in big], dtype=np.uint64)
             raw[nan] = np.uint64(t.not_implemented)

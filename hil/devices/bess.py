@@ -9,6 +9,9 @@ import numpy as np
 from twin import Site
 from twin.site import Snapshot
 
+from ..sunspec import symbol_bits, symbols
+from ..sunspec_codes import BMS_FAULT, CONN_ST, DER_MODE, EVT1_BMS, INV_RUNNING_CODES, OP_CTL_RUN, STA_713
+from .ac import ac_block
 from .base import (
     AT_START,
     BY_REVERSION,
@@ -22,7 +25,18 @@ from .base import (
     _mark,
     _units,
 )
+from .codes import CONTACTOR_CLOSED, LEGACY_OF_INV, lookup
 
+_W_MODE = symbols(704, "WSetMod")
+_VAR_MODE = symbols(704, "VarSetMod")
+_EXT = symbols(704, "PFWInj.Ext")
+_SET_INV_STATE = symbols(802, "SetInvState")
+_SET_OP = symbols(802, "SetOp")
+_CONN_123 = symbols(123, "Conn")
+_STOR_CHARGE = symbol_bits(124, "StorCtl_Mod", ("CHARGE",))  # a bitfield
+_STOR_DISCHARGE = symbol_bits(124, "StorCtl_Mod", ("DiSCHARGE",))  # so spelled in model 124
+_GFM_MODE = float(1 << DER_MODE["GRID_FORMING"])  # 701 DERMode bits
+_GFL_MODE = float(1 << DER_MODE["GRID_FOLLOWING"])
 _ENABLE_PATHS = ("715.OpCtl", "802.SetInvState", "123.Conn")
 _P_PATHS = (
     "702.WMax", "702.WChaRteMax", "702.WDisChaRteMax",
@@ -149,16 +163,19 @@ class BessBehaviour(Behaviour):
         # start / stop / standby (715 OpCtl, 802 SetInvState)
         if "715.OpCtl" in written:
             op = c["715.OpCtl"][:, 0]
-            self.enable = np.where(written["715.OpCtl"], np.isin(op, (1, 3)).astype(float), self.enable)
+            self.enable = np.where(written["715.OpCtl"], np.isin(op, OP_CTL_RUN).astype(float), self.enable)
         if "802.SetInvState" in written:
             s = c["802.SetInvState"][:, 0]
-            self.enable = np.where(written["802.SetInvState"], (s == 3).astype(float), self.enable)
+            started = s == _SET_INV_STATE["INVERTER_STARTED"]
+            self.enable = np.where(written["802.SetInvState"], started.astype(float), self.enable)
         if "802.SetOp" in written:
             s = c["802.SetOp"][:, 0]
-            self.disconnect = np.where(written["802.SetOp"], (s == 2).astype(float), self.disconnect)
+            off = s == _SET_OP["DISCONNECT"]
+            self.disconnect = np.where(written["802.SetOp"], off.astype(float), self.disconnect)
         if "123.Conn" in written:
             s = c["123.Conn"][:, 0]
-            self.enable = np.where(written["123.Conn"], (s == 1).astype(float), self.enable)
+            conn = s == _CONN_123["CONNECT"]
+            self.enable = np.where(written["123.Conn"], conn.astype(float), self.enable)
         self.push("pcs.enable", self.enable, _units(written, _ENABLE_PATHS, n), BY_WRITE)
         self.push("bms.disconnect", self.disconnect, _units(written, ("802.SetOp",), n), BY_WRITE)
         # alarm reset: write 1, the device clears it when done
@@ -205,7 +222,7 @@ class BessBehaviour(Behaviour):
         q_follows_p = np.zeros(n, dtype=bool)
         if "704.WSetEna" in c:
             ena = _c(c, "704.WSetEna", 0, n) > 0
-            watts = _c(c, "704.WSetMod", 1, n) == 1
+            watts = _c(c, "704.WSetMod", _W_MODE["WATTS"], n) == _W_MODE["WATTS"]
             target = np.where(watts, _c(c, "704.WSet", 0, n), _c(c, "704.WSetPct", 0, n) / 100.0 * wmax)
             p = np.where(ena, target, 0.0)
             if "704.WMaxLimPctEna" in c:
@@ -216,24 +233,21 @@ class BessBehaviour(Behaviour):
             var_max = self.ratings["var_max"]
             if "704.VarSetEna" in c:
                 vena = _c(c, "704.VarSetEna", 0, n) > 0
-                vwatts = _c(c, "704.VarSetMod", 1, n) == 1
-                vt = np.where(
-                    vwatts, _c(c, "704.VarSet", 0, n), _c(c, "704.VarSetPct", 0, n) / 100.0 * var_max
-                )
+                vt = self._var_target(c, p, wmax, var_max)
                 q = np.where(vena, vt, 0.0)
             for grp, sign_p in (("PFWInj", 1.0), ("PFWAbs", -1.0)):
                 q_follows_p |= (_c(c, f"704.{grp}Ena", 0, n) > 0) & ~(_c(c, "704.VarSetEna", 0, n) > 0)
                 ena_pf = (_c(c, f"704.{grp}Ena", 0, n) > 0) & (np.sign(p) == sign_p)
                 pf = np.clip(_c(c, f"704.{grp}.PF", 1.0, n), 0.01, 1.0)
-                under = _c(c, f"704.{grp}.Ext", 0, n) == 1
+                under = _c(c, f"704.{grp}.Ext", 0, n) == _EXT["UNDER_EXCITED"]
                 q_pf = np.abs(p) * np.tan(np.arccos(pf)) * np.where(under, -1.0, 1.0)
                 q = np.where(ena_pf & ~(_c(c, "704.VarSetEna", 0, n) > 0), q_pf, q)
         elif "124.StorCtl_Mod" in c:  # legacy personality
             mod = _c(c, "124.StorCtl_Mod", 0, n).astype(int)
             wmax124 = np.minimum(_c(c, "124.WChaMax", np.nan, n), w_rtg)
             wmax124 = np.where(np.isnan(wmax124), w_rtg, wmax124)
-            dis = np.where(mod & 2, _c(c, "124.OutWRte", 0, n) / 100.0 * wmax124, 0.0)
-            ch = np.where(mod & 1, _c(c, "124.InWRte", 0, n) / 100.0 * wmax124, 0.0)
+            dis = np.where(mod & _STOR_DISCHARGE, _c(c, "124.OutWRte", 0, n) / 100.0 * wmax124, 0.0)
+            ch = np.where(mod & _STOR_CHARGE, _c(c, "124.InWRte", 0, n) / 100.0 * wmax124, 0.0)
             p = dis - ch
             if "123.WMaxLim_Ena" in c:
                 lim = _c(c, "123.WMaxLim_Ena", 0, n) > 0
@@ -247,15 +261,33 @@ class BessBehaviour(Behaviour):
                 q = np.where(q_follows_p, q_pf, q)
         return p, q, q_follows_p
 
+    def _var_target(self, c: dict[str, Arr], p: Arr, wmax: Arr, var_max: Arr) -> Arr:
+        """704 ``VarSet`` (var) or ``VarSetPct`` of the base ``VarSetMod`` names: ``WMax``,
+        the var rating, the vars available at ``p`` within the VA rating, or the VA rating."""
+        n = self.n
+        mode = _c(c, "704.VarSetMod", _VAR_MODE["VARS"], n)
+        pct = _c(c, "704.VarSetPct", 0, n) / 100.0
+        va_max = self.ratings["va_max"]
+        var_avail = np.minimum(np.sqrt(np.maximum(va_max * va_max - p * p, 0.0)), var_max)
+        return np.select(
+            [
+                mode == _VAR_MODE["VARS"],
+                mode == _VAR_MODE["W_MAX_PCT"],
+                mode == _VAR_MODE["VAR_MAX_PCT"],
+                mode == _VAR_MODE["VAR_AVAIL_PCT"],
+                mode == _VAR_MODE["VA_MAX_PCT"],
+            ],
+            [_c(c, "704.VarSet", 0, n), pct * wmax, pct * var_max, pct * var_avail, pct * va_max],
+            0.0,
+        )
+
     # -- twin -> registers ----------------------------------------------------------------
     def derive(self, snap: Snapshot, controls: dict[str, Arr], *, dt: float) -> dict[str, Any]:
         a = snap.arrays
         s = snap.scalars
-        w = a["pcs.p_ac_kw"] * 1000.0
-        var = a["pcs.q_ac_kvar"] * 1000.0
-        va = np.hypot(w, var)
         v_ll = self.ratings["v_nom"] * s["grid.v_pu"]
-        amps = va / (SQRT3 * np.maximum(v_ll, 1.0))
+        ac = ac_block(a["pcs.p_ac_kw"] * 1000.0, a["pcs.q_ac_kvar"] * 1000.0, v_ll)
+        var = ac["var"]
         h = dt / 3600.0
         e = self.e
         # the twin's books: each tick's mean AC power split by sign, times dt
@@ -267,48 +299,40 @@ class BessBehaviour(Behaviour):
         e["dc_inj"] += np.maximum(-p_dc, 0) * h  # into the battery
         e["dc_abs"] += np.maximum(p_dc, 0) * h
         state = a["pcs.state"]
-        running = np.isin(state, (3, 4))
-        closed = a["bms.contactor"] == 2
+        running = np.isin(state, INV_RUNNING_CODES)
+        closed = a["bms.contactor"] == CONTACTOR_CLOSED
         v_dc = a["bess.v_dc_v"]
         t = snap.t
-        evt1 = a["bms.alarm_bits"].astype(np.int64) | np.where(self.comms_lost, 1, 0)
-        bms_state = a["bms.state"]
+        alarm_bits = a["bms.alarm_bits"]
+        comm_bit = 1 << EVT1_BMS["COMMUNICATION_ERROR"]
+        evt1 = alarm_bits.astype(np.int64) | np.where(self.comms_lost, comm_bit, 0)
         soc = a["bess.soc_pct"]
         soc_min = self.ratings["soc_min_pct"]
         wh_avail = np.maximum(soc - soc_min, 0.0) / 100.0 * self.ratings["wh_rtg"] * a["bms.soh_pct"] / 100.0
         n_str = self.ratings["n_strings"]
         throt = a["pcs.throttle_pct"]  # what a limit held back, % of rated; 0 unless THROTTLED
-        legacy_state = np.select(
-            [state == 0, state == 1, state == 2, state == 3, state == 4, state == 5, state == 6, state == 7],
-            [1, 2, 3, 4, 5, 6, 7, 8],
-            1,
+        sta = np.where(
+            a["bms.state"] == BMS_FAULT,
+            float(STA_713["ERROR"]),
+            np.where(alarm_bits > 0, float(STA_713["WARNING"]), float(STA_713["OK"])),
         )
         return {
-            "w": w,
-            "var": var,
-            "va": va,
-            "pf": np.where(va > 1.0, np.abs(w) / np.maximum(va, 1e-9), 1.0),
-            "a": amps,
-            "v_ll": v_ll,
-            "v_ln": v_ll / SQRT3,
+            **ac,
             "hz": s["grid.f_hz"],
-            "w_ph": w / 3.0,
-            "var_ph": var / 3.0,
-            "va_ph": va / 3.0,
             "tot_wh_inj": e["wh_inj"],
             "tot_wh_abs": e["wh_abs"],
             "tot_varh_inj": e["varh_inj"],
             "tot_varh_abs": e["varh_abs"],
             "st": running.astype(float),
-            "conn_st": running.astype(float),
-            # 701 DERMode: GRID_FORMING (2) only for a unit that forms the island, else GRID_FOLLOWING
-            "der_mode": np.where((s["grid.breaker_closed"] <= 0) & self.site.pcs.gfm, 2.0, 1.0),
+            "conn_st": np.where(running, float(CONN_ST["CONNECTED"]), float(CONN_ST["DISCONNECTED"])),
+            # 701 DERMode: GRID_FORMING only for a unit that forms the island, else GRID_FOLLOWING
+            "der_mode": np.where((s["grid.breaker_closed"] <= 0) & self.site.pcs.gfm, _GFM_MODE, _GFL_MODE),
             "hb": np.full(self.n, float(int(t) % 65535)),
             "der_hb": np.full(self.n, float(int(t) % 4294967295)),
             "loc_rem": self.local.astype(float),
             "evt1": evt1.astype(float),
             "wh_avail": wh_avail,
-            "sta": np.where(bms_state == 99, 2.0, np.where(a["bms.alarm_bits"] > 0, 1.0, 0.0)),
+            "sta": sta,
             "dc_wh_inj": e["dc_inj"],
             "dc_wh_abs": e["dc_abs"],
             "n_str_con": np.where(closed, n_str, 0.0),
@@ -322,7 +346,7 @@ class BessBehaviour(Behaviour):
             "pfwinj_rvrt_rem": self.rvrt["pfwinj"].remaining,
             "pfwabs_rvrt_rem": self.rvrt["pfwabs"].remaining,
             "legacy_rvrt_rem": self.rvrt["legacy"].remaining,
-            "inv_st_legacy": legacy_state.astype(float),
+            "inv_st_legacy": lookup(LEGACY_OF_INV, state),
             "soc_stor_avail": wh_avail,
             "comms_lost": self.comms_lost.astype(float),
             "serial": [f"AIDC-PCS-{i + 1:04d}" for i in range(self.n)],

@@ -9,7 +9,10 @@ import numpy as np
 from twin import Site
 from twin.site import Snapshot
 
+from ..sunspec_codes import OP_CTL_RUN
+from .ac import ac_block
 from .base import AT_START, BY_REVERSION, BY_WRITE, SQRT3, Arr, Behaviour, Reversion, _units
+from .codes import GENSET_INV_ST, lookup
 
 
 class GensetBehaviour(Behaviour):
@@ -57,7 +60,7 @@ class GensetBehaviour(Behaviour):
         c = controls
         fired = self.rvrt.step(c, written, dt, np.zeros(self.n, dtype=bool))
         if "715.OpCtl" in written:
-            run = np.isin(c["715.OpCtl"][:, 0], (1, 3)).astype(float)
+            run = np.isin(c["715.OpCtl"][:, 0], OP_CTL_RUN).astype(float)
             self.push("genset.start", run, written["715.OpCtl"], BY_WRITE)
         by_write = _units(written, self.rvrt.paths, self.n)
         self._push_p_set(c, by_write | fired, np.where(by_write, BY_WRITE, BY_REVERSION))
@@ -74,17 +77,13 @@ class GensetBehaviour(Behaviour):
         w = a["genset.p_kw"] * 1000.0
         v_ll = self.ratings["v_nom"] * snap.scalars["grid.v_pu"]
         self.e += np.maximum(w, 0.0) * dt / 3600.0
-        state = a["genset.state"]
-        return {
-            "w": w,
-            "a": w / (SQRT3 * np.maximum(v_ll, 1.0)),
-            "v_ll": v_ll,
-            "hz": snap.scalars["grid.f_hz"],
-            "st": (w > 1.0).astype(float),
-            "inv_st": np.select([state == 0, state == 1, state == 2, state == 3], [0, 2, 3, 5], 6).astype(
-                float
-            ),
-            "tot_wh_inj": self.e,
-            "wset_rvrt_rem": self.rvrt.remaining,
-            "der_hb": np.full(self.n, float(int(snap.t) % 4294967295)),
-        }
+        out = ac_block(w, None, v_ll)  # served at unity power factor
+        out.update(
+            hz=snap.scalars["grid.f_hz"],
+            st=(w > 1.0).astype(float),
+            inv_st=lookup(GENSET_INV_ST, a["genset.state"]),
+            tot_wh_inj=self.e,
+            wset_rvrt_rem=self.rvrt.remaining,
+            der_hb=np.full(self.n, float(int(snap.t) % 4294967295)),
+        )
+        return out

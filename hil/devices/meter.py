@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import numpy as np
@@ -10,6 +9,7 @@ import numpy as np
 from twin import Site
 from twin.site import Snapshot
 
+from .ac import ac_block
 from .base import SQRT3, Arr, Behaviour
 
 
@@ -51,23 +51,10 @@ class MeterBehaviour(Behaviour):
 
     def derive(self, snap: Snapshot, controls: dict[str, Arr], *, dt: float) -> dict[str, Any]:
         s = snap.scalars
-        w = s["grid.p_import_kw"] * 1000.0
-        var = s["grid.q_import_kvar"] * 1000.0
-        va = math.hypot(w, var)
         v_ll = self.ratings["v_nom"][0] / 1.2 * s["grid.v_pu"]
-        return {
-            "w": w,
-            "var": var,
-            "va": va,
-            "pf": abs(w) / va if va > 1.0 else 1.0,
-            "a": va / (SQRT3 * max(v_ll, 1.0)),
-            "v_ll": v_ll,
-            "v_ln": v_ll / SQRT3,
-            "hz": s["grid.f_hz"],
-            "w_ph": w / 3.0,
-            "var_ph": var / 3.0,
-            "va_ph": va / 3.0,
-            # the twin's accumulators: each tick's mean PCC power split by sign, times dt
-            "wh_imp": s["grid.import_kwh"] * 1000.0,
-            "wh_exp": s["grid.export_kwh"] * 1000.0,
-        }
+        out = ac_block(s["grid.p_import_kw"] * 1000.0, s["grid.q_import_kvar"] * 1000.0, v_ll)
+        out["hz"] = s["grid.f_hz"]
+        # the twin's accumulators: each tick's mean PCC power split by sign, times dt
+        out["wh_imp"] = s["grid.import_kwh"] * 1000.0
+        out["wh_exp"] = s["grid.export_kwh"] * 1000.0
+        return out

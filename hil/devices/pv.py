@@ -9,6 +9,8 @@ import numpy as np
 from twin import Site
 from twin.site import Snapshot
 
+from ..sunspec_codes import CONN_ST, INV_FAULT, INV_RUNNING, INV_ST, INV_THROTTLED
+from .ac import ac_block
 from .base import AT_START, BY_REVERSION, BY_WRITE, SQRT3, Arr, Behaviour, Reversion, _units
 
 
@@ -87,16 +89,20 @@ class PvBehaviour(Behaviour):
         producing = w > 1.0
         lim = controls.get("704.WMaxLimPctEna")
         throttled = lim is not None and lim[0, 0] > 0
-        inv = 6 if tripped else (4 if throttled and producing else (3 if producing else 1))
-        return {
-            "w": w,
-            "a": w / (SQRT3 * max(v_ll, 1.0)),
-            "v_ll": v_ll,
-            "hz": s["grid.f_hz"],
-            "st": float(producing),
-            "inv_st": float(inv),
-            "conn_st": float(not tripped),
-            "tot_wh_inj": self.e,
-            "dc_w": (s["pv.p_ac_kw"] + s.get("pv.loss_kw", 0.0)) * 1000.0,
-            "wmaxlimpct_rvrt_rem": self.rvrt.remaining,
-        }
+        if tripped:
+            inv = INV_FAULT
+        elif producing:
+            inv = INV_THROTTLED if throttled else INV_RUNNING
+        else:
+            inv = INV_ST["SLEEPING"]
+        out = ac_block(w, None, v_ll)  # the PV inverter runs at unity power factor
+        out.update(
+            hz=s["grid.f_hz"],
+            st=float(producing),
+            inv_st=float(inv),
+            conn_st=float(CONN_ST["DISCONNECTED"] if tripped else CONN_ST["CONNECTED"]),
+            tot_wh_inj=self.e,
+            dc_w=(s["pv.p_ac_kw"] + s.get("pv.loss_kw", 0.0)) * 1000.0,
+            wmaxlimpct_rvrt_rem=self.rvrt.remaining,
+        )
+        return out

@@ -5,6 +5,21 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+from ..sunspec_codes import (  # by name from the SunSpec model definitions
+    BMS_CONNECTED,
+    BMS_FAULT,
+    BMS_WARNING_BITS,
+    DR_ACTIVE,
+    DR_PENDING,
+    GRID_ALARM_BITS,
+    INV_FAULT,
+    INV_OFF,
+    INV_RUNNING,
+    INV_STANDBY,
+    INV_STARTING,
+    INV_THROTTLED,
+)
+
 __all__ = [
     "BMS_CONNECTED",
     "BMS_FAULT",
@@ -22,17 +37,6 @@ __all__ = [
     "in_hours",
     "parse_hours",
 ]
-
-# SunSpec 701 InvSt
-INV_OFF, INV_STARTING, INV_RUNNING, INV_THROTTLED, INV_FAULT, INV_STANDBY = 0, 2, 3, 4, 6, 7
-# SunSpec 802 State
-BMS_CONNECTED, BMS_FAULT = 3, 99
-# 701 Alrm bits a grid-code trip sets; the PCS clears them itself once the grid lets it re-enter
-GRID_ALARM_BITS = (1 << 4) | (1 << 8) | (1 << 9) | (1 << 10) | (1 << 11)
-# 802 Evt1 bits that are warnings (SunSpec 802: *_WARNING, VOLTAGE/CURRENT_IMBALANCE_WARNING)
-BMS_WARNING_BITS = sum(1 << b for b in (2, 4, 6, 8, 10, 12, 14, 16, 17, 19, 24, 26, 29))
-# 64902 DRSt
-DR_PENDING, DR_ACTIVE = 1, 2
 
 HourRanges = tuple[tuple[float, float], ...]
 

@@ -1,5 +1,8 @@
-"""The gateway's per-tick costs on a site: the encode of every register, and the in-process
-EMS's read in batch against the one-by-one decode, in one run (compare ratios, not times).
+"""The gateway's per-tick costs on a site: the encode of every register and its parts (the
+behaviours' derived values, the gathers into the value matrices, the compiled encode), and the
+in-process EMS's read in batch against the one-by-one decode, in one run (compare ratios, not
+times). To compare with an older commit, run this file with that commit's checkout first on
+``PYTHONPATH`` (a ``git worktree``): the ``_encode_all`` row exists in every version.
 
     .venv/bin/python benchmarks/bench_gateway.py [--site aidc_10k] [--reps 300]
 
@@ -13,14 +16,12 @@ import argparse
 import time
 from collections.abc import Callable
 
-import hil.gateway.runtime as gateway_mod  # where the per-tick encode looks up encode_scaled
 from hil.config import load_bench
 from hil.ems.batch_read import BatchReader
 from hil.ems.io import GatewayIO
 from hil.ems.readings import PCS_POINTS
 from hil.gateway import Gateway
-from hil.sunspec import encode_array
-from hil.sunspec_fast import encode_scaled
+from hil.sunspec_fast import encode_columns
 
 
 def best_us(fn: Callable[[], object], reps: int) -> float:
@@ -54,17 +55,26 @@ def main() -> None:
 
     batch = BatchReader(pcs, PCS_POINTS)
 
-    def encode_numpy() -> None:
-        """The encode with every type through ``sunspec.encode_array`` (before hil.sunspec_fast)."""
-        gateway_mod.encode_scaled = lambda values, type_name, sf, p10: encode_array(values, type_name, sf)
-        try:
-            gw._encode_all()
-        finally:
-            gateway_mod.encode_scaled = encode_scaled
+    def derive_all() -> None:
+        for grp in gw.groups.values():
+            grp.behaviour.derive(gw.snapshot, grp.controls, dt=tw.dt)
+
+    derived = {k: g.behaviour.derive(gw.snapshot, g.controls, dt=tw.dt) for k, g in gw.groups.items()}
+
+    def gather_all() -> None:
+        for kind, plan in gw.plans.items():
+            plan._stacked(gw.snapshot, derived[kind])
+            plan._one_by_one(gw.snapshot, derived[kind], plan.other)
+
+    def kernel_all() -> None:
+        for kind, plan in gw.plans.items():
+            encode_columns(plan.values, plan.codes, gw.groups[kind].image)
 
     rows = [
         ("encode every register (`Gateway._encode_all`)", best_us(gw._encode_all, args.reps)),
-        ("the same with `encode_array` for every type (before)", best_us(encode_numpy, args.reps)),
+        ("… of which the behaviours' `derive`", best_us(derive_all, args.reps)),
+        ("… of which the gathers into the value matrices", best_us(gather_all, args.reps)),
+        ("… of which the compiled encode (one call per kind)", best_us(kernel_all, args.reps)),
         ("the EMS's whole read (`GatewayIO.read_now`)", best_us(io.read_now, args.reps)),
         (
             f"PCS points one by one ({len(pcs)} × {len(PCS_POINTS)}, `Device.value`)",

@@ -33,17 +33,18 @@ to the twin); only what is read back is faulted.
 
 from __future__ import annotations
 
-from .layout import Device, KindGroup, PointInstance, TypePlan, WriteStatus
+from .encode import EncodePlan
+from .layout import Device, KindGroup, PointInstance, WriteStatus
 from .observation import ObservationFaults
 from .runtime import Gateway, Pending
 
 __all__ = [
     "Device",
+    "EncodePlan",
     "Gateway",
     "KindGroup",
     "ObservationFaults",
     "Pending",
     "PointInstance",
-    "TypePlan",
     "WriteStatus",
 ]

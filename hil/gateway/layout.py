@@ -1,5 +1,6 @@
 """The gateway's layout: point maps compiled once, per device kind, into register images,
-point instances and per-type encode plans (:func:`compile_group`, :func:`plan_types`), and
+point instances and held controls (:func:`compile_group`; the per-tick encode is planned in
+:mod:`hil.gateway.encode`), and
 the types the rest of the gateway and the protocol adapters share (:class:`Device`,
 :class:`PointInstance`, :class:`KindGroup`, :class:`WriteStatus`)."""
 
@@ -7,14 +8,12 @@ from __future__ import annotations
 
 import enum
 import itertools
-from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
 
 from twin.params import suggest
-from twin.site import Snapshot
 
 from ..devices import Behaviour
 from ..errors import ConfigError, Problem
@@ -27,7 +26,6 @@ from ..sunspec import (
     PointDef,
     decode_words,
     encode_value,
-    pow10,
     usable_range,
 )
 
@@ -167,39 +165,9 @@ class KindGroup:
     controls: dict[str, np.ndarray] = field(default_factory=dict)  # binding path -> (n, n_exp)
     dynamic: list[tuple[Binding, list[PointInstance]]] = field(default_factory=list)
     ranges: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
-    plan: list[TypePlan] = field(default_factory=list)
-
-
-Getter = Callable[[Snapshot, dict[str, Any]], Any]
-
-
-@dataclass
-class TypePlan:
-    """The dynamic numeric points of one type in a kind, compiled for the per-tick encode:
-    each binding's value getter and its columns in ``values`` (``(n, k)``, reused every tick),
-    the register columns and the scale factors (scale factors are static)."""
-
-    type: str
-    entries: list[tuple[Binding, int, slice, Getter | None]]
-    cols: np.ndarray  # (k, words) register offsets
-    sf: np.ndarray  # (n * k,) scale factor of each value, row-major
-    values: np.ndarray  # (n, k) float
-    p10: np.ndarray = field(init=False)  # 10.0 ** sf (nearest doubles), once
-
-    def __post_init__(self) -> None:
-        self.p10 = pow10(self.sf)
-
-
-def _getter(source: str) -> Getter:
-    """What :meth:`hil.devices.Behaviour.resolve` does for ``source``, decided once."""
-    if source.startswith("dev."):
-        name = source[4:]
-        return lambda snap, derived: derived[name]
-    dev, _, sig = source.partition(".")
-    if "[" in dev:
-        key = f"{dev.split('[')[0]}.{sig}"
-        return lambda snap, derived: snap.arrays[key]
-    return lambda snap, derived: snap.scalars[source]
+    # the held controls are views into one matrix (the encode copies them in one operation)
+    control_matrix: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))
+    control_cols: dict[str, np.ndarray] = field(default_factory=dict)  # path -> its columns
 
 
 def compile_group(pm: PointMap, beh: Behaviour) -> KindGroup:  # noqa: C901 - over 15 branches before the gate; to split
@@ -377,58 +345,26 @@ def compile_group(pm: PointMap, beh: Behaviour) -> KindGroup:  # noqa: C901 - ov
             image[:, p.offset : p.offset + p.words] = encode_value(None, p.pdef.type, p.pdef.size)
     if problems:
         raise ConfigError(problems)
+    _share_controls(grp)
     return grp
 
 
-def plan_types(grp: KindGroup) -> list[TypePlan]:
-    """Per point type: the dynamic bindings in order (with their value getters), their
-    register columns and SFs; index bindings, constant, are filled in here once."""
-    by_type: dict[str, tuple[list[tuple[Binding, int]], list[int], list[int]]] = {}
-    for b, insts in grp.dynamic:
-        t = insts[0].pdef.type
-        if t == "string":
-            continue
-        entry = by_type.setdefault(t, ([], [], []))
-        entry[0].append((b, len(insts)))
-        for p in insts:
-            entry[1].append(p.offset)
-            entry[2].append(grp.sf_values.get(p.sf_col, 0) if p.sf_col is not None else 0)
-    plan = []
-    n = grp.n
-    for t, (bindings, offsets, sfs) in by_type.items():
-        w = TYPES[t].words
-        cols = np.asarray(offsets)[:, None] + np.arange(w)[None, :]
-        values = np.empty((n, len(offsets)))
-        entries: list[tuple[Binding, int, slice, Getter | None]] = []
-        start = 0
-        for b, n_exp in bindings:
-            sl = slice(start, start + n_exp)
-            start += n_exp
-            if b.kind == "index":
-                values[:, sl] = np.arange(1.0, n_exp + 1.0)[None, :]
-                continue
-            entries.append((b, n_exp, sl, _getter(str(b.source)) if b.kind != "control" else None))
-        sf = np.broadcast_to(np.asarray(sfs, dtype=float), (n, len(offsets))).ravel()
-        plan.append(TypePlan(t, entries, cols, sf, values))
-    return plan
+def _share_controls(grp: KindGroup) -> None:
+    """Make the held controls views into one ``(n, k)`` matrix: writes into a control's array
+    (the write path, the reversions) write the matrix, which the encode copies at once."""
+    widths = {path: a.shape[1] for path, a in grp.controls.items()}
+    matrix = np.zeros((grp.n, sum(widths.values())))
+    at = 0
+    for path, w in widths.items():
+        matrix[:, at : at + w] = grp.controls[path]
+        grp.controls[path] = matrix[:, at : at + w]
+        grp.control_cols[path] = np.arange(at, at + w)
+        at += w
+    grp.control_matrix = matrix
 
 
 def _replace(p: PointInstance, **kw: Any) -> PointInstance:
     return replace(p, **kw)
-
-
-def _as_2d(raw: Any, n: int, n_exp: int) -> np.ndarray:
-    if isinstance(raw, float | int):
-        return np.full((n, n_exp), float(raw))
-    a = np.asarray(raw, dtype=float)
-    if a.ndim == 0:
-        return np.full((n, n_exp), float(a))
-    if a.ndim == 1:
-        if a.size == n:
-            return a[:, None]
-        if a.size == n_exp:
-            return a[None, :]
-    return a
 
 
 def _rating(

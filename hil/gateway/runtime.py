@@ -22,15 +22,13 @@ from ..sunspec import (
     encode_value,
     usable_range,
 )
-from ..sunspec_fast import encode_scaled
+from .encode import EncodePlan
 from .layout import (
     Device,
     KindGroup,
     PointInstance,
     WriteStatus,
-    _as_2d,
     compile_group,
-    plan_types,
 )
 from .observation import ObservationFaults
 
@@ -64,6 +62,8 @@ class Gateway(ObservationFaults):
         self.input_log: list[tuple[float, str, str, float, str]] = []
         self._boundary = -1  # the tick whose boundary writes were applied last
         self.groups: dict[str, KindGroup] = {}
+        self.plans: dict[str, EncodePlan] = {}  # the per-tick encode of each kind
+        self.registers_changed = 0  # registers whose words changed in the encodes so far
         self.devices: list[Device] = []
         super().__init__()  # the observation faults: none
         maps = dict(point_maps or {})
@@ -190,12 +190,15 @@ class Gateway(ObservationFaults):
             self._collect_pushed(grp, t)
 
     def _encode_all(self, *, first: bool = False) -> None:
+        """Encode every device's registers from this tick's snapshot (``first``: plan the
+        encode, and the strings, which do not change after)."""
         snap = self.snapshot
-        for grp in self.groups.values():
+        for kind, grp in self.groups.items():
             beh = grp.behaviour
             derived = beh.derive(snap, grp.controls, dt=0.0 if first else self.site.dt)
             if first:
-                grp.plan = plan_types(grp)
+                self.plans[kind] = plan = EncodePlan.build(grp)
+                plan.classify(snap, derived)
                 for b, insts in grp.dynamic:
                     t = insts[0].pdef.type
                     if t == "string":
@@ -205,24 +208,7 @@ class Gateway(ObservationFaults):
                                 grp.image[i, p.offset : p.offset + p.words] = encode_value(
                                     texts[i], t, p.pdef.size
                                 )
-            n = grp.n
-            for tp in grp.plan:
-                values = tp.values
-                for b, n_exp, sl, get in tp.entries:
-                    if get is None:  # a control: the held setpoint
-                        values[:, sl] = grp.controls[b.path]
-                        continue
-                    raw = get(snap, derived)
-                    if isinstance(raw, float | int):  # a single value for every unit: no array
-                        v = float(raw)
-                        values[:, sl] = v * b.scale + b.offset if b.scale != 1.0 or b.offset != 0.0 else v
-                        continue
-                    vals = _as_2d(raw, n, n_exp)
-                    if b.scale != 1.0 or b.offset != 0.0:
-                        vals = vals * b.scale + b.offset
-                    values[:, sl] = vals
-                words = encode_scaled(values.ravel(), tp.type, tp.sf, tp.p10).reshape(n, tp.cols.shape[0], -1)
-                grp.image[:, tp.cols] = words
+            self.registers_changed += self.plans[kind].encode(snap, derived)
         if self._overrides or self._frozen:
             self._serve_faults()
 

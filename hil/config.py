@@ -17,10 +17,9 @@ import yaml
 
 from twin import Site
 from twin.errors import ParameterError
-from twin.params import suggest
 
 from .endpoints import EndpointConfig, parse_endpoints
-from .errors import ConfigError, Path_, Problem, line_for
+from .errors import ConfigError, Path_, Problem, did_you_mean, line_for
 from .limits import FILE_LIMITS
 
 __all__ = ["ConfigError", "find_profile", "issues_to_config_error", "load_bench", "load_site", "load_yaml"]
@@ -273,8 +272,7 @@ def find_profile(kind: str, name_or_path: str) -> Path:
     if candidate.is_file():
         return candidate
     names = sorted(f.stem for f in folder.glob("*.yaml"))
-    hint = suggest(name_or_path, names)
-    tail = f"; did you mean {hint[0]!r}?" if hint else ""
+    tail = did_you_mean(name_or_path, names)
     raise ConfigError(
         [
             Problem(

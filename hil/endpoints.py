@@ -46,7 +46,7 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
-from twin.params import suggest
+from twin.params import did_you_mean
 
 from .errors import ConfigError, Path_, Problem, line_for
 from .security import ModbusSecurity, OpcUaSecurity, parse_modbus_security, parse_opcua_security
@@ -196,22 +196,19 @@ def parse_endpoints(data: Any, *, path: Path, lines: Mapping[Path_, int]) -> End
         for key, value in node.items():
             spec = schema.get(str(key))
             if spec is None:
-                hint = suggest(str(key), list(schema))
                 err(
                     (*where, key),
                     "unknown key"
-                    + (f"; did you mean {hint[0]!r}?" if hint else f" (known: {', '.join(schema)})"),
+                    + did_you_mean(str(key), list(schema), otherwise=f" (known: {', '.join(schema)})"),
                 )
                 continue
             if isinstance(spec, dict):
                 out[key] = check(value, spec, (*where, key))
             elif isinstance(spec, tuple):
                 if value not in spec:
-                    hint = suggest(str(value), list(spec))
                     err(
                         (*where, key),
-                        f"{value!r} is not one of {', '.join(spec)}"
-                        + (f"; did you mean {hint[0]!r}?" if hint else ""),
+                        f"{value!r} is not one of {', '.join(spec)}" + did_you_mean(str(value), list(spec)),
                     )
                 else:
                     out[key] = value
@@ -249,11 +246,9 @@ def parse_endpoints(data: Any, *, path: Path, lines: Mapping[Path_, int]) -> End
                     continue
                 for kind in value:
                     if kind not in KINDS:
-                        hint = suggest(str(kind), list(KINDS))
                         err(
                             (*where, key, kind),
-                            f"unknown device kind {kind!r}"
-                            + (f"; did you mean {hint[0]!r}?" if hint else ""),
+                            f"unknown device kind {kind!r}" + did_you_mean(str(kind), list(KINDS)),
                         )
                 out[key] = dict(value)
             else:

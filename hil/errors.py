@@ -20,10 +20,10 @@ This module imports nothing from the bench, so every module may import it.
 
 from __future__ import annotations
 
-import difflib
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 
+from twin.params import did_you_mean
 from twin.units import UnitProblem
 
 __all__ = [
@@ -91,18 +91,6 @@ class TransportError(RunError):
 
 class OutputError(OSError):
     """The output folder cannot be written; carries the path and the OS error."""
-
-
-def did_you_mean(name: object, candidates: Iterable[str], *, n: int = 1, otherwise: str = "") -> str:
-    """``"; did you mean 'x'?"`` for the closest of ``candidates`` to ``name`` (up to ``n``
-    of them, joined by commas), or ``otherwise`` when none is close.
-
-    The one spelling of the suggestion in every message of the bench; closeness is
-    :func:`difflib.get_close_matches` at 0.6, as :func:`twin.params.suggest` uses."""
-    close = difflib.get_close_matches(str(name), list(candidates), n=n, cutoff=0.6)
-    if not close:
-        return otherwise
-    return f"; did you mean {', '.join(repr(c) for c in close)}?"
 
 
 def line_for(lines: Mapping[Path_, int], path: Path_) -> int | None:

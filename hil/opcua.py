@@ -61,7 +61,6 @@ Usage (the serve loop awaits :meth:`OpcUaEndpoint.publish` after each gateway st
 from __future__ import annotations
 
 import contextlib
-import difflib
 import logging
 import time
 from collections.abc import Callable, Coroutine
@@ -76,6 +75,7 @@ from asyncua.crypto.permission_rules import User
 
 from . import opcua_guard
 from .endpoints import OpcUaLimits
+from .errors import did_you_mean
 from .gateway import Device, Gateway, PointInstance, WriteStatus
 from .opcua_nodes import (  # re-exported: the names this module has always had
     _ADMIN,
@@ -386,8 +386,7 @@ class OpcUaEndpoint(AddressSpace):
     def _device(self, name: str) -> Device:
         dev = self.gw.by_name.get(name)
         if dev is None:
-            hint = difflib.get_close_matches(name, list(self.gw.by_name), n=1)
-            did = f"; did you mean {hint[0]!r}?" if hint else ""
+            did = did_you_mean(name, list(self.gw.by_name))
             raise ValueError(f"no device {name!r}{did}")
         return dev
 

@@ -8,7 +8,6 @@ module re-exports them).
 
 from __future__ import annotations
 
-import difflib
 import math
 from dataclasses import dataclass
 from datetime import datetime
@@ -19,6 +18,7 @@ from asyncua import ua
 from asyncua.crypto.permission_rules import User, UserRole
 from asyncua.server.address_space import AttributeValue
 
+from .errors import did_you_mean
 from .gateway import Device, KindGroup, PointInstance, WriteStatus
 from .opcua_types import ua_node, ua_status
 from .sunspec import TYPES
@@ -74,8 +74,7 @@ def status_code(name: str, family: str = "") -> int:
     code = getattr(ua.StatusCodes, name, None) if not name.startswith("_") else None
     if not isinstance(code, int) or not name.startswith(family):
         names = [n for n in vars(ua.StatusCodes) if not n.startswith("_") and n.startswith(family)]
-        hint = difflib.get_close_matches(name, names, n=1)
-        did = f"; did you mean {hint[0]!r}?" if hint else ""
+        did = did_you_mean(name, names)
         what = f"{family} status code" if family else "status code"
         raise ValueError(f"unknown OPC UA {what} {name!r}{did}")
     return code

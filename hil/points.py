@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from twin.params import suggest
+from twin.params import did_you_mean, suggest
 
 from .config import find_profile, load_yaml
 from .errors import ConfigError, Path_, Problem, line_for
@@ -82,14 +82,12 @@ def resolve_point(md: ModelDef, rest: list[str]) -> tuple[GroupDef, PointDef] | 
     for name in rest[:-1]:
         sub = g.group(name)
         if sub is None:
-            hint = suggest(name, [s.name for s in g.groups])
-            tail = f"; did you mean {hint[0]!r}?" if hint else ""
+            tail = did_you_mean(name, [s.name for s in g.groups])
             return f"model {md.id} has no group {name!r}{tail}"
         g = sub
     p = g.point(rest[-1])
     if p is None:
-        hint = suggest(rest[-1], [q.name for q in g.points])
-        tail = f"; did you mean {hint[0]!r}?" if hint else ""
+        tail = did_you_mean(rest[-1], [q.name for q in g.points])
         return f"model {md.id} ({md.name}) has no point {'.'.join(rest)!r}{tail}"
     return g, p
 
@@ -108,8 +106,7 @@ def load_point_map(name_or_path: str) -> PointMap:  # noqa: C901 - over 15 branc
     allowed = {"kind", "title", "models", "counts", "points"}
     for key in data:
         if key not in allowed:
-            hint = suggest(str(key), sorted(allowed))
-            err((key,), f"unknown key{'; did you mean ' + repr(hint[0]) + '?' if hint else ''}")
+            err((key,), "unknown key" + did_you_mean(str(key), sorted(allowed)))
     kind = str(data.get("kind", ""))
     if not kind:
         err(("kind",), "missing: the device kind (bess, pv, meter, genset, site, utility)")
@@ -161,8 +158,7 @@ def load_point_map(name_or_path: str) -> PointMap:  # noqa: C901 - over 15 branc
             spec = {"const": spec}
         unknown = [k for k in spec if k not in _BINDING_KEYS]
         for k in unknown:
-            hint = suggest(str(k), sorted(_BINDING_KEYS))
-            err((*where, k), f"unknown key{'; did you mean ' + repr(hint[0]) + '?' if hint else ''}")
+            err((*where, k), "unknown key" + did_you_mean(str(k), sorted(_BINDING_KEYS)))
         kinds = [k for k in ("const", "source", "control", "index", "auto") if k in spec]
         if len(kinds) != 1:
             err(where, "give exactly one of const, source, control, index, auto")
@@ -183,11 +179,10 @@ def load_point_map(name_or_path: str) -> PointMap:  # noqa: C901 - over 15 branc
             continue
         if b_kind == "const" and pdef.symbols and isinstance(spec["const"], str):
             if spec["const"] not in pdef.symbols:
-                hint = suggest(spec["const"], list(pdef.symbols))
                 err(
                     (*where, "const"),
                     f"{spec['const']!r} is not a symbol of {key}"
-                    f"{'; did you mean ' + repr(hint[0]) + '?' if hint else ''}",
+                    + did_you_mean(spec["const"], list(pdef.symbols)),
                 )
                 continue
             spec = {**spec, "const": pdef.symbols[spec["const"]]}

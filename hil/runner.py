@@ -30,12 +30,11 @@ import numpy as np
 
 from twin import Site
 from twin.errors import SolverError
-from twin.params import suggest
 
 from .config import load_bench
 from .ems import CONTROLLERS
 from .endpoints import EndpointConfig
-from .errors import ConfigError, Problem
+from .errors import ConfigError, Problem, did_you_mean
 from .gateway import Gateway
 from .modbus import ModbusEndpoint
 from .opcua import OpcUaEndpoint
@@ -394,8 +393,7 @@ def prepare_run(
         name, _, mode = controller.partition(":")
         known = ["external", *CONTROLLERS]
         if name not in known:
-            hint = suggest(name, known)
-            tail = f"; did you mean {hint[0]!r}?" if hint else ""
+            tail = did_you_mean(name, known)
             raise ConfigError([Problem("--controller", None, "", f"unknown controller {name!r}{tail}")])
         sc.controller = dc_replace(sc.controller, name=name, mode=mode or "good")
     if ports is not None:

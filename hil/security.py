@@ -45,7 +45,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from twin.params import suggest
+from twin.params import did_you_mean
 
 __all__ = [
     "OPCUA_POLICIES",
@@ -158,10 +158,10 @@ def _check_keys(node: Any, known: Sequence[str], where: tuple[Any, ...], err: Er
     out: dict[str, Any] = {}
     for key, value in node.items():
         if str(key) not in known:
-            hint = suggest(str(key), list(known))
             err(
                 (*where, key),
-                "unknown key" + (f"; did you mean {hint[0]!r}?" if hint else f" (known: {', '.join(known)})"),
+                "unknown key"
+                + did_you_mean(str(key), list(known), otherwise=f" (known: {', '.join(known)})"),
             )
         else:
             out[str(key)] = value
@@ -191,11 +191,10 @@ def parse_opcua_security(node: Any, *, base: Path | None, err: Err) -> OpcUaSecu
         for k, p in enumerate(pol):
             p = "None" if p is None else str(p)
             if p not in OPCUA_POLICIES:
-                hint = suggest(p, list(OPCUA_POLICIES))
                 err(
                     (*where, "policies", k),
                     f"{p!r} is not one of {', '.join(OPCUA_POLICIES)}"
-                    + (f"; did you mean {hint[0]!r}?" if hint else ""),
+                    + did_you_mean(p, list(OPCUA_POLICIES)),
                 )
             elif p not in policies:
                 policies.append(p)
@@ -221,11 +220,9 @@ def parse_opcua_security(node: Any, *, base: Path | None, err: Err) -> OpcUaSecu
         u = _check_keys(spec, ("password", "password_env", "role"), uw, err)
         role = u.get("role", "read-only")
         if role not in ROLES:
-            hint = suggest(str(role), list(ROLES))
             err(
                 (*uw, "role"),
-                f"{role!r} is not one of {', '.join(ROLES)}"
-                + (f"; did you mean {hint[0]!r}?" if hint else ""),
+                f"{role!r} is not one of {', '.join(ROLES)}" + did_you_mean(str(role), list(ROLES)),
             )
             continue
         pw, env = u.get("password"), u.get("password_env")

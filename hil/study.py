@@ -20,11 +20,10 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from twin.clock import check_start, check_timezone
-from twin.params import suggest
 
 from .config import find_profile, load_yaml, profiles_dir
 from .ems.profile import load_profile
-from .errors import ConfigError, Path_, Problem, line_for
+from .errors import ConfigError, Path_, Problem, did_you_mean, line_for
 from .scenario import parse_duration
 from .tariff import find_tariff
 
@@ -293,8 +292,7 @@ def _problems(exc: ValidationError, path: Path, lines: Mapping[Path_, int]) -> l
         if err["type"] == "extra_forbidden":
             parent = _model_at(StudyFile, loc[:-1])
             fields = list(parent.model_fields) if parent else []
-            hint = suggest(str(loc[-1]), fields)
-            tail = f"; did you mean {hint[0]!r}?" if hint else ""
+            tail = did_you_mean(str(loc[-1]), fields)
             msg = f"unknown key {loc[-1]!r}{tail} (allowed: {', '.join(fields)})"
         elif err["type"] == "missing":
             msg = "is required"

@@ -10,10 +10,9 @@ from typing import Any
 
 from twin.econ import Tariff, parse_tariff, tariff_from_urdb
 from twin.errors import ParameterError
-from twin.params import suggest
 
 from .config import issues_to_config_error, load_yaml, profiles_dir
-from .errors import ConfigError, Problem
+from .errors import ConfigError, Problem, did_you_mean
 
 __all__ = ["find_tariff", "is_tariff", "load_tariff", "shipped_tariffs"]
 
@@ -37,8 +36,7 @@ def find_tariff(name_or_path: str) -> Path:
         if (folder / f"{name_or_path}{suffix}").is_file():
             return folder / f"{name_or_path}{suffix}"
     names = shipped_tariffs()
-    hint = suggest(name_or_path, names)
-    tail = f"; did you mean {hint[0]!r}?" if hint else ""
+    tail = did_you_mean(name_or_path, names)
     msg = f"no tariff named {name_or_path!r}{tail} (shipped: {', '.join(names)})"
     raise ConfigError([Problem(str(folder), None, "", msg)])
 

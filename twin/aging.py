@@ -60,7 +60,7 @@ from twin.aging_laws import (
     naumann_row,
 )
 from twin.errors import ParameterError, ParameterIssue
-from twin.params import suggest
+from twin.params import did_you_mean
 
 __all__ = [
     "DAY_S",
@@ -127,8 +127,7 @@ class AgingModel:
         if isinstance(n, bool) or not isinstance(n, int | np.integer) or n < 1:
             issues.append(ParameterIssue(("n",), f"expected a whole number >= 1, got {n!r}"))
         if model not in MODELS:
-            hint = suggest(str(model), MODELS)
-            tail = f"; did you mean {hint[0]!r}?" if hint else ""
+            tail = did_you_mean(str(model), MODELS)
             issues.append(ParameterIssue(("model",), f"{model!r} is not one of {', '.join(MODELS)}{tail}"))
         if not window_s > 0.0:
             issues.append(ParameterIssue(("window_s",), f"must be > 0 s, got {window_s} s"))

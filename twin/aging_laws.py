@@ -13,7 +13,7 @@ from numpy.typing import ArrayLike
 
 from twin._interp import FloatArray
 from twin.errors import ParameterError, ParameterIssue
-from twin.params import param, suggest
+from twin.params import did_you_mean, param
 
 __all__ = [
     "DAY_S",
@@ -203,8 +203,7 @@ def naumann_row(name: str = "Naumann") -> NaumannParams:
     uncertainty bands only until their form is checked against the source.
     """
     if name not in _ROWS:
-        hint = suggest(name, list(_ROWS))
-        tail = f"; did you mean {hint[0]!r}?" if hint else ""
+        tail = did_you_mean(name, list(_ROWS))
         rows = ", ".join(_ROWS)
         raise ParameterError([ParameterIssue(("row",), f"{name!r} is not one of {rows}{tail}")])
     return NaumannParams(**_ROWS[name])

@@ -20,7 +20,7 @@ import difflib
 import math
 import types
 import typing
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, TypeVar, get_args, get_origin
 
 from twin.errors import ParameterError, ParameterIssue
@@ -94,6 +94,18 @@ def suggest(name: str, candidates: Sequence[str], n: int = 3) -> list[str]:
     return difflib.get_close_matches(name, list(candidates), n=n, cutoff=0.6)
 
 
+def did_you_mean(name: object, candidates: Iterable[str], *, n: int = 1, otherwise: str = "") -> str:
+    """``"; did you mean 'x'?"`` for the closest of ``candidates`` to ``name`` (up to ``n``
+    of them, joined by commas), or ``otherwise`` when none is close.
+
+    The one spelling of the suggestion in every message of the twin and the bench
+    (``hil.errors`` re-exports it); closeness is :func:`suggest`'s."""
+    close = difflib.get_close_matches(str(name), list(candidates), n=n, cutoff=0.6)
+    if not close:
+        return otherwise
+    return f"; did you mean {', '.join(repr(c) for c in close)}?"
+
+
 def from_dict(cls: type[T], data: Mapping[str, Any] | None, *, path: _Path = ()) -> T:
     """Build a parameter dataclass from ``data``, raising :class:`ParameterError` listing
     every problem found."""
@@ -117,8 +129,7 @@ def _build(cls: type, data: Any, path: _Path, issues: list[ParameterIssue]) -> A
         known.append(PROFILE_KEY)
     for key in data:
         if key not in fields:
-            hint = suggest(str(key), known)
-            tail = f"; did you mean {hint[0]!r}?" if hint else ""
+            tail = did_you_mean(str(key), known)
             issues.append(ParameterIssue((*path, str(key)), f"unknown parameter{tail}"))
     kwargs: dict[str, Any] = {}
     n_before = len(issues)
@@ -151,8 +162,7 @@ def _apply_profile(
     if isinstance(name, str) and name in profiles:
         return {**profiles[name], **rest}
     names = list(profiles)
-    hint = suggest(str(name), names)
-    tail = f"; did you mean {hint[0]!r}?" if hint else ""
+    tail = did_you_mean(str(name), names)
     issues.append(ParameterIssue((*path, PROFILE_KEY), f"{name!r} is not one of {', '.join(names)}{tail}"))
     return rest
 
@@ -204,8 +214,7 @@ def _coerce(tp: Any, value: Any, path: _Path, issues: list[ParameterIssue], meta
             return value
         choices = meta.get("choices")
         if choices and value not in choices:
-            hint = suggest(value, choices)
-            tail = f"; did you mean {hint[0]!r}?" if hint else ""
+            tail = did_you_mean(value, choices)
             issues.append(ParameterIssue(path, f"{value!r} is not one of {', '.join(choices)}{tail}"))
         check = meta.get("check")
         problem = check(value) if check is not None else None

@@ -13,7 +13,7 @@ import re
 from collections.abc import Collection
 from typing import Any
 
-from twin.params import suggest
+from twin.params import did_you_mean
 
 __all__ = [
     "DURATION_UNITS",
@@ -96,8 +96,9 @@ def parse_duration(value: Any, *, allowed: Collection[str] = DURATION_UNITS.keys
     if unit is None:
         raise UnitProblem(f"a duration needs its unit: write '{number} s' (or ms, min, h, d)")
     if unit not in DURATION_UNITS:
-        hint = suggest(unit, list(DURATION_UNITS)) or suggest(unit.lower().rstrip("s"), list(DURATION_UNITS))
-        tail = f"; did you mean {hint[0]!r}?" if hint else ""
+        tail = did_you_mean(unit, list(DURATION_UNITS)) or did_you_mean(
+            unit.lower().rstrip("s"), list(DURATION_UNITS)
+        )
         raise UnitProblem(f"unknown duration unit {unit!r}{tail} (use ms, s, min, h or d)")
     if unit not in allowed:
         raise UnitProblem(f"{unit!r} is not a unit for this duration (use {', '.join(allowed)})")
@@ -133,8 +134,7 @@ def parse_quantity(value: Any, unit: str | None) -> float:
     if given is None:
         return float(number)
     if given not in QUANTITY_UNITS:
-        hint = suggest(given, list(QUANTITY_UNITS))
-        tail = f"; did you mean {hint[0]!r}?" if hint else ""
+        tail = did_you_mean(given, list(QUANTITY_UNITS))
         raise UnitProblem(f"unknown unit {given!r}{tail}")
     if unit is None:
         raise UnitProblem(f"this value has no unit; write the bare number instead of {value!r}")

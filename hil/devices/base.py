@@ -10,7 +10,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from twin import Site
-from twin.params import suggest
+from twin.params import did_you_mean
 from twin.site import Snapshot
 
 SQRT3 = math.sqrt(3.0)
@@ -65,8 +65,7 @@ class Behaviour:
         names = [f"dev.{d}" for d in self.derived_names]
         names += [f"{k.split('.')[0]}[i].{k.split('.', 1)[1]}" for k in snap.arrays]
         names += list(snap.scalars)
-        hint = suggest(source, names)
-        return f"unknown source {source!r}" + (f"; did you mean {hint[0]!r}?" if hint else "")
+        return f"unknown source {source!r}" + did_you_mean(source, names)
 
     def resolve(self, source: str, snap: Snapshot, derived: dict[str, Any]) -> Any:
         if source.startswith("dev."):

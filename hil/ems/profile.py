@@ -28,10 +28,10 @@ from typing import Any
 
 from twin.econ import Tariff
 from twin.errors import ParameterError, ParameterIssue
-from twin.params import deep_merge, from_dict, param, suggest
+from twin.params import deep_merge, from_dict, param
 
 from ..config import find_profile, issues_to_config_error, load_yaml
-from ..errors import ConfigError, Problem
+from ..errors import ConfigError, Problem, did_you_mean
 from ..tariff import load_tariff
 from ._common import HourRanges
 
@@ -229,8 +229,7 @@ def _check_tariff_periods(prof: EmsProfile) -> list[ParameterIssue]:
     for key in ("charge_periods", "discharge_periods"):
         for i, n in enumerate(getattr(t, key)):
             if n not in names:
-                hint = suggest(n, names)
-                tail = f"; did you mean {hint[0]!r}?" if hint else ""
+                tail = did_you_mean(n, names)
                 issues.append(
                     ParameterIssue(
                         ("tou", key, i), f"{n!r} is not a period of {t.tariff} ({', '.join(names)}){tail}"

@@ -57,7 +57,8 @@ from hil.ems._common import (
     parse_hours,
 )
 from hil.gateway import Device, Gateway, PointInstance, WriteStatus
-from twin.params import suggest
+
+from ..errors import did_you_mean
 
 __all__ = ["MODES", "StandIn", "StandInOptions", "in_hours", "parse_hours"]
 
@@ -105,8 +106,7 @@ class StandInOptions:
         out = cls()
         for key, value in options.items():
             if key not in names:
-                hint = suggest(key, sorted(names))
-                tail = f"; did you mean {hint[0]!r}?" if hint else ""
+                tail = did_you_mean(key, sorted(names))
                 raise TypeError(f"StandIn: unknown option {key!r}{tail}")
             if key in ("charge_hours", "discharge_hours"):
                 value = parse_hours(value)
@@ -159,8 +159,7 @@ class StandIn:
         self, gateway: Gateway, *, mode: str = "good", period_s: float = 1.0, **options: Any
     ) -> None:
         if mode not in MODES:
-            hint = suggest(mode, list(MODES))
-            tail = f"; did you mean {hint[0]!r}?" if hint else ""
+            tail = did_you_mean(mode, list(MODES))
             raise ValueError(f"StandIn: unknown mode {mode!r}{tail} (modes: {', '.join(MODES)})")
         if not period_s > 0:
             raise ValueError(f"StandIn: period_s must be > 0, got {period_s!r}")

@@ -11,9 +11,9 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict
 
-from twin.params import suggest
 from twin.units import UnitProblem, parse_duration
 
+from ..errors import did_you_mean
 from ..validation import validate
 
 if TYPE_CHECKING:
@@ -131,8 +131,7 @@ def parse_fault(
         return None
     ftype = raw.get("type")
     if ftype not in FAULTS:
-        hint = suggest(str(ftype), list(FAULTS))
-        tail = f"; did you mean {hint[0]!r}?" if hint else ""
+        tail = did_you_mean(str(ftype), list(FAULTS))
         prob((*where, "type"), f"unknown fault type {ftype!r}{tail}")
         return None
     ft = FAULTS[str(ftype)]
@@ -189,16 +188,14 @@ def check_target(spec: FaultSpec, site: Any, devices: Sequence[Any]) -> list[str
             return [f"{spec.type} does not apply to {spec.target} devices (only {', '.join(ft.kinds)})"]
         return []
     if spec.target not in names:
-        hint = suggest(spec.target, names + kinds + ["all"])
-        tail = f"; did you mean {hint[0]!r}?" if hint else ""
+        tail = did_you_mean(spec.target, names + kinds + ["all"])
         return [f"no device {spec.target!r} on this site{tail}"]
     dev = devs[names.index(spec.target)]
     if dev.kind not in ft.kinds:
         return [f"{spec.type} applies to {', '.join(ft.kinds)} devices; {dev.name} is a {dev.kind}"]
     point = getattr(spec.params, "point", None)
     if point is not None and point not in dev.group.by_key:
-        hint = suggest(point, list(dev.group.by_key))
-        tail = f"; did you mean {hint[0]!r}?" if hint else ""
+        tail = did_you_mean(point, list(dev.group.by_key))
         return [f"{dev.name} has no point {point!r}{tail}"]
     if point is not None:
         # what Gateway.set_override refuses at run time must fail here, at load, with a line

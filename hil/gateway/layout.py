@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from twin.params import suggest
+from twin.params import did_you_mean
 
 from ..devices import Behaviour
 from ..errors import ConfigError, Problem
@@ -375,11 +375,11 @@ def _rating(
     neg = isinstance(name, str) and name.startswith("-")
     key = name[1:] if neg else name
     if key not in ratings:
-        hint = suggest(str(key), list(ratings))
+        tail = did_you_mean(str(key), list(ratings))
         problems.append(
             pm.problem(
                 ("points", b.path),
-                f"unknown rating {key!r}{'; did you mean ' + repr(hint[0]) + '?' if hint else ''}",
+                f"unknown rating {key!r}{tail}",
             )
         )
         return 0.0

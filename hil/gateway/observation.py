@@ -7,7 +7,6 @@ take the normal write path; only what is read back is faulted (:meth:`_refault`)
 
 from __future__ import annotations
 
-import difflib
 import logging
 import math
 from dataclasses import dataclass
@@ -16,6 +15,7 @@ import numpy as np
 
 from twin.site import Snapshot
 
+from ..errors import did_you_mean
 from ..sunspec import (
     decode_words,
     encode_value,
@@ -95,8 +95,7 @@ class ObservationFaults:
         dev = self._device(device)
         p = dev.group.by_key.get(key)
         if p is None:
-            hint = difflib.get_close_matches(key, list(dev.group.by_key), n=1)
-            did = f"; did you mean {hint[0]!r}?" if hint else ""
+            did = did_you_mean(key, list(dev.group.by_key))
             raise ValueError(f"{dev.name} has no point {key!r}{did}")
         t = p.pdef.type
         if t in ("sunssf", "pad"):
@@ -165,8 +164,7 @@ class ObservationFaults:
         name = device if isinstance(device, str) else device.name
         dev = self.by_name.get(name)
         if dev is None or (not isinstance(device, str) and dev is not device):
-            hint = difflib.get_close_matches(name, list(self.by_name), n=1)
-            did = f"; did you mean {hint[0]!r}?" if hint else ""
+            did = did_you_mean(name, list(self.by_name))
             raise ValueError(f"no device {name!r} in this gateway{did}")
         return dev
 

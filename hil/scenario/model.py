@@ -12,7 +12,6 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from twin.params import suggest
 from twin.units import (
     UnitProblem,
     parse_duration,
@@ -20,7 +19,7 @@ from twin.units import (
     signal_unit,
 )
 
-from ..errors import Path_, Problem, ScenarioError, line_for
+from ..errors import Path_, Problem, ScenarioError, did_you_mean, line_for
 from ..faults import FaultSpec, check_target
 from ..limits import RUN_LIMITS
 from .names import (
@@ -352,18 +351,16 @@ class Scenario:
                     )
                     return False
                 return True
-            hint = suggest(
-                name, [*signals["scalar"], *(f"{k.replace('.', '[*].', 1)}" for k in signals["array"])]
+            tail = did_you_mean(
+                name, [*signals["scalar"], *(f"{k.replace('.', '[*].', 1)}" for k in signals["array"])], n=3
             )
-            tail = f"; did you mean {', '.join(repr(h) for h in hint)}?" if hint else ""
             problems.append(self.problem(where, f"unknown signal {name!r}{tail}"))
             return False
 
         def check_input(key: str, where: Path_) -> bool:
             dev, idx, sig = split_name(key)
             if f"{dev}.{sig}" not in inputs:
-                hint = suggest(f"{dev}.{sig}", inputs)
-                tail = f"; did you mean {hint[0]!r}?" if hint else ""
+                tail = did_you_mean(f"{dev}.{sig}", inputs)
                 problems.append(self.problem(where, f"unknown input {key!r}{tail}"))
                 return False
             n = site.unit_count(dev)
@@ -423,8 +420,7 @@ class Scenario:
                 if table is None:
                     problems.append(self.problem((*where, "unit"), f"{ex.target!r} carries no alarm bits"))
                 elif ex.alarm not in table:
-                    hint = suggest(str(ex.alarm), list(table))
-                    tail = f"; did you mean {hint[0]!r}?" if hint else ""
+                    tail = did_you_mean(str(ex.alarm), list(table))
                     problems.append(self.problem((*where, "alarm"), f"unknown alarm {ex.alarm!r}{tail}"))
             elif ex.what == "state":
                 enum = state_enum(ex.target)
@@ -434,8 +430,7 @@ class Scenario:
                     names = [m.name for m in enum]
                     for s in ex.states:
                         if s not in names:
-                            hint = suggest(s, names)
-                            tail = f"; did you mean {hint[0]!r}?" if hint else ""
+                            tail = did_you_mean(s, names)
                             problems.append(
                                 self.problem(
                                     (*where, "is"), f"unknown state {s!r}{tail} ({', '.join(names)})"

@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import Any, cast
 
 from twin.clock import check_start, check_timezone
-from twin.params import suggest
 from twin.units import (
     QUANTITY_UNITS,
     UnitProblem,
@@ -23,7 +22,7 @@ from twin.units import (
 
 from ..config import find_profile, load_yaml
 from ..ems import CONTROLLERS
-from ..errors import ConfigError, Path_, Problem, ScenarioError, line_for
+from ..errors import ConfigError, Path_, Problem, ScenarioError, did_you_mean, line_for
 from ..faults import FaultSpec, parse_fault
 from ..limits import RUN_LIMITS
 from ..tariff import find_tariff
@@ -104,8 +103,7 @@ def parse_scenario(  # noqa: C901 - over 15 branches before the gate; to split
         )
     for key in data:
         if key not in TOP_KEYS:
-            hint = suggest(str(key), list(TOP_KEYS))
-            tail = f"; did you mean {hint[0]!r}?" if hint else ""
+            tail = did_you_mean(str(key), list(TOP_KEYS))
             prob((key,), f"unknown key {key!r}{tail}")
     name = data.get("scenario")
     max_name = int(RUN_LIMITS["scenario_chars"].value)
@@ -182,8 +180,7 @@ def parse_scenario(  # noqa: C901 - over 15 branches before the gate; to split
     else:
         for k in trace:
             if k not in TRACE_KEYS:
-                hint = suggest(str(k), list(TRACE_KEYS))
-                tail = f"; did you mean {hint[0]!r}?" if hint else f" ({', '.join(TRACE_KEYS)})"
+                tail = did_you_mean(str(k), list(TRACE_KEYS), otherwise=f" ({', '.join(TRACE_KEYS)})")
                 prob(("trace", k), f"unknown key {k!r}{tail}")
         if "every" in trace:
             try:
@@ -284,14 +281,12 @@ def _parse_controller(v: Any, prob: Prob) -> ControllerSpec:
         return ControllerSpec()
     for k in v:
         if k not in ("name", "mode", "period", "options"):
-            hint = suggest(str(k), ["name", "mode", "period", "options"])
-            tail = f"; did you mean {hint[0]!r}?" if hint else ""
+            tail = did_you_mean(str(k), ["name", "mode", "period", "options"])
             prob(("controller", k), f"unknown key {k!r}{tail}")
     name = str(v.get("name", "standin"))
     name, _, mode_in_name = name.partition(":")
     if name not in known:
-        hint = suggest(name, known)
-        tail = f"; did you mean {hint[0]!r}?" if hint else ""
+        tail = did_you_mean(name, known)
         prob(("controller", "name") if "name" in v else ("controller",), f"unknown controller {name!r}{tail}")
     mode = str(v.get("mode", mode_in_name or "good"))
     period = 1.0
@@ -367,8 +362,7 @@ def _parse_events(items: Any, duration: float, prob: Prob) -> list[Event]:  # no
             continue
         key = str(actions[0])
         if key not in ACTIONS:
-            hint = suggest(key, list(ACTIONS))
-            tail = f"; did you mean {hint[0]!r}?" if hint else ""
+            tail = did_you_mean(key, list(ACTIONS))
             prob((*where, key), f"unknown action {key!r}{tail}")
             prev_t = t
             continue
@@ -436,8 +430,7 @@ def _parse_expectations(items: Any, prob: Prob) -> list[Expectation]:  # noqa: C
                 prob(where, f"a key reads as {k} — YAML takes on/off/yes/no as booleans; quote it")
                 bad = True
             elif k not in _EXPECT_KEYS:
-                hint = suggest(str(k), sorted(_EXPECT_KEYS))
-                tail = f"; did you mean {hint[0]!r}?" if hint else ""
+                tail = did_you_mean(str(k), sorted(_EXPECT_KEYS))
                 prob((*where, k), f"unknown key {k!r}{tail}")
                 bad = True
         whats = [k for k in ("signal", "alarm", "state") if k in item]

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from twin.errors import ParameterError, ParameterIssue
-from twin.params import suggest
+from twin.params import did_you_mean
 
 from .tariff_model import (
     BASES,
@@ -154,8 +154,9 @@ class _P:
             return {}
         for k in data:
             if str(k) not in allowed:
-                hint = suggest(str(k), sorted(allowed))
-                tail = f"; did you mean {hint[0]!r}?" if hint else f" (known: {', '.join(sorted(allowed))})"
+                tail = did_you_mean(
+                    str(k), sorted(allowed), otherwise=f" (known: {', '.join(sorted(allowed))})"
+                )
                 self.bad((*path, str(k)), f"unknown key {str(k)!r}{tail}")
         return {str(k): v for k, v in data.items()}
 
@@ -216,8 +217,7 @@ def _hour_table(p: _P, periods: Any, path: _Path, names: list[str]) -> tuple[int
     for name, wins in periods.items():
         name = str(name)
         if name not in names:
-            hint = suggest(name, names)
-            tail = f"; did you mean {hint[0]!r}?" if hint else f" (priced: {', '.join(names)})"
+            tail = did_you_mean(name, names, otherwise=f" (priced: {', '.join(names)})")
             p.bad((*path, name), f"period {name!r} has no price{tail}")
             ok = False
             continue
@@ -368,11 +368,10 @@ def parse_tariff(data: Mapping[str, Any] | None) -> Tariff:  # noqa: C901 - over
     dm = p.mapping(d.get("demand"), ("demand",), _DEMAND)
     basis = dm.get("basis", "max_demand")
     if basis not in BASES:
-        hint = suggest(str(basis), list(BASES))
         p.bad(
             ("demand", "basis"),
             f"unknown basis {basis!r}"
-            + (f"; did you mean {hint[0]!r}?" if hint else f" (one of {', '.join(BASES)})"),
+            + did_you_mean(str(basis), list(BASES), otherwise=f" (one of {', '.join(BASES)})"),
         )
         basis = "max_demand"
     flat = _tiers(p, dm, ("demand",))
@@ -390,8 +389,7 @@ def parse_tariff(data: Mapping[str, Any] | None) -> Tariff:  # noqa: C901 - over
             for name in tr:
                 path = ("demand", "tou_rates", str(name))
                 if str(name) not in names:
-                    hint = suggest(str(name), names)
-                    tail = f"; did you mean {hint[0]!r}?" if hint else ""
+                    tail = did_you_mean(str(name), names)
                     p.bad(path, f"no energy period named {name!r}{tail}")
                     continue
                 v = p.num(tr, str(name), ("demand", "tou_rates"), None)

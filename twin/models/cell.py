@@ -29,7 +29,7 @@ import numpy as np
 
 from twin._interp import FloatArray, Grid1D, GridND, table_from_columns
 from twin.errors import ParameterError, ParameterIssue
-from twin.params import deep_merge, from_dict, param, suggest
+from twin.params import deep_merge, did_you_mean, from_dict, param
 
 __all__ = [
     "CELLS_DIR",
@@ -157,8 +157,7 @@ def _resolve(spec: str | Mapping[str, Any], base_dir: Path | None) -> tuple[dict
     if isinstance(spec, str):
         path = CELLS_DIR / spec / "cell.json"
         if not path.is_file():
-            hint = suggest(spec, shipped_cells())
-            tail = f"; did you mean {hint[0]!r}?" if hint else ""
+            tail = did_you_mean(spec, shipped_cells())
             raise ParameterError(
                 [
                     ParameterIssue(

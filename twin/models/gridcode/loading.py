@@ -21,7 +21,7 @@ from twin.models.gridcode.settings import (
     VoltageRegion,
     VoltageTrip,
 )
-from twin.params import deep_merge, from_dict, suggest, to_dict
+from twin.params import deep_merge, did_you_mean, from_dict, to_dict
 
 # --------------------------------------------------------------------------------------
 # Loading and cross-checks
@@ -43,8 +43,7 @@ def available_grid_codes() -> tuple[str, ...]:
 def _read_shipped(name: str, path: _Path) -> dict[str, Any]:
     names = available_grid_codes()
     if name not in names:
-        hint = suggest(name, names)
-        tail = f"; did you mean {hint[0]!r}?" if hint else f"; shipped: {', '.join(names)}"
+        tail = did_you_mean(name, names, otherwise=f"; shipped: {', '.join(names)}")
         raise ParameterError([ParameterIssue(path, f"unknown grid code {name!r}{tail}")])
     text = _data_dir().joinpath(f"{name}.json").read_text(encoding="utf-8")
     data = json.loads(text)

@@ -142,6 +142,8 @@ class Reversion:
 
     def __init__(self, n: int, *, ena: str, tms: str, ena_rvrt: str, pairs: list[tuple[str, str]]) -> None:
         self.rem = np.zeros(n)
+        self._zeros = np.zeros(n)
+        self._zeros.setflags(write=False)
         self.ena, self.tms, self.ena_rvrt, self.pairs = ena, tms, ena_rvrt, pairs
 
     @property
@@ -186,6 +188,10 @@ class Reversion:
 
     @property
     def remaining(self) -> Arr:
+        """``RvrtRem``: whole seconds left (0 while no reversion runs, the usual case: then
+        one shared read-only array of zeros, not three operations)."""
+        if not self.rem.any():
+            return self._zeros
         return np.ceil(np.maximum(self.rem, 0.0) - 1e-9)
 
 

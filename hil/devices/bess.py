@@ -35,6 +35,7 @@ _SET_OP = symbols(802, "SetOp")
 _CONN_123 = symbols(123, "Conn")
 _STOR_CHARGE = symbol_bits(124, "StorCtl_Mod", ("CHARGE",))  # a bitfield
 _STOR_DISCHARGE = symbol_bits(124, "StorCtl_Mod", ("DiSCHARGE",))  # so spelled in model 124
+_RUNNING, _THROTTLED = (float(c) for c in INV_RUNNING_CODES)
 _GFM_MODE = float(1 << DER_MODE["GRID_FORMING"])  # 701 DERMode bits
 _GFL_MODE = float(1 << DER_MODE["GRID_FOLLOWING"])
 _ENABLE_PATHS = ("715.OpCtl", "802.SetInvState", "123.Conn")
@@ -74,6 +75,7 @@ class BessBehaviour(Behaviour):
         super().__init__(site, watchdog_s=watchdog_s)
         p = site.params
         n = self.n
+        self.serials = [f"AIDC-PCS-{i + 1:04d}" for i in range(n)]
         v_nom = p.grid.v_nom_kv * 1000.0
         va = p.pcs.s_rated_kva * 1000.0
         e_nom = site.battery.capacity_kwh_nominal() * 1000.0
@@ -299,7 +301,7 @@ class BessBehaviour(Behaviour):
         e["dc_inj"] += np.maximum(-p_dc, 0) * h  # into the battery
         e["dc_abs"] += np.maximum(p_dc, 0) * h
         state = a["pcs.state"]
-        running = np.isin(state, INV_RUNNING_CODES)
+        running = (state == _RUNNING) | (state == _THROTTLED)  # INV_RUNNING_CODES
         closed = a["bms.contactor"] == CONTACTOR_CLOSED
         v_dc = a["bess.v_dc_v"]
         t = snap.t
@@ -327,8 +329,8 @@ class BessBehaviour(Behaviour):
             "conn_st": np.where(running, float(CONN_ST["CONNECTED"]), float(CONN_ST["DISCONNECTED"])),
             # 701 DERMode: GRID_FORMING only for a unit that forms the island, else GRID_FOLLOWING
             "der_mode": np.where((s["grid.breaker_closed"] <= 0) & self.site.pcs.gfm, _GFM_MODE, _GFL_MODE),
-            "hb": np.full(self.n, float(int(t) % 65535)),
-            "der_hb": np.full(self.n, float(int(t) % 4294967295)),
+            "hb": float(int(t) % 65535),  # the same for every unit
+            "der_hb": float(int(t) % 4294967295),
             "loc_rem": self.local.astype(float),
             "evt1": evt1.astype(float),
             "wh_avail": wh_avail,
@@ -349,7 +351,7 @@ class BessBehaviour(Behaviour):
             "inv_st_legacy": lookup(LEGACY_OF_INV, state),
             "soc_stor_avail": wh_avail,
             "comms_lost": self.comms_lost.astype(float),
-            "serial": [f"AIDC-PCS-{i + 1:04d}" for i in range(self.n)],
+            "serial": self.serials,
             "cell_v_avg": 0.5 * (a["bess.v_cell_max_v"] + a["bess.v_cell_min_v"]),
             "t_avg": 0.5 * (a["bess.t_cell_max_degc"] + a["bess.t_cell_min_degc"]),
         }

@@ -84,6 +84,6 @@ class GensetBehaviour(Behaviour):
             inv_st=lookup(GENSET_INV_ST, a["genset.state"]),
             tot_wh_inj=self.e,
             wset_rvrt_rem=self.rvrt.remaining,
-            der_hb=np.full(self.n, float(int(snap.t) % 4294967295)),
+            der_hb=float(int(snap.t) % 4294967295),  # the same for every unit
         )
         return out

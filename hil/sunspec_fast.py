@@ -184,11 +184,9 @@ def encode_columns(values: np.ndarray, codes: ColumnCodes, image: np.ndarray) ->
     )
 
 
-def encode_scaled(
-    values: np.ndarray, type_name: str, sf: np.ndarray, p10: np.ndarray | None = None
-) -> np.ndarray:
+def encode_scaled(values: np.ndarray, type_name: str, sf: np.ndarray) -> np.ndarray:
     """``encode_array(values, type_name, sf)`` through the compiled kernel: ``(n, words)``
-    uint16. ``p10`` is accepted for the older signature and not needed."""
+    uint16."""
     if type_name not in COMPILED_TYPES:
         return encode_array(values, type_name, sf)
     v = np.ascontiguousarray(values, dtype=np.float64).ravel()

@@ -24,6 +24,18 @@ BY_WATCHDOG = "comm-loss watchdog"
 AT_START = "power-on state"
 
 
+def source_key(source: str) -> tuple[str, str]:
+    """Where a point map's ``source:`` is read: ``("derived", name)`` for ``dev.name`` (the
+    behaviour's derived values), ``("array", "pcs.p_ac_kw")`` for ``pcs[i].p_ac_kw`` (one
+    per unit), ``("scalar", "grid.f_hz")`` for a site-wide signal."""
+    if source.startswith("dev."):
+        return "derived", source[4:]
+    dev, _, sig = source.partition(".")
+    if "[" in dev:
+        return "array", f"{dev.split('[')[0]}.{sig}"
+    return "scalar", source
+
+
 class Behaviour:
     """Base: one device kind. Subclasses set ``kind``, ``area`` and the hooks."""
 
@@ -52,13 +64,11 @@ class Behaviour:
 
     # -- sources -------------------------------------------------------------------------
     def knows(self, source: str) -> bool:
-        if source.startswith("dev."):
-            return source[4:] in self.derived_names
-        dev, _, sig = source.partition(".")
-        base = dev.split("[")[0]
-        if "[" in dev:
-            return f"{base}.{sig}" in self.site.snapshot().arrays
-        return source in self.site.snapshot().scalars
+        where, key = source_key(source)
+        if where == "derived":
+            return key in self.derived_names
+        snap = self.site.snapshot()
+        return key in (snap.arrays if where == "array" else snap.scalars)
 
     def unknown_source_message(self, source: str) -> str:
         snap = self.site.snapshot()
@@ -68,12 +78,10 @@ class Behaviour:
         return f"unknown source {source!r}" + did_you_mean(source, names)
 
     def resolve(self, source: str, snap: Snapshot, derived: dict[str, Any]) -> Any:
-        if source.startswith("dev."):
-            return derived[source[4:]]
-        dev, _, sig = source.partition(".")
-        if "[" in dev:
-            return snap.arrays[f"{dev.split('[')[0]}.{sig}"]
-        return snap.scalars[source]
+        where, key = source_key(source)
+        if where == "derived":
+            return derived[key]
+        return (snap.arrays if where == "array" else snap.scalars)[key]
 
     # -- hooks ---------------------------------------------------------------------------
     def derive(self, snap: Snapshot, controls: dict[str, Arr], *, dt: float) -> dict[str, Any]:

@@ -31,7 +31,7 @@ import numpy as np
 
 from twin.site import Snapshot
 
-from ..points import Binding
+from ..devices.base import source_key
 from ..sunspec_fast import ColumnCodes, encode_columns
 from .layout import KindGroup
 
@@ -44,7 +44,6 @@ _SCALAR, _UNIT, _OTHER = "scalar", "unit", "other"
 class _Entry:
     """One dynamic numeric binding: its columns and where its value comes from."""
 
-    binding: Binding
     cols: np.ndarray  # (n_exp,) columns of the value matrix
     source: str  # "control", "array", "scalar", "derived"
     key: str  # the control path, the snapshot key or the derived name
@@ -155,9 +154,9 @@ class EncodePlan:
             if b.kind == "index":
                 index_cols.append((cols, len(insts)))
             elif b.kind == "control":
-                entries.append(_Entry(b, cols, "control", b.path))
+                entries.append(_Entry(cols, "control", b.path))
             else:
-                entries.append(_Entry(b, cols, *_source(str(b.source))))
+                entries.append(_Entry(cols, *source_key(str(b.source))))
         values = np.zeros((n, len(types)))
         for cols, n_exp in index_cols:
             values[:, cols] = np.arange(1.0, n_exp + 1.0)[None, :]
@@ -225,16 +224,6 @@ class EncodePlan:
                 continue
             raw = e.fetch(snap, derived)
             v[:, e.cols] = _as_2d(raw, n, e.cols.size)
-
-
-def _source(source: str) -> tuple[str, str]:
-    """Where a ``source:`` binding's value is: what :meth:`hil.devices.Behaviour.resolve` does."""
-    if source.startswith("dev."):
-        return "derived", source[4:]
-    dev, _, sig = source.partition(".")
-    if "[" in dev:
-        return "array", f"{dev.split('[')[0]}.{sig}"
-    return "scalar", source
 
 
 def _as_2d(raw: Any, n: int, n_exp: int) -> np.ndarray:

@@ -98,6 +98,7 @@ from .opcua_nodes import (  # re-exported: the names this module has always had
 from .opcua_security import apply_security
 from .opcua_space import AddressSpace
 from .opcua_types import ua_status
+from .opcua_values import mark_changes
 from .security import OpcUaSecurity
 
 __all__ = [
@@ -243,20 +244,11 @@ class OpcUaEndpoint(AddressSpace):
         """Gateway callback after every step: note which variables changed (no I/O here)."""
         t = float(gw.snapshot.t)
         for w in self._watches:
-            img = w.group.image
-            diff = img != w.prev
-            if not diff.any():
-                continue
-            ii, oo = np.nonzero(diff)
-            cols = w.group.owner[oo]
-            keep = cols >= 0
-            vids = w.var_of[ii[keep], cols[keep]]
-            vids = vids[vids >= 0]
-            self._dirty[vids] = t
-            np.copyto(w.prev, img)
-            if w.alarm_vars.size:
-                for k in np.intersect1d(vids, w.alarm_vars).tolist():
-                    self._diff_alarm(self._vars[k], t)
+            g = w.group
+            k = mark_changes(g.image, w.prev, g.owner, w.var_of, self._is_alarm, self._dirty, t, w.alarms_out)
+            if k:
+                for v in np.unique(w.alarms_out[:k]).tolist():
+                    self._diff_alarm(self._vars[v], t)
 
     def _diff_alarm(self, var: _Var, t: float) -> None:
         v = var.device.value(var.point)
@@ -289,7 +281,12 @@ class OpcUaEndpoint(AddressSpace):
             for k, t in zip(idx.tolist(), times, strict=True):
                 var = vars_[k]
                 value = batch[k] if k in batch else var.device.value(var.point)
-                await self._set(var, self._datavalue(var, value, self.source_time(t), now))
+                dv = self._datavalue(var, value, self.source_time(t), now)
+                attr = var.attr
+                if attr is not None and not attr.datachange_callbacks:
+                    attr.value = dv  # nobody subscribed to it: no coroutine per variable
+                else:
+                    await self._set(var, dv)
         events, self._events = self._events, []
         for t, var, symbol, raised in events:
             await self._fire(t, var, symbol, raised)

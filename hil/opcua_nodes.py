@@ -165,7 +165,7 @@ class _Watch:
     group: KindGroup
     prev: np.ndarray
     var_of: np.ndarray  # (instance, point column) -> variable index or -1
-    alarm_vars: np.ndarray  # variable indices of this kind's alarm points
+    alarms_out: np.ndarray  # room for the alarm variables one tick can change (one per word)
 
 
 _INT_RANGES = {

@@ -64,6 +64,7 @@ class AddressSpace(abc.ABC):
         self._device_nodes: dict[str, ua.NodeId] = {}
         self._watches: list[_Watch] = []
         self._dirty = np.empty(0)  # per variable: simulated time of its last unpublished change, or NaN
+        self._is_alarm = np.zeros(0, dtype=bool)  # per variable: an alarm bitfield (events fire)
         self._batch = BatchValues([])  # the numeric variables decoded in one go (hil.opcua_values)
         self.event_type: ua.NodeId | None = None  # DeviceAlarmEventType, once started
         self._evgens: dict[str, Any] = {}
@@ -95,7 +96,7 @@ class AddressSpace(abc.ABC):
             self._ts_cache = (t, self.epoch + timedelta(seconds=t))
         return self._ts_cache[1]
 
-    async def _build(self) -> None:  # noqa: C901 - over 15 branches before the gate; to split
+    async def _build(self) -> None:
         assert self.server is not None
         server = self.server
         idx = self.namespace_index
@@ -165,15 +166,16 @@ class AddressSpace(abc.ABC):
         self._batch = BatchValues(
             [(v.index, v.device, v.point) for v in self._vars if batchable(v.point, v.vtype in float_types)]
         )
+        self._is_alarm = np.array([v.alarm for v in self._vars], dtype=bool)
         for grp in self.gw.groups.values():
             var_of = np.full((grp.n, len(grp.points)), -1, dtype=np.int64)
-            alarms = []
+            alarm_words = 0
             for v in self._vars:
                 if v.device.group is grp:
                     var_of[v.device.index, v.point.col] = v.index
-                    if v.alarm:
-                        alarms.append(v.index)
-            self._watches.append(_Watch(grp, grp.image.copy(), var_of, np.asarray(alarms, dtype=np.int64)))
+                    alarm_words += v.point.words if v.alarm else 0
+            out = np.empty(max(alarm_words, 1), dtype=np.int64)
+            self._watches.append(_Watch(grp, grp.image.copy(), var_of, out))
 
     def _identification(self, dev: Device) -> list[tuple[str, ua.VariantType, Any]]:
         def text(key: str) -> str:

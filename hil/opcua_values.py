@@ -18,11 +18,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
+from numba import njit
 
 from .gateway import Device, KindGroup, PointInstance
 from .sunspec import TYPES, decode_array
 
-__all__ = ["BatchValues", "batchable"]
+__all__ = ["BatchValues", "batchable", "mark_changes"]
 
 
 def batchable(point: PointInstance, is_float_variable: bool) -> bool:
@@ -104,3 +105,36 @@ class BatchValues:
 def _fixed_sf(p: PointInstance) -> int:
     """The scale factor of a point without a scale-factor register (``Device._sf``)."""
     return int(p.pdef.sf) if p.sf_col is None and isinstance(p.pdef.sf, int) else 0
+
+
+@njit(cache=True)
+def mark_changes(
+    image: np.ndarray,
+    prev: np.ndarray,
+    owner: np.ndarray,
+    var_of: np.ndarray,
+    is_alarm: np.ndarray,
+    dirty: np.ndarray,
+    t: float,
+    alarms_out: np.ndarray,
+) -> int:
+    """Compare one kind's register image with the image as last seen, word by word: copy every
+    changed word into ``prev``, mark its variable changed at ``t`` in ``dirty``, and put the
+    alarm variables among them into ``alarms_out``. Returns how many it put there (a variable
+    spanning several changed words is put once per word)."""
+    k = 0
+    rows, cols = image.shape
+    for i in range(rows):
+        for j in range(cols):
+            w = image[i, j]
+            if w != prev[i, j]:
+                prev[i, j] = w
+                c = owner[j]
+                if c >= 0:
+                    v = var_of[i, c]
+                    if v >= 0:
+                        dirty[v] = t
+                        if is_alarm[v] and k < alarms_out.size:
+                            alarms_out[k] = v
+                            k += 1
+    return k

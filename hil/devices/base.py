@@ -150,9 +150,13 @@ class Reversion:
 
     def __init__(self, n: int, *, ena: str, tms: str, ena_rvrt: str, pairs: list[tuple[str, str]]) -> None:
         self.rem = np.zeros(n)
+        self._running = False  # any unit's countdown above zero (else a tick has nothing to count)
         self._zeros = np.zeros(n)
         self._zeros.setflags(write=False)
+        self._none = np.zeros(n, dtype=bool)  # "no unit reverts", shared and read-only
+        self._none.setflags(write=False)
         self.ena, self.tms, self.ena_rvrt, self.pairs = ena, tms, ena_rvrt, pairs
+        self._armed_by = (ena, tms, *(sp for sp, _ in pairs))  # a write of any (re)arms it
 
     @property
     def paths(self) -> tuple[str, ...]:
@@ -162,12 +166,10 @@ class Reversion:
     def step(self, c: dict[str, Arr], written: dict[str, Arr], dt: float, force: Arr) -> Arr:
         """Advance the countdown; revert the units whose timer expires now (or that ``force``
         names) and return them (a mask)."""
-        if self.ena not in c or self.tms not in c:
-            return np.zeros(self.rem.size, dtype=bool)
+        if self.ena not in c or self.tms not in c or self._quiet(written, self._armed_by, force):
+            return self._none
         ena = c[self.ena][:, 0] > 0
-        expired = self.countdown(
-            written, (self.ena, self.tms, *(s for s, _ in self.pairs)), ena, c[self.tms][:, 0], dt, force
-        )
+        expired = self.countdown(written, self._armed_by, ena, c[self.tms][:, 0], dt, force)
         if expired.any():
             if self.ena_rvrt in c:
                 c[self.ena][expired, 0] = c[self.ena_rvrt][expired, 0]
@@ -183,6 +185,8 @@ class Reversion:
         """Advance the timer; returns the units whose reversion fires now (``force``: the
         controller-heartbeat watchdog fires every active one). A write to any of ``paths``
         while active and ``tms > 0`` re-arms it; ``tms <= 0`` disarms it."""
+        if self._quiet(written, paths, force):
+            return self._none
         touched = np.zeros(self.rem.size, dtype=bool)
         for path in paths:
             if path in written:
@@ -192,13 +196,19 @@ class Reversion:
         self.rem = np.where(tms <= 0, 0.0, self.rem)
         running = (self.rem > 0) & ~arm
         self.rem = np.where(running, self.rem - dt, self.rem)
+        self._running = bool(np.any(self.rem > 0))
         return np.asarray((running & (self.rem <= 1e-9)) | (force & active))
+
+    def _quiet(self, written: dict[str, Arr], paths: tuple[str, ...], force: Arr) -> bool:
+        """The usual tick: no countdown runs, none of ``paths`` was written and the watchdog
+        fires nowhere, so no unit reverts and nothing changes (no array work at all)."""
+        return not self._running and not any(p in written for p in paths) and not force.any()
 
     @property
     def remaining(self) -> Arr:
         """``RvrtRem``: whole seconds left (0 while no reversion runs, the usual case: then
         one shared read-only array of zeros, not three operations)."""
-        if not self.rem.any():
+        if not self._running or not self.rem.any():
             return self._zeros
         return np.ceil(np.maximum(self.rem, 0.0) - 1e-9)
 

@@ -189,10 +189,13 @@ class BessBehaviour(Behaviour):
                 c[path][hit, 0] = 0.0
         self.push("bms.alarm_reset", np.ones(n), reset, BY_WRITE)
         # the setpoints: only for the units whose setpoint controls were written or reverted
-        p_w, q_var, q_follows_p = self._commands(c)
         p_wr, p_rv = _units(written, _P_PATHS, n), _units(reverted, _P_PATHS, n)
-        q_wr = _units(written, _Q_PATHS, n) | (p_wr & q_follows_p)
-        q_rv = _units(reverted, _Q_PATHS, n) | (p_rv & q_follows_p)
+        q_wr, q_rv = _units(written, _Q_PATHS, n), _units(reverted, _Q_PATHS, n)
+        if not (p_wr.any() or p_rv.any() or q_wr.any() or q_rv.any()):
+            return  # the usual tick: no setpoint touched, nothing to compute or push
+        p_w, q_var, q_follows_p = self._commands(c)
+        q_wr |= p_wr & q_follows_p
+        q_rv |= p_rv & q_follows_p
         self.push("pcs.p_set_kw", p_w / 1000.0, p_wr | p_rv, np.where(p_wr, BY_WRITE, why_rv))
         self.push("pcs.q_set_kvar", q_var / 1000.0, q_wr | q_rv, np.where(q_wr, BY_WRITE, why_rv))
 

@@ -262,7 +262,7 @@ class Gateway(ObservationFaults):
         sf = device.sf_of(p)
         words = encode_value(v, p.pdef.type, p.pdef.size, sf)
         q = decode_words(tuple(words), p.pdef.type, sf)
-        self._hold(device, p, float(q))  # type: ignore[arg-type]
+        self._hold(device, p, float(q), words)  # type: ignore[arg-type]
         return self._log(device, key, value, WriteStatus.OK)
 
     def _check(self, device: Device, p: PointInstance, value: Any) -> tuple[WriteStatus, float]:
@@ -291,12 +291,14 @@ class Gateway(ObservationFaults):
             return WriteStatus.OUT_OF_RANGE, 0.0
         return WriteStatus.OK, v
 
-    def _hold(self, device: Device, p: PointInstance, value: float) -> None:
+    def _hold(self, device: Device, p: PointInstance, value: float, words: list[int] | None = None) -> None:
+        """Hold ``value`` in the point's control and its register words (``words``: already
+        encoded by the caller, which quantised ``value`` through them)."""
         grp = device.group
         grp.controls[p.path][device.index, p.exp] = value
-        grp.image[device.index, p.offset : p.offset + p.words] = encode_value(
-            value, p.pdef.type, p.pdef.size, device.sf_of(p)
-        )
+        if words is None:
+            words = encode_value(value, p.pdef.type, p.pdef.size, device.sf_of(p))
+        grp.image[device.index, p.offset : p.offset + p.words] = words
         if self._overrides or self._frozen:  # the readback is faulted like any other value
             self._refault(device, p)
         self.pending.append((grp.kind, device.index, p.path, p.exp, value))

@@ -115,3 +115,40 @@ def test_scalar_value_equals_the_dataclass_construction(site: str) -> None:
             seen.add(vt)
     assert {ua.VariantType.Double, ua.VariantType.String} <= seen
     assert len(seen) >= 4
+
+
+def test_mark_changes_equals_the_image_diff() -> None:
+    """The compiled change marks (hil.opcua_values.mark_changes) against the numpy diff they
+    replaced: the same variables marked at the same time, the same alarm variables, and the
+    last-seen image equal to the new one afterwards; unchanged variables keep their marks."""
+    from hil.opcua_values import mark_changes
+
+    rng = np.random.default_rng(7)
+    checked_alarms = 0
+    for _ in range(200):
+        rows, cols, n_points = int(rng.integers(1, 6)), int(rng.integers(1, 40)), int(rng.integers(1, 12))
+        n_vars = rows * n_points + 5
+        owner = np.where(rng.random(cols) < 0.2, -1, rng.integers(0, n_points, cols)).astype(np.int64)
+        var_of = rng.permutation(n_vars)[: rows * n_points].reshape(rows, n_points).astype(np.int64)
+        var_of[rng.random(var_of.shape) < 0.1] = -1
+        is_alarm = rng.random(n_vars) < 0.3
+        prev = rng.integers(0, 4, (rows, cols)).astype(np.uint16)
+        image = prev.copy()
+        image[rng.random(image.shape) < 0.3] = rng.integers(0, 4).astype(np.uint16)
+        dirty = np.where(rng.random(n_vars) < 0.5, np.nan, 1.0)
+        # the numpy diff (hil/opcua.py before this kernel)
+        want_dirty = dirty.copy()
+        ii, oo = np.nonzero(image != prev)
+        c = owner[oo]
+        keep = c >= 0
+        vids = var_of[ii[keep], c[keep]]
+        vids = vids[vids >= 0]
+        want_dirty[vids] = 2.5
+        want_alarms = np.intersect1d(vids, np.flatnonzero(is_alarm))
+        out = np.empty(rows * cols + 1, dtype=np.int64)
+        k = mark_changes(image, prev, owner, var_of, is_alarm, dirty, 2.5, out)
+        np.testing.assert_array_equal(dirty, want_dirty)  # NaN where NaN, 1.0 kept, 2.5 marked
+        np.testing.assert_array_equal(prev, image)
+        np.testing.assert_array_equal(np.unique(out[:k]), want_alarms)
+        checked_alarms += want_alarms.size
+    assert checked_alarms > 100  # the alarm branch was exercised

@@ -38,7 +38,7 @@ from __future__ import annotations
 
 import logging
 import math
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass
 from typing import Any
 
 from hil.ems._common import (
@@ -52,72 +52,26 @@ from hil.ems._common import (
     INV_RUNNING,
     INV_STANDBY,
     INV_THROTTLED,
-    HourRanges,
     in_hours,
     parse_hours,
 )
 from hil.gateway import Device, Gateway, PointInstance, WriteStatus
 
 from ..errors import did_you_mean
+from .batch_read import BatchReader
+from .standin_options import MODES, StandInOptions
 
 __all__ = ["MODES", "StandIn", "StandInOptions", "in_hours", "parse_hours"]
 
 log = logging.getLogger(__name__)
 
-MODES = ("good", "ignore_dr", "no_revert", "over_discharge")
-
-
-@dataclass(frozen=True)
-class StandInOptions:
-    """Tuning of the stand-in; every field can be passed to :class:`StandIn` by keyword."""
-
-    limit_kw: float | None = None  # grid-import limit for peak shaving; None = learn it
-    learn_s: float = 60.0  # learn the limit over this long (grid-connected time)
-    learn_frac: float = 0.9  # learned limit = this × mean net load
-    margin_frac: float = 0.02  # aim this far below the limit
-    filter_s: float = 5.0  # net-load filter: shave the envelope, not the 0.2–3 Hz GPU swings
-    soc_reserve_pct: float = 30.0  # kept for outage ride-through; not discharged below on grid
-    soc_target_pct: float = 50.0  # recharge up to this when import is under the limit
-    soc_max_pct: float = 90.0  # never charged above this
-    soc_taper_pct: float = 1.0  # power tapers to 0 over this band at the SoC bounds
-    recharge_frac: float = 0.2  # gentle recharge: this × the fleet's charge capability
-    dr_margin_frac: float = 0.03  # aim this far below the DR limit
-    dr_lead_s: float = 2.0  # apply the DR limit this long before the event starts
-    dr_soc_floor_pct: float | None = None  # floor during DR; None = soc_reserve_pct
-    revert_s: float = 60.0  # 704 WSetRvrtTms
-    charge_hours: HourRanges = ()  # TOU: hour-of-day ranges [start, end) to charge in
-    discharge_hours: HourRanges = ()  # TOU: hour-of-day ranges to discharge in
-    clock_start_h: float = 0.0  # hour of day at t = 0
-    tou_soc_max_pct: float = 90.0  # TOU charging stops here
-    tou_charge_frac: float = 0.5  # TOU charge power: this × the fleet's charge capability
-    min_import_kw: float = 0.0  # no export: below this the net-load filter snaps to the load...
-    guard_drop_frac: float = 0.25  # ...if the load fell this much below it (not iteration noise)
-    reset_holdoff_s: float = 10.0  # wait this long in FAULT before an alarm reset
-    max_resets: int = 3  # alarm resets per unit, re-armed after reset_window_s of healthy running
-    reset_window_s: float = 3600.0
-    genset_start_wait_s: float = 3.0  # islanded this long with a genset still OFF: start it
-    island_ki: float = 0.05  # island frequency trim: rated power per Hz per second (0 = off)
-    f_nom_hz: float | None = None  # None: 50 or 60 from the first grid-connected reading
-
-    @classmethod
-    def from_kwargs(cls, options: dict[str, Any]) -> StandInOptions:
-        """Validate keyword options (unknown names get a did-you-mean)."""
-        names = {f.name for f in fields(cls)}
-        out = cls()
-        for key, value in options.items():
-            if key not in names:
-                tail = did_you_mean(key, sorted(names))
-                raise TypeError(f"StandIn: unknown option {key!r}{tail}")
-            if key in ("charge_hours", "discharge_hours"):
-                value = parse_hours(value)
-            elif key == "max_resets":
-                value = int(value)
-            elif value is not None:
-                value = float(value)
-                if not math.isfinite(value):
-                    raise ValueError(f"StandIn: option {key} must be finite, got {value!r}")
-            out = replace(out, **{key: value})
-        return out
+#: the PCS points a period reads, in one batch (the configuration points with them: a period
+#: reads each before it would rewrite it)
+_PCS_READS = (
+    "701.InvSt", "701.Alrm", "701.W", "802.State", "715.LocRemCtl", "715.OpCtl", "713.SoC", "802.SoC",
+    "702.WMax", "702.WDisChaRteMax", "702.WChaRteMax", "802.WDisChaRteMax", "802.WChaRteMax",
+    "704.WSetMod", "704.WSetEna", "704.WSetRvrt", "704.WSetEnaRvrt", "704.WSetRvrtTms",
+)  # fmt: skip
 
 
 @dataclass
@@ -187,6 +141,8 @@ class StandIn:
         self.meter = next(iter(by_kind.get("meter", [])), None)
         self.utility = next(iter(by_kind.get("utility", [])), None)
         self._pts: dict[tuple[str, str], PointInstance | None] = {}
+        self._pcs_reader = BatchReader([u.dev for u in self.pcs], _PCS_READS) if self.pcs else None
+        self._cached: dict[str, dict[str, float | None]] | None = None  # during a period (_act)
         for u in self.pcs:
             u.w_rtg = self._read(u.dev, "702.WMaxRtg") or 0.0
         for g in self.gensets:
@@ -228,6 +184,10 @@ class StandIn:
 
     def _read(self, dev: Device, key: str) -> float | None:
         """The engineering value a client reads; None if absent or not implemented."""
+        if self._cached is not None:
+            vals = self._cached.get(dev.name)
+            if vals is not None and key in vals:
+                return vals[key]
         p = self._pt(dev, key)
         if p is None:
             return None
@@ -237,10 +197,17 @@ class StandIn:
     def _write(self, dev: Device, key: str, value: float) -> bool:
         if self._pt(dev, key) is None:
             return False
+        self._forget(dev)
         return self._count(dev, key, self.gw.write_value(dev, key, value))
 
     def _command(self, dev: Device, name: str) -> bool:
+        self._forget(dev)
         return self._count(dev, name, self.gw.command(dev, name))
+
+    def _forget(self, dev: Device) -> None:
+        """A write changes what the device reads back: its batch-read values are stale."""
+        if self._cached is not None:
+            self._cached.pop(dev.name, None)
 
     def _count(self, dev: Device, what: str, status: WriteStatus) -> bool:
         if status is WriteStatus.OK:
@@ -294,6 +261,17 @@ class StandIn:
 
     # -- the period -------------------------------------------------------------------------
     def _act(self, t: float) -> None:
+        # the PCS points of the period read in one batch (the values a client reads point by
+        # point, hil.ems.batch_read); nothing but this controller's own writes changes them
+        # before the period ends, and a write drops the device's batch (_forget)
+        if self._pcs_reader is not None:
+            self._cached = {u.dev.name: v for u, v in zip(self.pcs, self._pcs_reader.read(), strict=True)}
+        try:
+            self._act_on_readings(t)
+        finally:
+            self._cached = None
+
+    def _act_on_readings(self, t: float) -> None:
         islanded, f_hz = self._grid_state()
         if self._n_samples:
             imp = self._imp_sum / self._n_samples

@@ -10,6 +10,7 @@ limits are checked on window means, as a utility meters demand.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
@@ -343,3 +344,50 @@ def test_aidc_pv_cloud_then_job_failure() -> None:
     after = tr.t >= 42.0
     assert np.all(tr["grid.p_import_kw"][after] > 0.0)  # measured: last export at 41.5 s
     assert np.all(tr["bess.p_ac_kw"][tr.t >= 43.0] < 100.0)
+
+
+def test_batch_reads_decide_exactly_as_reads_point_by_point() -> None:
+    """The period's PCS points are read in one batch (``StandIn._pcs_reader``); a stand-in
+    reading each point one by one (the batch switched off) makes the very same writes at the
+    same instants over a run with a trip, an alarm reset, a restart, a grid outage and a PCS
+    taken to local control (each write drops the device's batch)."""
+    logs = []
+    for batch in (True, False):
+        site, gw = bench("aidc_10k")
+        ems = StandIn(gw, limit_kw=14_000.0)
+        if not batch:
+            ems._pcs_reader = None
+        run(
+            site,
+            gw,
+            ems,
+            60.0,
+            {
+                5.0: lambda site=site: site.set("pcs[2].fault_trip", 1),
+                6.0: lambda site=site: site.set("pcs[2].fault_trip", 0),
+                30.0: lambda site=site: site.set("grid.available", 0),
+                40.0: lambda site=site: site.set("grid.available", 1),
+                45.0: lambda gw=gw: gw.set_local(gw.by_name["PCS05"], True),
+            },
+        )
+        logs.append((list(gw.write_log), list(ems.actions)))
+    assert logs[0] == logs[1]
+    # every path that reads then writes ran: the reset and restart of PCS03, configuration
+    # re-written where the device had it otherwise (_ensure), setpoints and heartbeats
+    kinds = Counter(p for _, _, p, _, st in logs[0][0] if st == "ok")
+    assert kinds["715.AlarmReset"] == 1
+    assert kinds["715.OpCtl"] == 1
+    assert kinds["704.WSetEna"] > 16
+    assert kinds["704.WSetRvrtTms"] == 16
+    assert kinds["802.CtrlHb"] == 16 * 60
+    assert kinds["704.WSet"] > 16 * 30
+    # a write within a period is read back as written, not from the period's batch
+    site, gw = bench("lab_rack")
+    ems = StandIn(gw, limit_kw=20.0)
+    run(site, gw, ems, 2.0)
+    d = ems.pcs[0].dev
+    assert ems._pcs_reader is not None
+    ems._cached = {d.name: ems._pcs_reader.read()[0]}
+    assert ems._read(d, "704.WSetRvrtTms") == ems.opt.revert_s
+    assert ems._write(d, "704.WSetRvrtTms", 7.0)
+    assert ems._read(d, "704.WSetRvrtTms") == 7.0

@@ -331,7 +331,7 @@ async def run_seed_async(
     duration_s: float,
     tick_s: float | None = None,
     controller: str = "standin",
-    opcua: bool = False,
+    protocols: tuple[str, ...] = ("modbus",),
     out_dir: Path | None = None,
     devices: list[DeviceInfo] | None = None,
     report: bool = False,
@@ -359,7 +359,7 @@ async def run_seed_async(
             outcome = await run_scenario(
                 prepared,
                 out_dir=out_dir,
-                opcua=opcua,
+                protocols=protocols,
                 report=report,
                 on_start=lambda r: r.on_tick.append(checker),
             )

@@ -20,7 +20,7 @@ import logging
 import platform
 import signal
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from dataclasses import replace as dc_replace
 from pathlib import Path
@@ -40,9 +40,11 @@ from .modbus import ModbusEndpoint
 from .opcua import OpcUaEndpoint
 from .pacing import AsFastAsPossible, Lateness, Manual, OverrunError, Pacer, RealTime, SimTimeoutError
 from .play import Play
+from .protocols import PROTOCOLS, Endpoint, Served, build_servers, check_protocols
+from .protocols.modbus import ModbusServers
+from .protocols.opcua import OpcUaServer
 from .report import build_report
 from .scenario import ScenarioError, load_scenario
-from .security import exposure_warnings
 from .tariff import load_tariff
 from .trace import TraceWriter
 from .trace_bill import run_bill, site_storage
@@ -65,15 +67,6 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True)
-class Endpoint:
-    """One served endpoint, as ``hil serve`` prints it."""
-
-    url: str
-    name: str
-    detail: str
-
-
 class Runner:
     """Clock + gateway + servers. Use as ``async with Runner(site, endpoints) as r: await r.run()``."""
 
@@ -84,8 +77,7 @@ class Runner:
         *,
         pacer: Pacer | None = None,
         serve: bool = True,
-        modbus: bool = True,
-        opcua: bool = True,
+        protocols: Sequence[str] | None = None,
         controller: Any = None,
         play: Any = None,
         trace: Any = None,
@@ -96,11 +88,9 @@ class Runner:
         self.gateway = gateway if gateway is not None else Gateway.from_config(site, self.config)
         self.pacer: Pacer = pacer or RealTime()
         self.serve = serve
-        self.want_modbus = modbus
-        self.want_opcua = opcua
-        self.modbus: list[Any] = []
-        self.opcua: Any = None
-        self.endpoints: list[Endpoint] = []
+        # the protocols served (hil.protocols.PROTOCOLS; default every one), in registry order
+        self.protocols = check_protocols(tuple(PROTOCOLS) if protocols is None else protocols)
+        self.servers: list[Served] = []
         self.lateness = Lateness()
         self.lag_s = 0.0
         self.ticks = 0
@@ -130,64 +120,37 @@ class Runner:
 
     async def _start_servers(self) -> None:
         cfg = self.config
-        gw = self.gateway
-        for text in exposure_warnings(cfg.host, cfg.modbus_security, cfg.opcua_security):
-            if ("Modbus" in text and self.want_modbus) or ("OPC UA" in text and self.want_opcua):
+        for name in self.protocols:
+            for text in PROTOCOLS[name].exposure(cfg):
                 log.warning("%s (docs/security.md)", text)
         try:
-            if self.want_modbus:
-                if cfg.modbus_layout == "gateway":
-                    groups = [(gw.devices, cfg.modbus_port)]
-                else:
-                    groups = [
-                        ([d], cfg.modbus_port + k if cfg.modbus_port else 0) for k, d in enumerate(gw.devices)
-                    ]
-                tls = cfg.modbus_security.tls
-                for k, (devices, port) in enumerate(groups):
-                    ep = ModbusEndpoint(
-                        gw,
-                        devices,
-                        host=cfg.host,
-                        port=port,
-                        layout="gateway" if cfg.modbus_layout == "gateway" else "per-device",
-                        unknown_unit=cfg.unknown_unit,
-                        security=cfg.modbus_security,
-                        tls_port=None if tls is None else (tls.port + k if tls.port else 0),
-                    )
-                    await ep.start()
-                    self.modbus.append(ep)
-                    if ep.tls_server is not None and ep.security.open:  # else the units list it
-                        self.endpoints.append(
-                            Endpoint(ep.tls_url, "Modbus/TCP Security", "TLS, mutual X.509")
-                        )
-                    scheme, p = ("modbus", ep.port) if ep.security.open else ("modbus+tls", ep.tls_port)
-                    for d in devices:
-                        unit = d.unit_id
-                        models = " ".join(str(m) for m in _compact(d.models))
-                        self.endpoints.append(
-                            Endpoint(f"{scheme}://{cfg.host}:{p}/{unit}", d.name, f"SunSpec {models}")
-                        )
-            if self.want_opcua:
-                self.opcua = OpcUaEndpoint(
-                    gw, host=cfg.host, port=cfg.opcua_port, path=cfg.opcua_path, limits=cfg.opcua_limits
-                )
-                await self.opcua.start()
-                n_vars = len(self.opcua.variables())
-                self.endpoints.append(
-                    Endpoint(self.opcua.url, f"Objects/{self.site.params.name}", f"{n_vars} variables")
-                )
+            for server in build_servers(self.protocols, self.gateway, cfg):
+                self.servers.append(server)  # before start: close() stops a half-started one
+                await server.start()
         except BaseException:
             await self.close()
             raise
 
     async def close(self) -> None:
         gc.unfreeze()
-        for ep in self.modbus:
-            await ep.stop()
-        self.modbus.clear()
-        if self.opcua is not None:
-            await self.opcua.stop()
-            self.opcua = None
+        servers, self.servers = self.servers, []
+        for server in servers:
+            await server.stop()
+
+    @property
+    def endpoints(self) -> list[Endpoint]:
+        """Every served endpoint, as ``hil serve`` prints it."""
+        return [e for server in self.servers for e in server.listing()]
+
+    @property
+    def modbus(self) -> list[ModbusEndpoint]:
+        """The Modbus endpoints being served (for faults and tools about Modbus itself)."""
+        return [ep for s in self.servers if isinstance(s, ModbusServers) for ep in s.endpoints]
+
+    @property
+    def opcua(self) -> OpcUaEndpoint | None:
+        """The OPC UA endpoint being served, or None (for faults and tools about OPC UA itself)."""
+        return next((s.endpoint for s in self.servers if isinstance(s, OpcUaServer)), None)
 
     # -- the clock ------------------------------------------------------------------------
     async def step(self, n: int = 1) -> None:
@@ -225,13 +188,14 @@ class Runner:
                 self.play.after_tick(snap)
             if self.trace is not None:
                 self._trace_tick(snap)
-            if self.opcua is not None:
+            if self.servers:
                 # faster than real time, clients cannot use every tick: publish at ≤ 10 Hz of wall
                 # time (the last tick is always published when the run ends)
                 now = time.monotonic()
                 if not isinstance(self.pacer, AsFastAsPossible) or now - self._published >= 0.1:
                     self._published = now
-                    await self.opcua.publish()
+                    for server in self.servers:
+                        await server.publish()
             for cb in self.on_tick:
                 cb(self)
 
@@ -319,18 +283,6 @@ class Runner:
                 await asyncio.sleep(0)
             await self.step()
             k += 1
-
-
-def _compact(models: list[int]) -> list[str]:
-    """[1, 701, 804, 804, 804] -> ['1', '701', '804×3']."""
-    out: list[str] = []
-    for m in models:
-        if out and out[-1].split("×")[0] == str(m):
-            base, _, n = out[-1].partition("×")
-            out[-1] = f"{base}×{int(n or 1) + 1}"
-        else:
-            out.append(str(m))
-    return out
 
 
 # -- playing a scenario ---------------------------------------------------------------------------
@@ -423,7 +375,7 @@ async def run_scenario(
     seed: int | None = None,
     controller: str | None = None,
     serve: bool = True,
-    opcua: bool = True,
+    protocols: Sequence[str] | None = None,
     ports: tuple[int | None, int | None] | None = None,
     handle_signals: bool = False,
     on_start: Callable[[Runner], None] | None = None,
@@ -435,11 +387,12 @@ async def run_scenario(
     (then ``site``, ``seed``, ``controller`` and ``ports`` were applied when it was prepared).
     Checks everything before a server starts. Ctrl-C / SIGTERM (``handle_signals``) or
     :meth:`Runner.stop` end the run early: the trace is flushed and the report still written,
-    with the expectations whose windows had not closed marked as not evaluated. ``opcua=False``
-    serves Modbus only; ``report=False`` skips report.html (chaos runs check the trace). Any
-    other error (a full disk, a :class:`twin.errors.SolverError`) is raised after the trace is
-    closed and results.json and the report are written (a solver failure under
-    ``"solver_failure"``: device, simulated time, reason)."""
+    with the expectations whose windows had not closed marked as not evaluated. ``protocols``
+    names the protocols served (default every one: ``hil.protocols.PROTOCOLS``);
+    ``report=False`` skips report.html (chaos runs check the trace). Any other error (a full
+    disk, a :class:`twin.errors.SolverError`) is raised after the trace is closed and
+    results.json and the report are written (a solver failure under ``"solver_failure"``:
+    device, simulated time, reason)."""
     prepared = (
         scenario
         if isinstance(scenario, PreparedRun)
@@ -449,7 +402,7 @@ async def run_scenario(
     pacer = pacer or AsFastAsPossible()
     out = _ensure_dir(Path(out_dir))
     spec = sc.controller
-    runner = Runner(tw, cfg, pacer=pacer, serve=serve, opcua=opcua, gateway=gw, controller=ctl)
+    runner = Runner(tw, cfg, pacer=pacer, serve=serve, protocols=protocols, gateway=gw, controller=ctl)
     every = 1 if sc.trace_every_s is None else max(1, round(sc.trace_every_s / tw.dt))
     pacing = "fast" if isinstance(pacer, AsFastAsPossible) else f"real time ×{getattr(pacer, 'speed', 1.0):g}"
     full = None if sc.trace_full_every_s is None else max(1, round(sc.trace_full_every_s / tw.dt))

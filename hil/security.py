@@ -57,6 +57,8 @@ __all__ = [
     "exposure_warnings",
     "hash_password",
     "is_loopback",
+    "modbus_exposure",
+    "opcua_exposure",
     "parse_modbus_security",
     "parse_opcua_security",
     "verify_password",
@@ -355,14 +357,21 @@ def is_loopback(host: str) -> bool:
 
 def exposure_warnings(host: str, modbus: ModbusSecurity, opcua: OpcUaSecurity) -> list[str]:
     """What is reachable without authentication when binding ``host`` beyond loopback."""
-    if is_loopback(host):
+    return modbus_exposure(host, modbus) + opcua_exposure(host, opcua)
+
+
+def modbus_exposure(host: str, modbus: ModbusSecurity) -> list[str]:
+    """What plain Modbus TCP offers unauthenticated on ``host`` (nothing on loopback)."""
+    if is_loopback(host) or not modbus.open:
         return []
-    out = []
-    if modbus.open:
-        who = "the allow-listed addresses" if modbus.allow else "anyone who can reach it"
-        ro = "read" if modbus.read_only else "read and command every device"
-        out.append(f"plain Modbus TCP on {host}: no authentication, {who} can {ro}")
-    if opcua.open:
-        ro = "read" if opcua.read_only else "read and write"
-        out.append(f"OPC UA on {host} offers the None policy with anonymous logins: anyone can {ro}")
-    return out
+    who = "the allow-listed addresses" if modbus.allow else "anyone who can reach it"
+    ro = "read" if modbus.read_only else "read and command every device"
+    return [f"plain Modbus TCP on {host}: no authentication, {who} can {ro}"]
+
+
+def opcua_exposure(host: str, opcua: OpcUaSecurity) -> list[str]:
+    """What OPC UA offers anonymously on ``host`` (nothing on loopback)."""
+    if is_loopback(host) or not opcua.open:
+        return []
+    ro = "read" if opcua.read_only else "read and write"
+    return [f"OPC UA on {host} offers the None policy with anonymous logins: anyone can {ro}"]

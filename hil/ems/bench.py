@@ -61,7 +61,7 @@ async def run_paced_with_ems(
 
     try:
         outcome = await run_scenario(
-            prep, out_dir=out_dir, pacer=RealTime(speed=speed), opcua=False, on_start=on_start
+            prep, out_dir=out_dir, pacer=RealTime(speed=speed), protocols=("modbus",), on_start=on_start
         )
     finally:
         stop.set()

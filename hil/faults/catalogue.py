@@ -45,9 +45,18 @@ class Bench(Protocol):
 
     site: Any
     gateway: Gateway
-    modbus: list[Any]
-    opcua: Any
+    servers: list[Any]  # every protocol's servers (hil.protocols.Served)
     controller: Any
+
+    @property
+    def modbus(self) -> list[Any]:
+        """The Modbus endpoints, for the faults of Modbus itself."""
+        ...
+
+    @property
+    def opcua(self) -> Any:
+        """The OPC UA endpoint or None, for the faults of OPC UA itself."""
+        ...
 
 
 class Params(BaseModel):

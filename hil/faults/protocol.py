@@ -165,18 +165,14 @@ class _Offline:
     @staticmethod
     def inject(b: Bench, t: Targets, p: Any) -> None:
         for d in t:
-            for ep in _modbus_eps(b, d):
-                ep.set_unit_fault(d.unit_id, offline=True)
-            if b.opcua is not None:
-                b.opcua.set_status(d.name, "BadCommunicationError")
+            for server in b.servers:
+                server.device_offline(d, True)
 
     @staticmethod
     def clear(b: Bench, t: Targets, p: Any) -> None:
         for d in t:
-            for ep in _modbus_eps(b, d):
-                ep.clear_unit_fault(d.unit_id)
-            if b.opcua is not None:
-                b.opcua.clear_status(d.name)
+            for server in b.servers:
+                server.device_offline(d, False)
 
 
 def _opcua_status(name: str, family: str) -> str:
@@ -271,20 +267,13 @@ class _CommLoss:
         if b.controller is not None:
             b.controller.silenced = True
             return
-        for ep in b.modbus:
-            for d in ep.devices:
-                ep.set_unit_fault(d.unit_id, offline=True)
-            ep.drop_connections()
-        if b.opcua is not None:
-            b.opcua.stall(True)
+        for server in b.servers:
+            server.link_lost(True)
 
     @staticmethod
     def clear(b: Bench, t: Targets, p: Any) -> None:
         if b.controller is not None:
             b.controller.silenced = False
             return
-        for ep in b.modbus:
-            for d in ep.devices:
-                ep.clear_unit_fault(d.unit_id)
-        if b.opcua is not None:
-            b.opcua.stall(False)
+        for server in b.servers:
+            server.link_lost(False)

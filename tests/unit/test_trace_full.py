@@ -90,7 +90,7 @@ def test_a_scenario_asks_for_it_and_the_report_says_so(tmp_path: Path) -> None:
     path = tmp_path / "long.yaml"
     path.write_text("scenario: long_run_trace\nsite: lab_rack\nduration: 5 s\ntrace: {full_every: 1 s}\n")
     out = tmp_path / "run"
-    asyncio.run(run_scenario(path, out_dir=out, serve=False, opcua=False))
+    asyncio.run(run_scenario(path, out_dir=out, serve=False))
     full = read_trace_full(out)
     assert full.column("n_ticks").to_pylist() == [10] * 5
     assert not any("[" in c for c in read_trace(out).column_names)

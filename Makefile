@@ -15,7 +15,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 # the evening peak on aidc_10k under the reference EMS, ending with the bill, what storage saved
-# and the share of the optimum (profiles/scenarios/demo_aidc.yaml); `hil demo` is the bare twin
+# and the share of the optimum (profiles/scenarios/demo_aidc.yaml); `hil demo` is a bare site under the stand-in EMS
 demo: $(STAMP)
 	$(BIN)/hil run demo_aidc --fast --out runs/demo
 

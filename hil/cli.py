@@ -13,7 +13,7 @@ from rich.table import Table
 
 from hil.cli_common import err
 from hil.cli_common import fail as _fail
-from hil.config import find_profile, issues_to_config_error, load_site, load_yaml
+from hil.config import find_profile, issues_to_config_error, load_bench, load_yaml
 from hil.errors import ConfigError
 from twin import CellParams, ParameterError, load_cell, run_cell_experiment, shipped_cells
 
@@ -116,7 +116,7 @@ def _cell_params(spec: str) -> CellParams:
 def demo(
     site_name: str, hours: float, tick: float | None, method: str | None, seed: int | None, tariff_name: str
 ) -> None:
-    """Simulate a site with a simple peak-shaving stand-in EMS and print what happened.
+    """Run a site under the stand-in EMS (through the gateway, as fast as it goes) and summarise it.
 
     \b
     Example:
@@ -141,7 +141,7 @@ def demo(
     if seed is not None:
         overrides["seed"] = seed
     try:
-        site = load_site(site_name, overrides=overrides)
+        site, endpoints = load_bench(site_name, overrides=overrides)
     except ConfigError as exc:
         err.print(f"[red]error:[/red] {exc}")
         sys.exit(2)
@@ -160,7 +160,11 @@ def demo(
     ) as bar:
         task = bar.add_task("sim", total=1.0)
         summary = run_demo(
-            site, duration_s=hours * 3600.0, progress=lambda f: bar.update(task, completed=f), tariff=tariff
+            site,
+            duration_s=hours * 3600.0,
+            progress=lambda f: bar.update(task, completed=f),
+            tariff=tariff,
+            endpoints=endpoints,
         )
     _print_summary(summary)
     if summary.bill is not None and tariff is not None:
@@ -194,6 +198,12 @@ def _print_summary(s) -> None:  # type: ignore[no-untyped-def]
         ("hottest cell", f"{s.t_cell_max_degc:.1f} °C"),
         ("frequency range", f"{s.f_min_hz:.3f} – {s.f_max_hz:.3f} Hz"),
         ("GPU-hours lost", f"{s.gpu_hours_lost:.1f}"),
+        (
+            "stand-in EMS: import limit, writes",
+            f"{s.ems_limit_kw / 1000:.3f} MW, {s.ems_writes:,}"
+            if s.ems_limit_kw is not None
+            else f"-, {s.ems_writes:,}",
+        ),
     ]
     for r in rows:
         t.add_row(*r)

@@ -1,12 +1,16 @@
-"""The demo job: run a site with a simple peak-shaving stand-in EMS and summarise it.
+"""The demo job: run a site under the stand-in EMS on the bench's one :class:`~hil.runner.Runner`
+and summarise it.
 
-The stand-in is deliberately simple (it is not the reference EMS): every ``period_s`` it
-reads the site's import and asks the batteries to shave what exceeds a threshold, and to
-recharge gently below it. It exists so that ``make demo`` shows storage doing something.
+The site runs as fast as it can with no server started; the stand-in EMS (:mod:`hil.ems.standin`,
+mode ``good``) drives the batteries through the gateway's write path, as it does in a scenario
+run: it learns an import limit (0.9 × the mean net load over the first minute) unless one is
+given, shaves above it and recharges gently below it. ``make demo`` plays a scenario instead
+(``hil run demo_aidc``); this is the bare site with a summary and a bill.
 """
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -15,6 +19,12 @@ import numpy as np
 
 from twin import Site
 from twin.econ import Bill, Tariff, compute_bill
+
+from .ems import StandIn
+from .endpoints import EndpointConfig
+from .gateway import Gateway
+from .pacing import AsFastAsPossible
+from .runner import Runner
 
 __all__ = ["DemoSummary", "run_demo"]
 
@@ -37,6 +47,8 @@ class DemoSummary:
     gpu_hours_lost: float
     events: list[tuple[float, str, str, str]] = field(default_factory=list)
     bill: Bill | None = None  # the run's import billed under the tariff, if one was given
+    ems_writes: int = 0  # the stand-in EMS's accepted writes through the gateway
+    ems_limit_kw: float | None = None  # the import limit it shaved to (given or learned)
 
     @property
     def speedup(self) -> float:
@@ -51,47 +63,43 @@ def run_demo(
     period_s: float = 1.0,
     progress: Callable[[float], None] | None = None,
     tariff: Tariff | None = None,
+    endpoints: EndpointConfig | None = None,
 ) -> DemoSummary:
-    site.set("pcs.enable", 1)
+    """Run ``site`` for ``duration_s`` under the stand-in EMS (acting every ``period_s``, import
+    limit ``shave_threshold_kw`` or learned) and summarise the run; ``tariff`` bills its import."""
     n_ticks = round(duration_s / site.dt)
-    every = max(1, round(period_s / site.dt))
-    snap = site.snapshot()
-    threshold = shave_threshold_kw
-    p_rated = site.params.pcs.p_rated_kw * site.n_cab
-    peak = -np.inf
-    low = np.inf
-    total = 0.0
-    soc_lo, soc_hi = np.inf, -np.inf
-    f_lo, f_hi = np.inf, -np.inf
-    t_hot = -np.inf
-    load_avg: float | None = None
-    alpha = min(1.0, period_s / 30.0)  # 30 s filter: shave the envelope, not the 0.2–3 Hz swings
-    t_start = time.perf_counter()
-    report_every = max(1, n_ticks // 200)
+    cfg = endpoints or EndpointConfig()
+    gw = Gateway.from_config(site, cfg)
+    ems = StandIn(gw, period_s=period_s, limit_kw=shave_threshold_kw)
+    runner = Runner(site, cfg, pacer=AsFastAsPossible(), serve=False, gateway=gw, controller=ems)
     p_import = np.zeros(n_ticks)
-    t_local = np.zeros(n_ticks)
-    for k in range(n_ticks):
-        t_local[k] = snap["site.local_time_s"]  # the tick's interval starts here
-        if k % every == 0:
-            load = snap["site.p_facility_kw"] + snap["site.p_aux_kw"] - snap["pv.p_ac_kw"]
-            load_avg = load if load_avg is None else load_avg + alpha * (load - load_avg)
-            if threshold is None and k * site.dt >= 60.0:
-                threshold = 0.9 * load_avg
-            want = 0.0 if threshold is None else float(np.clip(load_avg - threshold, -0.2 * p_rated, p_rated))
-            site.set("bess.p_set_kw", want)
-        snap = site.step()
-        p = snap["grid.p_import_kw"]
-        p_import[k] = p
-        peak = max(peak, p)
-        low = min(low, p)
-        total += p
-        soc = snap["bess.soc_pct"]
-        soc_lo, soc_hi = min(soc_lo, soc), max(soc_hi, soc)
-        f = snap["grid.f_hz"]
-        f_lo, f_hi = min(f_lo, f), max(f_hi, f)
-        t_hot = max(t_hot, snap["bess.t_cell_max_degc"])
+    t_local = np.zeros(n_ticks)  # local time at the start of each tick (the bill's intervals)
+    soc = np.zeros(n_ticks)
+    f_hz = np.zeros(n_ticks)
+    t_hot = np.full(n_ticks, -np.inf)
+    start = [float(site.snapshot()["site.local_time_s"])]
+    report_every = max(1, n_ticks // 200)
+
+    def on_tick(r: Runner) -> None:
+        k = r.ticks - 1
+        snap = r.gateway.snapshot
+        t_local[k] = start[0]
+        start[0] = snap["site.local_time_s"]
+        p_import[k] = snap["grid.p_import_kw"]
+        soc[k] = snap["bess.soc_pct"]
+        f_hz[k] = snap["grid.f_hz"]
+        t_hot[k] = snap["bess.t_cell_max_degc"]
         if progress is not None and k % report_every == 0:
             progress(k / n_ticks)
+
+    runner.on_tick.append(on_tick)
+
+    async def go() -> None:
+        async with runner:
+            await runner.run(duration_s=n_ticks * site.dt)
+
+    t_start = time.perf_counter()
+    asyncio.run(go())
     wall = time.perf_counter() - t_start
     if progress is not None:
         progress(1.0)
@@ -99,21 +107,25 @@ def run_demo(
     if tariff is not None and n_ticks:
         ts = np.round(t_local * 1000.0).astype(np.int64).astype("datetime64[ms]")
         bill = compute_bill(tariff, ts, p_import, site.dt)
+    snap = site.snapshot()
+    ran = n_ticks > 0
     return DemoSummary(
         site=site.params.name,
         simulated_s=n_ticks * site.dt,
         wall_s=wall,
         tick_s=site.dt,
         energy=site.energy_balance(),
-        peak_import_kw=float(peak),
-        mean_import_kw=total / max(n_ticks, 1),
-        min_import_kw=float(low),
-        soc_min_pct=float(soc_lo),
-        soc_max_pct=float(soc_hi),
-        t_cell_max_degc=float(t_hot),
-        f_min_hz=float(f_lo),
-        f_max_hz=float(f_hi),
+        peak_import_kw=float(p_import.max()) if ran else -np.inf,
+        mean_import_kw=float(p_import.sum()) / max(n_ticks, 1),
+        min_import_kw=float(p_import.min()) if ran else np.inf,
+        soc_min_pct=float(soc.min()) if ran else np.inf,
+        soc_max_pct=float(soc.max()) if ran else -np.inf,
+        t_cell_max_degc=float(t_hot.max()) if ran else -np.inf,
+        f_min_hz=float(f_hz.min()) if ran else np.inf,
+        f_max_hz=float(f_hz.max()) if ran else -np.inf,
         gpu_hours_lost=snap["site.gpu_hours_lost"],
         events=list(site.events),
         bill=bill,
+        ems_writes=ems.writes,
+        ems_limit_kw=ems.limit_kw,
     )

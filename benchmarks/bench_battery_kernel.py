@@ -5,7 +5,7 @@
 16 cabinets × 16 modelled cells (aidc_10k's battery) on each shipped cell set; per call of
 ``step_power`` + ``outputs_now`` (a tick's battery work without ``pack_instant``), after a
 warm-up that compiles the kernel. Nothing is asserted: speed is a benchmark, not a test
-(``tests/unit/test_battery_kernel.py`` holds the two paths equal).
+(``tests/unit/twin/models/test_battery_kernel.py`` holds the two paths equal).
 """
 
 from __future__ import annotations

@@ -52,7 +52,7 @@ __all__ = [
     "site_devices",
 ]
 
-BALANCE_TOL = 1e-6  # residual / supplied, as tests/unit/test_energy_balance.py
+BALANCE_TOL = 1e-6  # residual / supplied, as tests/unit/twin/test_energy_balance.py
 BALANCE_ABS_KWH = 1e-9  # the first ticks supply almost nothing: float noise only
 
 #: unit suffixes of quantities with a direction or an offset (a flow, a temperature, an angle,

@@ -91,7 +91,7 @@ def limits_markdown() -> str:
     out = [
         "# Limits",
         "",
-        "<!-- generated: hil schema limits > docs/limits.md (tests/unit/test_bad_config.py checks) -->",
+        "<!-- generated: hil schema limits > docs/limits.md (tests/unit/hil/test_bad_config.py checks) -->",
         "",
         "Configuration is data from anyone: a typo (`n_cabinets: 100000000`) or a hostile file (a "
         "YAML alias bomb) gets a `file:line` error from `hil validate`, `hil run` and `hil serve` "

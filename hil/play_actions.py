@@ -1,5 +1,5 @@
 """How each timeline action of a scenario is played: one scheduler per action, registered
-under the action's name in :data:`SCHEDULES` (``tests/unit/test_scenario.py`` holds its keys
+under the action's name in :data:`SCHEDULES` (``tests/unit/hil/test_scenario.py`` holds its keys
 equal to :data:`hil.scenario.ACTIONS`).
 
 A scheduler receives the :class:`Timeline` (the running :class:`hil.play.Play`), the parsed

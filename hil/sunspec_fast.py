@@ -7,7 +7,7 @@ scale and offset, divide by the power of ten, round half to even, clip to the us
 wrap to the word width, the not-implemented value for NaN and ±inf; float32 as its IEEE bits;
 the 64-bit types clipped in integers) with every per-column constant computed once by
 :class:`ColumnCodes`. :func:`encode_scaled` is the one-type form. Hypothesis properties
-hold both equal to ``encode_array`` word for word (``tests/unit/test_sunspec_fast.py``).
+hold both equal to ``encode_array`` word for word (``tests/unit/hil/test_sunspec_fast.py``).
 """
 
 from __future__ import annotations

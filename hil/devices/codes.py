@@ -1,7 +1,7 @@
 """The twin's state enumerations mapped onto the SunSpec codes the devices serve, by name.
 
 The twin's PCS and BMS states are the SunSpec 701 ``InvSt`` and 802 ``State`` codes
-themselves (``tests/unit/test_sunspec_codes.py`` holds them equal, name by name); the genset's
+themselves (``tests/unit/hil/test_sunspec_codes.py`` holds them equal, name by name); the genset's
 states and the legacy 103 ``St`` are mapped here through lookup tables indexed by the twin's
 code, built from names so that nothing here is a bare number."""
 

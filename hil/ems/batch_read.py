@@ -6,7 +6,7 @@ the twin's step. :class:`BatchReader` is compiled once per device kind and key l
 gathers the registers of every unit and key from the kind's image in one indexing operation
 and decodes each point type with :func:`hil.sunspec.decode_array`, then applies each point's
 scale factor as :func:`hil.sunspec.decode_words` does (the same float operations, so the
-values are equal to the one-by-one decode; ``tests/unit/test_batch_read.py`` holds them so).
+values are equal to the one-by-one decode; ``tests/unit/hil/ems/test_batch_read.py`` holds them so).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The bad-write classes of ``tests/unit/test_bad_writes.py`` once more, over real sockets.
+"""The bad-write classes of ``tests/unit/hil/gateway/test_bad_writes.py`` once more, over real sockets.
 
 A real pymodbus client and a real asyncua client send one bad write of each class to every
 writable point of ``lab_rack`` (and a read-only write to every read-only point of the PCS); the
@@ -9,11 +9,8 @@ The twin is not stepped during the test, so any difference is the writes' doing.
 
 from __future__ import annotations
 
-import importlib.util
 import math
-import sys
 from collections.abc import Awaitable, Callable
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -25,21 +22,9 @@ from hil.gateway import Gateway
 from hil.opcua import OpcUaEndpoint
 from hil.sunspec import BASE_ADDRESS, encode_value
 
+from ..unit.hil.gateway import _state_image as _img
 from .conftest import ServeFn
 
-
-def _load_state_image() -> Any:
-    path = Path(__file__).resolve().parents[1] / "unit" / "_state_image.py"
-    spec = importlib.util.spec_from_file_location("_state_image", path)
-    assert spec is not None
-    assert spec.loader is not None
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules.setdefault("_state_image", mod)
-    spec.loader.exec_module(mod)
-    return mod
-
-
-_img = _load_state_image()
 _SAMPLE: dict[ua.VariantType, Any] = {
     ua.VariantType.String: "x",
     ua.VariantType.Double: 0.0,
@@ -50,7 +35,7 @@ _LOGS = frozenset({"write_log", "writes_rejected", "_stats"})
 
 
 def image(gw: Gateway) -> dict[str, bytes]:
-    return _img.state_image({"gw": gw, "site": gw.site}, skip=_LOGS)  # type: ignore[no-any-return]
+    return _img.state_image({"gw": gw, "site": gw.site}, skip=_LOGS)
 
 
 @pytest.mark.asyncio

@@ -218,7 +218,7 @@ def test_the_leak_check_sees_a_socket_and_a_thread_left_open() -> None:
     import socket
     import threading
 
-    from conftest import _open_sockets, leaks_since
+    from tests.conftest import _open_sockets, leaks_since
 
     threads, sockets = set(threading.enumerate()), _open_sockets()
     stop = threading.Event()
@@ -248,3 +248,17 @@ def test_every_code_package_is_in_the_wheel() -> None:
         for p in (ROOT / top).rglob("__init__.py")
     }
     assert found - listed == set()
+
+
+def test_unit_tests_mirror_the_packages() -> None:
+    """``tests/unit/`` has a folder per package it tests (``tests/unit/hil/gateway/`` tests
+    ``hil/gateway/``): every folder there names a package of the tree, and only the tests about
+    the whole tree (this file, the purity check) sit at its top."""
+    unit = ROOT / "tests" / "unit"
+    folders = {p.parent for p in unit.rglob("test_*.py")} - {unit}
+    assert folders, "no test under a package folder"
+    for folder in folders:
+        package = ROOT / folder.relative_to(unit)
+        assert (package / "__init__.py").is_file(), f"{folder.relative_to(ROOT)}: no package {package.name}"
+    at_top = sorted(p.name for p in unit.glob("test_*.py"))
+    assert at_top == ["test_architecture.py", "test_purity.py"], at_top

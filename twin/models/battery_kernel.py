@@ -6,7 +6,7 @@ with numba. Every cell quantity is evaluated the way :class:`~twin.models.cell.C
 does it: constants with their Arrhenius factor, then the (T, I, SoC) tables (multilinear,
 extrapolating linearly along the end segment), then ``C_j = τ_j / R_j`` where a time constant
 is given. The results differ from the numpy path only in the order of floating-point sums
-(≈ 1e-15 relative a tick); ``tests/unit/test_battery_kernel.py`` holds the two together, a
+(≈ 1e-15 relative a tick); ``tests/unit/twin/models/test_battery_kernel.py`` holds the two together, a
 tick and a simulated month.
 
 Why a compiled kernel and not restructured numpy: the arrays are 16–256 elements, so the

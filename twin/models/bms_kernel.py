@@ -10,7 +10,7 @@ The same equations as :meth:`twin.models.bms.Bms.update` (which stays the refere
   voltage; the SunSpec 802 alarm bits and their latch; the contactor state machine; ``ChaSt``.
 
 Every operation is elementwise and in the numpy path's order, so the two paths agree to the
-bit (``tests/unit/test_bms_kernel.py``). Each call returns new arrays, as the numpy path
+bit (``tests/unit/twin/models/test_bms_kernel.py``). Each call returns new arrays, as the numpy path
 does: the transition record compares a tick's arrays with the previous tick's.
 """
 

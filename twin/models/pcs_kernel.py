@@ -3,7 +3,7 @@
 The same logic as :meth:`twin.models.pcs.Pcs.update_states` (which stays the reference,
 ``kernel: numpy``), written as one loop over the units and compiled with numba. It is
 integer logic plus assignments of held values, so the two paths agree to the bit
-(``tests/unit/test_pcs_kernel.py``). The call returns new arrays, as the numpy path does.
+(``tests/unit/twin/models/test_pcs_kernel.py``). The call returns new arrays, as the numpy path does.
 """
 
 from __future__ import annotations

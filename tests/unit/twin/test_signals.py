@@ -15,7 +15,7 @@ from twin.bus import INPUTS, OUTPUTS
 from twin.signals import SUFFIX_UNITS, Signal, SignalTable, parse_name, split_name
 from twin.signals_doc import DEVICE_CLASSES, signals_markdown
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 SITES = sorted(p.stem for p in (ROOT / "profiles" / "sites").glob("*.yaml"))
 
 
@@ -145,7 +145,7 @@ def test_site_schema_doc_is_the_generator_output_and_covers_every_key() -> None:
 
     from hil.site_schema import site_schema_markdown
 
-    root = Path(__file__).resolve().parents[2]
+    root = Path(__file__).resolve().parents[3]
     text = site_schema_markdown()
     assert (root / "docs" / "site-schema.md").read_text() == text
     sections = {"": text.split("## `")[0]}

@@ -199,7 +199,7 @@ def test_month_indexed_periods_the_same_hardware_earns_differently_under_jibei(t
     (feasible: a lower bound) and full arbitrage with the 6,000 kW peak (an upper bound)."""
     import calendar
 
-    text = (Path(__file__).resolve().parents[2] / "profiles" / "studies" / "ref_a.yaml").read_text()
+    text = (Path(__file__).resolve().parents[3] / "profiles" / "studies" / "ref_a.yaml").read_text()
     f = tmp_path / "ref_a_jibei.yaml"
     f.write_text(text.replace("tariff: example_cn_north_2026", "tariff: example_cn_jibei_2026"))
     out = run_roi(str(f), tmp_path / "jibei")

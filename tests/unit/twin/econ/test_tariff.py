@@ -17,7 +17,7 @@ from hil.validate import validate_file
 from twin.econ import Tariff, parse_tariff, tariff_from_urdb
 from twin.errors import ParameterError
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[4]
 
 
 def simple(**over: Any) -> dict[str, Any]:
@@ -242,6 +242,6 @@ def test_urdb_fields() -> None:
 def test_the_tariff_and_study_schema_docs_are_generated_from_the_code() -> None:
     from hil.schema_doc import study_schema_markdown, tariff_schema_markdown
 
-    docs = Path(__file__).resolve().parents[2] / "docs"
+    docs = Path(__file__).resolve().parents[4] / "docs"
     assert (docs / "tariff-schema.md").read_text() == tariff_schema_markdown()
     assert (docs / "study-schema.md").read_text() == study_schema_markdown()

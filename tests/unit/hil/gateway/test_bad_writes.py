@@ -9,7 +9,7 @@ protocol's answer (Modbus exception per the specification; the gateway's refusal
 maps to a ``Bad...`` status), and that the twin and the gateway are **bit-identical** to
 before: every array and scalar reachable from the gateway (the twin's states, the devices'
 register images, held setpoints, the write queue, timers and random generators), compared by
-bytes (``tests/unit/_state_image.py``). Only the write log and the refusal counter may change;
+bytes (``tests/unit/hil/gateway/_state_image.py``). Only the write log and the refusal counter may change;
 the point layout (frozen dataclasses built once) is left out of the image to keep it cheap.
 The same classes go over real sockets in ``tests/integration/test_bad_writes_wire.py``.
 """
@@ -23,7 +23,6 @@ from contextlib import contextmanager
 from functools import cache
 from typing import Any
 
-from _state_image import diff, state_image
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -31,6 +30,8 @@ from hil.config import load_site, profiles_dir
 from hil.gateway import Device, Gateway, PointInstance, WriteStatus
 from hil.modbus import ModbusEndpoint
 from hil.sunspec import BASE_ADDRESS, TYPES, decode_words, encode_value, usable_range
+
+from ._state_image import diff, state_image
 
 ILLEGAL_FUNCTION, ILLEGAL_ADDRESS, ILLEGAL_VALUE = 1, 2, 3
 # the logs record refusals on purpose; the point layout is frozen dataclasses built once

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-TWIN = Path(__file__).resolve().parents[2] / "twin"
+TWIN = Path(__file__).resolve().parents[4] / "twin"
 
 
 def _lines(path: Path) -> int:

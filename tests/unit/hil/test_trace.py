@@ -19,7 +19,7 @@ from hil.config import load_site
 from hil.trace import TraceWriter, _DualSink, read_events, read_trace, read_trace_schema, trace_meta
 from twin.site import Snapshot
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 
 
 @pytest.fixture(scope="module")

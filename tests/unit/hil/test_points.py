@@ -16,7 +16,7 @@ from hil.pointlist import to_markdown
 from hil.points import load_point_map
 from hil.sunspec import decode_words, encode_value, model_def, models_dir
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 
 
 def _fixed_len(g: dict) -> int:  # type: ignore[type-arg]

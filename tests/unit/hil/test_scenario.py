@@ -15,7 +15,7 @@ from hil.play_actions import SCHEDULES
 from hil.runner import prepare_run, run_scenario
 from hil.scenario import ACTIONS, ScenarioError, load_scenario, parse_duration, parse_quantity
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 BAD = ROOT / "tests" / "data" / "bad_scenarios"
 SHIPPED = sorted((ROOT / "profiles" / "scenarios").glob("*.yaml"))
 

@@ -21,7 +21,7 @@ from hil.cli_os import EXIT_BIND, EXIT_OS, describe_os_error
 from hil.limits import FILE_LIMITS, RUN_LIMITS, limits_markdown
 from twin.limits import SIZE_LIMITS
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 LAB = (ROOT / "profiles" / "sites" / "lab_rack.yaml").read_text(encoding="utf-8")
 
 BOMB = "\n".join(

@@ -12,7 +12,7 @@ from hil.cli import main
 from hil.errors import ConfigError
 from hil.study import load_study
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 SHIPPED = sorted((ROOT / "profiles" / "studies").glob("*.yaml"))
 
 BAD = """\

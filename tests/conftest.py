@@ -28,22 +28,6 @@ def pytest_configure(config: pytest.Config) -> None:
     asyncio.set_event_loop(None)
 
 
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Longest work first. ``make test`` runs two workers that take whole files in this order
-    (``--dist loadfile``); the shipped scenarios were collected last, so a run could end with
-    one worker playing a 24-hour scenario alone. They now go first, the most ticks first
-    (a coarse cost: a tick of aidc_10k costs more than one of lab_rack), then the test files in
-    their collected order. The order of the tests within a file is kept."""
-
-    def ticks(item: pytest.Item) -> float:
-        sc = getattr(item.parent, "scenario", None)  # hil.pytest_plugin.ScenarioFile
-        if sc is None:
-            return -1.0
-        return float(sc.duration_s / (sc.tick_s or 0.1))
-
-    items.sort(key=lambda item: -ticks(item))  # stable: ties (every test file) keep their order
-
-
 # -- leaks (issue 13, a ratchet) ------------------------------------------------------------------
 #: How long a test's threads, sockets and tasks get to end by themselves after it returns
 #: (a server's connection handler notices a closed client on its next read).

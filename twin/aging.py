@@ -160,6 +160,9 @@ class AgingModel:
         self.r_inc_cal: FloatArray = z(n)
         self.r_inc_cyc: FloatArray = z(n)
         self._t_booked_s = 0.0
+        self.windows_applied = 0
+        """How many times the aging state was updated (a window closed or a flush): its
+        outputs (``soh_pct``, ``r_factor``) change only when this count does."""
         self._fec_booked: FloatArray = z(n)
         # calendar window sums
         self._w_t_s = 0.0
@@ -293,6 +296,7 @@ class AgingModel:
         np.copyto(self._extreme, np.broadcast_to(soc, (self.n,)), where=mask)
 
     def _apply_window(self, *, force: bool) -> None:
+        self.windows_applied += 1
         dt = self._w_t_s
         if dt > 0.0:
             soc = self._w_soc / dt

@@ -147,6 +147,7 @@ class Site:
             if params.aging.model != "none"
             else None
         )
+        self.aging_seen = -1  # the aging model's windows_applied last copied to the battery
         g = params.grid
         self.f0 = g.f_nom_hz
         # grid inputs and state

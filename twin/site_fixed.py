@@ -215,6 +215,9 @@ def bookkeeping(site: Site, dt: float) -> None:
         i_cell = (site.battery.i_pack / site.params.battery.n_parallel)[:, None] * np.ones(site.battery.shape)
         c_rate = np.abs(i_cell) / site.battery.capacity_ah
         site.aging.accumulate(dt, st.soc.ravel(), st.t_cell_degc.ravel() + 273.15, c_rate.ravel())
+        if site.aging.windows_applied == site.aging_seen:
+            return  # SoH and resistance change only when a window closes: nothing to book
+        site.aging_seen = site.aging.windows_applied
         e_before = float(site.battery.stored_energy_kwh().sum())
         site.battery.soh = (site.aging.soh_pct / 100.0).reshape(site.battery.shape)
         site.battery.r_aging = np.asarray(site.aging.r_factor).reshape(site.battery.shape)

@@ -19,6 +19,7 @@ from enum import IntEnum
 from typing import ClassVar
 
 import numpy as np
+import numpy.typing as npt
 
 from twin._interp import FloatArray
 from twin.params import param
@@ -122,6 +123,8 @@ class Genset:
         p = self.params
         s = self.state
         want = (self.start_cmd > 0) | (demand_start & p.auto_start)
+        if self._idle(want):  # every unit off, at rest and not asked to start: nothing changes
+            return
         begin = (s == _GENSETSTATE_OFF) & want
         if np.any(begin):
             fails = (self.rng.random(self.n) < p.fail_to_start_prob) | (self.force_fail > 0)
@@ -153,6 +156,19 @@ class Genset:
             s == _GENSETSTATE_RUNNING,
             np.minimum(self.p + p.step_limit_frac * p.p_rated_kw, p.p_rated_kw),
             0.0,
+        )
+
+    def _idle(self, want: npt.NDArray[np.bool_]) -> bool:
+        """True when the state update would leave every array as it is: all units off with
+        no power, no integral and no acceptance headroom, no start wanted, and the start
+        command unchanged since the last tick (so no rising edge and ``_start_prev`` stays)."""
+        return (
+            not want.any()
+            and bool((self.state == _GENSETSTATE_OFF).all())
+            and not self.p.any()
+            and not self.p_sec.any()
+            and not self.accept_ceiling.any()
+            and np.array_equal(self.start_cmd, self._start_prev)
         )
 
     def droop_target(self, f_dev_pu: float, dev_ref: float = 0.0) -> FloatArray:

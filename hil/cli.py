@@ -208,18 +208,18 @@ def _print_summary(s) -> None:  # type: ignore[no-untyped-def]
     for r in rows:
         t.add_row(*r)
     out.print(t)
-    alarms = [ev for ev in s.events if ev[2] in ("alarm", "breaker") or "FAULT" in ev[3]]
+    alarms = [ev for ev in s.events if ev.kind == "alarm" or "FAULT" in ev.detail]
     if alarms:
         out.print(f"[yellow]{len(alarms)} alarm / protection event(s):[/yellow]")
-        for tt, dev, kind, detail in alarms[:20]:
-            out.print(f"  t={tt:9.1f} s  {dev:<10} {kind:<8} {detail}")
+        for ev in alarms[:20]:
+            out.print(f"  t={ev.t:9.1f} s  {ev.device:<10} {ev.kind:<8} {ev.detail}")
     else:
         out.print("[green]no alarms or protection events[/green]")
     other = [ev for ev in s.events if ev not in alarms]
     if other:
         out.print(
             f"{len(other)} other event(s), first: "
-            + "; ".join(f"t={a:.1f} {b} {d}" for a, b, _, d in other[:5])
+            + "; ".join(f"t={ev.t:.1f} {ev.device} {ev.detail}" for ev in other[:5])
         )
 
 

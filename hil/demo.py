@@ -19,6 +19,7 @@ import numpy as np
 
 from twin import Site
 from twin.econ import Bill, Tariff, compute_bill
+from twin.transitions import Event
 
 from .ems import StandIn
 from .endpoints import EndpointConfig
@@ -45,7 +46,7 @@ class DemoSummary:
     f_min_hz: float
     f_max_hz: float
     gpu_hours_lost: float
-    events: list[tuple[float, str, str, str]] = field(default_factory=list)
+    events: list[Event] = field(default_factory=list)
     bill: Bill | None = None  # the run's import billed under the tariff, if one was given
     ems_writes: int = 0  # the stand-in EMS's accepted writes through the gateway
     ems_limit_kw: float | None = None  # the import limit it shaved to (given or learned)

@@ -17,6 +17,7 @@ import asyncio
 import gc
 import json
 import logging
+import math
 import platform
 import signal
 import time
@@ -25,8 +26,6 @@ from dataclasses import dataclass
 from dataclasses import replace as dc_replace
 from pathlib import Path
 from typing import Any, NamedTuple
-
-import numpy as np
 
 from twin import Site
 from twin.errors import SolverError
@@ -103,7 +102,7 @@ class Runner:
         self._writes_seen = 0
         self._inputs_seen = 0
         self._published = -1e9
-        self._alarms: dict[str, np.ndarray] = {}
+        self._events_seen = len(site.events)  # the twin's transitions already in the trace
         self._stop = asyncio.Event()
         self._last_warn = -1e9
 
@@ -226,24 +225,13 @@ class Runner:
     def _trace_tick(self, snap: Any) -> None:
         tr = self.trace
         tr.append(snap, {"runner.lag_s": self.lag_s})
-        t_rel = snap.t - (self.play.t0 if self.play is not None else 0.0)
-        for key in ("pcs.alarm_bits", "bms.alarm_bits", "genset.state"):
-            arr = snap.arrays.get(key)
-            if arr is None:
-                continue
-            prev = self._alarms.get(key)
-            if prev is not None and not np.array_equal(prev, arr):
-                dev = key.split(".")[0]
-                for i in np.flatnonzero(prev != arr):
-                    tr.event(
-                        t_rel,
-                        "alarm" if key.endswith("alarm_bits") else "state",
-                        source=key,
-                        target=f"{dev}[{i}]",
-                        detail=f"{int(prev[i])} -> {int(arr[i])}",
-                        value=float(arr[i]),
-                    )
-            self._alarms[key] = arr.copy()
+        events = self.site.events  # the twin detects transitions once (twin.transitions)
+        if len(events) > self._events_seen:
+            t0 = self.play.t0 if self.play is not None else 0.0
+            for ev in events[self._events_seen :]:
+                value = None if math.isnan(ev.value) else ev.value
+                tr.event(ev.t - t0, ev.kind, source="twin", target=ev.device, detail=ev.detail, value=value)
+            self._events_seen = len(events)
 
     def stop(self) -> None:
         self._stop.set()

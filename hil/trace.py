@@ -68,7 +68,11 @@ the ``initial:`` inputs) and ``target`` the input it sets, one row per input, wi
 for ``input`` ``source`` is the device that pushed a twin input, ``target`` the input
 (``pcs[0].p_set_kw``), ``detail`` why (a register write, a reversion, the comm-loss watchdog,
 the power-on state) and ``value`` the value; for ``expectation`` ``source`` is its name and
-``passed`` the verdict; for ``run`` ``detail`` is ``start``/``stop``/``interrupted``.
+``passed`` the verdict; for ``run`` ``detail`` is ``start``/``stop``/``interrupted``; the
+twin's transitions (``alarm``, ``alarm_cleared``, ``state``, ``transfer``, ``bus``,
+``chillers``, ``load``: :mod:`twin.transitions`) have ``source`` ``twin``, ``target`` the
+unit (``pcs[3]``, ``grid``), ``detail`` in words (the alarm names, the state's name) and
+``value`` the new alarm word, state code or count, at the start of the tick that made them.
 
 Rows are in the order things happened. At one tick boundary that is: the EMS writes applied
 there and the inputs they pushed, then the scenario's events, so of two rows at one ``t_s``
@@ -93,6 +97,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pyarrow as pa
+
+from twin.transitions import TRANSITION_KINDS
 
 from .trace_disk import DiskBudget
 from .trace_full import FullTrace
@@ -131,7 +137,8 @@ _MAX_PENDING = 2  # flushes queued for the writer thread before append waits for
 #: (was one whole 1000-row group, 1.6 MB on aidc_10k, so a 200 KB disk kept nothing).
 FIRST_FLUSH_BYTES = 64 * 1024
 
-#: The event kinds the runner writes (others are accepted, the report shows them as is).
+#: The event kinds the runner writes (others are accepted, the report shows them as is): its
+#: own, then the twin's transitions (:data:`twin.transitions.TRANSITION_KINDS`).
 EVENT_KINDS = (
     "run",
     "event",
@@ -140,8 +147,8 @@ EVENT_KINDS = (
     "write_accepted",
     "write_rejected",
     "input",
-    "alarm",
     "expectation",
+    *TRANSITION_KINDS,
 )
 
 EVENTS_SCHEMA = pa.schema(

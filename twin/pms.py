@@ -198,7 +198,7 @@ def close_breaker(site: Site, t: float, why: str) -> None:
 def set_transfer(site: Site, t: float, state: Transfer, why: str) -> None:
     site.transfer = state
     site.transfer_for = 0.0
-    site._event(t, "grid", "transfer", why)
+    site._event(t, "grid", "transfer", why, float(state))
 
 
 def set_bus(site: Site, t: float) -> None:
@@ -227,7 +227,7 @@ def set_bus(site: Site, t: float) -> None:
         site.f = 0.0
         site.v = 0.0
     if mode != prev:
-        site._event(t, "grid", "bus", mode.name)
+        site._event(t, "grid", "bus", mode.name, float(mode))
 
 
 def pcc_v(site: Site, p_kw: float, q_kvar: float) -> float:
@@ -272,7 +272,7 @@ def pms_loads(site: Site, t: float, dt: float) -> None:
         site.live_for = 0.0
         if site.chillers_on:
             site.chillers_on = 0
-            site._event(t, "facility", "chillers", "all stopped (dead bus)")
+            site._event(t, "facility", "chillers", "all stopped (dead bus)", 0.0)
     else:
         site.live_for += dt
         if site.chillers_on < n_ch and site.live_for >= (site.chillers_on + 1) * fac.chiller_restart_s - 1e-9:
@@ -280,7 +280,13 @@ def pms_loads(site: Site, t: float, dt: float) -> None:
             if step <= headroom:
                 site.chillers_on += 1
                 headroom -= step
-                site._event(t, "facility", "chillers", f"{site.chillers_on} of {n_ch} running")
+                site._event(
+                    t,
+                    "facility",
+                    "chillers",
+                    f"{site.chillers_on} of {n_ch} running",
+                    float(site.chillers_on),
+                )
     other = site.p_bus_load - site.it_bus  # cooling, base load and aux on the bus now
     shed_load(site, t, dt, cap - other, headroom)
 
@@ -331,7 +337,7 @@ def shed_load(site: Site, t: float, dt: float, cap_it: float, headroom: float) -
         site.powered[:n_on] = True
     dark = int(n_racks - n_on)
     if dark != site._racks_dark_prev:
-        site._event(t, "gpu", "load", f"{dark} of {n_racks} racks without supply")
+        site._event(t, "gpu", "load", f"{dark} of {n_racks} racks without supply", float(dark))
         site._racks_dark_prev = dark
 
 

@@ -28,21 +28,21 @@ from twin.bus import DemandRegister, Energy, energy_balance, signal_table
 from twin.clock import Clock
 from twin.device import Device
 from twin.discrete import discrete_step
-from twin.errors import ParameterError, ParameterIssue, UnknownSignalError
+from twin.errors import ParameterError, UnknownSignalError
 from twin.limits import size_issues
 from twin.models.battery import Battery
 from twin.models.bms import Bms
 from twin.models.cell import load_cell
 from twin.models.genset import Genset
 from twin.models.gpu import GpuFleet
-from twin.models.gridcode import GridCodeMonitor, load_grid_code
+from twin.models.gridcode import GridCodeMonitor
 from twin.models.pcs import Pcs
 from twin.models.pv import Pv
 from twin.models.ups import Ups
 from twin.params import from_dict, suggest
 from twin.pms import BusMode, Transfer
 from twin.signals import SignalTable, resolve_alias, split_name
-from twin.site_params import AgingParams, SiteParams
+from twin.site_params import AgingParams, SiteParams, site_grid_code
 from twin.snapshot import Snapshot
 from twin.transitions import TransitionLog
 
@@ -101,20 +101,7 @@ class Site:
             kernel=self.battery.kernel,  # "numpy" where numba did not import
         )
         self.pcs = Pcs(params.pcs, n, kernel=self.battery.kernel)
-        code_issues: list[ParameterIssue] = []
-        if params.pcs.grid_forming_units > n:
-            code_issues.append(
-                ParameterIssue(
-                    ("pcs", "grid_forming_units"),
-                    f"{params.pcs.grid_forming_units} grid-forming units, but the site has {n} PCS",
-                )
-            )
-        try:
-            self.pcs_code = load_grid_code(params.pcs.grid_code)
-        except ParameterError as exc:
-            code_issues += [ParameterIssue(("pcs", "grid_code", *i.path), i.message) for i in exc.issues]
-        if code_issues:
-            raise ParameterError(code_issues)
+        self.pcs_code = site_grid_code(params)
         self.pcs_monitor = GridCodeMonitor(n, self.pcs_code)
         self.clock = Clock(
             params.start,
@@ -199,7 +186,7 @@ class Site:
         self.pcs_discharge_kwh = np.zeros(n)
         self.pcs_charge_kwh = np.zeros(n)
         self.transitions = TransitionLog(self)
-        self.events = self.transitions.events  # (t, device, kind, detail), see twin.transitions
+        self.events = self.transitions.events  # twin.transitions.Event (t, device, kind, detail, value)
         self._racks_dark_prev = 0
         self.bess_p_set_total: float | None = None
         self.bms_disconnect = np.zeros(n)
@@ -288,8 +275,8 @@ class Site:
         return self.pcs.command(dt=self.dt, v_pu=self.v, f_hz=self.f, f_nom_hz=self.f0, code=self.pcs_code)
 
     # events --------------------------------------------------------------------------------------
-    def _event(self, t: float, device: str, kind: str, detail: str) -> None:
-        self.transitions.add(t, device, kind, detail)
+    def _event(self, t: float, device: str, kind: str, detail: str, value: float = math.nan) -> None:
+        self.transitions.add(t, device, kind, detail, value)
 
     # outputs -----------------------------------------------------------------------------
 

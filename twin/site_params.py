@@ -6,18 +6,20 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from twin.clock import DEFAULT_START, DEFAULT_TIMEZONE, check_start, check_timezone
+from twin.errors import ParameterError, ParameterIssue
 from twin.models.battery import BatteryParams
 from twin.models.bms import BmsParams
 from twin.models.genset import GensetParams
 from twin.models.gpu import GpuFleetParams
 from twin.models.grid import FacilityParams, GridParams
+from twin.models.gridcode import GridCode, load_grid_code
 from twin.models.pcs import PcsParams
 from twin.models.pv import PvParams
 from twin.models.ups import UpsParams
 from twin.params import param
 from twin.pms import PmsParams
 
-__all__ = ["AgingParams", "SiteParams"]
+__all__ = ["AgingParams", "SiteParams", "site_grid_code"]
 
 
 @dataclass(frozen=True)
@@ -64,3 +66,34 @@ class SiteParams:
     gpu: GpuFleetParams = param(GpuFleetParams(), source="see GpuFleetParams")
     aging: AgingParams = param(AgingParams(), source="see AgingParams")
     cell: dict[str, Any] | None = field(default=None, metadata={"source": "inline cell set"})
+
+
+def site_grid_code(params: SiteParams) -> GridCode:
+    """The PCS terminals' grid code, checked against the site: a ParameterError naming every
+    problem (more grid-forming units than PCS, a bad grid-code table, a code for another
+    nominal frequency than the grid's: every PCS would trip on frequency at the first tick)."""
+    issues: list[ParameterIssue] = []
+    n = params.battery.n_cabinets
+    if params.pcs.grid_forming_units > n:
+        issues.append(
+            ParameterIssue(
+                ("pcs", "grid_forming_units"),
+                f"{params.pcs.grid_forming_units} grid-forming units, but the site has {n} PCS",
+            )
+        )
+    try:
+        code = load_grid_code(params.pcs.grid_code)
+    except ParameterError as exc:
+        issues += [ParameterIssue(("pcs", "grid_code", *i.path), i.message) for i in exc.issues]
+    else:
+        if abs(code.f_nom_hz - params.grid.f_nom_hz) > 1e-9:
+            issues.append(
+                ParameterIssue(
+                    ("pcs", "grid_code"),
+                    f"{code.name} is for a {code.f_nom_hz:g} Hz grid, but grid.f_nom_hz is "
+                    f"{params.grid.f_nom_hz:g} Hz",
+                )
+            )
+    if issues:
+        raise ParameterError(issues)
+    return code

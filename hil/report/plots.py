@@ -233,6 +233,8 @@ def _plot_timeline(run: _Run, path: Path) -> bytes:
     for kind, label, marker, color in (
         ("event", "scenario events", "v", "#1f77b4"),
         ("alarm", "alarms", "x", "#d62728"),
+        ("state", "state changes", ".", "#9467bd"),
+        ("bus", "bus mode", "s", "#2ca02c"),
         ("write_rejected", "writes rejected", "|", "#ff7f0e"),
     ):
         te, names = _event_times(run.events, kind)

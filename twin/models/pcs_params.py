@@ -190,8 +190,8 @@ class PcsParams:
     # dict first: the parameter loader coerces a union to its first member, and a dict
     # passes through as is (a name too); load_grid_code validates either
     grid_code: dict[str, Any] | str = param(
-        "ieee1547_2018_cat_ii",
-        source="shipped grid-code table name",
+        "gbt_50hz",
+        source="shipped grid-code table name; the default matches the default 50 Hz grid",
         doc="a shipped name, or a dict of overrides on a shipped `base` (docs/models/gridcode.md)",
     )
 

@@ -130,7 +130,8 @@ def ems(
         )
         out.print(
             f"stopped after {s.ems_s:.1f} s of EMS time ({s.wall_s:.1f} s wall): {s.log.periods} periods, "
-            f"{s.log.skipped} skipped, {s.log.overruns} late; units {s.units}; writes {s.writes_ok} "
+            f"{s.log.skipped} skipped, {s.log.cut_short} cut short, {s.log.overruns} late; "
+            f"units {s.units}; writes {s.writes_ok} "
             f"(refused {s.writes_refused}), heartbeats {s.heartbeats}, requests {s.requests}",
             highlight=False,
         )

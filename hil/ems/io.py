@@ -188,6 +188,9 @@ class EmsLog:
     periods: int = 0
     overruns: int = 0
     skipped: int = 0
+    cut_short: int = 0
+    """Periods whose writes stopped part way because the link went down (the next read
+    reconnects); a refused write (an exception response) is counted in the tally instead."""
 
     def add(self, cmds: Commands, *, keep_rows: bool = True) -> None:
         self.periods += 1
@@ -229,7 +232,11 @@ async def run_ems(
             log.warning("ems: %s; period skipped", exc)
         else:
             cmds = decide(r)
-            await io.write(cmds)
+            try:
+                await io.write(cmds)
+            except TransportError as exc:  # the rest of this period's writes are lost
+                out.cut_short += 1
+                log.warning("ems: %s; the period's remaining writes dropped", exc)
             out.add(cmds)
             if on_period is not None:
                 on_period(cmds)

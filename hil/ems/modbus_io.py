@@ -22,7 +22,10 @@ put the EMS's 15-minute windows out of step with the meter's.
 
 A unit that answers with an exception or times out reads as not served for that poll;
 :meth:`ModbusIO.read` raises :class:`TransportError` when the connection is down or the meter
-(or site totals) cannot be read, and the control loop skips that period.
+(or site totals) cannot be read, and the control loop skips that period. A write whose
+request fails with the link down (a timeout closes it) raises :class:`TransportError` too:
+the period is cut short and counted as such, not as refused writes, and the next read
+reconnects, as a field EMS does.
 """
 
 from __future__ import annotations
@@ -359,6 +362,8 @@ class ModbusIO:
             else:
                 r = await self.client.write_registers(p.address, words, device_id=u.unit_id)
         except ModbusException as exc:
+            if not self.client.connected:  # the link is down (a timeout closes it): not a refusal
+                raise TransportError(f"{self.host}:{self.port}: {exc}") from None
             return self.tally.count(u.name, key, False, str(exc))
         ok = not r.isError()
         return self.tally.count(

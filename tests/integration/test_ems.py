@@ -101,7 +101,9 @@ async def test_reference_ems_over_modbus_matches_in_process(tmp_path: Path) -> N
     # the EMS kept its watchdogs: a heartbeat to every PCS every period, none refused or late
     assert session.units == {"meter": 1, "utility": 1, "site": 1, "bess": 16}
     assert session.writes_refused == 0
-    assert session.log.skipped <= 0.01 * session.log.periods  # a timeout on a loaded machine, at most
+    # a timeout on a loaded machine, at most: it drops the link, the period is skipped or cut
+    # short and the next read reconnects (a link drop is not a refused write)
+    assert session.log.skipped + session.log.cut_short <= 0.01 * session.log.periods
     assert session.heartbeats >= 16 * session.log.periods
     assert session.log.periods >= 0.95 * (18 * 60 - 10) / PERIOD_S
     ev = read_events(tmp_path / "wire").to_pylist()

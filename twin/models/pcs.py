@@ -381,6 +381,11 @@ class Pcs:
 
     def step_following(self, p_cmd: FloatArray, q_cmd: FloatArray, dt: float) -> None:
         """Exact ramp + lag over the tick (grid-connected, or grid-following)."""
+        if self.kernel == "compiled":
+            from twin.models import pcs_step_kernel as psk
+
+            psk.run_follow(self, p_cmd, q_cmd, dt)
+            return
         self.p_ac, self.p_ref, self.p_ac_mean = lag_ramp_step(
             self.p_ac, self.p_ref, p_cmd, self.rate_kw_s, self.tau, dt
         )
@@ -400,10 +405,13 @@ class Pcs:
     def aux_now_kw(self, p_ac_kw: FloatArray) -> FloatArray:
         """Auxiliary load (kW, AC side) per cabinet: controls/BMS/fans and HVAC always on,
         HVAC rising with the ambient above its set point, plus a share of the throughput."""
+        return np.asarray(self.aux_base_kw() + self.params.hvac_frac * np.abs(p_ac_kw))
+
+    def aux_base_kw(self) -> float:
+        """The auxiliary load at no throughput: controls/BMS/fans and HVAC (kW per cabinet)."""
         pr = self.params
         warm = max(self.t_ambient_degc - pr.hvac_t_ref_degc, 0.0)
-        base = pr.aux_kw + pr.s_rated_kva * (pr.hvac_base_pu + pr.hvac_slope_pu_per_degc * warm)
-        return np.asarray(base + pr.hvac_frac * np.abs(p_ac_kw))
+        return float(pr.aux_kw + pr.s_rated_kva * (pr.hvac_base_pu + pr.hvac_slope_pu_per_degc * warm))
 
     def island_lags(self, h: float) -> tuple[npt.NDArray[np.bool_], FloatArray, FloatArray, float]:
         """What an island sub-step of ``h`` seconds needs, once per tick: the running units,
@@ -446,6 +454,11 @@ class Pcs:
 
     def finish_tick(self) -> None:
         """Losses, aux and DC power from the tick's mean AC power."""
+        if self.kernel == "compiled":
+            from twin.models import pcs_step_kernel as psk
+
+            psk.run_finish(self)
+            return
         self.loss = self.loss_now_kw(self.p_ac_mean)
         self.aux = self.aux_now_kw(self.p_ac_mean)
         self.p_dc = self.p_ac_mean + self.loss

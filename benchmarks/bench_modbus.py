@@ -3,8 +3,9 @@
 Run:  .venv/bin/python benchmarks/bench_modbus.py [--site aidc_10k] [--poll-s 10] [--max-s 8]
 
 The server side runs in this process on one asyncio loop: the gateway is stepped every tick
-(100 ms for aidc_10k) to absolute deadlines (``t0 + k * tick``) and :class:`hil.modbus.ModbusEndpoint`
-answers on the same loop, so tick lateness shows what the requests cost the clock. The clients
+(100 ms for aidc_10k) to absolute deadlines (``t0 + k * tick``) and
+:class:`hil.protocols.modbus.endpoint.ModbusEndpoint` answers on the same loop, so tick
+lateness shows what the requests cost the clock. The clients
 run in separate processes (``multiprocessing``, spawn), each hosting several pymodbus
 ``AsyncModbusTcpClient`` connections; every client reads 125 registers of model 701 of a PCS,
 rotating over the PCS unit ids.
@@ -282,7 +283,7 @@ def _ms(a: np.ndarray | None, q: float | None = None) -> str:
 async def main_async(opts: argparse.Namespace) -> None:
     from hil.config import load_site
     from hil.gateway import Gateway
-    from hil.modbus import ModbusEndpoint
+    from hil.protocols.modbus.endpoint import ModbusEndpoint
 
     gw = Gateway(load_site(opts.site))
     gw.step(10)

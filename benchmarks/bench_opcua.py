@@ -30,7 +30,7 @@ import numpy as np
 
 from hil.config import load_site
 from hil.gateway import Gateway
-from hil.opcua import OpcUaEndpoint
+from hil.protocols.opcua.endpoint import OpcUaEndpoint
 
 
 # -- the client process --------------------------------------------------------------------------

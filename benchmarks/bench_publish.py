@@ -4,7 +4,7 @@
 
 Runs the scenario twice in this process through the CLI (the same Runner as `hil run`): once
 with every changed variable decoded one by one through ``Device.value`` (the batch decode
-switched off for this benchmark only), once as shipped (:mod:`hil.opcua_values`). Reports the
+switched off for this benchmark only), once as shipped (:mod:`hil.protocols.opcua.values`). Reports the
 wall time of the run, the time spent in ``OpcUaEndpoint.publish`` and the variables it wrote.
 Faster than real time the runner publishes at ≤ 10 Hz of wall time, so the variable counts
 differ between the runs; compare µs per variable. Nothing is asserted.
@@ -19,9 +19,9 @@ from typing import Any
 
 from click.testing import CliRunner
 
-import hil.opcua as opcua_mod
+import hil.protocols.opcua.endpoint as opcua_mod
 from hil.cli import main as cli
-from hil.opcua_values import BatchValues
+from hil.protocols.opcua.values import BatchValues
 
 
 def run(scenario: str, *, batch: bool) -> tuple[float, float, int]:
@@ -62,7 +62,7 @@ def main() -> None:
     print("|---|---|---|---|---|")
     for batch in (False, True):
         wall, pub, n = run(args.scenario, batch=batch)
-        name = "batch (hil.opcua_values)" if batch else "one by one (Device.value)"
+        name = "batch (hil.protocols.opcua.values)" if batch else "one by one (Device.value)"
         print(f"| {name} | {wall:.1f} | {pub:.1f} | {n:,} | {pub / max(n, 1) * 1e6:.1f} |")
 
 

@@ -60,7 +60,7 @@ IDENTITY_KEYS = ("vendor", "product_code", "revision", "vendor_url", "product_na
 
 @dataclass(frozen=True)
 class ModbusLimits:
-    """What a Modbus endpoint allows a client (see :mod:`hil.modbus_server`)."""
+    """What a Modbus endpoint allows a client (see :mod:`hil.protocols.modbus.server`)."""
 
     max_connections: int = 32
     idle_timeout_s: float = 60.0
@@ -81,7 +81,7 @@ class ModbusLimits:
 
 @dataclass(frozen=True)
 class OpcUaLimits:
-    """What the OPC UA endpoint allows its clients (see :mod:`hil.opcua_guard`)."""
+    """What the OPC UA endpoint allows its clients (see :mod:`hil.protocols.opcua.guard`)."""
 
     max_sessions: int = 16
     max_connections: int = 32

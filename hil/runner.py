@@ -35,13 +35,13 @@ from .ems import CONTROLLERS
 from .endpoints import EndpointConfig
 from .errors import ConfigError, Problem, did_you_mean
 from .gateway import Gateway
-from .modbus import ModbusEndpoint
-from .opcua import OpcUaEndpoint
 from .pacing import AsFastAsPossible, Lateness, Manual, OverrunError, Pacer, RealTime, SimTimeoutError
 from .play import Play
 from .protocols import PROTOCOLS, Endpoint, Served, build_servers, check_protocols
 from .protocols.modbus import ModbusServers
+from .protocols.modbus.endpoint import ModbusEndpoint
 from .protocols.opcua import OpcUaServer
+from .protocols.opcua.endpoint import OpcUaEndpoint
 from .report import build_report
 from .scenario import ScenarioError, load_scenario
 from .tariff import load_tariff

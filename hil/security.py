@@ -28,8 +28,8 @@ endpoints:
 
 No ``security`` section means the open lab endpoint of before: OPC UA None/anonymous with full
 access and plain Modbus TCP (see ``docs/security.md`` and ``docs/design-decisions.md``).
-This module imports no protocol library; ``hil.opcua_security`` applies the OPC UA part to
-asyncua and ``hil.modbus_tls`` the Modbus part to the asyncio server.
+This module imports no protocol library; ``hil.protocols.opcua.security`` applies the OPC UA part to
+asyncua and ``hil.protocols.modbus.tls`` the Modbus part to the asyncio server.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Hostile Modbus/TCP traffic against the bench, and what must still hold afterwards.
 
 One process, one event loop, as in ``hil serve``: a gateway (``--site``) served by a
-:class:`~hil.modbus.ModbusEndpoint` on 127.0.0.1, a clock that steps it every ``--tick-ms``
+:class:`~hil.protocols.modbus.endpoint.ModbusEndpoint` on 127.0.0.1, a clock that steps it every ``--tick-ms``
 (and a reference gateway beside it that no client touches), one legitimate pymodbus client
 polling, and ``--workers`` hostile clients sending ``--frames`` frames:
 
@@ -50,7 +50,7 @@ from _fuzz_common import emit, twin_state
 from hil.config import load_site
 from hil.endpoints import ModbusLimits
 from hil.gateway import Gateway
-from hil.modbus import ModbusEndpoint
+from hil.protocols.modbus.endpoint import ModbusEndpoint
 from hil.sunspec import BASE_ADDRESS
 
 MBAP = struct.Struct(">HHHB")

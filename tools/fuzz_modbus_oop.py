@@ -5,7 +5,7 @@
 
 ``tools/fuzz_modbus.py`` runs the hostile clients on the server's own event loop, so the tick
 lateness it reports includes the attackers' work. Here a child process (``_server``) holds the
-gateway, its untouched reference twin, the :class:`~hil.modbus.ModbusEndpoint` and the clock;
+gateway, its untouched reference twin, the :class:`~hil.protocols.modbus.ModbusEndpoint` and the clock;
 this process runs the same hostile workers, floods, slowloris pairs and legitimate pymodbus
 client against it over loopback. At the end the child reports its own tick lateness, file
 descriptors, handler errors, writes accepted and whether the twin equals the reference.
@@ -47,7 +47,7 @@ from fuzz_modbus import (
 from hil.config import load_site
 from hil.endpoints import ModbusLimits
 from hil.gateway import Gateway
-from hil.modbus import ModbusEndpoint
+from hil.protocols.modbus.endpoint import ModbusEndpoint
 
 LIMITS = ModbusLimits(max_connections=16, idle_timeout_s=1.0, frame_timeout_s=0.6)
 

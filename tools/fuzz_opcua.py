@@ -1,7 +1,7 @@
 """Hostile OPC UA traffic against the bench, and what must still hold afterwards.
 
 The server side is what ``hil serve`` runs: a gateway (``--site``) served by an
-:class:`~hil.opcua.OpcUaEndpoint` on 127.0.0.1 with its limits, a clock that steps it and
+:class:`~hil.protocols.opcua.endpoint.OpcUaEndpoint` on 127.0.0.1 with its limits, a clock that steps it and
 publishes every ``--tick-ms`` (and a reference gateway beside it that no client touches). The
 attackers and one legitimate asyncua client run in **another process** (``--same-process``
 runs them in a thread with its own event loop instead, as the bounded test does), so the
@@ -57,7 +57,7 @@ from _fuzz_common import emit, twin_state
 from hil.config import load_site
 from hil.endpoints import OpcUaLimits
 from hil.gateway import Gateway
-from hil.opcua import OpcUaEndpoint
+from hil.protocols.opcua.endpoint import OpcUaEndpoint
 
 RAW_WAIT_S = 3.0  # a raw attack must be answered or closed within this
 SESSION_TIMEOUT_MS = 5_000  # attackers' sessions: orphans expire quickly

@@ -9,7 +9,7 @@ from pydantic import field_validator
 
 from twin.units import parse_duration
 
-from ..opcua_nodes import status_code
+from ..protocols.opcua.nodes import status_code
 
 if TYPE_CHECKING:
     pass

@@ -12,7 +12,7 @@ actions between the two (:meth:`hil.runner.Runner.step`); :meth:`Gateway.step` d
 The registers' power-on state is pushed once, when the gateway is built. Writes are logged in
 :attr:`Gateway.write_log`, the inputs they pushed in :attr:`Gateway.input_log`.
 
-Everything here is protocol-neutral: :mod:`hil.modbus` and :mod:`hil.opcua` are thin adapters
+Everything here is protocol-neutral: :mod:`hil.protocols.modbus`, :mod:`hil.protocols.opcua` are adapters
 over :meth:`Gateway.read_registers`, :meth:`Gateway.write_registers`, :meth:`Gateway.write_value`
 and the per-tick :attr:`Gateway.on_tick` callbacks.
 

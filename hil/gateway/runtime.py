@@ -131,7 +131,7 @@ class Gateway(ObservationFaults):
             watchdog_s=endpoints.watchdog_s,
             legacy=endpoints.personality == "legacy",
         )
-        gw.endpoint_config = endpoints  # the servers' limits and identity (hil.modbus)
+        gw.endpoint_config = endpoints  # the servers' limits and identity (hil.protocols.modbus.endpoint)
         return gw
 
     # -- per tick -------------------------------------------------------------------------

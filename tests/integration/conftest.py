@@ -10,7 +10,7 @@ import pytest_asyncio
 
 from hil.config import load_site
 from hil.gateway import Device, Gateway
-from hil.modbus import ModbusEndpoint, write_exception
+from hil.protocols.modbus.endpoint import ModbusEndpoint, write_exception
 from hil.sunspec import models_dir
 
 ServeFn = Callable[..., Awaitable[ModbusEndpoint]]

@@ -19,7 +19,7 @@ from pymodbus.exceptions import ModbusIOException
 
 from hil.config import load_site
 from hil.gateway import Gateway
-from hil.opcua import OpcUaEndpoint
+from hil.protocols.opcua.endpoint import OpcUaEndpoint
 from hil.sunspec import BASE_ADDRESS, encode_value
 
 from ..unit.hil.gateway import _state_image as _img

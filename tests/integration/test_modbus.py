@@ -23,7 +23,7 @@ from sunspec2.modbus.modbus import ModbusClientException
 
 from hil.config import load_site
 from hil.gateway import Device, Gateway
-from hil.modbus import ModbusEndpoint
+from hil.protocols.modbus.endpoint import ModbusEndpoint
 from hil.sunspec import encode_value
 
 from .conftest import RegisterClient, ServeFn
@@ -442,7 +442,7 @@ async def test_coils_and_discrete_inputs(
 @pytest.mark.asyncio
 async def test_genset_has_only_the_run_coil(modbus_aidc: Gateway) -> None:
     """The coil table follows the device's commands (in process: no server needed for this)."""
-    from hil.modbus import _Context
+    from hil.protocols.modbus.endpoint import _Context
 
     gen = next(d for d in modbus_aidc.devices if d.kind == "genset")
     ctx = _Context(ModbusEndpoint(modbus_aidc, [gen]))

@@ -17,7 +17,7 @@ import pytest_asyncio
 from hil.config import load_site
 from hil.endpoints import ModbusLimits
 from hil.gateway import Gateway
-from hil.modbus import ModbusEndpoint
+from hil.protocols.modbus.endpoint import ModbusEndpoint
 from hil.sunspec import BASE_ADDRESS
 
 from .conftest import ServeFn
@@ -210,7 +210,7 @@ async def test_connection_cap_refuses_at_once_and_serves_the_rest(
     first = [await raw(ep.port) for _ in range(3)]
     for c in first:
         assert (await c.ask(u, read_pdu(BASE_ADDRESS, 2)))[2:] == b"SunS"
-    with caplog.at_level(logging.INFO, logger="hil.modbus"):
+    with caplog.at_level(logging.INFO, logger="hil.protocols.modbus.endpoint"):
         extra = [await raw(ep.port) for _ in range(10)]
         for c in extra:
             assert await c.closed_by_server()
@@ -263,7 +263,7 @@ async def test_bad_framing_closes_quietly(
         MBAP.pack(1, 0, 255, u) + bytes(254),  # oversized
         MBAP.pack(1, 0, 65535, u) + bytes(100),
     ]
-    with caplog.at_level(logging.DEBUG, logger="hil.modbus"):
+    with caplog.at_level(logging.DEBUG, logger="hil.protocols.modbus.endpoint"):
         for data in bad * 4:
             c = await raw(ep.port)
             await c.send(frame(7, u, read_pdu(BASE_ADDRESS, 2)) + data)

@@ -26,7 +26,7 @@ from asyncua import Client, Node, ua
 
 from hil.config import load_site
 from hil.gateway import Device, Gateway, PointInstance
-from hil.opcua import SIM_EPOCH, UNECE_NAMESPACE, OpcUaEndpoint, is_analog, unece_unit_id
+from hil.protocols.opcua.endpoint import SIM_EPOCH, UNECE_NAMESPACE, OpcUaEndpoint, is_analog, unece_unit_id
 
 JS = Path(__file__).resolve().parent / "js"
 ANALOG = ua.NodeId(ua.ObjectIds.AnalogItemType)

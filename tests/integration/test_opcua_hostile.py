@@ -1,5 +1,5 @@
 """The OPC UA endpoint against a hostile client: per-request, per-session and transport limits
-(:mod:`hil.opcua_guard`), methods called on the wrong object, and the configured URL path.
+(:mod:`hil.protocols.opcua.guard`), methods called on the wrong object, and the configured URL path.
 
 Servers bind 127.0.0.1 port 0; the twin is stepped in-process on the server's loop, as the
 serve loop does, so a request that blocks the loop shows up as tick lateness.
@@ -22,7 +22,7 @@ from hil.config import load_site
 from hil.endpoints import OpcUaLimits, parse_endpoints
 from hil.errors import ConfigError
 from hil.gateway import Gateway
-from hil.opcua import OpcUaEndpoint
+from hil.protocols.opcua.endpoint import OpcUaEndpoint
 
 SITE_DT = 0.1
 

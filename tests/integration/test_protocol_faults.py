@@ -23,7 +23,7 @@ from pymodbus.exceptions import ModbusIOException
 
 from hil.config import load_bench
 from hil.gateway import Device, Gateway
-from hil.opcua import OpcUaEndpoint
+from hil.protocols.opcua.endpoint import OpcUaEndpoint
 from hil.sunspec import BASE_ADDRESS, decode_words
 
 from .conftest import ServeFn
@@ -102,7 +102,7 @@ async def test_unit_exception_only_for_the_faulted_unit(
     c = await modbus_tcp_client(ep.port)
     meter, pcs = gw.by_name["GridMeter"], gw.by_name["PCS01"]
     for code in (4, 6, 0x0B):
-        with caplog.at_level("INFO", logger="hil.modbus"):
+        with caplog.at_level("INFO", logger="hil.protocols.modbus.endpoint"):
             ep.set_unit_fault(meter.unit_id, exception=code)
         assert ep.unit_faults[meter.unit_id].exception == code
         assert await exception_of(c, meter) == code
@@ -118,7 +118,7 @@ async def test_unit_exception_only_for_the_faulted_unit(
         assert r.exception_code == code
         assert gw.writes_accepted + gw.writes_rejected == n
         assert not gw.pending
-    with caplog.at_level("INFO", logger="hil.modbus"):
+    with caplog.at_level("INFO", logger="hil.protocols.modbus.endpoint"):
         ep.clear_unit_fault(meter.unit_id)
     assert await exception_of(c, meter) is None
     assert [r.getMessage() for r in caplog.records if "unit 1" in r.getMessage()][-1].endswith("cleared")
@@ -293,7 +293,7 @@ async def test_opcua_device_status(ua_lab: Served, caplog: pytest.LogCaptureFixt
             ("BadDeviceFailure", ua.StatusCode.is_bad),
             ("UncertainLastUsableValue", ua.StatusCode.is_uncertain),
         ):
-            with caplog.at_level("INFO", logger="hil.opcua"):
+            with caplog.at_level("INFO", logger="hil.protocols.opcua.endpoint"):
                 ep.set_status("PCS01", status)
             gw.step()
             assert await ep.publish() >= len([v for v in ep.variables() if v[0].name == "PCS01"])
@@ -309,7 +309,7 @@ async def test_opcua_device_status(ua_lab: Served, caplog: pytest.LogCaptureFixt
             assert note.StatusCode.value == code
             assert note.Value.Value == 50.0
         assert ep.statuses() == {"PCS01": "UncertainLastUsableValue"}
-        with caplog.at_level("INFO", logger="hil.opcua"):
+        with caplog.at_level("INFO", logger="hil.protocols.opcua.endpoint"):
             ep.clear_status("PCS01")
         gw.step()
         await ep.publish()

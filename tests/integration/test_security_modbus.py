@@ -15,7 +15,7 @@ import pytest_asyncio
 
 from hil.config import load_site
 from hil.gateway import Gateway
-from hil.modbus import ModbusEndpoint
+from hil.protocols.modbus.endpoint import ModbusEndpoint
 from hil.security import ModbusSecurity, ModbusTls, parse_modbus_security
 from hil.sunspec import BASE_ADDRESS
 

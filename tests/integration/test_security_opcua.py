@@ -17,7 +17,7 @@ from asyncua.crypto.security_policies import SecurityPolicyBasic256Sha256
 
 from hil.config import load_site
 from hil.gateway import Gateway
-from hil.opcua import OpcUaEndpoint
+from hil.protocols.opcua.endpoint import OpcUaEndpoint
 from hil.security import OpcUaSecurity, OpcUaUser, hash_password
 
 from ._pki import CertSet, make_certs

@@ -6,7 +6,7 @@ import logging
 
 import pytest
 
-from hil.opcua_guard import LogThrottle, throttle_asyncua_logs
+from hil.protocols.opcua.guard import LogThrottle, throttle_asyncua_logs
 
 
 def _record(
@@ -46,7 +46,7 @@ def test_every_asyncua_logger_gets_it_once(caplog: pytest.LogCaptureFixture) -> 
 def test_an_opcua_write_takes_any_numeric_type_that_converts_exactly() -> None:
     from asyncua import ua
 
-    from hil.opcua import exact_value
+    from hil.protocols.opcua.endpoint import exact_value
 
     vt = ua.VariantType
     ok = [

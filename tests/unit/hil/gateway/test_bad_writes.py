@@ -3,7 +3,7 @@
 Every point map is covered: ``lab_rack`` with a small PV plant and two gensets (bess, genset,
 pv, meter, utility, site) and ``lab_rack`` with the legacy personality (``bess_legacy``); every
 writable point of one device per kind is drawn from. Each property sends a bad write through
-the Modbus PDU handler (:class:`hil.modbus.ModbusEndpoint`'s function codes, as the server
+the Modbus PDU handler (:class:`hil.protocols.modbus.endpoint.ModbusEndpoint`'s function codes, as the server
 calls them, no socket) or through :meth:`Gateway.write_value` (what OPC UA calls), checks the
 protocol's answer (Modbus exception per the specification; the gateway's refusal that OPC UA
 maps to a ``Bad...`` status), and that the twin and the gateway are **bit-identical** to
@@ -28,7 +28,7 @@ from hypothesis import strategies as st
 
 from hil.config import load_site, profiles_dir
 from hil.gateway import Device, Gateway, PointInstance, WriteStatus
-from hil.modbus import ModbusEndpoint
+from hil.protocols.modbus.endpoint import ModbusEndpoint
 from hil.sunspec import BASE_ADDRESS, TYPES, decode_words, encode_value, usable_range
 
 from ._state_image import diff, state_image

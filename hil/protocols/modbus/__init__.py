@@ -1,13 +1,14 @@
 """Modbus TCP (SunSpec) as a served protocol: one endpoint for the whole gateway, or one per
-device (``endpoints.modbus.layout``), each with its optional TLS listener (:mod:`hil.modbus`)."""
+device (``endpoints.modbus.layout``), each with its optional TLS listener. The endpoint is
+:mod:`.endpoint`, the TCP server under it :mod:`.server`, the TLS and access roles :mod:`.tls`."""
 
 from __future__ import annotations
 
-from ..endpoints import EndpointConfig
-from ..gateway import Device, Gateway
-from ..modbus import ModbusEndpoint
-from ..security import modbus_exposure
-from .base import Endpoint, ProtocolAdapter
+from ...endpoints import EndpointConfig
+from ...gateway import Device, Gateway
+from ...security import modbus_exposure
+from ..base import Endpoint, ProtocolAdapter
+from .endpoint import ModbusEndpoint
 
 __all__ = ["MODBUS", "ModbusServers"]
 

@@ -73,11 +73,12 @@ import numpy as np
 from asyncua import Server, ua
 from asyncua.crypto.permission_rules import User
 
-from . import opcua_guard
-from .endpoints import OpcUaLimits
-from .errors import did_you_mean
-from .gateway import Device, Gateway, PointInstance, WriteStatus
-from .opcua_nodes import (  # re-exported: the names this module has always had
+from ...endpoints import OpcUaLimits
+from ...errors import did_you_mean
+from ...gateway import Device, Gateway, PointInstance, WriteStatus
+from ...security import OpcUaSecurity
+from . import guard as opcua_guard
+from .nodes import (  # re-exported: the names this module has always had
     _ADMIN,
     _GOOD,
     _NO_DATA,
@@ -95,11 +96,10 @@ from .opcua_nodes import (  # re-exported: the names this module has always had
     unece_unit_id,
     variant_type,
 )
-from .opcua_security import apply_security
-from .opcua_space import AddressSpace
-from .opcua_types import ua_status
-from .opcua_values import mark_changes
-from .security import OpcUaSecurity
+from .security import apply_security
+from .space import AddressSpace
+from .ua_types import ua_status
+from .values import mark_changes
 
 __all__ = [
     "ALARM_POINTS",
@@ -148,7 +148,7 @@ class OpcUaEndpoint(AddressSpace):
         security: OpcUaSecurity | None = None,
     ) -> None:
         self.gw = gateway
-        # access control (hil.opcua_security); default: the gateway's endpoints: configuration
+        # access control (hil.protocols.opcua.security); default: the gateway's endpoints: configuration
         self.security = (
             security or getattr(gateway.endpoint_config, "opcua_security", None) or OpcUaSecurity()
         )

@@ -1,4 +1,5 @@
-"""The OPC UA publish's batch decode (hil/opcua_values.py) against ``Device.value``, point by point."""
+"""The OPC UA publish's batch decode (hil/protocols/opcua/values.py) against ``Device.value``,
+point by point."""
 
 from __future__ import annotations
 
@@ -10,8 +11,8 @@ from asyncua import ua
 
 from hil.config import load_bench
 from hil.gateway import Gateway
-from hil.opcua import variant_type
-from hil.opcua_values import BatchValues, batchable
+from hil.protocols.opcua.endpoint import variant_type
+from hil.protocols.opcua.values import BatchValues, batchable
 
 FLOAT_TYPES = (ua.VariantType.Double, ua.VariantType.Float)
 STATUSES = (ua.StatusCode(ua.StatusCodes.Good), ua.StatusCode(ua.StatusCodes.BadDeviceFailure))
@@ -73,14 +74,14 @@ def test_batch_values_equal_the_one_by_one_decode_on_every_served_point(site: st
 
 @pytest.mark.parametrize("site", ["aidc_10k", "lab_rack"])
 def test_scalar_value_equals_the_dataclass_construction(site: str) -> None:
-    """``hil.opcua.scalar_value`` (no dataclass __init__) gives the DataValue asyncua's own
+    """``hil.protocols.opcua.endpoint.scalar_value`` (no dataclass __init__) gives the DataValue asyncua's own
     constructors give, slot by slot and byte by byte on the wire, for every point the address
     space serves (every variant type it uses, Good and a fault status)."""
     from datetime import UTC, datetime
 
     from asyncua.ua.ua_binary import struct_to_binary
 
-    from hil.opcua import _Value, scalar_value
+    from hil.protocols.opcua.endpoint import _Value, scalar_value
 
     tw, cfg = load_bench(site)
     gw = Gateway.from_config(tw, cfg)
@@ -118,10 +119,10 @@ def test_scalar_value_equals_the_dataclass_construction(site: str) -> None:
 
 
 def test_mark_changes_equals_the_image_diff() -> None:
-    """The compiled change marks (hil.opcua_values.mark_changes) against the numpy diff they
+    """The compiled change marks (hil.protocols.opcua.values.mark_changes) against the numpy diff they
     replaced: the same variables marked at the same time, the same alarm variables, and the
     last-seen image equal to the new one afterwards; unchanged variables keep their marks."""
-    from hil.opcua_values import mark_changes
+    from hil.protocols.opcua.values import mark_changes
 
     rng = np.random.default_rng(7)
     checked_alarms = 0
@@ -136,7 +137,7 @@ def test_mark_changes_equals_the_image_diff() -> None:
         image = prev.copy()
         image[rng.random(image.shape) < 0.3] = rng.integers(0, 4).astype(np.uint16)
         dirty = np.where(rng.random(n_vars) < 0.5, np.nan, 1.0)
-        # the numpy diff (hil/opcua.py before this kernel)
+        # the numpy diff (hil/protocols/opcua/endpoint.py before this kernel)
         want_dirty = dirty.copy()
         ii, oo = np.nonzero(image != prev)
         c = owner[oo]

@@ -9,7 +9,7 @@ shipped sites equal): words of up to 32 bits are exact in float64, powers of ten
 exact, and a division or product of exact operands is correctly rounded either way. Points
 outside that (strings, 64-bit words, integer-typed variables) keep the one-by-one decode.
 
-No asyncua here: the adapter (``hil/opcua.py``) passes its variables in.
+No asyncua here: the adapter (``hil/protocols/opcua/endpoint.py``) passes its variables in.
 """
 
 from __future__ import annotations
@@ -20,8 +20,8 @@ from dataclasses import dataclass
 import numpy as np
 from numba import njit
 
-from .gateway import Device, KindGroup, PointInstance
-from .sunspec import TYPES, decode_array
+from ...gateway import Device, KindGroup, PointInstance
+from ...sunspec import TYPES, decode_array
 
 __all__ = ["BatchValues", "batchable", "mark_changes"]
 

@@ -55,8 +55,8 @@ from asyncua.server.binary_server_asyncio import BinaryServer, OPCUAProtocol
 from asyncua.server.internal_server import InternalServer
 from asyncua.ua.ua_binary import uatcp_to_binary
 
-from .endpoints import OpcUaLimits
-from .opcua_types import ua_node, ua_status
+from ...endpoints import OpcUaLimits
+from .ua_types import ua_node, ua_status
 
 __all__ = ["MAX_HELLO_BYTES", "Guard", "apply_limits", "guard", "make_server", "start_server"]
 

@@ -1,4 +1,4 @@
-"""Modbus/TCP framing and connection handling for :mod:`hil.modbus` (plain asyncio).
+"""Modbus/TCP framing and connection handling for :mod:`hil.protocols.modbus.endpoint` (plain asyncio).
 
 A request is an MBAP header (transaction id, protocol id 0, length, unit id: 7 bytes) and a PDU
 of ``length - 1`` bytes (1..253). This module cuts the byte stream into requests, hands each
@@ -34,8 +34,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, fields
 from typing import TYPE_CHECKING, Any
 
-from .endpoints import ModbusLimits
-from .modbus_tls import WRITE_FCS, Access
+from ...endpoints import ModbusLimits
+from .tls import WRITE_FCS, Access
 
 if TYPE_CHECKING:
     from ssl import SSLContext
@@ -43,7 +43,7 @@ if TYPE_CHECKING:
 
 __all__ = ["BATCH", "Deferred", "ModbusStats", "RateLimitedLog", "TcpServer"]
 
-log = logging.getLogger("hil.modbus")
+log = logging.getLogger("hil.protocols.modbus.endpoint")
 
 
 MBAP = struct.Struct(">HHHB")
@@ -92,7 +92,7 @@ class ModbusStats:
     unanswered: int = 0  # silent unit, offline fault
     errors: int = 0  # unexpected errors in the handler (answered 04)
     throttled: int = 0  # times a connection waited for the request-rate cap
-    denied: int = 0  # closed at once: not in the allow-list (hil.modbus_tls)
+    denied: int = 0  # closed at once: not in the allow-list (hil.protocols.modbus.tls)
     read_only_refused: int = 0  # writes answered 01 on a read-only endpoint or connection
 
     def as_dict(self) -> dict[str, int]:
@@ -138,7 +138,7 @@ class _Connection(asyncio.Protocol):
         now = self.loop.time()
         self.last_active = now
         self.partial_since: float | None = None
-        self.read_only = False  # writes answered 01 (hil.modbus_tls)
+        self.read_only = False  # writes answered 01 (hil.protocols.modbus.tls)
         rate = server.limits.max_requests_per_s
         self.tokens = max(1.0, rate) if rate else 0.0
         self.token_t = now
@@ -316,7 +316,7 @@ class TcpServer:
         self, handler: Handler, limits: ModbusLimits, *, url: Callable[[], str], access: Access | None = None
     ) -> None:
         self.handler = handler
-        self.access = access  # allow-list, read-only, TLS roles (hil.modbus_tls)
+        self.access = access  # allow-list, read-only, TLS roles (hil.protocols.modbus.tls)
         self.limits = limits
         self._url = url
         self.stats = ModbusStats()

@@ -26,8 +26,8 @@ from asyncua.crypto.permission_rules import USER_TYPES, PermissionRuleset, User,
 from asyncua.crypto.truststore import TrustStore
 from asyncua.crypto.validator import CertificateValidator, CertificateValidatorOptions
 
-from .opcua_types import ua_node
-from .security import OpcUaSecurity
+from ...security import OpcUaSecurity
+from .ua_types import ua_node
 
 __all__ = ["apply_security"]
 

@@ -1,9 +1,9 @@
 """How the gateway's points become OPC UA nodes and values: data types, units, the
 immutable DataValue, the node items of the address space and the write conversions.
 
-Part of the asyncua adapter (with ``hil/opcua.py``, ``opcua_space.py``, ``opcua_guard.py`` and
-``opcua_security.py``); split from ``hil/opcua.py`` along its seams, names unchanged (that
-module re-exports them).
+Part of the asyncua adapter (with ``endpoint.py``, ``space.py``, ``guard.py`` and
+``security.py`` in ``hil/protocols/opcua/``); split from ``endpoint.py`` along its seams,
+names unchanged (that module re-exports them).
 """
 
 from __future__ import annotations
@@ -18,10 +18,10 @@ from asyncua import ua
 from asyncua.crypto.permission_rules import User, UserRole
 from asyncua.server.address_space import AttributeValue
 
-from .errors import did_you_mean
-from .gateway import Device, KindGroup, PointInstance, WriteStatus
-from .opcua_types import ua_node, ua_status
-from .sunspec import TYPES
+from ...errors import did_you_mean
+from ...gateway import Device, KindGroup, PointInstance, WriteStatus
+from ...sunspec import TYPES
+from .ua_types import ua_node, ua_status
 
 UNECE_NAMESPACE = "http://www.opcfoundation.org/UA/units/un/cefact"
 DIMENSIONLESS = ("C62", "1")  # UNECE "one": for scaled values without a SunSpec unit (PF)

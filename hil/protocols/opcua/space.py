@@ -2,8 +2,8 @@
 identification properties, one variable per implemented point (with EngineeringUnits and
 EURange for analog values), the Start/Stop/AlarmReset methods and the alarm event type.
 
-The base of :class:`hil.opcua.OpcUaEndpoint` (split from ``hil/opcua.py`` along its seams):
-it owns the tables the per-tick publish and the write handler read, and fills them once, at
+The base of :class:`hil.protocols.opcua.endpoint.OpcUaEndpoint` (split from that module along
+its seams): it owns the tables the per-tick publish and the write handler read, and fills them once, at
 start-up; the endpoint supplies how a value is published.
 """
 
@@ -18,8 +18,9 @@ from typing import Any
 import numpy as np
 from asyncua import Server, ua
 
-from .gateway import Device, Gateway, PointInstance, WriteStatus
-from .opcua_nodes import (
+from ...gateway import Device, Gateway, PointInstance, WriteStatus
+from ...sunspec import usable_range
+from .nodes import (
     _DATATYPES,
     _METHODS,
     _STATUS,
@@ -35,9 +36,8 @@ from .opcua_nodes import (
     unece_unit_id,
     variant_type,
 )
-from .opcua_types import ua_node, ua_status
-from .opcua_values import BatchValues, batchable
-from .sunspec import usable_range
+from .ua_types import ua_node, ua_status
+from .values import BatchValues, batchable
 
 __all__ = ["AddressSpace"]
 
@@ -47,7 +47,7 @@ class AddressSpace(abc.ABC):
     device objects; change watches; event generators), its names, and how they are built
     once at start-up.
 
-    The endpoint (:class:`hil.opcua.OpcUaEndpoint`) sets ``gw``, ``server``,
+    The endpoint (:class:`hil.protocols.opcua.endpoint.OpcUaEndpoint`) sets ``gw``, ``server``,
     ``namespace_index``, ``site_name`` and ``epoch``, and says how a value is published
     (:meth:`_datavalue`, :meth:`_refresh`)."""
 
@@ -65,7 +65,7 @@ class AddressSpace(abc.ABC):
         self._watches: list[_Watch] = []
         self._dirty = np.empty(0)  # per variable: simulated time of its last unpublished change, or NaN
         self._is_alarm = np.zeros(0, dtype=bool)  # per variable: an alarm bitfield (events fire)
-        self._batch = BatchValues([])  # the numeric variables decoded in one go (hil.opcua_values)
+        self._batch = BatchValues([])  # the numeric variables decoded in one go (hil.protocols.opcua.values)
         self.event_type: ua.NodeId | None = None  # DeviceAlarmEventType, once started
         self._evgens: dict[str, Any] = {}
         self._server_evgen: Any = None

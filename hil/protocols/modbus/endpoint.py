@@ -1,5 +1,5 @@
 """Modbus TCP server over the :class:`~hil.gateway.Gateway`: the function codes and the device
-semantics (framing, connections and limits are in :mod:`hil.modbus_server`; no protocol library).
+semantics (framing, connections and limits are in :mod:`hil.protocols.modbus.server`; no protocol library).
 
 A :class:`ModbusEndpoint` serves devices on one ``host:port``:
 
@@ -87,14 +87,14 @@ import struct
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
-from .endpoints import IDENTITY_KEYS, ModbusLimits
-from .gateway import Device, Gateway, WriteStatus
-from .modbus_server import Deferred, ModbusStats, TcpServer
-from .modbus_server import exception_pdu as _exc
-from .modbus_server import pack_bits as _pack_bits
-from .modbus_tls import Access, server_context
-from .security import ModbusSecurity
-from .sunspec_codes import INV_RUNNING_CODES
+from ...endpoints import IDENTITY_KEYS, ModbusLimits
+from ...gateway import Device, Gateway, WriteStatus
+from ...security import ModbusSecurity
+from ...sunspec_codes import INV_RUNNING_CODES
+from .server import Deferred, ModbusStats, TcpServer
+from .server import exception_pdu as _exc
+from .server import pack_bits as _pack_bits
+from .tls import Access, server_context
 
 __all__ = [
     "LAYOUTS",
@@ -146,7 +146,7 @@ class UnitFault:
 
 class _Context:
     """The function codes: ``handle(unit, pdu)`` is the answer PDU, None (no answer) or a
-    :class:`~hil.modbus_server.Deferred` (a unit fault's late answer)."""
+    :class:`~hil.protocols.modbus.server.Deferred` (a unit fault's late answer)."""
 
     def __init__(self, ep: ModbusEndpoint) -> None:
         self.ep = ep
@@ -458,7 +458,7 @@ class ModbusEndpoint:
             raise ValueError(f"identity keys {sorted(unknown)} are not among {', '.join(IDENTITY_KEYS)}")
         self.limits = limits
         self.identity = dict(identity)
-        # read-only, allow-list, Modbus/TCP Security (hil.modbus_tls); default: the gateway's
+        # read-only, allow-list, Modbus/TCP Security (hil.protocols.modbus.tls); default: the gateway's
         self.security = security or getattr(conf, "modbus_security", None) or ModbusSecurity()
         tls = self.security.tls
         self.tls_port = (tls.port if tls_port is None else tls_port) if tls is not None else None

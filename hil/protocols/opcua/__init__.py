@@ -1,12 +1,17 @@
-"""OPC UA as a served protocol: one asyncua server with the site's address space (:mod:`hil.opcua`)."""
+"""OPC UA as a served protocol: one asyncua server with the site's address space.
+
+The endpoint is :mod:`.endpoint`; the address space :mod:`.space`, its node items and write
+conversions :mod:`.nodes`, the per-tick batch decode :mod:`.values`, the request guard
+:mod:`.guard`, the security policies and users :mod:`.security`, asyncua's wrapper types
+:mod:`.ua_types`."""
 
 from __future__ import annotations
 
-from ..endpoints import EndpointConfig
-from ..gateway import Device, Gateway
-from ..opcua import OpcUaEndpoint
-from ..security import opcua_exposure
-from .base import Endpoint, ProtocolAdapter
+from ...endpoints import EndpointConfig
+from ...gateway import Device, Gateway
+from ...security import opcua_exposure
+from ..base import Endpoint, ProtocolAdapter
+from .endpoint import OpcUaEndpoint
 
 __all__ = ["OPCUA", "OpcUaServer"]
 

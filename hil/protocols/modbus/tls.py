@@ -1,4 +1,4 @@
-"""Modbus access control for :mod:`hil.modbus_server`: the allow-list, read-only mode and
+"""Modbus access control for :mod:`hil.protocols.modbus.server`: the allow-list, read-only mode and
 Modbus/TCP Security (TLS 1.2+ with mutual X.509 authentication and roles).
 
 * **allow-list** (``security.allow``): a connection from an address outside every listed
@@ -22,15 +22,15 @@ import ssl
 from pathlib import Path
 from typing import Any
 
-from .certs import role_of
-from .security import ModbusSecurity, ModbusTls
+from ...certs import role_of
+from ...security import ModbusSecurity, ModbusTls
 
 __all__ = ["WRITE_FCS", "Access", "server_context"]
 
 #: Function codes refused on a read-only connection (exception 01).
 WRITE_FCS = frozenset((5, 6, 15, 16, 22, 23))
 
-log = logging.getLogger("hil.modbus")
+log = logging.getLogger("hil.protocols.modbus.endpoint")
 
 
 def server_context(tls: ModbusTls) -> ssl.SSLContext:

@@ -123,8 +123,12 @@ def _event_times(events: pa.Table | None, kind: str) -> tuple[np.ndarray, list[s
         return np.empty(0), []
     sel = events.filter(pc.equal(events["kind"], kind))
     t = sel["t_s"].to_numpy(zero_copy_only=False)
-    src, tgt = sel["source"].to_pylist(), sel["target"].to_pylist()
-    names = [" ".join(p for p in pair if p) for pair in zip(src, tgt, strict=True)]
+    src, tgt, det = sel["source"].to_pylist(), sel["target"].to_pylist(), sel["detail"].to_pylist()
+    # the twin's transitions read best as unit and what happened ("grid DEAD", "pcs[0] FAULT")
+    names = [
+        f"{g} {d}" if s == "twin" else " ".join(p for p in (s, g) if p)
+        for s, g, d in zip(src, tgt, det, strict=True)
+    ]
     return t, names
 
 

@@ -129,6 +129,22 @@ class BmsState(IntEnum):
     FAULT = 99
 
 
+#: 802 ``State`` by contactor state (OPEN → DISCONNECTED, PRECHARGE → INITIALIZING, …)
+_STATE_OF_CONTACTOR = np.array(
+    [
+        float(
+            {
+                Contactor.OPEN: BmsState.DISCONNECTED,
+                Contactor.PRECHARGE: BmsState.INITIALIZING,
+                Contactor.CLOSED: BmsState.CONNECTED,
+                Contactor.FAULT: BmsState.FAULT,
+            }[c]
+        )
+        for c in Contactor
+    ]
+)
+
+
 @dataclass(frozen=True)
 class BmsParams:
     """Limits and thresholds; cell-level values apply to the modelled cells."""
@@ -547,9 +563,5 @@ class Bms:
         return np.asarray(span * self.params.ocv_recal_min_slope_v <= 2.0 * dv)
 
     def state_code(self) -> FloatArray:
-        c = self.contactor
-        s = np.full(self.n, int(BmsState.DISCONNECTED))
-        s = np.where(c == _CONTACTOR_PRECHARGE, int(BmsState.INITIALIZING), s)
-        s = np.where(c == _CONTACTOR_CLOSED, int(BmsState.CONNECTED), s)
-        s = np.where(c == _CONTACTOR_FAULT, int(BmsState.FAULT), s)
-        return s.astype(float)
+        """SunSpec 802 ``State`` of each unit, from its contactor (a new array each call)."""
+        return _STATE_OF_CONTACTOR[self.contactor]

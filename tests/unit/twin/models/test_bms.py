@@ -324,3 +324,23 @@ def test_without_an_ocv_inverse_there_is_no_rest_recalibration() -> None:
     _run(bat, bms, 0.0, bms.params.rest_time_s + 60.0, dt=10.0)
     assert bms.recalibrations[0] == 0
     assert bms.soc_est[0] == pytest.approx(0.10, abs=1e-12)
+
+
+def test_802_state_follows_the_contactor_of_each_unit() -> None:
+    from twin.models.bms import BmsState
+
+    bms = Bms(
+        BmsParams(),
+        4,
+        i_max_charge_a=280.0,
+        i_max_discharge_a=280.0,
+        cell_t_charge=(0.0, 55.0),
+        cell_t_discharge=(-20.0, 60.0),
+        soc0=0.5,
+    )
+    bms.contactor = np.array([int(c) for c in Contactor])  # OPEN, PRECHARGE, CLOSED, FAULT
+    want = [BmsState.DISCONNECTED, BmsState.INITIALIZING, BmsState.CONNECTED, BmsState.FAULT]
+    got = bms.state_code()
+    assert got.tolist() == [float(s) for s in want]
+    got[0] = -1.0  # a new array each call: the caller may keep or change it
+    assert bms.state_code()[0] == float(BmsState.DISCONNECTED)

@@ -17,6 +17,7 @@ import numpy as np
 from numba import njit
 
 from twin._interp import FloatArray
+from twin.models.pcs_kernel import _cached
 from twin.models.pcs_params import _PCSSTATE_RUNNING, _PCSSTATE_THROTTLED
 
 if TYPE_CHECKING:
@@ -116,22 +117,24 @@ def run_follow(pcs: Pcs, p_cmd: FloatArray, q_cmd: FloatArray, dt: float) -> Non
     )
 
 
+def _finish_params(pcs: Pcs) -> FloatArray:
+    pr = pcs.params
+    return np.array(
+        [
+            pr.p_rated_kw,
+            pr.eff_p0_discharge,
+            pr.loss_k1_charge,
+            pr.eff_k_discharge,
+            pr.loss_k2_charge,
+            pr.standby_loss_pu * pr.p_rated_kw,
+            pr.hvac_frac,
+        ]
+    )
+
+
 def run_finish(pcs: Pcs) -> None:
     """:meth:`Pcs.finish_tick`."""
-    pr = pcs.params
-    prm = pcs.__dict__.get("_finish_prm")
-    if prm is None:
-        prm = pcs.__dict__["_finish_prm"] = np.array(
-            [
-                pr.p_rated_kw,
-                pr.eff_p0_discharge,
-                pr.loss_k1_charge,
-                pr.eff_k_discharge,
-                pr.loss_k2_charge,
-                pr.standby_loss_pu * pr.p_rated_kw,
-                pr.hvac_frac,
-            ]
-        )
+    prm = _cached(pcs, "finish", lambda: _finish_params(pcs))  # the settings, built once
     pcs.loss, pcs.aux, pcs.p_dc = finish(
         np.asarray(pcs.p_ac_mean, dtype=float), pcs.state, pcs.hot, prm, pcs.aux_base_kw()
     )

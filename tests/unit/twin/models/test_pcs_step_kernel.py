@@ -1,11 +1,14 @@
 """The compiled PCS continuous step (twin/models/pcs_step_kernel.py: the grid-following ramp
-and lag, losses, auxiliaries, DC power) against the numpy reference, to the bit.
+and lag, losses, auxiliaries, DC power) against the numpy reference.
 
 Two fleets, one per path, start from the same random state (every PCS state, hot standby on
 and off, power above and below zero, references on and off the command) and take the same
 random commands over many ticks, including commands equal to the reference (no ramp), ramps
 longer and shorter than the tick, and ambient temperatures either side of the HVAC set
-point. Every output of every tick must be equal, bit for bit.
+point. Every output of every tick must agree to 1e-12 relative (1e-9 kW absolute): the same
+operations in the same order, but the lag's e^(-dt/tau) is numpy's vectorised exp on one path
+and the C library's on the other, and on CPUs with AVX-512 numpy's own exp differs from the
+C library's in the last bit (measured: 8.5e-14 kW on 326 kW, 1.5 ULP, on an AMD EPYC).
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ OUT = ("p_ac", "p_ref", "p_ac_mean", "q_ac", "q_ac_mean", "loss", "aux", "p_dc")
 
 
 @pytest.mark.parametrize("dt", [0.1, 1.0, 60.0])
-def test_compiled_follow_and_finish_match_numpy_to_the_bit(dt: float) -> None:
+def test_compiled_follow_and_finish_match_numpy(dt: float) -> None:
     rng = np.random.default_rng(7)
     n = 24
     params = PcsParams(p_rated_kw=500.0, s_rated_kva=550.0)
@@ -50,7 +53,7 @@ def test_compiled_follow_and_finish_match_numpy_to_the_bit(dt: float) -> None:
             f.finish_tick()
         for name in OUT:
             a, b = getattr(fleets[0], name), getattr(fleets[1], name)
-            assert np.array_equal(a, b), (k, name, a - b)
+            np.testing.assert_allclose(b, a, rtol=1e-12, atol=1e-9, err_msg=f"{name}, tick {k}")
         if k % 50 == 0:  # states move as a state machine would move them
             new = rng.choice(states, n)
             for f in fleets:

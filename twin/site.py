@@ -251,6 +251,13 @@ class Site:
             self._step_once()
         return self._snapshot
 
+    def advance(self, n: int) -> Snapshot:
+        """Advance ``n`` ticks with the inputs held, quiet grid-connected stretches as compiled
+        chunks (:mod:`twin.chunk`): the same snapshot as :meth:`step` to the bit, faster."""
+        from twin.chunk import advance
+
+        return advance(self, n)
+
     def snapshot(self) -> Snapshot:
         return self._snapshot
 

@@ -20,7 +20,7 @@ from twin.pms import BusMode, Transfer, pcc_v
 if TYPE_CHECKING:
     from twin.site import Site
 
-__all__ = ["bookkeeping", "continuous_fixed", "gen_grid_target", "gpu_and_cooling", "island_fixed"]
+__all__ = ["age", "bookkeeping", "continuous_fixed", "gen_grid_target", "gpu_and_cooling", "island_fixed"]
 
 _CONTACTOR_CLOSED = int(Contactor.CLOSED)
 
@@ -212,13 +212,21 @@ def bookkeeping(site: Site, dt: float) -> None:
     en.it_unserved_kwh += site.ups_short * h
     if site.aging is not None:
         st = site.battery.state
-        i_cell = (site.battery.i_pack / site.params.battery.n_parallel)[:, None] * np.ones(site.battery.shape)
-        c_rate = np.abs(i_cell) / site.battery.capacity_ah
-        site.aging.accumulate(dt, st.soc.ravel(), st.t_cell_degc.ravel() + 273.15, c_rate.ravel())
-        if site.aging.windows_applied == site.aging_seen:
-            return  # SoH and resistance change only when a window closes: nothing to book
-        site.aging_seen = site.aging.windows_applied
-        e_before = float(site.battery.stored_energy_kwh().sum())
-        site.battery.soh = (site.aging.soh_pct / 100.0).reshape(site.battery.shape)
-        site.battery.r_aging = np.asarray(site.aging.r_factor).reshape(site.battery.shape)
-        en.aging_kwh += e_before - float(site.battery.stored_energy_kwh().sum())
+        age(site, st.soc, st.t_cell_degc, site.battery.i_pack, dt)
+
+
+def age(site: Site, soc: FloatArray, t_cell_degc: FloatArray, i_pack: FloatArray, dt: float) -> None:
+    """Feed the aging model one tick (cell SoC and temperature at its end, the pack current);
+    when a window closes, the battery takes the new SoH and resistance and the fade is booked."""
+    bat, ag, en = site.battery, site.aging, site.energy
+    assert ag is not None
+    i_cell = (i_pack / site.params.battery.n_parallel)[:, None] * np.ones(bat.shape)
+    c_rate = np.abs(i_cell) / bat.capacity_ah
+    ag.accumulate(dt, soc.ravel(), t_cell_degc.ravel() + 273.15, c_rate.ravel())
+    if ag.windows_applied == site.aging_seen:
+        return  # SoH and resistance change only when a window closes: nothing to book
+    site.aging_seen = ag.windows_applied
+    e_before = float(bat.stored_energy_kwh().sum())
+    bat.soh = (ag.soh_pct / 100.0).reshape(bat.shape)
+    bat.r_aging = np.asarray(ag.r_factor).reshape(bat.shape)
+    en.aging_kwh += e_before - float(bat.stored_energy_kwh().sum())

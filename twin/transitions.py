@@ -79,6 +79,16 @@ class TransitionLog:
             if old & ~new:
                 self.add(t, f"{dev}[{i}]", "alarm_cleared", _bit_names(table, old & ~new), float(new))
 
+    def in_sync(self, site: Site) -> bool:
+        """True when :meth:`update` would record nothing now (a chunk may start only then:
+        its ticks do not call it)."""
+        return bool(
+            np.array_equal(site.bms.alarm_bits, self._last_bms_bits)
+            and np.array_equal(site.pcs.state, self._last_pcs_state)
+            and np.array_equal(site.pcs.alarm_bits, self._last_pcs_bits)
+            and (site.genset is None or np.array_equal(site.genset.state, self._last_genset_state))
+        )
+
     def update(self, site: Site, t: float) -> None:
         """Record what changed since the last call."""
         bits = site.bms.alarm_bits

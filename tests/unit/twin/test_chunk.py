@@ -1,0 +1,115 @@
+"""Chunked advance (twin.chunk) against the per-tick path: the same site, the same inputs,
+the same snapshot after every stretch to the bit, the same events, energy books, demand
+register and aging state, on both shipped sites through setpoints, a battery filling to its
+BMS limits, an aging window closing, a frequency dip, an outage with island and resync, a PCS
+trip and reset and a GPU job failure. The counters make sure the chunks ran and that
+some stopped early at a discrete change."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import pytest
+
+import twin.chunk as chunk
+from hil.config import load_site
+from twin import Site
+
+TICKS = 4000
+
+
+def _script(s: Site, k: int) -> None:
+    n_pcs = s.unit_count("pcs")
+    if k == 0:
+        s.set("pcs.enable", 1)
+        s.set("bess.p_set_kw", -1e9)  # charge as hard as the limits allow: the BMS tapers, the PCS throttles
+    if k == 1500:
+        s.set("bess.p_set_kw", 300.0)
+    if k == 1700:
+        s.set("grid.f_hz", 49.6)
+    if k == 1800:
+        s.set("grid.f_hz", 50.0)
+    if k == 2000:
+        s.set("grid.available", 0)
+    if k == 2600:
+        s.set("grid.available", 1)
+    if k == 3100:
+        s.set(f"pcs[{n_pcs - 1}].fault_trip", 1)
+    if k == 3200:
+        s.set(f"pcs[{n_pcs - 1}].fault_trip", 0)
+        s.set(f"pcs[{n_pcs - 1}].fault_reset", 1)
+    if k == 3300:
+        s.set("gpu.job_fail", 0)
+    if k >= 3400 and k % 150 == 0:
+        s.set("bess.p_set_kw", 200.0 if (k // 150) % 2 else -150.0)
+
+
+_MARKS = sorted({0, 1500, 1700, 1800, 2000, 2600, 3100, 3200, 3300, *range(3450, TICKS, 150), TICKS})
+
+
+def _same_snapshot(a: Any, b: Any, where: str) -> None:
+    assert a.scalars.keys() == b.scalars.keys()
+    for key, v in a.scalars.items():
+        w = b.scalars[key]
+        assert v == w or (v != v and w != w), f"{where}: {key} {v!r} != {w!r}"
+    for key, arr in a.arrays.items():
+        np.testing.assert_array_equal(np.asarray(arr), np.asarray(b.arrays[key]), err_msg=f"{where}: {key}")
+
+
+@pytest.mark.parametrize(
+    ("name", "overrides"),
+    [
+        ("lab_rack", {"battery": {"soc0": 0.93}, "aging": {"model": "naumann", "window_s": 20.0}}),
+        ("aidc_10k", {"battery": {"soc0": 0.9}, "aging": {"model": "naumann", "window_s": 30.0}}),
+    ],
+)
+def test_chunked_advance_equals_per_tick(
+    name: str, overrides: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    runs: list[tuple[int, int]] = []
+    real: Callable[[Site, int], int] = chunk._run
+
+    def counted(site: Site, k: int) -> int:
+        done = real(site, k)
+        runs.append((k, done))
+        return done
+
+    monkeypatch.setattr(chunk, "_run", counted)
+    ref = load_site(name, overrides=overrides)
+    fast = load_site(name, overrides=overrides)
+    for start, end in itertools.pairwise(_MARKS):
+        _script(ref, start)
+        _script(fast, start)
+        a = ref.step(end - start)
+        b = fast.advance(end - start)
+        assert ref.tick == fast.tick == end
+        _same_snapshot(a, b, f"{name} tick {end}")
+    assert [tuple(e) for e in fast.events] == [tuple(e) for e in ref.events]
+    assert fast.energy == ref.energy
+    assert vars(fast.demand) == vars(ref.demand)
+    assert fast.aging is not None
+    assert ref.aging is not None
+    assert fast.aging.windows_applied == ref.aging.windows_applied > 10
+    np.testing.assert_array_equal(fast.aging.soh_pct, ref.aging.soh_pct)
+    np.testing.assert_array_equal(fast.battery.r_aging, ref.battery.r_aging)
+    chunked = sum(done for _, done in runs)
+    assert chunked > TICKS // 3, (
+        f"only {chunked} of {TICKS} ticks ran in chunks"
+    )  # not the outage and reconnection
+    assert any(0 < done < k for k, done in runs), "no chunk stopped at a discrete change"
+    kinds = {e[2] for e in ref.events}
+    assert {"state", "bus"} <= kinds  # the script's discrete changes happened (per tick)
+
+
+def test_advance_leaves_a_faulted_or_islanded_site_to_the_per_tick_path() -> None:
+    s = load_site("lab_rack")
+    s.set("pcs.enable", 1)
+    s.step(5)
+    assert chunk.chunk_len(s, 100) == 100
+    s.set("grid.available", 0)
+    s.step(30)  # the breaker opens: islanded or dead
+    assert chunk.chunk_len(s, 100) == 0
+    s.set("grid.available", 1)

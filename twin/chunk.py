@@ -1,0 +1,325 @@
+"""Chunked time advance: many quiet grid-connected ticks in one compiled call.
+
+:func:`advance` moves the site ``n`` ticks ahead with its inputs held. Where the site is
+grid-connected and nothing discrete can happen (see :func:`chunk_len`), it runs a stretch of
+ticks through :func:`twin.chunk_kernel.run`, the same arithmetic as the per-tick path; the
+first tick on which something discrete would change (a BMS or PCS state, an alarm, the
+grid-code monitors leaving their quiet path, the UPS or rack shedding, an aging window
+closing) and every tick outside such a stretch run through :meth:`Site.step`, which records
+the events. Chunked and per-tick runs give the same snapshot to the bit
+(``tests/unit/twin/test_chunk.py``).
+
+What is evaluated per tick in Python inside a chunk: the GPU fleet's exact tick means, the
+PV plant and the cooling target (exogenous: they do not depend on the storage's state), and
+after the compiled call the demand register and the aging model (they read the recorded
+import and cell states). Those are the chunk's remaining cost (``docs/performance.md``).
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from twin import chunk_kernel as ck
+from twin import site_io as _io
+from twin.models import pcs_kernel as pk
+from twin.models.battery import EcmState
+from twin.models.bms import _TRIP_MASK
+from twin.models.grid import cooling_target_kw
+from twin.models.gridcode.monitor import _MAY_TRIP
+from twin.models.pcs import _OVER_TEMP, _SELF_CLEARING
+from twin.models.pcs_params import ambient_derate_pu, grid_trip_alarm_bits
+from twin.models.pcs_step_kernel import _finish_params
+from twin.pms import BusMode, Transfer
+from twin.site_fixed import age
+from twin.snapshot import Snapshot
+
+if TYPE_CHECKING:
+    from twin.site import Site
+
+__all__ = ["MAX_CHUNK", "advance", "chunk_len"]
+
+MAX_CHUNK = 1024
+"""Ticks per compiled call at most (the per-tick records of cell states are this long)."""
+
+
+def advance(site: Site, n: int) -> Snapshot:
+    """Advance ``n`` ticks, quiet stretches as chunks; returns the snapshot after the last."""
+    left = int(n)
+    while left > 0:
+        k = chunk_len(site, left)
+        done = _run(site, k) if k > 1 else 0
+        left -= done
+        if left > 0 and done < max(k, 2):
+            site._step_once()  # the tick that is not quiet, or one outside a stretch
+            left -= 1
+    return site._snapshot
+
+
+def chunk_len(site: Site, limit: int) -> int:
+    """How many ticks (at most ``limit`` and :data:`MAX_CHUNK`) may run as one chunk from
+    here: 0 unless the site is grid-connected, on the compiled fixed-step path, with nothing
+    discrete pending; a chunk also ends on the tick that closes an aging window."""
+    if not _eligible(site):
+        return 0
+    k = min(int(limit), MAX_CHUNK)
+    ag = site.aging
+    if ag is not None:
+        w, thr = ag._w_t_s, ag.window_s * (1.0 - 1e-12)
+        for i in range(1, k + 1):  # the same sums as AgingModel.accumulate
+            w += site.dt
+            if w >= thr:
+                return i
+    return k
+
+
+def _eligible(site: Site) -> bool:
+    pcs, bms, bat, gs, ups, pv = site.pcs, site.bms, site.battery, site.genset, site.ups, site.pv
+    if (
+        site.method != "fixed"
+        or bat._kt is None
+        or bms.kernel != "compiled"
+        or pcs.kernel != "compiled"
+        or site.extra_devices
+        or site.bus != BusMode.GRID
+        or not (site.breaker_closed and site.breaker_cmd_close and site.grid_available)
+        or site.transfer != Transfer.NORMAL
+        or site.grid_rocof != 0.0
+        or bool(np.any(pcs.islanded))
+        or site.chillers_on != site.params.facility.chiller_units
+        or not site.powered.all()
+        or np.any(pcs.fault_reset)
+        or np.any(bat.fault_heat_w)
+        or site._aux_island is not None
+        or bms._kprm is None
+        or bms._kprm[0] != site.params.battery.n_parallel
+        or site.dt not in bat._thermal_flat
+        or not site._bat_out
+        or not site.transitions.in_sync(site)  # a change the next tick's discrete step records
+    ):
+        return False
+    qs = site.pcs_monitor._quiet_status
+    if qs is None:
+        return False
+    if pv is not None:
+        assert site.pv_monitor is not None
+        pq = site.pv_monitor._quiet_status
+        if pq is None or pq[0] != qs[0] or site.pv_monitor._thr_py != site.pcs_monitor._thr_py:
+            return False
+    if gs is not None and not (
+        gs._idle(gs.start_cmd > 0) and not gs.p_mean.any() and not np.any(gs.fuel_rate)
+    ):
+        return False
+    if ups is not None and ups.allowance < ups.params.p_rated_kw * (1.0 + ups.params.recharge_frac):
+        return False
+    return site.aging is None or site.aging._started
+
+
+def _f(x: Any, n: int, dtype: type = float) -> np.ndarray:
+    return np.array(pk._vec(x, n, dtype), dtype=dtype)  # a private copy
+
+
+def _run(site: Site, k: int) -> int:
+    """Run up to ``k`` ticks as one chunk; returns how many were committed."""
+    dt = site.dt
+    tick0 = site.tick
+    pcs, bms, bat, gpu, pv, ups = site.pcs, site.bms, site.battery, site.gpu, site.pv, site.ups
+    n = site.n_cab
+    fac, pm = site.params.facility, site.params.pms
+    qs = site.pcs_monitor._quiet_status
+    assert qs is not None
+    status = qs[1]
+    # the discrete step's inputs that hold over the chunk (twin.discrete.discrete_step)
+    grid_trip = np.asarray(status.tripped, dtype=float)
+    trip_bits = np.asarray(grid_trip_alarm_bits(status.trip_reason, grid_trip > 0), dtype=np.int64)
+    grid_ok = np.asarray(status.may_energize, dtype=float) * 1.0
+    if pv is not None:
+        pq = site.pv_monitor._quiet_status if site.pv_monitor is not None else None
+        assert pq is not None  # _eligible
+        pv.tripped = bool(pq[1].tripped[0]) or pv.forced_trip
+    if site.bess_p_set_total is not None:
+        avail = np.maximum(pcs.running, 1e-12 * np.ones(n))
+        pcs.p_set = site.bess_p_set_total * avail / max(float(avail.sum()), 1e-12)
+    # the exogenous series: GPU fleet, cooling target, PV, tick by tick as Site.step does
+    saved_gpu = copy.deepcopy(gpu.__dict__, {id(gpu.params): gpu.params})
+    racks = np.empty((k + 1, site.powered.size))
+    racks[0] = site.p_it_racks
+    p_it = np.empty(k)
+    cool = np.empty(k)
+    p_pv = np.zeros(k)
+    for i in range(k):
+        t0 = (tick0 + i) * dt
+        racks[i + 1] = gpu.mean_power_kw(t0, dt, site.powered)
+        p_it[i] = float(racks[i + 1].sum())
+        cool[i] = cooling_target_kw(fac, p_it[i], site.t_ambient) * site.chillers_on / fac.chiller_units
+        if pv is not None:
+            pv.step(t0, dt)
+            p_pv[i] = pv.p_ac
+    mon = site.pcs_monitor
+    thr = np.array(mon._thr_py, dtype=float).reshape(-1, 3)
+    reg = np.array(mon._reg_py, dtype=float).reshape(-1, 3)
+    grid = np.array([site.grid_v_pu, site._thev_r, site._thev_x, site.s_sc_kva, site.grid_f_hz, site.f0])
+    facv = np.array(
+        [
+            fac.base_load_kw,
+            fac.cooling_tau_s,
+            site._load_tan_phi,
+            math.exp(-dt / pm.draw_hold_s),
+            math.exp(-dt / fac.cooling_tau_s),
+        ]
+    )
+    up = ups.params if ups is not None else None
+    ups_prm = (
+        np.array(
+            [
+                up.v_min_pu,
+                up.v_max_pu,
+                up.f_window_hz,
+                up.p_rated_kw,
+                up.efficiency,
+                up.reserve_ticks,
+                ups.allowance,
+                up.energy_kwh,
+                up.recharge_frac,
+            ]
+        )
+        if ups is not None and up is not None
+        else np.zeros(9)
+    )
+    u = (ups.e_kwh, ups.p_in, ups.p_out, ups.p_batt, ups.loss) if ups is not None else (0.0,) * 5
+    sc = np.array(
+        [
+            site.p_grid,
+            site.q_grid,
+            site.v,
+            site.p_cool,
+            site.p_cool_mean,
+            site.healthy_for,
+            site.live_for,
+            site.it_bus,
+            site.ups_short,
+            site.p_bus_load,
+            *u,
+        ]
+    )
+    en = site.energy
+    acc = np.array([getattr(en, f) for f in ck.ENERGY_FIELDS])
+    rack_est = site.rack_est.copy()
+    st = bat.state
+    soc, v_rc, tc, tj = st.soc.copy(), st.v_rc.copy(), st.t_cell_degc.copy(), st.t_jig_degc.copy()
+    i_pack, heat = bat.i_pack.copy(), bat.last_heat_w.copy()
+    b = site._bat_out
+    out = np.array(
+        [b[key] for key in ("soc_pct", "soc_min_pct", "v_dc_v", "p_dc_kw", "v_cell_min_v", "v_cell_max_v",
+                            "t_cell_min_degc", "t_cell_max_degc", "energy_kwh", "heat_kw")],
+        dtype=float,
+    )  # fmt: skip
+    cab = np.zeros((5, n))
+    cap_ah = bat.capacity_ah
+    assert bat._kt is not None  # _eligible
+    bat_const = (cap_ah, bat.r_scale, bat.t_coolant, bat._thermal_flat[dt], bat._kscale)
+    bp = bms.params
+    n_par = site.params.battery.n_parallel
+    q_pack = cap_ah.sum(axis=1) / cap_ah.shape[1] * n_par
+    assert bms._kprm is not None
+    bms_const = (
+        q_pack, _f(bms.sensor_drift, n), _f(bms.sensor_gain, n), _f(bms.sensor_bias_a, n),
+        float(bp.rest_current_c), float(bp.rest_time_s), float(bp.v_cell_charge_end_v),
+        _f(bms.fault_contactor, n), _f(bms.fault_ground, n), _f(bms.fault_other, n),
+        bms._kprm[1], bms._kdis[0], bms._kdis[1], bms._kbits, int(_TRIP_MASK), _f(site.bms_disconnect, n),
+    )  # fmt: skip
+    bms_state = (
+        _f(bms.soc_est, n), _f(bms.drift_offset_a, n), _f(bms.rest_s, n), _f(bms.at_top, n, bool),
+        _f(bms.ccl, n), _f(bms.dcl, n), _f(bms.alarm_bits, n, np.int64), _f(bms.latched, n, np.int64),
+        np.array(bms.contactor), _f(bms.precharge_left, n), np.array(bms.cha_st), _f(bms.close_cmd, n),
+    )  # fmt: skip
+    pr = pcs.params
+    code = site.pcs_code
+    cmd_prm, flags, alpha_fw, alpha_vw, vv_v, vv_q, _code = pk._cached(
+        pcs, (id(code), site.f0, dt), lambda: (*pk._command_params(pcs, code, site.f0, dt), code)
+    )
+    pcs_const = (
+        float(pr.anti_islanding_s), float(pr.start_s), int(_SELF_CLEARING), int(_OVER_TEMP),
+        float(pcs.islanded_for), np.asarray(pcs.gfm), _f(pcs.enable, n), _f(pcs.fault_reset, n),
+        _f(pcs.fault_trip, n), _f(pcs.fault_dc_ov, n), _f(pcs.overtemp, n), grid_ok, grid_trip, trip_bits,
+        _f(status.cessation, n, bool), _f(status.ramp_limit_pu, n),
+        pk._cached(pcs, "limits", lambda: pk._limit_params(pcs)),
+        float(ambient_derate_pu(pcs.t_ambient_degc, pr)), bool(pr.volt_watt),
+        cmd_prm, flags, alpha_fw, alpha_vw, vv_v, vv_q, _f(pcs.p_set, n), _f(pcs.q_set, n),
+        _f(pcs.derate, n), float(pcs.rate_kw_s), float(pcs.tau), float(pcs.tau_q),
+        pk._cached(pcs, "finish", lambda: _finish_params(pcs)), float(pcs.aux_base_kw()),
+    )  # fmt: skip
+    pcs_state = (
+        np.array(pcs.state), _f(pcs.alarm_bits, n, np.int64), _f(pcs.trip_count, n), _f(pcs.start_left, n),
+        _f(pcs.idle_for, n), _f(pcs.hot, n, bool), _f(pcs.p_ac, n), _f(pcs.p_ref, n), _f(pcs.q_ac, n),
+        _f(pcs.cessation, n, bool), _f(pcs.es_ramp, n), _f(pcs.dp_fw, n), _f(pcs.vw_lim, n), _f(pcs.v_pu, n),
+        _f(pcs.i_lim_pu, n), _f(pcs.s_cap, n), _f(pcs.p_max_dis, n), _f(pcs.p_max_ch, n),
+        _f(pcs.p_ac_mean, n), _f(pcs.q_ac_mean, n), _f(pcs.loss, n), _f(pcs.aux, n), _f(pcs.p_dc, n),
+        _f(pcs.throttle_pct, n),
+    )  # fmt: skip
+    rec_p_grid = np.empty(k)
+    rec_soc = np.empty((k, *soc.shape))
+    rec_tc = np.empty((k, *soc.shape))
+    rec_i = np.empty((k, n))
+    pcs_dis, pcs_ch = site.pcs_discharge_kwh.copy(), site.pcs_charge_kwh.copy()
+    done = ck.run(
+        k, dt, p_it, racks, cool, p_pv, grid, facv, ups_prm, ups is not None,
+        thr[:, 0].astype(np.int64), thr[:, 1].copy(), thr[:, 2].copy(), reg, int(qs[0]), int(_MAY_TRIP),
+        sc, acc, rack_est, pcs_dis, pcs_ch,
+        bat._kt, bat_const, soc, v_rc, tc, tj, i_pack, heat, out, cab,
+        bms_const, bms_state, pcs_const, pcs_state,
+        rec_p_grid, rec_soc, rec_tc, rec_i,
+    )  # fmt: skip
+    if done < k:  # the exogenous devices back to the last committed tick
+        gpu.__dict__.clear()
+        gpu.__dict__.update(saved_gpu)
+        for i in range(done):
+            racks[i + 1] = gpu.mean_power_kw((tick0 + i) * dt, dt, site.powered)
+        if pv is not None and done > 0:
+            pv.step((tick0 + done - 1) * dt, dt)
+    if done == 0:
+        if pv is not None:  # back to the tick before the chunk
+            pv.step((tick0 - 1) * dt, dt)
+        return 0
+    # ---- put the state back on the devices
+    bat.state = EcmState(soc, v_rc, tc, tj)
+    bat.i_pack, bat.last_heat_w = i_pack, heat
+    site._batt_step = {
+        key: cab[j].copy() for j, key in enumerate(("i_a", "p_dc_w", "p_chem_w", "p_sd_w", "limited"))
+    }
+    (bms.soc_est, bms.drift_offset_a, bms.rest_s, bms.at_top, bms.ccl, bms.dcl, bms.alarm_bits,
+     bms.latched, bms.contactor, bms.precharge_left, bms.cha_st, bms.close_cmd) = bms_state  # fmt: skip
+    (pcs.state, pcs.alarm_bits, _trips, pcs.start_left, pcs.idle_for, pcs.hot, pcs.p_ac, pcs.p_ref, pcs.q_ac,
+     pcs.cessation, pcs.es_ramp, pcs.dp_fw, pcs.vw_lim, pcs.v_pu, pcs.i_lim_pu, pcs.s_cap, pcs.p_max_dis,
+     pcs.p_max_ch, pcs.p_ac_mean, pcs.q_ac_mean, pcs.loss, pcs.aux, pcs.p_dc,
+     pcs.throttle_pct) = pcs_state  # fmt: skip
+    (site.p_grid, site.q_grid, site.v, site.p_cool, site.p_cool_mean, site.healthy_for, site.live_for,
+     site.it_bus, site.ups_short, site.p_bus_load) = (float(x) for x in sc[:10])  # fmt: skip
+    if ups is not None:
+        ups.e_kwh, ups.p_in, ups.p_out, ups.p_batt, ups.loss = (float(x) for x in sc[10:])
+        ups.allowance_cap = ups.p_in + math.inf
+    for j, name in enumerate(ck.ENERGY_FIELDS):
+        setattr(en, name, float(acc[j]))
+    site.pcs_discharge_kwh, site.pcs_charge_kwh = pcs_dis, pcs_ch
+    site.rack_est = rack_est
+    site.p_it_racks = racks[done].copy()
+    site.p_it = float(p_it[done - 1])
+    site.base_now = fac.base_load_kw
+    site.outage_for = 0.0
+    site.f = site.grid_f_hz
+    site.rot_p = site.relief_p = 0.0
+    t_end = (tick0 + done - 1) * dt + dt
+    site.pcs_monitor._t_end = t_end
+    if site.pv_monitor is not None:
+        site.pv_monitor._t_end = t_end
+    # ---- the books kept in Python, tick by tick from the records
+    for i in range(done):
+        site.tick = tick0 + i + 1
+        site.demand.book(site.clock.local_time_s(site.t - dt), dt, float(rec_p_grid[i]))
+        if site.aging is not None:
+            age(site, rec_soc[i], rec_tc[i], rec_i[i], dt)
+    site._snapshot = _io.make_snapshot(site)
+    return done

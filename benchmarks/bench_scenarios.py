@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from hil.runner import AsFastAsPossible, run_scenario
+from hil.run.runner import AsFastAsPossible, run_scenario
 
 ROOT = Path(__file__).resolve().parent.parent
 

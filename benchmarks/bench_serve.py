@@ -3,7 +3,7 @@
 Run:  .venv/bin/python benchmarks/bench_serve.py [--site aidc_10k] [--clients 32] [--seconds 60]
       .venv/bin/python benchmarks/bench_serve.py --scenario grid_outage --clients 8 --seconds 600
 
-This is the path ``hil serve`` takes: one :class:`hil.runner.Runner` with real-time pacing
+This is the path ``hil serve`` takes: one :class:`hil.run.runner.Runner` with real-time pacing
 (absolute deadlines), its Modbus endpoint(s) and its OPC UA endpoint on one asyncio loop; the
 runner's own lateness record is what is reported. Against it, in other processes and at the
 same time:
@@ -44,7 +44,7 @@ async def one_case(
 ) -> dict[str, Any]:
     """The bare site served by a Runner in real time (what ``hil serve`` runs)."""
     from hil.config import load_bench
-    from hil.runner import RealTime, Runner
+    from hil.run.runner import RealTime, Runner
 
     site_obj, cfg = load_bench(site)
     cfg = cfg.with_ports(modbus=0, opcua=0)
@@ -64,7 +64,7 @@ async def one_case_scenario(
     """The same load against ``hil run SCENARIO`` in real time (stand-in EMS, trace, expectations)."""
     import tempfile
 
-    from hil.runner import RealTime, run_scenario
+    from hil.run.runner import RealTime, run_scenario
 
     box: dict[str, Any] = {}
 

@@ -33,9 +33,9 @@ from hil.ems.bench import run_paced_with_ems
 from hil.ems.check import demand_windows, trace_bill
 from hil.ems.profile import load_profile
 from hil.ems.session import ModbusSession
-from hil.runner import prepare_run
+from hil.run.runner import prepare_run
+from hil.run.trace import read_trace
 from hil.tariff import load_tariff
-from hil.trace import read_trace
 
 SCENARIO = """\
 scenario: ems_tou_day_bench
@@ -54,7 +54,7 @@ trace:
 IN_PROCESS = (  # niced: the paced bench and its EMS come first
     "import asyncio, os, sys\n"
     "os.nice(10)\n"
-    "from hil.runner import AsFastAsPossible, run_scenario\n"
+    "from hil.run.runner import AsFastAsPossible, run_scenario\n"
     "asyncio.run(run_scenario(sys.argv[1], out_dir=sys.argv[2], pacer=AsFastAsPossible(), serve=False))\n"
 )
 

@@ -23,8 +23,8 @@ if TYPE_CHECKING:
         TransportError,
         UnitProblem,
     )
-    from hil.pacing import AsFastAsPossible, Manual, RealTime
-    from hil.runner import Runner, RunOutcome, prepare_run, run_scenario
+    from hil.run.pacing import AsFastAsPossible, Manual, RealTime
+    from hil.run.runner import Runner, RunOutcome, prepare_run, run_scenario
     from hil.scenario import load_scenario
 
 #: public name -> the module that defines it
@@ -44,8 +44,8 @@ _WHERE = {
         ),
         "hil.errors",
     ),
-    **dict.fromkeys(("AsFastAsPossible", "Manual", "RealTime"), "hil.pacing"),
-    **dict.fromkeys(("Runner", "RunOutcome", "prepare_run", "run_scenario"), "hil.runner"),
+    **dict.fromkeys(("AsFastAsPossible", "Manual", "RealTime"), "hil.run.pacing"),
+    **dict.fromkeys(("Runner", "RunOutcome", "prepare_run", "run_scenario"), "hil.run.runner"),
     "load_scenario": "hil.scenario",
 }
 

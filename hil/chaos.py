@@ -6,7 +6,7 @@
 for a random duration, mixed with grid events (outages, voltage sags and swells, frequency
 excursions, RoCoF) and workload events (GPU jobs failing, stopping, starting, checkpoints, PV
 clouds), with an in-process controller in the loop. :func:`run_seed` plays it through the
-normal :func:`hil.runner.run_scenario` (Modbus served on free loopback ports, the trace at
+normal :func:`hil.run.runner.run_scenario` (Modbus served on free loopback ports, the trace at
 every tick) and checks, at every tick and every traced row:
 
 * the site energy balance closes (``Site.energy_balance``: residual ≤ 1e-6 of the supplied);
@@ -32,11 +32,12 @@ from typing import Any
 import numpy as np
 import pyarrow.parquet as pq
 
+from hil.run.runner import prepare_run, run_scenario
+
 from .config import load_bench
 from .errors import ConfigError
 from .faults import FAULTS
 from .gateway import Gateway
-from .runner import prepare_run, run_scenario
 from .scenario import parse_scenario
 
 __all__ = [

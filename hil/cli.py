@@ -303,7 +303,7 @@ def serve(
     import signal
 
     from hil.config import load_bench
-    from hil.runner import RealTime, Runner
+    from hil.run.runner import RealTime, Runner
 
     try:
         site, endpoints = load_bench(site_name)
@@ -335,7 +335,7 @@ def serve(
             panel = None
             if not no_status and out.is_terminal:
                 # imported here, not at the top: only this command needs it (keeps `hil --help` quick)
-                from hil.status import live_panel
+                from hil.run.status import live_panel
 
                 panel = loop.create_task(live_panel(runner, out, title=f"serving {site.params.name}"))
             try:
@@ -453,7 +453,7 @@ def run(
     # imported here, not at the top: only this command needs it (keeps `hil --help` quick)
     import asyncio
 
-    from hil.runner import AsFastAsPossible, RealTime, prepare_run, run_scenario
+    from hil.run.runner import AsFastAsPossible, RealTime, prepare_run, run_scenario
     from hil.scenario import load_scenario
 
     if fast and speed is not None:
@@ -488,7 +488,7 @@ def run(
     console = Console(stderr=True)
     show = not no_status and console.is_terminal
     # imported here, not at the top: only this command needs it (keeps `hil --help` quick)
-    from hil.status import RunDisplay
+    from hil.run.status import RunDisplay
 
     display = RunDisplay(console, sc, fast=fast, live=show)
 
@@ -501,7 +501,7 @@ def run(
             await display.aclose()
 
     # imported here, not at the top: only this command needs it (keeps `hil --help` quick)
-    from hil.runner import OverrunError
+    from hil.run.runner import OverrunError
     from twin.errors import SolverError
 
     try:

@@ -12,8 +12,9 @@ import errno
 import os
 from pathlib import Path
 
+from hil.run.trace_disk import DiskBudget
+
 from .errors import OutputError
-from .trace_disk import DiskBudget
 
 __all__ = ["EXIT_BIND", "EXIT_OS", "OutputError", "check_writable", "describe_os_error"]
 

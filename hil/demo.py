@@ -1,4 +1,4 @@
-"""The demo job: run a site under the stand-in EMS on the bench's one :class:`~hil.runner.Runner`
+"""The demo job: run a site under the stand-in EMS on the bench's one :class:`~hil.run.runner.Runner`
 and summarise it.
 
 The site runs as fast as it can with no server started; the stand-in EMS (:mod:`hil.ems.standin`,
@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from hil.run.pacing import AsFastAsPossible
+from hil.run.runner import Runner
 from twin import Site
 from twin.econ import Bill, Tariff, compute_bill
 from twin.transitions import Event
@@ -24,8 +26,6 @@ from twin.transitions import Event
 from .ems import StandIn
 from .endpoints import EndpointConfig
 from .gateway import Gateway
-from .pacing import AsFastAsPossible
-from .runner import Runner
 
 __all__ = ["DemoSummary", "run_demo"]
 

@@ -8,7 +8,7 @@ Scenario files as test items::
 Every ``*.yaml`` with a ``scenario:`` key under a folder named ``scenarios`` (or any YAML given
 on the command line) is collected; each of its expectations is one test item, so pytest's own
 reporting (``-v``, ``--junitxml``) lists them by name. The scenario runs once, on its first
-item, with :func:`hil.runner.run_scenario` (as fast as possible, the site's endpoints served on
+item, with :func:`hil.run.runner.run_scenario` (as fast as possible, the site's endpoints served on
 free ports); its output folder (trace, report, junit) is kept under ``--hil-out`` or pytest's
 temporary directory. A scenario whose controller is ``external`` needs an EMS on the wire and is
 skipped, with that reason, unless ``--hil-controller`` names an in-process one.
@@ -17,13 +17,13 @@ Fixtures (for tests written in Python):
 
 * ``hil_site`` — a :class:`twin.Site` (``lab_rack``, or the name given by
   ``@pytest.mark.hil_site("aidc_10k")``);
-* ``hil_runner`` — an entered :class:`hil.runner.Runner` over that site with manual pacing and
+* ``hil_runner`` — an entered :class:`hil.run.runner.Runner` over that site with manual pacing and
   its Modbus and OPC UA endpoints on free loopback ports (needs pytest-asyncio);
 * ``hil_modbus`` / ``hil_opcua`` — a connected pymodbus ``AsyncModbusTcpClient`` / asyncua
   ``Client`` for that runner.
 
 Marker ``@pytest.mark.hil_timeout(seconds)``: a timeout in *simulated* time. The runner raises
-:class:`hil.runner.SimTimeoutError` once a test has stepped it further than that.
+:class:`hil.run.runner.SimTimeoutError` once a test has stepped it further than that.
 """
 
 from __future__ import annotations
@@ -96,7 +96,7 @@ class ScenarioFile(pytest.File):
     def play(self) -> Any:
         if self.outcome is None and self.error is None:
             # imported here, not at the top: the plugin loads in every pytest session
-            from hil.runner import AsFastAsPossible, run_scenario
+            from hil.run.runner import AsFastAsPossible, run_scenario
 
             cfg = self.config
             base = cfg.getoption("--hil-out")
@@ -199,7 +199,7 @@ if pytest_asyncio is not None:
     async def hil_runner(request: pytest.FixtureRequest) -> AsyncIterator[Any]:
         # imported here, not at the top: the plugin loads in every pytest session
         from hil.config import load_bench
-        from hil.runner import Manual, Runner
+        from hil.run.runner import Manual, Runner
 
         m = request.node.get_closest_marker("hil_site")
         site, cfg = load_bench(m.args[0] if m else "lab_rack")

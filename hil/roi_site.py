@@ -18,12 +18,12 @@ from typing import Any
 
 import numpy as np
 
+from hil.run.runner import AsFastAsPossible, prepare_run, run_scenario
+from hil.run.trace import read_trace
 from twin.econ.storage import DispatchResult, StorageSpec
 
-from .runner import AsFastAsPossible, prepare_run, run_scenario
 from .scenario import parse_scenario
 from .study import Study, YearSeries
-from .trace import read_trace
 
 __all__ = ["BOOKS", "DEFAULT_TICK_S", "simulate_site_year"]
 

@@ -9,11 +9,10 @@ from typing import Any
 import numpy as np
 from rich.table import Table
 
+from hil.run.trace import read_trace, read_trace_schema
 from twin.econ import Bill, Tariff, compute_bill
 from twin.econ.optimum import optimal_dispatch
 from twin.econ.storage import StorageSpec
-
-from .trace import read_trace, read_trace_schema
 
 __all__ = [
     "IMPORT_COLUMN",

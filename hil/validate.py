@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from hil.run.runner import prepare_run
+
 from .config import load_bench, load_yaml
 from .ems.profile import load_profile
 from .errors import ConfigError, Problem
 from .points import load_point_map
-from .runner import prepare_run
 from .scenario import ScenarioError, parse_scenario
 from .study import load_study
 from .tariff import is_tariff, load_tariff

@@ -6,7 +6,7 @@ how the server holds up over time.
 
 Processes (each its own interpreter, so the server's numbers are its own):
 
-* the **server** (``_server``): the site (``--site``, default aidc_10k) in a :class:`~hil.runner.Runner`
+* the **server** (``_server``): the site (``--site``, default aidc_10k) in a :class:`~hil.run.runner.Runner`
   with Modbus TCP and OPC UA on 127.0.0.1, free ports; ``--fast`` steps as fast as possible for
   ``--sim-hours`` of simulated time, ``--realtime`` keeps real time for ``--wall-hours``. Every
   ``--sample-s`` of wall time it reports its RSS (``/proc/self/status``), open file descriptors
@@ -134,7 +134,7 @@ async def _server(a: argparse.Namespace) -> None:
     import gc
 
     from hil.config import load_bench
-    from hil.runner import AsFastAsPossible, RealTime, Runner
+    from hil.run.runner import AsFastAsPossible, RealTime, Runner
 
     site, endpoints = load_bench(a.site)
     endpoints = endpoints.with_ports(modbus=0, opcua=0)

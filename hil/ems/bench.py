@@ -13,7 +13,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from ..runner import RealTime, Runner, run_scenario
+from hil.run.runner import RealTime, Runner, run_scenario
+
 from .session import ModbusSession, run_over_modbus
 
 __all__ = ["run_paced_with_ems"]
@@ -31,7 +32,7 @@ async def run_paced_with_ems(
     period_s: float | None = None,
     timeout_s: float | None = None,
 ) -> tuple[Any, ModbusSession]:
-    """Run ``prep`` (from :func:`hil.runner.prepare_run`, controller external, ports (0, 0))
+    """Run ``prep`` (from :func:`hil.run.runner.prepare_run`, controller external, ports (0, 0))
     paced with the EMS on the wire; returns the run's outcome and the EMS session.
     ``timeout_s`` defaults to 5 simulated seconds (a lost answer must not outlast the PCS
     watchdog), at least 0.2 s of wall time."""

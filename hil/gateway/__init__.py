@@ -8,7 +8,7 @@ The write path: :meth:`Gateway.apply_writes` applies the queued writes in the or
 and each behaviour pushes the twin inputs of the units written (or reverted) — never the
 unchanged registers of the others — so a scenario's ``set:`` of the same input holds until
 the next write; :meth:`Gateway.advance` steps the twin. The runner puts the scenario's
-actions between the two (:meth:`hil.runner.Runner.step`); :meth:`Gateway.step` does both.
+actions between the two (:meth:`hil.run.runner.Runner.step`); :meth:`Gateway.step` does both.
 The registers' power-on state is pushed once, when the gateway is built. Writes are logged in
 :attr:`Gateway.write_log`, the inputs they pushed in :attr:`Gateway.input_log`.
 

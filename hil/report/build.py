@@ -11,8 +11,9 @@ import pyarrow.compute as pc
 from rich.table import Table
 from rich.text import Text
 
+from hil.run.trace import read_trace
+
 from .._render import num as _num
-from ..trace import read_trace
 
 if TYPE_CHECKING:
     from rich.console import Console

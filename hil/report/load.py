@@ -12,8 +12,9 @@ from typing import TYPE_CHECKING, Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from hil.run.trace import read_events, read_trace_schema, trace_meta
+
 from .._render import num as _num
-from ..trace import read_events, read_trace_schema, trace_meta
 
 if TYPE_CHECKING:
     pass

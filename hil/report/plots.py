@@ -13,12 +13,12 @@ import pyarrow.compute as pc
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 
+from hil.run.trace import read_trace
 from twin.signals import parse_name
 
 from .._render import new_figure as _new_figure
 from .._render import num as _num
 from .._render import save_png as _save
-from ..trace import read_trace
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes

@@ -239,7 +239,7 @@ ExpOp = Literal["lt", "gt", "le", "ge", "between", "raised", "cleared", "is"]
 
 @dataclass(frozen=True)
 class Expectation:
-    """A structured check on the run; see :mod:`hil.play` for how each is evaluated."""
+    """A structured check on the run; see :mod:`hil.run.play` for how each is evaluated."""
 
     name: str
     kind: ExpKind

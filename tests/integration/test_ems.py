@@ -23,9 +23,9 @@ import pytest
 from hil.ems.bench import run_paced_with_ems
 from hil.ems.check import demand_windows, energy_cost
 from hil.ems.session import ModbusSession
-from hil.runner import prepare_run
+from hil.run.runner import prepare_run
+from hil.run.trace import read_events, read_trace
 from hil.tariff import load_tariff
-from hil.trace import read_events, read_trace
 
 START = "2026-06-21T16:44"
 TARGET_KW = 9500.0
@@ -50,7 +50,7 @@ trace:
 IN_PROCESS = (  # niced: the paced bench and the wire EMS come first
     "import asyncio, os, sys\n"
     "os.nice(10)\n"
-    "from hil.runner import AsFastAsPossible, run_scenario\n"
+    "from hil.run.runner import AsFastAsPossible, run_scenario\n"
     "asyncio.run(run_scenario(sys.argv[1], out_dir=sys.argv[2], pacer=AsFastAsPossible(), serve=False))\n"
 )
 UNITS = {"meter": [1], "utility": [2], "site": [3], "bess": list(range(10, 26))}

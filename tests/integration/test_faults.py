@@ -16,7 +16,7 @@ import pytest_asyncio
 
 from hil.config import load_bench
 from hil.faults import FAULTS, FaultSpec, resolve_targets
-from hil.runner import Manual, Runner
+from hil.run.runner import Manual, Runner
 from twin.models.bms import ALARM_BITS
 from twin.models.pcs import PCS_ALARM_BITS, PcsState
 

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from hil.runner import SimTimeoutError
+from hil.run.runner import SimTimeoutError
 
 
 @pytest.mark.asyncio

@@ -17,7 +17,7 @@ from hil.endpoints import EndpointConfig
 from hil.faults import FAULTS, FaultSpec, resolve_targets
 from hil.gateway import Device, Gateway
 from hil.protocols import PROTOCOLS, Endpoint, ProtocolAdapter, check_protocols
-from hil.runner import Manual, Runner
+from hil.run.runner import Manual, Runner
 
 pytestmark = pytest.mark.asyncio
 

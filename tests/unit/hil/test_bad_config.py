@@ -208,9 +208,9 @@ def _no_run(*args: object, **kwargs: object) -> None:
 
 
 def _run(out: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[int, str]:
-    import hil.runner
+    import hil.run.runner
 
-    monkeypatch.setattr(hil.runner, "run_scenario", _no_run)
+    monkeypatch.setattr(hil.run.runner, "run_scenario", _no_run)
     result = CliRunner().invoke(
         cli.main, ["run", "pcs_trip_recovery", "--fast", "--no-status", "--out", str(out)]
     )

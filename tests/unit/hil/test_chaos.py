@@ -21,7 +21,7 @@ from hil.chaos import (
     site_devices,
 )
 from hil.faults import FAULTS
-from hil.runner import prepare_run
+from hil.run.runner import prepare_run
 from hil.scenario import ScenarioError
 
 

@@ -2,7 +2,7 @@
 
 Both go through ``hil run`` in-process (Click's runner, ``--fast``, the 3-minute lab_rack
 scenario ``pcs_trip_recovery``). The disk fills through the ``HIL_TEST_DISK_BYTES`` seam
-(:mod:`hil.trace_disk`); the solver fails by a NaN put into the battery state at a chosen
+(:mod:`hil.run.trace_disk`); the solver fails by a NaN put into the battery state at a chosen
 simulated time, which the twin's finiteness check turns into a
 :class:`twin.errors.SolverError`. Signals (SIGKILL, SIGTERM, Ctrl-C) are in
 ``tests/scenarios/test_cli_run.py``.
@@ -22,8 +22,8 @@ from click.testing import CliRunner
 from hil import cli
 from hil.cli_os import EXIT_OS
 from hil.config import load_site
-from hil.trace import FIRST_FLUSH_BYTES, TraceWriter, read_events, read_trace
-from hil.trace_disk import ENV
+from hil.run.trace import FIRST_FLUSH_BYTES, TraceWriter, read_events, read_trace
+from hil.run.trace_disk import ENV
 from twin.site import Site
 
 SCENARIO = "pcs_trip_recovery"  # lab_rack, 3 min
@@ -66,12 +66,12 @@ def test_the_first_rows_reach_the_disk_early_and_small(tmp_path: Path) -> None:
 def test_a_full_disk_at_the_start_is_refused_before_anything_runs(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import hil.runner
+    import hil.run.runner
 
     def no_run(*args: object, **kwargs: object) -> None:
         raise AssertionError("the run started")
 
-    monkeypatch.setattr(hil.runner, "run_scenario", no_run)
+    monkeypatch.setattr(hil.run.runner, "run_scenario", no_run)
     monkeypatch.setenv(ENV, "0")  # works as root, unlike a chmod-ed folder
     out = tmp_path / "run"
     code, text = run(out)

@@ -10,10 +10,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from hil.runner import prepare_run, run_scenario
+from hil.run.runner import prepare_run, run_scenario
+from hil.run.trace import read_trace
 from hil.scenario import ScenarioError
 from hil.tariff import load_tariff
-from hil.trace import read_trace
 
 SCENARIO = """\
 scenario: tou_bill

@@ -11,8 +11,8 @@ import pytest
 from hil.config import load_bench
 from hil.faults import FAULTS, catalogue_markdown
 from hil.gateway import Gateway
-from hil.play_actions import SCHEDULES
-from hil.runner import prepare_run, run_scenario
+from hil.run.play_actions import SCHEDULES
+from hil.run.runner import prepare_run, run_scenario
 from hil.scenario import ACTIONS, ScenarioError, load_scenario, parse_duration, parse_quantity
 
 ROOT = Path(__file__).resolve().parents[3]

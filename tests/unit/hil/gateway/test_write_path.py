@@ -29,9 +29,9 @@ import yaml
 
 from hil.config import load_site
 from hil.gateway import Device, Gateway, WriteStatus
-from hil.runner import AsFastAsPossible, Runner, prepare_run, run_scenario
+from hil.run.runner import AsFastAsPossible, Runner, prepare_run, run_scenario
+from hil.run.trace import read_events, read_trace
 from hil.sunspec import BASE_ADDRESS, encode_value
-from hil.trace import read_events, read_trace
 from twin.models.bms import Contactor
 from twin.models.genset import GensetState
 from twin.models.pcs import PcsState

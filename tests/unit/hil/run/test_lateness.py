@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from hil.runner import Lateness
+from hil.run.runner import Lateness
 
 
 def test_percentiles_and_max_are_exact_across_buffer_growth() -> None:

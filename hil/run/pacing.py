@@ -3,7 +3,7 @@
 - :class:`RealTime` sleeps to absolute deadlines (``t0 + k * tick / speed``), never cumulatively,
   so a late tick does not push the ones after it; the lateness of each tick is recorded.
 - :class:`AsFastAsPossible` steps back to back, yielding to the servers between ticks.
-- :class:`Manual` does nothing by itself: tests call :meth:`hil.runner.Runner.step`.
+- :class:`Manual` does nothing by itself: tests call :meth:`hil.run.runner.Runner.step`.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .errors import OverrunError, SimTimeoutError
+from hil.errors import OverrunError, SimTimeoutError
 
 __all__ = ["AsFastAsPossible", "Lateness", "Manual", "OverrunError", "Pacer", "RealTime", "SimTimeoutError"]
 

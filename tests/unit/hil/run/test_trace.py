@@ -16,10 +16,10 @@ import pyarrow.parquet as pq
 import pytest
 
 from hil.config import load_site
-from hil.trace import TraceWriter, _DualSink, read_events, read_trace, read_trace_schema, trace_meta
+from hil.run.trace import TraceWriter, _DualSink, read_events, read_trace, read_trace_schema, trace_meta
 from twin.site import Snapshot
 
-ROOT = Path(__file__).resolve().parents[3]
+ROOT = Path(__file__).resolve().parents[4]
 
 
 @pytest.fixture(scope="module")
@@ -198,7 +198,7 @@ KILLED_CHILD = r"""
 import sys, time
 from pathlib import Path
 from hil.config import load_site
-from hil.trace import TraceWriter
+from hil.run.trace import TraceWriter
 
 out = Path(sys.argv[1])
 site = load_site("lab_rack")

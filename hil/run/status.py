@@ -18,9 +18,8 @@ from rich.panel import Panel
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
+from hil.scenario.names import KEY_SIGNAL_LABELS
 from twin.units import signal_unit
-
-from .scenario.names import KEY_SIGNAL_LABELS
 
 __all__ = ["RunDisplay", "live_panel", "status_panel"]
 

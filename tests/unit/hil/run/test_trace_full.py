@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from hil.config import load_site
-from hil.trace import TraceWriter, read_trace
-from hil.trace_full import read_trace_full
+from hil.run.trace import TraceWriter, read_trace
+from hil.run.trace_full import read_trace_full
 
 
 def _run(
@@ -85,7 +85,7 @@ def test_a_scenario_asks_for_it_and_the_report_says_so(tmp_path: Path) -> None:
     import json
 
     from hil.report import build_report
-    from hil.runner import run_scenario
+    from hil.run.runner import run_scenario
 
     path = tmp_path / "long.yaml"
     path.write_text("scenario: long_run_trace\nsite: lab_rack\nduration: 5 s\ntrace: {full_every: 1 s}\n")

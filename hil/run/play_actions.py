@@ -2,7 +2,7 @@
 under the action's name in :data:`SCHEDULES` (``tests/unit/hil/test_scenario.py`` holds its keys
 equal to :data:`hil.scenario.ACTIONS`).
 
-A scheduler receives the :class:`Timeline` (the running :class:`hil.play.Play`), the parsed
+A scheduler receives the :class:`Timeline` (the running :class:`hil.run.play.Play`), the parsed
 event, its order in the file and its label, and schedules what the action does: callables at
 ticks (:meth:`Timeline.at`), inputs driven over a window (:meth:`Timeline.add_profile`),
 faults injected and cleared. Adding an action is its model in :mod:`hil.scenario.model`
@@ -18,14 +18,13 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
+    from hil.faults import FaultSpec
+    from hil.scenario import Event
     from twin.site import Site
-
-    from .faults import FaultSpec
-    from .scenario import Event
 
 __all__ = ["SCHEDULES", "Profile", "Scheduler", "Timeline", "plays"]
 
-log = logging.getLogger("hil.play")  # the play's logger: its messages read as the play's
+log = logging.getLogger("hil.run.play")  # the play's logger: its messages read as the play's
 
 
 @dataclass
@@ -55,7 +54,7 @@ def _trapezoid(v0: float, v1: float, ramp: float, hold: float) -> Callable[[floa
 
 
 class Timeline(Protocol):
-    """What a scheduler may do to a running scenario (:class:`hil.play.Play` provides it)."""
+    """What a scheduler may do to a running scenario (:class:`hil.run.play.Play` provides it)."""
 
     @property
     def site(self) -> Site: ...

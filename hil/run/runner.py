@@ -27,26 +27,25 @@ from dataclasses import replace as dc_replace
 from pathlib import Path
 from typing import Any, NamedTuple
 
+from hil.config import load_bench
+from hil.ems import CONTROLLERS
+from hil.endpoints import EndpointConfig
+from hil.errors import ConfigError, Problem, did_you_mean
+from hil.gateway import Gateway
+from hil.protocols import PROTOCOLS, Endpoint, Served, build_servers, check_protocols
+from hil.protocols.modbus import ModbusServers
+from hil.protocols.modbus.endpoint import ModbusEndpoint
+from hil.protocols.opcua import OpcUaServer
+from hil.protocols.opcua.endpoint import OpcUaEndpoint
+from hil.report import build_report
+from hil.run.pacing import AsFastAsPossible, Lateness, Manual, OverrunError, Pacer, RealTime, SimTimeoutError
+from hil.run.play import Play
+from hil.run.trace import TraceWriter
+from hil.scenario import ScenarioError, load_scenario
+from hil.tariff import load_tariff
+from hil.trace_bill import run_bill, site_storage
 from twin import Site
 from twin.errors import SolverError
-
-from .config import load_bench
-from .ems import CONTROLLERS
-from .endpoints import EndpointConfig
-from .errors import ConfigError, Problem, did_you_mean
-from .gateway import Gateway
-from .pacing import AsFastAsPossible, Lateness, Manual, OverrunError, Pacer, RealTime, SimTimeoutError
-from .play import Play
-from .protocols import PROTOCOLS, Endpoint, Served, build_servers, check_protocols
-from .protocols.modbus import ModbusServers
-from .protocols.modbus.endpoint import ModbusEndpoint
-from .protocols.opcua import OpcUaServer
-from .protocols.opcua.endpoint import OpcUaEndpoint
-from .report import build_report
-from .scenario import ScenarioError, load_scenario
-from .tariff import load_tariff
-from .trace import TraceWriter
-from .trace_bill import run_bill, site_storage
 
 __all__ = [
     "AsFastAsPossible",
@@ -95,8 +94,8 @@ class Runner:
         self.ticks = 0
         self.on_tick: list[Callable[[Runner], None]] = []
         self.controller = controller  # an in-process controller (hil.ems), or None
-        self.play = play  # a hil.play.Play, or None
-        self.trace = trace  # a hil.trace.TraceWriter, or None
+        self.play = play  # a hil.run.play.Play, or None
+        self.trace = trace  # a hil.run.trace.TraceWriter, or None
         self.rebased_s = 0.0  # wall time dropped by the "rebase" overrun policy
         self.sim_timeout_s: float | None = None  # raise SimTimeoutError past this much simulated time
         self._writes_seen = 0

@@ -1,6 +1,6 @@
 """Playing a scenario: the timeline applied tick by tick, faults managed, expectations evaluated.
 
-:class:`Play` is what the :class:`~hil.runner.Runner` calls around each tick; it owns no clock.
+:class:`Play` is what the :class:`~hil.run.runner.Runner` calls around each tick; it owns no clock.
 Events are scheduled in integer ticks (design: time is an integer count of ticks), so a run is
 the same whatever the pacing. Expectations are evaluated on every snapshot after the tick, in
 simulated time; each keeps its violation count, its first violation and its worst value, which
@@ -17,16 +17,15 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .faults import FAULTS, FaultSpec, FaultType, resolve_targets
-from .play_actions import SCHEDULES, Profile
-from .scenario import Event, Expectation, Scenario, alarm_table, split_name, state_enum
+from hil.faults import FAULTS, FaultSpec, FaultType, resolve_targets
+from hil.run.play_actions import SCHEDULES, Profile
+from hil.scenario import Event, Expectation, Scenario, alarm_table, split_name, state_enum
 
 if TYPE_CHECKING:
+    from hil.faults import Bench
+    from hil.gateway import Device
+    from hil.run.trace import TraceWriter
     from twin.site import Site, Snapshot
-
-    from .faults import Bench
-    from .gateway import Device
-    from .trace import TraceWriter
 
 __all__ = ["ActiveFault", "Check", "Play"]
 

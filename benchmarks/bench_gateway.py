@@ -20,8 +20,8 @@ from hil.config import load_bench
 from hil.ems.batch_read import BatchReader
 from hil.ems.io import GatewayIO
 from hil.ems.readings import PCS_POINTS
-from hil.gateway import Gateway
-from hil.sunspec_fast import encode_columns
+from hil.wire.gateway import Gateway
+from hil.wire.sunspec_fast import encode_columns
 
 
 def best_us(fn: Callable[[], object], reps: int) -> float:

@@ -282,8 +282,8 @@ def _ms(a: np.ndarray | None, q: float | None = None) -> str:
 
 async def main_async(opts: argparse.Namespace) -> None:
     from hil.config import load_site
-    from hil.gateway import Gateway
     from hil.protocols.modbus.endpoint import ModbusEndpoint
+    from hil.wire.gateway import Gateway
 
     gw = Gateway(load_site(opts.site))
     gw.step(10)

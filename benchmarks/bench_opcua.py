@@ -29,8 +29,8 @@ from typing import Any
 import numpy as np
 
 from hil.config import load_site
-from hil.gateway import Gateway
 from hil.protocols.opcua.endpoint import OpcUaEndpoint
+from hil.wire.gateway import Gateway
 
 
 # -- the client process --------------------------------------------------------------------------

@@ -33,11 +33,11 @@ import numpy as np
 import pyarrow.parquet as pq
 
 from hil.run.runner import prepare_run, run_scenario
+from hil.wire.gateway import Gateway
 
 from .config import load_bench
 from .errors import ConfigError
 from .faults import FAULTS
-from .gateway import Gateway
 from .scenario import parse_scenario
 
 __all__ = [

@@ -247,8 +247,8 @@ def points(site_name: str, fmt: str, show_all: bool, legacy: bool) -> None:
     """
     # imported here, not at the top: only this command needs it (keeps `hil --help` quick)
     from hil.config import load_bench
-    from hil.gateway import Gateway
-    from hil.pointlist import to_csv, to_markdown
+    from hil.wire.gateway import Gateway
+    from hil.wire.pointlist import to_csv, to_markdown
 
     try:
         site, endpoints = load_bench(site_name)

@@ -19,13 +19,13 @@ import numpy as np
 
 from hil.run.pacing import AsFastAsPossible
 from hil.run.runner import Runner
+from hil.wire.gateway import Gateway
 from twin import Site
 from twin.econ import Bill, Tariff, compute_bill
 from twin.transitions import Event
 
 from .ems import StandIn
 from .endpoints import EndpointConfig
-from .gateway import Gateway
 
 __all__ = ["DemoSummary", "run_demo"]
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 from hil.run.runner import prepare_run
+from hil.wire.points import load_point_map
 
 from .config import load_bench, load_yaml
 from .ems.profile import load_profile
 from .errors import ConfigError, Problem
-from .points import load_point_map
 from .scenario import ScenarioError, parse_scenario
 from .study import load_study
 from .tariff import is_tariff, load_tariff

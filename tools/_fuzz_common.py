@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from hil.gateway import Gateway
+from hil.wire.gateway import Gateway
 
 
 def twin_state(gw: Gateway) -> tuple[dict[str, Any], list[bytes]]:

@@ -49,9 +49,9 @@ from _fuzz_common import emit, twin_state
 
 from hil.config import load_site
 from hil.endpoints import ModbusLimits
-from hil.gateway import Gateway
 from hil.protocols.modbus.endpoint import ModbusEndpoint
-from hil.sunspec import BASE_ADDRESS
+from hil.wire.gateway import Gateway
+from hil.wire.sunspec import BASE_ADDRESS
 
 MBAP = struct.Struct(">HHHB")
 WRITE_FCS = (5, 6, 15, 16, 22, 23)

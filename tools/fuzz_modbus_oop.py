@@ -46,8 +46,8 @@ from fuzz_modbus import (
 
 from hil.config import load_site
 from hil.endpoints import ModbusLimits
-from hil.gateway import Gateway
 from hil.protocols.modbus.endpoint import ModbusEndpoint
+from hil.wire.gateway import Gateway
 
 LIMITS = ModbusLimits(max_connections=16, idle_timeout_s=1.0, frame_timeout_s=0.6)
 

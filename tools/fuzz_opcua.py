@@ -56,8 +56,8 @@ from _fuzz_common import emit, twin_state
 
 from hil.config import load_site
 from hil.endpoints import OpcUaLimits
-from hil.gateway import Gateway
 from hil.protocols.opcua.endpoint import OpcUaEndpoint
+from hil.wire.gateway import Gateway
 
 RAW_WAIT_S = 3.0  # a raw attack must be answered or closed within this
 SESSION_TIMEOUT_MS = 5_000  # attackers' sessions: orphans expire quickly

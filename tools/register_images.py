@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from hil.config import load_bench
-from hil.gateway import Gateway
+from hil.wire.gateway import Gateway
 
 SITES = ("aidc_10k", "lab_rack")
 TICKS = 1200

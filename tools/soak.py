@@ -98,7 +98,7 @@ def _fds() -> int:
 # -- the server --------------------------------------------------------------------------------
 def _plan(runner: Any, n_vars: int) -> dict[str, Any]:
     """Where the clients read and write: Modbus blocks per unit, OPC UA node ids."""
-    from hil.sunspec import BASE_ADDRESS
+    from hil.wire.sunspec import BASE_ADDRESS
 
     def block(dev: Any, model: int) -> list[int]:
         pts = [p for p in dev.group.by_key.values() if p.model_id == model]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from ..sunspec_codes import (  # by name from the SunSpec model definitions
+from hil.wire.sunspec_codes import (
     BMS_CONNECTED,
     BMS_FAULT,
     BMS_WARNING_BITS,

@@ -1,11 +1,11 @@
 """Decoded point values of many devices of one kind at once: what a client would read.
 
-:meth:`hil.gateway.Device.value` decodes one point from its registers (≈ 6 µs); the
+:meth:`hil.wire.gateway.Device.value` decodes one point from its registers (≈ 6 µs); the
 in-process EMS read ≈ 400 of them every period, ≈ 3 ms of a 5-s tick on aidc_10k, more than
 the twin's step. :class:`BatchReader` is compiled once per device kind and key list: it
 gathers the registers of every unit and key from the kind's image in one indexing operation
-and decodes each point type with :func:`hil.sunspec.decode_array`, then applies each point's
-scale factor as :func:`hil.sunspec.decode_words` does (the same float operations, so the
+and decodes each point type with :func:`hil.wire.sunspec.decode_array`, then applies each point's
+scale factor as :func:`hil.wire.sunspec.decode_words` does (the same float operations, so the
 values are equal to the one-by-one decode; ``tests/unit/hil/ems/test_batch_read.py`` holds them so).
 """
 
@@ -15,8 +15,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from ..gateway import Device
-from ..sunspec import TYPES, decode_array
+from hil.wire.gateway import Device
+from hil.wire.sunspec import TYPES, decode_array
 
 __all__ = ["BatchReader"]
 

@@ -21,10 +21,10 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
+from hil.wire.gateway import Gateway
 from twin.errors import ParameterError
 
 from ..errors import ConfigError
-from ..gateway import Gateway
 from .io import EmsLog, GatewayIO
 from .profile import EmsProfile, load_profile, profile_from_dict
 from .reference import ReferenceEMS

@@ -22,8 +22,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
 
+from hil.wire.gateway import Device, Gateway, WriteStatus
+
 from ..errors import TransportError
-from ..gateway import Device, Gateway, WriteStatus
 from .batch_read import BatchReader
 from .readings import PCS_POINTS, SITE_POINTS, Commands, PcsReading, Readings
 

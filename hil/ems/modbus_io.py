@@ -8,7 +8,7 @@ What it does, as a vendor EMS does against any SunSpec device:
   chain by each model's ID and length up to ``0xFFFF``, and classifies the unit by its models:
   802 + 704 = battery PCS, 203/213 = meter, 64902 = utility gateway, 64900 = site totals;
 * **decoding**: point offsets, types and scale factors come from the same SunSpec model JSON
-  the server is generated from (:func:`hil.sunspec.model_def`, :func:`hil.sunspec.decode_words`),
+  the server is generated from (:func:`hil.wire.sunspec.model_def`, :func:`hil.wire.sunspec.decode_words`),
   never typed by hand; only top-level points of the models are read (repeating groups are not
   needed). The points of one poll are read in as few requests as the gaps allow (≤ 125
   registers each); scale factors are read at discovery and every ``sf_refresh`` polls;
@@ -39,7 +39,8 @@ from functools import cache
 from pymodbus.client import AsyncModbusTcpClient
 from pymodbus.exceptions import ModbusException
 
-from ..sunspec import SUNS_MARKER, PointDef, decode_words, encode_value, model_def
+from hil.wire.sunspec import SUNS_MARKER, PointDef, decode_words, encode_value, model_def
+
 from .io import EmsClock, TransportError, WriteTally
 from .readings import PCS_POINTS, SITE_POINTS, Commands, PcsReading, Readings
 

@@ -55,7 +55,7 @@ from hil.ems._common import (
     in_hours,
     parse_hours,
 )
-from hil.gateway import Device, Gateway, PointInstance, WriteStatus
+from hil.wire.gateway import Device, Gateway, PointInstance, WriteStatus
 
 from ..errors import did_you_mean
 from .batch_read import BatchReader

@@ -17,7 +17,7 @@ from ..errors import did_you_mean
 from ..validation import validate
 
 if TYPE_CHECKING:
-    from ..gateway import Device, Gateway
+    from hil.wire.gateway import Device, Gateway
 
 
 __all__ = [

@@ -15,9 +15,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from hil.wire.gateway import Gateway
+
 from ..endpoints import EndpointConfig
 from ..errors import did_you_mean
-from ..gateway import Gateway
 from .base import Endpoint, ProtocolAdapter, Served
 from .modbus import MODBUS
 from .opcua import OPCUA

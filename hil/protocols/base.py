@@ -6,8 +6,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
+from hil.wire.gateway import Device, Gateway
+
 from ..endpoints import EndpointConfig
-from ..gateway import Device, Gateway
 
 __all__ = ["Endpoint", "ProtocolAdapter", "Served"]
 

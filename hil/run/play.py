@@ -23,8 +23,8 @@ from hil.scenario import Event, Expectation, Scenario, alarm_table, split_name, 
 
 if TYPE_CHECKING:
     from hil.faults import Bench
-    from hil.gateway import Device
     from hil.run.trace import TraceWriter
+    from hil.wire.gateway import Device
     from twin.site import Site, Snapshot
 
 __all__ = ["ActiveFault", "Check", "Play"]

@@ -31,7 +31,6 @@ from hil.config import load_bench
 from hil.ems import CONTROLLERS
 from hil.endpoints import EndpointConfig
 from hil.errors import ConfigError, Problem, did_you_mean
-from hil.gateway import Gateway
 from hil.protocols import PROTOCOLS, Endpoint, Served, build_servers, check_protocols
 from hil.protocols.modbus import ModbusServers
 from hil.protocols.modbus.endpoint import ModbusEndpoint
@@ -44,6 +43,7 @@ from hil.run.trace import TraceWriter
 from hil.scenario import ScenarioError, load_scenario
 from hil.tariff import load_tariff
 from hil.trace_bill import run_bill, site_storage
+from hil.wire.gateway import Gateway
 from twin import Site
 from twin.errors import SolverError
 

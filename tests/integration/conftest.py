@@ -9,9 +9,9 @@ import pytest
 import pytest_asyncio
 
 from hil.config import load_site
-from hil.gateway import Device, Gateway
 from hil.protocols.modbus.endpoint import ModbusEndpoint, write_exception
-from hil.sunspec import models_dir
+from hil.wire.gateway import Device, Gateway
+from hil.wire.sunspec import models_dir
 
 ServeFn = Callable[..., Awaitable[ModbusEndpoint]]
 

@@ -1,4 +1,4 @@
-"""The bad-write classes of ``tests/unit/hil/gateway/test_bad_writes.py`` once more, over real sockets.
+"""The bad-write classes of ``tests/unit/hil/wire/gateway/test_bad_writes.py`` once more, over real sockets.
 
 A real pymodbus client and a real asyncua client send one bad write of each class to every
 writable point of ``lab_rack`` (and a read-only write to every read-only point of the PCS); the
@@ -18,11 +18,11 @@ from asyncua import Client, ua
 from pymodbus.exceptions import ModbusIOException
 
 from hil.config import load_site
-from hil.gateway import Gateway
 from hil.protocols.opcua.endpoint import OpcUaEndpoint
-from hil.sunspec import BASE_ADDRESS, encode_value
+from hil.wire.gateway import Gateway
+from hil.wire.sunspec import BASE_ADDRESS, encode_value
 
-from ..unit.hil.gateway import _state_image as _img
+from ..unit.hil.wire.gateway import _state_image as _img
 from .conftest import ServeFn
 
 _SAMPLE: dict[ua.VariantType, Any] = {

@@ -22,9 +22,9 @@ from sunspec2.modbus.client import SunSpecModbusClientDeviceTCP
 from sunspec2.modbus.modbus import ModbusClientException
 
 from hil.config import load_site
-from hil.gateway import Device, Gateway
 from hil.protocols.modbus.endpoint import ModbusEndpoint
-from hil.sunspec import encode_value
+from hil.wire.gateway import Device, Gateway
+from hil.wire.sunspec import encode_value
 
 from .conftest import RegisterClient, ServeFn
 

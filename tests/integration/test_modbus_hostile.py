@@ -16,9 +16,9 @@ import pytest_asyncio
 
 from hil.config import load_site
 from hil.endpoints import ModbusLimits
-from hil.gateway import Gateway
 from hil.protocols.modbus.endpoint import ModbusEndpoint
-from hil.sunspec import BASE_ADDRESS
+from hil.wire.gateway import Gateway
+from hil.wire.sunspec import BASE_ADDRESS
 
 from .conftest import ServeFn
 

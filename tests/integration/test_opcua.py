@@ -25,8 +25,8 @@ import pytest_asyncio
 from asyncua import Client, Node, ua
 
 from hil.config import load_site
-from hil.gateway import Device, Gateway, PointInstance
 from hil.protocols.opcua.endpoint import SIM_EPOCH, UNECE_NAMESPACE, OpcUaEndpoint, is_analog, unece_unit_id
+from hil.wire.gateway import Device, Gateway, PointInstance
 
 JS = Path(__file__).resolve().parent / "js"
 ANALOG = ua.NodeId(ua.ObjectIds.AnalogItemType)

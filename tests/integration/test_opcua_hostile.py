@@ -21,8 +21,8 @@ from asyncua import Client, ua
 from hil.config import load_site
 from hil.endpoints import OpcUaLimits, parse_endpoints
 from hil.errors import ConfigError
-from hil.gateway import Gateway
 from hil.protocols.opcua.endpoint import OpcUaEndpoint
+from hil.wire.gateway import Gateway
 
 SITE_DT = 0.1
 

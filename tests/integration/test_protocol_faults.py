@@ -22,9 +22,9 @@ from pymodbus.client import AsyncModbusTcpClient
 from pymodbus.exceptions import ModbusIOException
 
 from hil.config import load_bench
-from hil.gateway import Device, Gateway
 from hil.protocols.opcua.endpoint import OpcUaEndpoint
-from hil.sunspec import BASE_ADDRESS, decode_words
+from hil.wire.gateway import Device, Gateway
+from hil.wire.sunspec import BASE_ADDRESS, decode_words
 
 from .conftest import ServeFn
 

@@ -15,9 +15,9 @@ import pytest
 from hil.config import load_bench
 from hil.endpoints import EndpointConfig
 from hil.faults import FAULTS, FaultSpec, resolve_targets
-from hil.gateway import Device, Gateway
 from hil.protocols import PROTOCOLS, Endpoint, ProtocolAdapter, check_protocols
 from hil.run.runner import Manual, Runner
+from hil.wire.gateway import Device, Gateway
 
 pytestmark = pytest.mark.asyncio
 

@@ -14,10 +14,10 @@ import pytest
 import pytest_asyncio
 
 from hil.config import load_site
-from hil.gateway import Gateway
 from hil.protocols.modbus.endpoint import ModbusEndpoint
 from hil.security import ModbusSecurity, ModbusTls, parse_modbus_security
-from hil.sunspec import BASE_ADDRESS
+from hil.wire.gateway import Gateway
+from hil.wire.sunspec import BASE_ADDRESS
 
 from ._pki import CertSet, make_certs
 

@@ -16,9 +16,9 @@ from asyncua import Client, ua
 from asyncua.crypto.security_policies import SecurityPolicyBasic256Sha256
 
 from hil.config import load_site
-from hil.gateway import Gateway
 from hil.protocols.opcua.endpoint import OpcUaEndpoint
 from hil.security import OpcUaSecurity, OpcUaUser, hash_password
+from hil.wire.gateway import Gateway
 
 from ._pki import CertSet, make_certs
 

@@ -251,8 +251,8 @@ def test_every_code_package_is_in_the_wheel() -> None:
 
 
 def test_unit_tests_mirror_the_packages() -> None:
-    """``tests/unit/`` has a folder per package it tests (``tests/unit/hil/gateway/`` tests
-    ``hil/gateway/``): every folder there names a package of the tree, and only the tests about
+    """``tests/unit/`` has a folder per package it tests (``tests/unit/hil/wire/gateway/`` tests
+    ``hil/wire/gateway/``): every folder there names a package of the tree, and only the tests about
     the whole tree (this file, the purity check) sit at its top."""
     unit = ROOT / "tests" / "unit"
     folders = {p.parent for p in unit.rglob("test_*.py")} - {unit}

@@ -4,8 +4,9 @@ device (``endpoints.modbus.layout``), each with its optional TLS listener. The e
 
 from __future__ import annotations
 
+from hil.wire.gateway import Device, Gateway
+
 from ...endpoints import EndpointConfig
-from ...gateway import Device, Gateway
 from ...security import modbus_exposure
 from ..base import Endpoint, ProtocolAdapter
 from .endpoint import ModbusEndpoint

@@ -1,4 +1,4 @@
-"""Modbus TCP server over the :class:`~hil.gateway.Gateway`: the function codes and the device
+"""Modbus TCP server over the :class:`~hil.wire.gateway.Gateway`: the function codes and the device
 semantics (framing, connections and limits are in :mod:`hil.protocols.modbus.server`; no protocol library).
 
 A :class:`ModbusEndpoint` serves devices on one ``host:port``:
@@ -87,10 +87,11 @@ import struct
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
+from hil.wire.gateway import Device, Gateway, WriteStatus
+from hil.wire.sunspec_codes import INV_RUNNING_CODES
+
 from ...endpoints import IDENTITY_KEYS, ModbusLimits
-from ...gateway import Device, Gateway, WriteStatus
 from ...security import ModbusSecurity
-from ...sunspec_codes import INV_RUNNING_CODES
 from .server import Deferred, ModbusStats, TcpServer
 from .server import exception_pdu as _exc
 from .server import pack_bits as _pack_bits

@@ -7,8 +7,9 @@ conversions :mod:`.nodes`, the per-tick batch decode :mod:`.values`, the request
 
 from __future__ import annotations
 
+from hil.wire.gateway import Device, Gateway
+
 from ...endpoints import EndpointConfig
-from ...gateway import Device, Gateway
 from ...security import opcua_exposure
 from ..base import Endpoint, ProtocolAdapter
 from .endpoint import OpcUaEndpoint

@@ -40,7 +40,7 @@ both take effect at the next :meth:`OpcUaEndpoint.publish`, i.e. the next tick):
   device is published with the given StatusCode (``BadCommunicationError``,
   ``BadDeviceFailure``, ``UncertainLastUsableValue``, ...) and its value kept: a client reads
   and is notified of the status change, the Value is still there (and keeps following the
-  device; combine with :meth:`Gateway.freeze <hil.gateway.Gateway.freeze>` for a last-known
+  device; combine with :meth:`Gateway.freeze <hil.wire.gateway.Gateway.freeze>` for a last-known
   value). Clearing republishes Good with the current values.
 * :meth:`OpcUaEndpoint.stall`: a stalled subscription. ``publish()`` pushes nothing, so clients
   get no data-change notifications and no alarm events, and reads return the last published
@@ -73,9 +73,10 @@ import numpy as np
 from asyncua import Server, ua
 from asyncua.crypto.permission_rules import User
 
+from hil.wire.gateway import Device, Gateway, PointInstance, WriteStatus
+
 from ...endpoints import OpcUaLimits
 from ...errors import did_you_mean
-from ...gateway import Device, Gateway, PointInstance, WriteStatus
 from ...security import OpcUaSecurity
 from . import guard as opcua_guard
 from .nodes import (  # re-exported: the names this module has always had

@@ -18,9 +18,10 @@ from asyncua import ua
 from asyncua.crypto.permission_rules import User, UserRole
 from asyncua.server.address_space import AttributeValue
 
+from hil.wire.gateway import Device, KindGroup, PointInstance, WriteStatus
+from hil.wire.sunspec import TYPES
+
 from ...errors import did_you_mean
-from ...gateway import Device, KindGroup, PointInstance, WriteStatus
-from ...sunspec import TYPES
 from .ua_types import ua_node, ua_status
 
 UNECE_NAMESPACE = "http://www.opcfoundation.org/UA/units/un/cefact"

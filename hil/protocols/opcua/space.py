@@ -18,8 +18,9 @@ from typing import Any
 import numpy as np
 from asyncua import Server, ua
 
-from ...gateway import Device, Gateway, PointInstance, WriteStatus
-from ...sunspec import usable_range
+from hil.wire.gateway import Device, Gateway, PointInstance, WriteStatus
+from hil.wire.sunspec import usable_range
+
 from .nodes import (
     _DATATYPES,
     _METHODS,

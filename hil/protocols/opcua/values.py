@@ -1,9 +1,9 @@
 """The values of many served points decoded in one go, for the OPC UA publish.
 
 A publish on aidc_10k writes ≈ 900 changed variables; decoding each through
-:meth:`hil.gateway.Device.value` (a tuple of words, one ``decode_words``) cost ≈ 4 µs a variable,
+:meth:`hil.wire.gateway.Device.value` (a tuple of words, one ``decode_words``) cost ≈ 4 µs a variable,
 a third of the publish. :class:`BatchValues` gathers the words of every numeric point of one
-(kind, type) with one fancy index and decodes them with :func:`hil.sunspec.decode_array`,
+(kind, type) with one fancy index and decodes them with :func:`hil.wire.sunspec.decode_array`,
 giving the same values to the last bit as ``Device.value`` (a test holds every point of both
 shipped sites equal): words of up to 32 bits are exact in float64, powers of ten up to 10²² are
 exact, and a division or product of exact operands is correctly rounded either way. Points
@@ -20,8 +20,8 @@ from dataclasses import dataclass
 import numpy as np
 from numba import njit
 
-from ...gateway import Device, KindGroup, PointInstance
-from ...sunspec import TYPES, decode_array
+from hil.wire.gateway import Device, KindGroup, PointInstance
+from hil.wire.sunspec import TYPES, decode_array
 
 __all__ = ["BatchValues", "batchable", "mark_changes"]
 

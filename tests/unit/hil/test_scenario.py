@@ -10,10 +10,10 @@ import pytest
 
 from hil.config import load_bench
 from hil.faults import FAULTS, catalogue_markdown
-from hil.gateway import Gateway
 from hil.run.play_actions import SCHEDULES
 from hil.run.runner import prepare_run, run_scenario
 from hil.scenario import ACTIONS, ScenarioError, load_scenario, parse_duration, parse_quantity
+from hil.wire.gateway import Gateway
 
 ROOT = Path(__file__).resolve().parents[3]
 BAD = ROOT / "tests" / "data" / "bad_scenarios"

@@ -11,8 +11,8 @@ from hypothesis import strategies as st
 
 from hil.config import load_bench
 from hil.ems.batch_read import BatchReader
-from hil.gateway import Gateway
-from hil.sunspec import TYPES, decode_array, decode_words
+from hil.wire.gateway import Gateway
+from hil.wire.sunspec import TYPES, decode_array, decode_words
 
 
 def _one_by_one(dev, keys):  # type: ignore[no-untyped-def]

@@ -20,7 +20,7 @@ import pytest
 from hil.config import load_bench
 from hil.ems import CONTROLLERS, StandIn
 from hil.ems.standin import in_hours, parse_hours
-from hil.gateway import Gateway
+from hil.wire.gateway import Gateway
 from twin import Site
 from twin.site import Snapshot
 

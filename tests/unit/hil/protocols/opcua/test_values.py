@@ -10,9 +10,9 @@ import pytest
 from asyncua import ua
 
 from hil.config import load_bench
-from hil.gateway import Gateway
 from hil.protocols.opcua.endpoint import variant_type
 from hil.protocols.opcua.values import BatchValues, batchable
+from hil.wire.gateway import Gateway
 
 FLOAT_TYPES = (ua.VariantType.Double, ua.VariantType.Float)
 STATUSES = (ua.StatusCode(ua.StatusCodes.Good), ua.StatusCode(ua.StatusCodes.BadDeviceFailure))

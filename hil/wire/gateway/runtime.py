@@ -1,0 +1,321 @@
+"""The gateway at run time: the tick (apply the queued writes, step the twin, encode the
+registers), reads, validated writes, commands and local control."""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import numpy as np
+
+from hil.errors import ConfigError, Problem
+from hil.wire.devices import BEHAVIOURS
+from hil.wire.gateway.encode import EncodePlan
+from hil.wire.gateway.layout import Device, KindGroup, PointInstance, WriteStatus, compile_group
+from hil.wire.gateway.observation import ObservationFaults
+from hil.wire.points import load_point_map
+from hil.wire.sunspec import BASE_ADDRESS, decode_words, encode_value, usable_range
+from twin import Site
+from twin.site import Snapshot
+
+_log = logging.getLogger("hil.wire.gateway")  # the gateway's one logger
+
+Pending = tuple[str, int, str, int, float]  # (kind, instance, binding path, exp, value)
+
+
+class Gateway(ObservationFaults):
+    """Owns the site, the devices' register images and the write queue."""
+
+    def __init__(
+        self,
+        site: Site,
+        *,
+        point_maps: dict[str, str] | None = None,
+        unit_ids: dict[str, int] | None = None,
+        watchdog_s: float = 10.0,
+        legacy: bool = False,
+    ) -> None:
+        self.site = site
+        self.watchdog_s = watchdog_s
+        self.endpoint_config: Any = None  # the EndpointConfig it was built from, if any
+        self.snapshot: Snapshot = site.snapshot()
+        self.pending: list[Pending] = []
+        self.on_tick: list[Callable[[Gateway], None]] = []
+        self.writes_accepted = 0
+        self.writes_rejected = 0
+        self.write_log: list[tuple[float, str, str, Any, str]] = []  # t, device, point, value, status
+        # t, device, twin input ("pcs[0].p_set_kw"), value, why (a register write, a reversion ...)
+        self.input_log: list[tuple[float, str, str, float, str]] = []
+        self._boundary = -1  # the tick whose boundary writes were applied last
+        self.groups: dict[str, KindGroup] = {}
+        self.plans: dict[str, EncodePlan] = {}  # the per-tick encode of each kind
+        self.registers_changed = 0  # registers whose words changed in the encodes so far
+        self.devices: list[Device] = []
+        super().__init__()  # the observation faults: none
+        maps = dict(point_maps or {})
+        problems: list[Problem] = []
+        for kind, cls in BEHAVIOURS.items():
+            behaviour = cls(site, watchdog_s=watchdog_s)
+            if behaviour.n == 0:
+                continue
+            default = f"{kind}_legacy" if legacy and kind == "bess" else kind
+            pm = load_point_map(maps.get(kind, default))
+            if pm.kind != kind:
+                problems.append(
+                    pm.problem(("kind",), f"kind {pm.kind!r}, but it is used for {kind!r} devices")
+                )
+                continue
+            try:
+                self.groups[kind] = compile_group(pm, behaviour)
+            except ConfigError as exc:
+                problems += exc.problems
+        if problems:
+            raise ConfigError(problems)
+        ids = dict(unit_ids or {})
+        for kind, grp in self.groups.items():
+            base = ids.get(kind, grp.behaviour.unit_base)
+            for i in range(grp.n):
+                self.devices.append(
+                    Device(
+                        name=grp.behaviour.instance_name(i),
+                        area=grp.behaviour.area,
+                        kind=kind,
+                        index=i,
+                        unit_id=base + i,
+                        point_map=grp.point_map,
+                        group=grp,
+                    )
+                )
+        used: dict[int, str] = {}
+        for d in self.devices:
+            if d.unit_id in used:
+                raise ConfigError(
+                    [
+                        Problem(
+                            "<site>",
+                            None,
+                            "unit ids",
+                            f"{d.name} and {used[d.unit_id]} share unit id {d.unit_id}",
+                        )
+                    ]
+                )
+            used[d.unit_id] = d.name
+        self.by_unit = {d.unit_id: d for d in self.devices}
+        self.by_name = {d.name: d for d in self.devices}
+        for grp in self.groups.values():  # the registers' power-on state, once
+            grp.behaviour.start(grp.controls)
+            self._collect_pushed(grp, self.snapshot.t)
+        self._encode_all(first=True)
+
+    @classmethod
+    def from_config(cls, site: Site, endpoints: Any) -> Gateway:
+        """A gateway as a site file's ``endpoints:`` section describes it."""
+        gw = cls(
+            site,
+            point_maps=endpoints.point_maps,
+            unit_ids=endpoints.unit_ids,
+            watchdog_s=endpoints.watchdog_s,
+            legacy=endpoints.personality == "legacy",
+        )
+        gw.endpoint_config = endpoints  # the servers' limits and identity (hil.protocols.modbus.endpoint)
+        return gw
+
+    # -- per tick -------------------------------------------------------------------------
+    def step(self, n: int = 1) -> Snapshot:
+        """``n`` ticks of :meth:`apply_writes` then :meth:`advance` (no scenario in between)."""
+        for _ in range(n):
+            self.apply_writes()
+            self.advance()
+        return self.snapshot
+
+    def apply_writes(self) -> None:
+        """The tick boundary's writes: every write queued since the last boundary, in the order
+        received, goes to its registers; then each device pushes the twin inputs of the units
+        written (or whose reversion or watchdog fires now) and nothing else.
+
+        The runner calls this before the scenario's actions due at the same boundary, so a
+        scenario ``set:`` wins a tie with an EMS write (``docs/design-decisions.md``). Called
+        again before :meth:`advance`, it applies what was queued since, without advancing the
+        reversion timers a second time."""
+        first = self._boundary != self.site.tick
+        self._boundary = self.site.tick
+        self._apply_pending(self.site.dt if first else 0.0)
+
+    def advance(self) -> Snapshot:
+        """Step the twin one tick (applying the boundary's writes first if nobody did), re-encode
+        every device and run the :attr:`on_tick` callbacks."""
+        if self._boundary != self.site.tick:
+            self.apply_writes()
+        self.snapshot = self.site.step(1)
+        self._encode_all()
+        for cb in self.on_tick:
+            cb(self)
+        return self.snapshot
+
+    def _collect_pushed(self, grp: KindGroup, t: float) -> None:
+        """Move what a behaviour pushed to the twin into :attr:`input_log`."""
+        beh = grp.behaviour
+        for unit, name, value, why in beh.pushed:
+            if len(self.input_log) < 100_000:
+                self.input_log.append((t, beh.instance_name(unit), name, value, why))
+        beh.pushed.clear()
+
+    def _apply_pending(self, dt: float) -> None:
+        written: dict[str, dict[str, np.ndarray]] = {}
+        for kind, i, path, exp, value in self.pending:
+            grp = self.groups[kind]
+            grp.controls[path][i, exp] = value
+            w = written.setdefault(kind, {})
+            if path not in w:
+                w[path] = np.zeros(grp.n, dtype=bool)
+            w[path][i] = True
+        self.pending.clear()
+        t = self.snapshot.t
+        for kind, grp in self.groups.items():
+            grp.behaviour.apply(grp.controls, written.get(kind, {}), t=t, dt=dt)
+            self._collect_pushed(grp, t)
+
+    def _encode_all(self, *, first: bool = False) -> None:
+        """Encode every device's registers from this tick's snapshot (``first``: plan the
+        encode, and the strings, which do not change after)."""
+        snap = self.snapshot
+        for kind, grp in self.groups.items():
+            beh = grp.behaviour
+            derived = beh.derive(snap, grp.controls, dt=0.0 if first else self.site.dt)
+            if first:
+                self.plans[kind] = plan = EncodePlan.build(grp)
+                plan.classify(snap, derived)
+                for b, insts in grp.dynamic:
+                    t = insts[0].pdef.type
+                    if t == "string":
+                        texts = beh.resolve(str(b.source), snap, derived)
+                        for p in insts:
+                            for i in range(grp.n):
+                                grp.image[i, p.offset : p.offset + p.words] = encode_value(
+                                    texts[i], t, p.pdef.size
+                                )
+            self.registers_changed += self.plans[kind].encode(snap, derived)
+        if self._overrides or self._frozen:
+            self._serve_faults()
+
+    # -- reads ----------------------------------------------------------------------------
+    def read_registers(self, device: Device, address: int, count: int) -> list[int] | None:
+        """Registers ``address`` .. ``address+count-1`` (0-based PDU); None if any is unmapped."""
+        off = address - BASE_ADDRESS
+        if off < 0 or count < 1 or off + count > device.group.n_regs:
+            return None
+        return device.regs[off : off + count].tolist()
+
+    # -- writes ---------------------------------------------------------------------------
+    def write_registers(self, device: Device, address: int, values: list[int]) -> WriteStatus:
+        """Validate a register write (FC06/FC16); if every point in it is good, hold and queue it."""
+        grp = device.group
+        off = address - BASE_ADDRESS
+        n = len(values)
+        if off < 0 or n < 1 or off + n > grp.n_regs:
+            return self._log(device, f"@{address}", values, WriteStatus.NO_SUCH_POINT)
+        cols = grp.owner[off : off + n]
+        if (cols < 0).any():
+            return self._log(device, f"@{address}", values, WriteStatus.NOT_WRITABLE)
+        accepted: list[tuple[PointInstance, float]] = []
+        k = 0
+        while k < n:
+            p = grp.points[int(cols[k])]
+            if p.offset != off + k or k + p.words > n:  # partial write of a multi-register point
+                return self._log(device, p.key, values, WriteStatus.NOT_WRITABLE)
+            regs = values[k : k + p.words]
+            status, value = self._check(device, p, decode_words(tuple(regs), p.pdef.type, device.sf_of(p)))
+            if status is not WriteStatus.OK:
+                return self._log(device, p.key, values, status)
+            accepted.append((p, float(value)))
+            k += p.words
+        for p, value in accepted:
+            self._hold(device, p, value)
+            self._log(device, p.key, value, WriteStatus.OK)
+        return WriteStatus.OK
+
+    def write_value(self, device: Device, key: str, value: Any) -> WriteStatus:
+        """Write one point by key in engineering units (OPC UA, in-process controllers)."""
+        p = device.group.by_key.get(key)
+        if p is None:
+            return self._log(device, key, value, WriteStatus.NO_SUCH_POINT)
+        if (isinstance(value, bool) or not isinstance(value, (int, float))) and p.writable:
+            return self._log(device, key, value, WriteStatus.TYPE_MISMATCH)
+        status, v = self._check(device, p, value)
+        if status is not WriteStatus.OK:
+            return self._log(device, key, value, status)
+        # quantise as the register would
+        sf = device.sf_of(p)
+        words = encode_value(v, p.pdef.type, p.pdef.size, sf)
+        q = decode_words(tuple(words), p.pdef.type, sf)
+        self._hold(device, p, float(q), words)  # type: ignore[arg-type]
+        return self._log(device, key, value, WriteStatus.OK)
+
+    def _check(self, device: Device, p: PointInstance, value: Any) -> tuple[WriteStatus, float]:
+        if not p.writable:
+            return WriteStatus.NOT_WRITABLE, 0.0
+        if device.local and p.pdef.name not in ("CtrlHb", "ControllerHb"):
+            return WriteStatus.LOCAL_CONTROL, 0.0
+        if value is None or not isinstance(value, (int, float)) or isinstance(value, bool):
+            return WriteStatus.OUT_OF_RANGE if value is None else WriteStatus.TYPE_MISMATCH, 0.0
+        try:
+            v = float(value)
+        except OverflowError:  # an int past 1e308 (an in-process controller's bug)
+            return WriteStatus.OUT_OF_RANGE, 0.0
+        if not math.isfinite(v):
+            return WriteStatus.OUT_OF_RANGE, 0.0
+        pdef = p.pdef
+        is_enum = bool(pdef.symbols) and pdef.type.startswith("enum")
+        if is_enum and (int(v) != v or int(v) not in pdef.symbols.values()):
+            return WriteStatus.OUT_OF_RANGE, 0.0
+        lo, hi = device.group.ranges[p.path]
+        tl, th = usable_range(pdef.type)
+        sf = device.sf_of(p)
+        if not (lo[device.index] - 1e-9 <= v <= hi[device.index] + 1e-9):
+            return WriteStatus.OUT_OF_RANGE, 0.0
+        if not (tl * 10.0**sf <= v <= th * 10.0**sf):
+            return WriteStatus.OUT_OF_RANGE, 0.0
+        return WriteStatus.OK, v
+
+    def _hold(self, device: Device, p: PointInstance, value: float, words: list[int] | None = None) -> None:
+        """Hold ``value`` in the point's control and its register words (``words``: already
+        encoded by the caller, which quantised ``value`` through them)."""
+        grp = device.group
+        grp.controls[p.path][device.index, p.exp] = value
+        if words is None:
+            words = encode_value(value, p.pdef.type, p.pdef.size, device.sf_of(p))
+        grp.image[device.index, p.offset : p.offset + p.words] = words
+        if self._overrides or self._frozen:  # the readback is faulted like any other value
+            self._refault(device, p)
+        self.pending.append((grp.kind, device.index, p.path, p.exp, value))
+
+    def _log(self, device: Device, point: str, value: Any, status: WriteStatus) -> WriteStatus:
+        if status is WriteStatus.OK:
+            self.writes_accepted += 1
+        else:
+            self.writes_rejected += 1
+        if len(self.write_log) < 100_000:
+            self.write_log.append((self.snapshot.t, device.name, point, value, status.value))
+        return status
+
+    # -- commands and local control -------------------------------------------------------
+    def command(self, device: Device, name: str) -> WriteStatus:
+        """Run a device command (``start``, ``stop``, ``alarm_reset``) through the write path."""
+        spec = device.group.behaviour.commands.get(name)
+        if spec is None:
+            return WriteStatus.NO_SUCH_POINT
+        key, value = spec
+        return self.write_value(device, key, value)
+
+    def set_local(self, device: Device, local: bool) -> None:
+        """Switch a device between remote (EMS) and local (front-panel) control."""
+        device.local = bool(local)
+        device.group.behaviour.local[device.index] = bool(local)
+        self._encode_all(first=True)
+
+    def iter_points(self) -> Iterator[tuple[Device, PointInstance]]:
+        for d in self.devices:
+            for p in d.points:
+                yield d, p

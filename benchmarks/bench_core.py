@@ -31,7 +31,7 @@ import time
 from pathlib import Path
 
 from hil.config import load_site
-from hil.run.trace import TraceWriter
+from hil.trace.store import TraceWriter
 from twin import Site
 
 YEAR_S = 365 * 86400.0

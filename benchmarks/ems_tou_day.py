@@ -29,13 +29,13 @@ from typing import Any
 
 import numpy as np
 
-from hil.ems.bench import run_paced_with_ems
 from hil.ems.check import demand_windows, trace_bill
 from hil.ems.profile import load_profile
 from hil.ems.session import ModbusSession
+from hil.run.ems_bench import run_paced_with_ems
 from hil.run.runner import prepare_run
-from hil.run.trace import read_trace
 from hil.tariff import load_tariff
+from hil.trace.store import read_trace
 
 SCENARIO = """\
 scenario: ems_tou_day_bench

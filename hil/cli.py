@@ -169,7 +169,7 @@ def demo(
     _print_summary(summary)
     if summary.bill is not None and tariff is not None:
         # imported here, not at the top: only this command needs it (keeps `hil --help` quick)
-        from hil.trace_bill import bill_table
+        from hil.trace.bill import bill_table
 
         Console().print(bill_table(summary.bill, tariff.tariff_id))
 

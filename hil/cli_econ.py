@@ -1,6 +1,6 @@
 """The money commands of ``hil``: ``hil bill`` (a load under a tariff) and ``hil roi`` (a study).
 
-Registered on the ``hil`` group by :mod:`hil.cli`; their bodies live in :mod:`hil.trace_bill`,
+Registered on the ``hil`` group by :mod:`hil.cli`; their bodies live in :mod:`hil.trace.bill`,
 :mod:`hil.load_file` and :mod:`hil.cli_roi`.
 """
 
@@ -70,7 +70,7 @@ def bill(
 
     from hil.load_file import read_load
     from hil.tariff import load_tariff
-    from hil.trace_bill import bill_markdown, bill_table, bill_trace
+    from hil.trace.bill import bill_markdown, bill_table, bill_trace
 
     if (trace_dir is None) == (load is None):
         err.print("[red]error:[/] give the load once: a run folder, or --load RUN_DIR|FILE", markup=True)

@@ -12,7 +12,7 @@ import errno
 import os
 from pathlib import Path
 
-from hil.run.trace_disk import DiskBudget
+from hil.trace.disk import DiskBudget
 
 from .errors import OutputError
 

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from hil.run.runner import AsFastAsPossible, prepare_run, run_scenario
-from hil.run.trace import read_trace
+from hil.trace.store import read_trace
 from twin.econ.storage import DispatchResult, StorageSpec
 
 from .scenario import parse_scenario

@@ -8,10 +8,9 @@ from pathlib import Path
 
 import numpy as np
 
-from hil.run.trace import read_trace, read_trace_schema
+from hil.trace.bill import IMPORT_COLUMN, LOCAL_TIME_COLUMN, bill_trace
+from hil.trace.store import read_trace, read_trace_schema
 from twin.econ import Bill, Tariff, compute_bill
-
-from ..trace_bill import IMPORT_COLUMN, LOCAL_TIME_COLUMN, bill_trace
 
 __all__ = ["DemandWindows", "demand_windows", "energy_cost", "trace_bill"]
 

@@ -1,7 +1,7 @@
 """What a reader looks at after a run, built only from the files in the run folder.
 
 :func:`build_report` reads ``results.json`` (written by the runner at the end),
-``trace.parquet`` and ``events.parquet`` (see :mod:`hil.run.trace`) and writes:
+``trace.parquet`` and ``events.parquet`` (see :mod:`hil.trace.store`) and writes:
 
 * ``junit.xml`` — one test case per expectation, for CI (pytest, Jenkins and GitLab read it);
 * ``report.html`` — one self-contained page (inline CSS, PNGs as data URIs, no script), so it

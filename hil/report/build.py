@@ -11,7 +11,7 @@ import pyarrow.compute as pc
 from rich.table import Table
 from rich.text import Text
 
-from hil.run.trace import read_trace
+from hil.trace.store import read_trace
 
 from .._render import num as _num
 

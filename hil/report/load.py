@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from hil.run.trace import read_events, read_trace_schema, trace_meta
+from hil.trace.store import read_events, read_trace_schema, trace_meta
 
 from .._render import num as _num
 

@@ -13,7 +13,7 @@ import pyarrow.compute as pc
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 
-from hil.run.trace import read_trace
+from hil.trace.store import read_trace
 from twin.signals import parse_name
 
 from .._render import new_figure as _new_figure

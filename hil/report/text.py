@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from hil.run.trace_full import TRACE_FULL_FILE
+from hil.trace.full import TRACE_FULL_FILE
 
 from .._render import num as _num
 

@@ -23,7 +23,7 @@ from hil.scenario import Event, Expectation, Scenario, alarm_table, split_name, 
 
 if TYPE_CHECKING:
     from hil.faults import Bench
-    from hil.run.trace import TraceWriter
+    from hil.trace.store import TraceWriter
     from hil.wire.gateway import Device
     from twin.site import Site, Snapshot
 

@@ -39,10 +39,10 @@ from hil.protocols.opcua.endpoint import OpcUaEndpoint
 from hil.report import build_report
 from hil.run.pacing import AsFastAsPossible, Lateness, Manual, OverrunError, Pacer, RealTime, SimTimeoutError
 from hil.run.play import Play
-from hil.run.trace import TraceWriter
 from hil.scenario import ScenarioError, load_scenario
 from hil.tariff import load_tariff
-from hil.trace_bill import run_bill, site_storage
+from hil.trace.bill import run_bill, site_storage
+from hil.trace.store import TraceWriter
 from hil.wire.gateway import Gateway
 from twin import Site
 from twin.errors import SolverError
@@ -95,7 +95,7 @@ class Runner:
         self.on_tick: list[Callable[[Runner], None]] = []
         self.controller = controller  # an in-process controller (hil.ems), or None
         self.play = play  # a hil.run.play.Play, or None
-        self.trace = trace  # a hil.run.trace.TraceWriter, or None
+        self.trace = trace  # a hil.trace.store.TraceWriter, or None
         self.rebased_s = 0.0  # wall time dropped by the "rebase" overrun policy
         self.sim_timeout_s: float | None = None  # raise SimTimeoutError past this much simulated time
         self._writes_seen = 0

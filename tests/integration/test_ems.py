@@ -20,12 +20,12 @@ from typing import Any
 import numpy as np
 import pytest
 
-from hil.ems.bench import run_paced_with_ems
 from hil.ems.check import demand_windows, energy_cost
 from hil.ems.session import ModbusSession
+from hil.run.ems_bench import run_paced_with_ems
 from hil.run.runner import prepare_run
-from hil.run.trace import read_events, read_trace
 from hil.tariff import load_tariff
+from hil.trace.store import read_events, read_trace
 
 START = "2026-06-21T16:44"
 TARGET_KW = 9500.0

@@ -8,7 +8,7 @@ import math
 from pathlib import Path
 
 from hil import AsFastAsPossible, Runner, run_scenario
-from hil.run.trace import EVENT_KINDS, read_events
+from hil.trace.store import EVENT_KINDS, read_events
 from twin.transitions import TRANSITION_KINDS
 
 

@@ -14,7 +14,7 @@ import pytest
 from click.testing import CliRunner
 
 from hil.cli import main
-from hil.run.trace import read_events, read_trace
+from hil.trace.store import read_events, read_trace
 
 ROOT = Path(__file__).resolve().parents[2]
 HIL = [sys.executable, "-m", "hil.cli"]

@@ -2,7 +2,7 @@
 
 Both go through ``hil run`` in-process (Click's runner, ``--fast``, the 3-minute lab_rack
 scenario ``pcs_trip_recovery``). The disk fills through the ``HIL_TEST_DISK_BYTES`` seam
-(:mod:`hil.run.trace_disk`); the solver fails by a NaN put into the battery state at a chosen
+(:mod:`hil.trace.disk`); the solver fails by a NaN put into the battery state at a chosen
 simulated time, which the twin's finiteness check turns into a
 :class:`twin.errors.SolverError`. Signals (SIGKILL, SIGTERM, Ctrl-C) are in
 ``tests/scenarios/test_cli_run.py``.
@@ -22,8 +22,8 @@ from click.testing import CliRunner
 from hil import cli
 from hil.cli_os import EXIT_OS
 from hil.config import load_site
-from hil.run.trace import FIRST_FLUSH_BYTES, TraceWriter, read_events, read_trace
-from hil.run.trace_disk import ENV
+from hil.trace.disk import ENV
+from hil.trace.store import FIRST_FLUSH_BYTES, TraceWriter, read_events, read_trace
 from twin.site import Site
 
 SCENARIO = "pcs_trip_recovery"  # lab_rack, 3 min

@@ -15,7 +15,7 @@ from rich.console import Console
 
 from hil.config import load_site
 from hil.report import _envelope, build_report, print_summary
-from hil.run.trace import TraceWriter
+from hil.trace.store import TraceWriter
 
 PNG = b"\x89PNG\r\n\x1a\n"
 

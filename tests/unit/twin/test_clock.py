@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 from hil.config import load_site
-from hil.run.trace import LOCAL_TIME, TraceWriter, read_trace, trace_meta
 from hil.scenario import ScenarioError, load_scenario
+from hil.trace.store import LOCAL_TIME, TraceWriter, read_trace, trace_meta
 from twin.clock import Clock
 from twin.errors import ParameterError
 from twin.models.pv import Pv, PvParams

@@ -78,7 +78,7 @@ def test_its_draw_is_part_of_the_bus_load_and_the_energy_balance() -> None:
 
 
 def test_its_signals_reach_the_trace(tmp_path: Path) -> None:
-    from hil.run.trace import TraceWriter, read_trace, read_trace_schema
+    from hil.trace.store import TraceWriter, read_trace, read_trace_schema
 
     site = Site(devices=[Chiller()])
     with TraceWriter(tmp_path) as w:

@@ -120,7 +120,7 @@ def test_the_signal_reference_is_generated_from_the_declarations() -> None:
 
 
 def test_the_trace_schema_carries_the_declared_units(tmp_path: Path) -> None:
-    from hil.run.trace import LOCAL_TIME, TraceWriter, read_trace_schema
+    from hil.trace.store import LOCAL_TIME, TraceWriter, read_trace_schema
 
     site = Site()
     with TraceWriter(tmp_path) as w:

@@ -29,7 +29,7 @@ import yaml
 
 from hil.config import load_site
 from hil.run.runner import AsFastAsPossible, Runner, prepare_run, run_scenario
-from hil.run.trace import read_events, read_trace
+from hil.trace.store import read_events, read_trace
 from hil.wire.gateway import Device, Gateway, WriteStatus
 from hil.wire.sunspec import BASE_ADDRESS, encode_value
 from twin.models.bms import Contactor

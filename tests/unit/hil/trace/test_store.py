@@ -16,7 +16,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from hil.config import load_site
-from hil.run.trace import TraceWriter, _DualSink, read_events, read_trace, read_trace_schema, trace_meta
+from hil.trace.store import TraceWriter, _DualSink, read_events, read_trace, read_trace_schema, trace_meta
 from twin.site import Snapshot
 
 ROOT = Path(__file__).resolve().parents[4]
@@ -198,7 +198,7 @@ KILLED_CHILD = r"""
 import sys, time
 from pathlib import Path
 from hil.config import load_site
-from hil.run.trace import TraceWriter
+from hil.trace.store import TraceWriter
 
 out = Path(sys.argv[1])
 site = load_site("lab_rack")

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from hil.config import load_site
-from hil.run.trace import TraceWriter, read_trace
-from hil.run.trace_full import read_trace_full
+from hil.trace.full import read_trace_full
+from hil.trace.store import TraceWriter, read_trace
 
 
 def _run(

@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 from rich.table import Table
 
-from hil.run.trace import read_trace, read_trace_schema
+from hil.trace.store import read_trace, read_trace_schema
 from twin.econ import Bill, Tariff, compute_bill
 from twin.econ.optimum import optimal_dispatch
 from twin.econ.storage import StorageSpec

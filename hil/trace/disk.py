@@ -1,6 +1,6 @@
 """A test seam: a disk that fills up after a given number of bytes of trace.
 
-``HIL_TEST_DISK_BYTES=N`` in the environment makes every :class:`hil.run.trace.TraceWriter`
+``HIL_TEST_DISK_BYTES=N`` in the environment makes every :class:`hil.trace.store.TraceWriter`
 created afterwards raise ``OSError(ENOSPC)``, naming the file, once its two sinks (trace and
 events, stream and Parquet) have been handed N bytes of record batches (Arrow's in-memory
 size, before compression: a deterministic stand-in for the bytes on disk). The write that

@@ -13,9 +13,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from hil.ems.session import ModbusSession, run_over_modbus
 from hil.run.runner import RealTime, Runner, run_scenario
-
-from .session import ModbusSession, run_over_modbus
 
 __all__ = ["run_paced_with_ems"]
 

@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 
 from hil.run.runner import prepare_run, run_scenario
-from hil.run.trace import read_trace
 from hil.scenario import ScenarioError
 from hil.tariff import load_tariff
+from hil.trace.store import read_trace
 
 SCENARIO = """\
 scenario: tou_bill
@@ -113,7 +113,7 @@ def test_the_optimum_is_solved_on_minute_means_that_keep_every_kwh() -> None:
     """A run's optimum is solved on 1-min means (a day at 100 ms would be a 4-million-variable
     LP: the first full-day benchmark spent hours in HiGHS): the means keep each month's energy
     exactly and never straddle a month boundary, and a coarse trace passes through as it is."""
-    from hil.trace_bill import bucket_means
+    from hil.trace.bill import bucket_means
 
     rng = np.random.default_rng(3)
     ts = np.datetime64("2026-06-30T23:58:00.000") + np.arange(3000) * np.timedelta64(100, "ms")

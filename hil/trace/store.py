@@ -98,13 +98,13 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pyarrow as pa
 
-from hil.run.trace_disk import DiskBudget
-from hil.run.trace_full import FullTrace
-from hil.run.trace_sink import META_KEY, WRITER_KEY, fill_row, read_schema, schema_meta, snapshot_columns
-from hil.run.trace_sink import DualSink as _DualSink
-from hil.run.trace_sink import partial_path as _partial_path
-from hil.run.trace_sink import read_table as _read
-from hil.run.trace_sink import stream_path as _stream_path
+from hil.trace.disk import DiskBudget
+from hil.trace.full import FullTrace
+from hil.trace.sink import META_KEY, WRITER_KEY, fill_row, read_schema, schema_meta, snapshot_columns
+from hil.trace.sink import DualSink as _DualSink
+from hil.trace.sink import partial_path as _partial_path
+from hil.trace.sink import read_table as _read
+from hil.trace.sink import stream_path as _stream_path
 from twin.transitions import TRANSITION_KINDS
 
 if TYPE_CHECKING:
@@ -201,7 +201,7 @@ class TraceWriter:
         self.flush_every_s = float(flush_every_s)
         self.meta: dict[str, Any] = dict(meta or {})
         self._signals = list(dict.fromkeys(signals)) if signals is not None else None
-        # with a long-run trace (hil.run.trace_full), this one keeps the single-valued signals
+        # with a long-run trace (hil.trace.full), this one keeps the single-valued signals
         self._scalars_only = full_every_ticks is not None and signals is None
         self._meta_json = json.dumps(self.meta, default=str).encode()
         # a previous run's files must not pass for this run's if it dies before its first row
@@ -232,7 +232,7 @@ class TraceWriter:
         # before the first row group, the stream is flushed at FIRST_FLUSH_BYTES of rows and
         # then at twice as many each time, so the first rows reach the disk early and small
         self._early = self.row_group_rows
-        self._budget = DiskBudget.from_env()  # the ENOSPC test seam (hil.run.trace_disk)
+        self._budget = DiskBudget.from_env()  # the ENOSPC test seam (hil.trace.disk)
         self._streamed = 0  # buffered rows already in the stream
 
         # events: small, kept as lists

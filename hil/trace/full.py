@@ -26,8 +26,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pyarrow as pa
 
-from hil.run.trace_disk import DiskBudget
-from hil.run.trace_sink import (
+from hil.trace.disk import DiskBudget
+from hil.trace.sink import (
     META_KEY,
     WRITER_KEY,
     DualSink,

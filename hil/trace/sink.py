@@ -4,7 +4,7 @@
 renamed to ``x.parquet`` at close) and, as rows arrive, as an LZ4-compressed IPC stream
 (``x.arrows``) that a killed process leaves readable; :func:`read_table` reads the
 Parquet file, or recovers every complete batch of the stream. Used by the trace, the
-event log (:mod:`hil.run.trace`) and the long-run trace (:mod:`hil.run.trace_full`).
+event log (:mod:`hil.trace.store`) and the long-run trace (:mod:`hil.trace.full`).
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from hil.run.trace_disk import DiskBudget
+from hil.trace.disk import DiskBudget
 
 if TYPE_CHECKING:
     from twin.snapshot import Snapshot
@@ -37,7 +37,7 @@ __all__ = [
     "stream_path",
 ]
 
-log = logging.getLogger("hil.run.trace")
+log = logging.getLogger("hil.trace.store")
 
 _STREAM_SUFFIX = ".arrows"
 _PARTIAL_SUFFIX = ".partial"

@@ -220,7 +220,7 @@ def _run(site: Site, k: int) -> int:
     cab = np.zeros((5, n))
     cap_ah = bat.capacity_ah
     assert bat._kt is not None  # _eligible
-    bat_const = (cap_ah, bat.r_scale, bat.t_coolant, bat._thermal_flat[dt], bat._kscale)
+    bat_const = (cap_ah, bat.r_scale, bat.t_coolant, bat._thermal_flat[dt], bat._kscale, bat._ocv_k)
     bp = bms.params
     n_par = site.params.battery.n_parallel
     q_pack = cap_ah.sum(axis=1) / cap_ah.shape[1] * n_par

@@ -318,7 +318,7 @@ def run(
     """Run up to ``n_ticks`` quiet grid-connected ticks; returns how many were committed."""
     vs, thev_r, thev_x, s_sc, f_grid, f0 = grid[0], grid[1], grid[2], grid[3], grid[4], grid[5]
     base_now, tau_cool, tan_phi, hold, e_cool = fac[0], fac[1], fac[2], fac[3], fac[4]
-    cap_ah, r_scale, t_cool, thermal, kscale = bat_const
+    cap_ah, r_scale, t_cool, thermal, kscale, ocv_k = bat_const
     (
         q_pack, drift_rate, gain, bias, rest_c, rest_time_s, v_end, f_cont, f_ground, f_other,
         kprm, kdis0, kdis1, kbits, trip_mask, disconnect,
@@ -442,10 +442,10 @@ def run(
             p_dc_w[c] = n_pdc[c] * 1000.0
         step_power(
             tb, p_dc_w, closed, dt, i_pack, soc, v_rc, tc, tj, cap_ah, r_scale, t_cool, thermal, kscale,
-            (new_soc, new_vrc, new_tc, new_tj, new_heat), new_cab,
+            (new_soc, new_vrc, new_tc, new_tj, new_heat), new_cab, ocv_k,
         )  # fmt: skip
         # end_current (twin.integrate): the current at the end of the tick
-        pack_instant(tb, new_cab[0], new_soc, new_vrc, new_tc, r_scale, kscale, pe)
+        pack_instant(tb, new_cab[0], new_soc, new_vrc, new_tc, r_scale, kscale, pe, ocv_k)
         finite = _end_current(f_pac, c_state, c_hot, fin_prm, closed, pe, new_soc, new_tc, i_now)
         if not finite:  # the per-tick path raises SolverError and restores
             return k
@@ -481,5 +481,5 @@ def run(
         rec_tc[k] = tc
         rec_i[k] = i_pack
         # the outputs the next tick's BMS reads (Battery.outputs_now)
-        outputs_now(tb, i_pack, soc, v_rc, tc, r_scale, cap_ah, heat, kscale, out)
+        outputs_now(tb, i_pack, soc, v_rc, tc, r_scale, cap_ah, heat, kscale, out, ocv_k)
     return n_ticks

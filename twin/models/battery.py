@@ -165,6 +165,9 @@ class Battery:
                 self.kernel = kernel = "numpy"
         if kernel == "compiled":
             self._kt = tuple(cell_tables(self.cell, self._ocv_cum))
+            # each cell's OCV segment at its last lookup: the kernels walk from it (a tick moves
+            # SoC by far less than a segment) instead of bisecting the table; same segment found
+            self._ocv_k = np.zeros(self.shape, dtype=np.int64)
             self._kscale = np.array(
                 [
                     float(params.n_parallel),
@@ -199,7 +202,8 @@ class Battery:
             from twin.models import battery_kernel as bk
 
             out = np.empty(s.shape[0])
-            bk.stored_energy(self._kt, np.ascontiguousarray(s), self.capacity_ah, self._kscale, out)
+            hint = self._ocv_k if s.shape == self._ocv_k.shape else np.zeros(s.shape, dtype=np.int64)
+            bk.stored_energy(self._kt, np.ascontiguousarray(s), self.capacity_ah, self._kscale, out, hint)
             return out
         idx = np.clip(np.searchsorted(self._ocv_x, s, side="right") - 1, 0, self._ocv_x.size - 2)
         ocv_lo = self.cell.ocv_grid.y[idx]
@@ -309,6 +313,7 @@ class Battery:
             self._kscale,
             (new.soc, new.v_rc, new.t_cell_degc, new.t_jig_degc, heat),
             cab,
+            self._ocv_k,
         )
         self.state = new
         self.i_pack = cab[0].copy()
@@ -362,7 +367,15 @@ class Battery:
 
             out = np.empty((2, self.shape[0]))
             bk.pack_instant(
-                self._kt, i_lookup, state.soc, state.v_rc, state.t_cell_degc, self.r_scale, self._kscale, out
+                self._kt,
+                i_lookup,
+                state.soc,
+                state.v_rc,
+                state.t_cell_degc,
+                self.r_scale,
+                self._kscale,
+                out,
+                self._ocv_k,
             )
             return out[0], out[1]
         n_p = self.params.n_parallel
@@ -407,6 +420,7 @@ class Battery:
                 self.last_heat_w,
                 self._kscale,
                 o,
+                self._ocv_k,
             )
             return {
                 "soc_pct": o[0],

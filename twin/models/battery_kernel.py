@@ -60,22 +60,6 @@ KernelTables = tuple  # a CellTables as a plain tuple: numba types plain tuples 
 """The kernels index it by position, in the order of :class:`CellTables`' fields."""
 
 
-RcTables = tuple[
-    "FloatArray",
-    "FloatArray",
-    "FloatArray",
-    "FloatArray",
-    "NDArray[np.intp]",
-    "NDArray[np.intp]",
-    "NDArray[np.intp]",
-    "FloatArray",
-    "FloatArray",
-    "FloatArray",
-    "FloatArray",
-]
-"""The first 11 of :class:`CellTables`: what an R/C lookup reads."""
-
-
 def cell_tables(model: CellModel, ocv_cum: FloatArray) -> CellTables:
     """Flatten a cell model's lookups for the kernel (pass ``tuple(...)`` of it to a kernel)."""
     offs = [(0, 0, 0, 0)]
@@ -184,7 +168,7 @@ def _dudt(dconst: float, d0: FloatArray, d1: FloatArray, dv: FloatArray, ocv: fl
 
 
 @njit(cache=True, inline="always")
-def _rc(
+def _rc_row(
     const: FloatArray,
     ea: FloatArray,
     tref_k: FloatArray,
@@ -196,47 +180,53 @@ def _rc(
     axes_i: FloatArray,
     axes_s: FloatArray,
     values: FloatArray,
-    t_degc: float,
+    t_row: FloatArray,
     i_a: float,
-    soc: float,
+    soc_row: FloatArray,
     out: FloatArray,
 ) -> None:
-    """R0, R_1..R_n, C_1..C_n of one cell into ``out`` (unscaled), as ``CellModel.rc_values``."""
-    t_k = t_degc + KELVIN
-    f_ea = -1.0
-    f_tref = -1.0
-    f = 1.0
-    for q in range(const.size):
-        v = const[q]
-        if ea[q] > 0:
-            if ea[q] != f_ea or tref_k[q] != f_tref:  # quantities share one law: one exp
-                f_ea, f_tref = ea[q], tref_k[q]
-                f = math.exp(f_ea / GAS_CONSTANT * (1.0 / t_k - 1.0 / f_tref))
-            v *= f
-        out[q] = v
-    pos = 0
-    for g in range(g_nout.size):
-        ot, oi, os_, ov = g_off[g, 0], g_off[g, 1], g_off[g, 2], g_off[g, 3]
-        nt = g_off[g + 1, 0] - ot
-        ni = g_off[g + 1, 1] - oi
-        ns = g_off[g + 1, 2] - os_
-        no = g_nout[g]
-        kt, wt = _seg(axes_t, ot, nt, t_degc)
-        ki, wi = _seg(axes_i, oi, ni, i_a)
-        ks, ws = _seg(axes_s, os_, ns, soc)
-        for o in range(no):
-            acc = 0.0
-            for c in range(8):  # corner bits: axis 0 = bit 0, as GridND
-                bt, bi, bs = c & 1, (c >> 1) & 1, (c >> 2) & 1
-                w = (wt if bt else 1.0 - wt) * (wi if bi else 1.0 - wi) * (ws if bs else 1.0 - ws)
-                flat = ((kt + bt) * ni + (ki + bi)) * ns + (ks + bs)
-                acc += w * values[ov + flat * no + o]
-            out[g_tgt[pos + o]] = acc
-        pos += no
+    """R0, R_1..R_n, C_1..C_n (unscaled) of every cell of one cabinet into the rows of
+    ``out``, as ``CellModel.rc_values``, at one lookup current. One call per cabinet, not per
+    cell: each array handed to a helper costs its reference counting per call, which per cell
+    was ten times the arithmetic."""
     n_rc = tau.size
-    for j in range(n_rc):
-        if not math.isnan(tau[j]):
-            out[1 + n_rc + j] = tau[j] / out[1 + j]
+    for k in range(t_row.shape[0]):
+        t_degc = t_row[k]
+        soc = soc_row[k]
+        t_k = t_degc + KELVIN
+        f_ea = -1.0
+        f_tref = -1.0
+        f = 1.0
+        for q in range(const.size):
+            v = const[q]
+            if ea[q] > 0:
+                if ea[q] != f_ea or tref_k[q] != f_tref:  # quantities share one law: one exp
+                    f_ea, f_tref = ea[q], tref_k[q]
+                    f = math.exp(f_ea / GAS_CONSTANT * (1.0 / t_k - 1.0 / f_tref))
+                v *= f
+            out[k, q] = v
+        pos = 0
+        for g in range(g_nout.size):
+            ot, oi, os_, ov = g_off[g, 0], g_off[g, 1], g_off[g, 2], g_off[g, 3]
+            nt = g_off[g + 1, 0] - ot
+            ni = g_off[g + 1, 1] - oi
+            ns = g_off[g + 1, 2] - os_
+            no = g_nout[g]
+            kt, wt = _seg(axes_t, ot, nt, t_degc)
+            ki, wi = _seg(axes_i, oi, ni, i_a)
+            ks, ws = _seg(axes_s, os_, ns, soc)
+            for o in range(no):
+                acc = 0.0
+                for c in range(8):  # corner bits: axis 0 = bit 0, as GridND
+                    bt, bi, bs = c & 1, (c >> 1) & 1, (c >> 2) & 1
+                    w = (wt if bt else 1.0 - wt) * (wi if bi else 1.0 - wi) * (ws if bs else 1.0 - ws)
+                    flat = ((kt + bt) * ni + (ki + bi)) * ns + (ks + bs)
+                    acc += w * values[ov + flat * no + o]
+                out[k, g_tgt[pos + o]] = acc
+            pos += no
+        for j in range(n_rc):
+            if not math.isnan(tau[j]):
+                out[k, 1 + n_rc + j] = tau[j] / out[k, 1 + j]
 
 
 @njit(cache=True, inline="always")
@@ -248,26 +238,21 @@ def _current_for_power(e: float, r: float, p_w: float) -> tuple[float, float]:
 
 
 @njit(cache=True, inline="always")
-def _cell_instant(
-    rc_tables: RcTables,
-    ox: FloatArray,
-    oy: FloatArray,
-    v_rc: FloatArray,
-    c: int,
-    k: int,
-    t_degc: float,
-    i_a: float,
-    soc: float,
-    vals: FloatArray,
-) -> tuple[int, float, float]:
-    """One cell now: its OCV segment, OCV + Σ V_j, and R0 (unscaled) at lookup current ``i_a``."""
-    const, ea, tref_k, tau_g, g_off, g_nout, g_tgt, at, ai, as_, gv = rc_tables
-    _rc(const, ea, tref_k, tau_g, g_off, g_nout, g_tgt, at, ai, as_, gv, t_degc, i_a, soc, vals)
-    ko, wo = _seg(ox, 0, ox.size, soc)
-    e = _lin(oy, ko, wo)
-    for j in range(tau_g.size):
-        e += v_rc[j, c, k]
-    return ko, e, vals[0]
+def _cells_instant(
+    tb: KernelTables, v_rc: FloatArray, c: int, t_row: FloatArray, i_a: float, soc_row: FloatArray,
+    vals: FloatArray, hint: np.ndarray, e_out: FloatArray,
+) -> None:  # fmt: skip
+    """The cells of cabinet ``c`` now: R0, R_j, C_j (unscaled) into the rows of ``vals`` at
+    lookup current ``i_a``, OCV + Σ V_j into ``e_out``, each cell's OCV segment into ``hint``."""
+    const, ea, tref_k, tau_g, g_off, g_nout, g_tgt, at, ai, as_, gv, ox, oy = tb[:13]
+    _rc_row(const, ea, tref_k, tau_g, g_off, g_nout, g_tgt, at, ai, as_, gv, t_row, i_a, soc_row, vals)
+    for k in range(soc_row.shape[0]):
+        ko, wo = _hunt(ox, soc_row[k], hint[c, k])
+        hint[c, k] = ko
+        e = _lin(oy, ko, wo)
+        for j in range(tau_g.size):
+            e += v_rc[j, c, k]
+        e_out[k] = e
 
 
 # -- the kernels ----------------------------------------------------------------------------
@@ -289,6 +274,7 @@ def step_power(
     scale: FloatArray,
     out_state: tuple[FloatArray, FloatArray, FloatArray, FloatArray, FloatArray],
     out_cab: FloatArray,
+    hint: np.ndarray,
 ) -> None:
     """``Battery.step_power`` for every cabinet: the pack current for the held DC power,
     then the exact ECM step under it with self-discharge.
@@ -302,23 +288,24 @@ def step_power(
     n_rc = tau_g.size
     n_p, ss, sd_rate, sd_tref, sd_dbl = scale[0], scale[1], scale[2], scale[3], scale[4]
     soc1, vrc1, tc1, tj1, heat_o = out_state
-    vals = np.empty(const.size)
+    vals = np.empty((n_cell, const.size))
     for c in range(n_cab):
         # the pack's mean E and R over the tick, with lookups at the previous current
         il = i_lookup[c] / n_p
         e_sum = 0.0
         r_sum = 0.0
+        _rc_row(const, ea, tref_k, tau_g, g_off, g_nout, g_tgt, at, ai, as_, gv, tc[c], il, soc[c], vals)
         for k in range(n_cell):
             s = soc[c, k]
-            _rc(const, ea, tref_k, tau_g, g_off, g_nout, g_tgt, at, ai, as_, gv, tc[c, k], il, s, vals)
             r_s = rs[c, k]
-            r0 = vals[0] * r_s
-            ko, wo = _seg(ox, 0, ox.size, s)
+            r0 = vals[k, 0] * r_s
+            ko, wo = _hunt(ox, s, hint[c, k])
+            hint[c, k] = ko
             e_cell = _lin(oy, ko, wo)
             r_cell = r0
             for j in range(n_rc):
-                rj = vals[1 + j] * r_s
-                tau = rj * (vals[1 + n_rc + j] / r_s)
+                rj = vals[k, 1 + j] * r_s
+                tau = rj * (vals[k, 1 + n_rc + j] / r_s)
                 ph = tau / dt * (1.0 - math.exp(-dt / tau)) if dt > 0 else 1.0
                 e_cell += v_rc[j, c, k] * ph
                 r_cell += rj * (1.0 - ph)
@@ -335,21 +322,21 @@ def step_power(
         ic = i / n_p
         p_sd = 0.0
         p_chem = 0.0
+        _rc_row(const, ea, tref_k, tau_g, g_off, g_nout, g_tgt, at, ai, as_, gv, tc[c], ic, soc[c], vals)
         for k in range(n_cell):
             s = soc[c, k]
             t0 = tc[c, k]
             q = cap[c, k]
-            ko, wo = _seg(ox, 0, ox.size, s)
+            ko, wo = _hunt(ox, s, hint[c, k])
             ocv0 = _lin(oy, ko, wo)
             rate = sd_rate * 2.0 ** ((t0 - sd_tref) / sd_dbl) if s > 0.0 else 0.0
             p_sd += ocv0 * (rate * q * 3600.0)
-            _rc(const, ea, tref_k, tau_g, g_off, g_nout, g_tgt, at, ai, as_, gv, t0, ic, s, vals)
             r_s = rs[c, k]
-            r0 = vals[0] * r_s
+            r0 = vals[k, 0] * r_s
             vrc_mean_sum = 0.0
             for j in range(n_rc):
-                rj = vals[1 + j] * r_s
-                tau = rj * (vals[1 + n_rc + j] / r_s)
+                rj = vals[k, 1 + j] * r_s
+                tau = rj * (vals[k, 1 + n_rc + j] / r_s)
                 decay = math.exp(-dt / tau)
                 ph = tau / dt * (1.0 - decay)
                 v0 = v_rc[j, c, k]
@@ -357,6 +344,7 @@ def step_power(
                 vrc_mean_sum += v0 * ph - ic * rj * (1.0 - ph)
             s1 = s - ic * dt / (3600.0 * q)
             k1, w1 = _hunt(ox, s1, ko)
+            hint[c, k] = k1
             ocv_mean = 0.5 * (ocv0 + _lin(oy, k1, w1))
             dudt = _dudt(dc, d0, d1, dv, ocv0, t0)
             h = ic * ic * r0 - ic * vrc_mean_sum - ic * (t0 + KELVIN) * dudt
@@ -385,20 +373,21 @@ def pack_instant(
     rs: FloatArray,
     scale: FloatArray,
     out: FloatArray,
+    hint: np.ndarray,
 ) -> None:
     """``Battery.pack_instant``: instantaneous pack E (row 0) and R0 (row 1) per cabinet."""
-    rc_tables, ox, oy = tb[:11], tb[11], tb[12]
     n_cab, n_cell = soc.shape
     n_p, ss = scale[0], scale[1]
-    vals = np.empty(tb[0].size)
+    vals = np.empty((n_cell, tb[0].size))
+    e_cell = np.empty(n_cell)
     for c in range(n_cab):
         il = i_lookup[c] / n_p
         e_sum = 0.0
         r_sum = 0.0
+        _cells_instant(tb, v_rc, c, tc[c], il, soc[c], vals, hint, e_cell)
         for k in range(n_cell):
-            _, e, r0 = _cell_instant(rc_tables, ox, oy, v_rc, c, k, tc[c, k], il, soc[c, k], vals)
-            e_sum += e
-            r_sum += r0 * rs[c, k]
+            e_sum += e_cell[k]
+            r_sum += vals[k, 0] * rs[c, k]
         out[0, c] = e_sum * ss
         out[1, c] = r_sum * ss / n_p
 
@@ -415,15 +404,18 @@ def outputs_now(
     heat: FloatArray,
     scale: FloatArray,
     out: FloatArray,
+    hint: np.ndarray,
 ) -> None:
     """``Battery.outputs_now`` into rows of ``out``: soc %, soc min %, v_dc, p_dc kW, v_cell
     min, v_cell max, t_cell min, t_cell max, energy kWh, heat kW (per cabinet)."""
-    rc_tables, ox, oy, osl, ocum = tb[:11], tb[11], tb[12], tb[13], tb[14]
+    ox, oy, osl, ocum = tb[11], tb[12], tb[13], tb[14]
     n_cab, n_cell = soc.shape
     n_p, ss = scale[0], scale[1]
-    vals = np.empty(tb[0].size)
+    vals = np.empty((n_cell, tb[0].size))
+    e_cell = np.empty(n_cell)
     for c in range(n_cab):
         ic = i_pack[c] / n_p
+        _cells_instant(tb, v_rc, c, tc[c], ic, soc[c], vals, hint, e_cell)
         sq = 0.0
         q_sum = 0.0
         s_min = math.inf
@@ -436,8 +428,8 @@ def outputs_now(
         h_sum = 0.0
         for k in range(n_cell):
             s = soc[c, k]
-            ko, e, r0 = _cell_instant(rc_tables, ox, oy, v_rc, c, k, tc[c, k], ic, s, vals)
-            v = e - ic * r0 * rs[c, k]
+            ko = hint[c, k]
+            v = e_cell[k] - ic * vals[k, 0] * rs[c, k]
             q = cap[c, k]
             sq += s * q
             q_sum += q
@@ -464,7 +456,7 @@ def outputs_now(
 
 @njit(cache=True)
 def stored_energy(
-    tb: KernelTables, soc: FloatArray, cap: FloatArray, scale: FloatArray, out: FloatArray
+    tb: KernelTables, soc: FloatArray, cap: FloatArray, scale: FloatArray, out: FloatArray, hint: np.ndarray
 ) -> None:
     """``Battery.stored_energy_kwh`` per cabinet into ``out``."""
     ox, oy, osl, ocum = tb[11], tb[12], tb[13], tb[14]
@@ -473,6 +465,7 @@ def stored_energy(
         wh = 0.0
         for k in range(n_cell):
             s = soc[c, k]
-            ko, _ = _seg(ox, 0, ox.size, s)
+            ko, _ = _hunt(ox, s, hint[c, k])
+            hint[c, k] = ko
             wh += _energy_cell(ox, oy, osl, ocum, ko, s) * cap[c, k]
         out[c] = wh * scale[1] * scale[0] / 1000.0

@@ -25,6 +25,7 @@ import numpy as np
 from numba import njit
 
 from twin._interp import FloatArray
+from twin.models import kernel_cache
 from twin.models.battery_kernel import outputs_now, pack_instant, step_power
 from twin.models.bms import Contactor
 from twin.models.bms_kernel import count, protect
@@ -32,6 +33,8 @@ from twin.models.kernel_math import np_sum
 from twin.models.pcs_kernel import command, limits, update_states
 from twin.models.pcs_params import _PCSSTATE_RUNNING, _PCSSTATE_THROTTLED
 from twin.models.pcs_step_kernel import finish, follow
+
+kernel_cache.drop_stale(__file__)  # before any kernel is loaded from numba's cache
 
 __all__ = ["ENERGY_FIELDS", "SCALARS", "run"]
 

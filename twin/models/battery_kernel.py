@@ -22,7 +22,10 @@ import numpy as np
 from numba import njit
 
 from twin._interp import FloatArray
+from twin.models import kernel_cache
 from twin.models.cell import GAS_CONSTANT, KELVIN
+
+kernel_cache.drop_stale(__file__)  # before any kernel is loaded from numba's cache
 
 if TYPE_CHECKING:
     from numpy.typing import NDArray

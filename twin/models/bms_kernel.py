@@ -20,8 +20,11 @@ import numpy as np
 from numba import njit
 
 from twin._interp import FloatArray
+from twin.models import kernel_cache
 from twin.models.bms import ChaSt, Contactor
 from twin.models.kernel_math import clip, nan_min
+
+kernel_cache.drop_stale(__file__)  # before any kernel is loaded from numba's cache
 
 __all__ = ["PARAM_NAMES", "count", "protect"]
 

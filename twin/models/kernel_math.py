@@ -11,6 +11,9 @@ import numpy as np
 from numba import njit
 
 from twin._interp import FloatArray
+from twin.models import kernel_cache
+
+kernel_cache.drop_stale(__file__)  # before any kernel is loaded from numba's cache
 
 __all__ = ["clip", "nan_max", "nan_min", "np_sum", "sqrt0"]
 

@@ -15,6 +15,7 @@ import numpy as np
 from numba import njit
 
 from twin._interp import FloatArray
+from twin.models import kernel_cache
 from twin.models.gridcode import GridCode, response_tau_s
 from twin.models.kernel_math import clip, nan_max, nan_min, sqrt0
 from twin.models.pcs_params import (
@@ -26,6 +27,8 @@ from twin.models.pcs_params import (
     _PCSSTATE_THROTTLED,
     PCS_ALARM_BITS,
 )
+
+kernel_cache.drop_stale(__file__)  # before any kernel is loaded from numba's cache
 
 if TYPE_CHECKING:
     import numpy.typing as npt

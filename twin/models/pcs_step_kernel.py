@@ -17,8 +17,11 @@ import numpy as np
 from numba import njit
 
 from twin._interp import FloatArray
+from twin.models import kernel_cache
 from twin.models.pcs_kernel import _cached
 from twin.models.pcs_params import _PCSSTATE_RUNNING, _PCSSTATE_THROTTLED
+
+kernel_cache.drop_stale(__file__)  # before any kernel is loaded from numba's cache
 
 if TYPE_CHECKING:
     from twin.models.pcs import Pcs

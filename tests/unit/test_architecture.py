@@ -250,6 +250,25 @@ def test_every_code_package_is_in_the_wheel() -> None:
     assert found - listed == set()
 
 
+def test_every_data_folder_is_a_listed_package() -> None:
+    """A folder of data (cells, grid codes, SunSpec models, the shipped profiles) is listed as
+    a package in ``pyproject.toml``: setuptools prints a 40-line warning for each one it finds
+    otherwise (≈ 560 lines of every install), and its files travel by the package-data
+    patterns."""
+    import tomllib
+
+    listed = set(tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"])
+    data = {".json", ".csv", ".md", ".yaml", ".yml", ".parquet"}
+    folders = {
+        ".".join(d.relative_to(ROOT).parts)
+        for top in ("twin", "hil")
+        for d in (ROOT / top).rglob("*")
+        if d.is_dir() and "__pycache__" not in d.parts and any(f.suffix in data for f in d.iterdir())
+    }
+    folders |= {f"hil._profiles.{d.name}" for d in (ROOT / "profiles").iterdir() if d.is_dir()}
+    assert folders - listed == set()
+
+
 def test_unit_tests_mirror_the_packages() -> None:
     """``tests/unit/`` has a folder per package it tests (``tests/unit/hil/wire/gateway/`` tests
     ``hil/wire/gateway/``): every folder there names a package of the tree, and only the tests about

@@ -34,7 +34,7 @@ from twin.models.pcs import _OVER_TEMP, _SELF_CLEARING
 from twin.models.pcs_params import ambient_derate_pu, grid_trip_alarm_bits
 from twin.models.pcs_step_kernel import _finish_params
 from twin.pms import BusMode, Transfer
-from twin.site_fixed import age
+from twin.site_fixed import book_aging
 from twin.snapshot import Snapshot
 
 if TYPE_CHECKING:
@@ -261,9 +261,8 @@ def _run(site: Site, k: int) -> int:
         _f(pcs.throttle_pct, n),
     )  # fmt: skip
     rec_p_grid = np.empty(k)
-    rec_soc = np.empty((k, *soc.shape))
-    rec_tc = np.empty((k, *soc.shape))
-    rec_i = np.empty((k, n))
+    ag = site.aging
+    ag_clock, ag_undirected, ag_state = _aging_args(site)
     pcs_dis, pcs_ch = site.pcs_discharge_kwh.copy(), site.pcs_charge_kwh.copy()
     done = ck.run(
         k, dt, p_it, racks, cool, p_pv, grid, facv, ups_prm, ups is not None,
@@ -271,7 +270,8 @@ def _run(site: Site, k: int) -> int:
         sc, acc, rack_est, pcs_dis, pcs_ch,
         bat._kt, bat_const, soc, v_rc, tc, tj, i_pack, heat, out, cab,
         bms_const, bms_state, pcs_const, pcs_state,
-        rec_p_grid, rec_soc, rec_tc, rec_i,
+        rec_p_grid, ag is not None, float(site.params.battery.n_parallel),
+        ag.doc_hysteresis if ag is not None else 0.0, ag_clock, ag_undirected, ag_state,
     )  # fmt: skip
     if done < k:  # the exogenous devices back to the last committed tick
         gpu.__dict__.clear()
@@ -319,7 +319,26 @@ def _run(site: Site, k: int) -> int:
     for i in range(done):
         site.tick = tick0 + i + 1
         site.demand.book(site.clock.local_time_s(site.t - dt), dt, float(rec_p_grid[i]))
-        if site.aging is not None:
-            age(site, rec_soc[i], rec_tc[i], rec_i[i], dt)
+    if ag is not None:
+        _aging_done(site, ag_clock, ag_undirected)
     site._snapshot = _io.make_snapshot(site)
     return done
+
+
+def _aging_args(site: Site) -> tuple[np.ndarray, np.ndarray, tuple[np.ndarray, ...]]:
+    """The aging model's clock, direction flag and feed arrays for the compiled call."""
+    ag = site.aging
+    if ag is None:
+        return np.zeros(2), np.array([False]), tuple(np.zeros(0) for _ in range(13))
+    return np.array([ag._t_booked_s, ag._w_t_s]), np.array([ag._undirected]), ag.feed_state()
+
+
+def _aging_done(site: Site, clock: np.ndarray, undirected: np.ndarray) -> None:
+    """After the call: the feed's sums are in place; the window is applied if the chunk's
+    last tick closed it, and the battery takes the new state (``book_aging``)."""
+    ag = site.aging
+    assert ag is not None
+    ag._w_t_s, ag._undirected = float(clock[1]), bool(undirected[0])
+    if ag._w_t_s >= ag.window_s * (1.0 - 1e-12):
+        ag._apply_window(force=False)
+    book_aging(site)

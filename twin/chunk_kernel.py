@@ -25,6 +25,7 @@ import numpy as np
 from numba import njit
 
 from twin._interp import FloatArray
+from twin.aging_kernel import feed
 from twin.models import kernel_cache
 from twin.models.battery_kernel import outputs_now, pack_instant, step_power
 from twin.models.bms import Contactor
@@ -269,6 +270,23 @@ def _book(sc: FloatArray, acc: FloatArray, pcs_dis: FloatArray, pcs_ch: FloatArr
     return p_grid
 
 
+@njit(cache=True, inline="always")
+def _feed_aging(dt: float, soc: FloatArray, tc: FloatArray, i_pack: FloatArray, cap: FloatArray, n_par: float,
+                ag_soc: FloatArray, ag_tk: FloatArray, ag_c: FloatArray, hyst: float, clock: FloatArray,
+                undirected: np.ndarray, state: tuple) -> None:  # fmt: skip
+    """``twin.site_fixed.age`` up to the window: each cell's SoC and temperature at the tick's
+    end and its C-rate, into :func:`twin.aging_kernel.feed`."""
+    n, n_cell = soc.shape
+    for c in range(n):
+        i_cell = (i_pack[c] / n_par) * 1.0
+        for j in range(n_cell):
+            u = c * n_cell + j
+            ag_soc[u] = soc[c, j]
+            ag_tk[u] = tc[c, j] + 273.15
+            ag_c[u] = abs(i_cell) / cap[c, j]
+    feed(dt, ag_soc, ag_tk, ag_c, hyst, clock, undirected, *state)
+
+
 @njit(cache=True, error_model="numpy")
 def run(
     n_ticks: int,
@@ -314,9 +332,13 @@ def run(
     pcs_state: tuple,
     # -- per-tick records for the books kept in Python (demand register, aging)
     rec_p_grid: FloatArray,
-    rec_soc: FloatArray,
-    rec_tc: FloatArray,
-    rec_i: FloatArray,
+    # -- the aging model, fed every tick (twin.aging_kernel.feed); the window is applied in Python
+    aging_on: bool,
+    n_par: float,
+    ag_hyst: float,
+    ag_clock: FloatArray,
+    ag_undirected: np.ndarray,
+    ag_state: tuple,
 ) -> int:
     """Run up to ``n_ticks`` quiet grid-connected ticks; returns how many were committed."""
     vs, thev_r, thev_x, s_sc, f_grid, f0 = grid[0], grid[1], grid[2], grid[3], grid[4], grid[5]
@@ -352,7 +374,11 @@ def run(
         loss, aux, p_dc, throttle,
     ) = pcs_state  # fmt: skip
     n = state.shape[0]
+    n_cell = soc.shape[1]
     h = dt / 3600.0
+    ag_soc = np.empty(n * n_cell)
+    ag_tk = np.empty(n * n_cell)
+    ag_c = np.empty(n * n_cell)
     new_soc = np.empty_like(soc)
     new_vrc = np.empty_like(v_rc)
     new_tc = np.empty_like(tc)
@@ -480,9 +506,9 @@ def run(
         p_grid = _book(sc, acc, pcs_dis, pcs_ch, p_ac_mean, q_ac_mean, aux, loss, p_dc, cab, p_pv[k], it,
                        base_now, tan_phi, u_loss, u_batt, short, grid, h)  # fmt: skip
         rec_p_grid[k] = p_grid
-        rec_soc[k] = soc
-        rec_tc[k] = tc
-        rec_i[k] = i_pack
+        if aging_on:
+            _feed_aging(dt, soc, tc, i_pack, cap_ah, n_par, ag_soc, ag_tk, ag_c, ag_hyst, ag_clock,
+                        ag_undirected, ag_state)  # fmt: skip
         # the outputs the next tick's BMS reads (Battery.outputs_now)
         outputs_now(tb, i_pack, soc, v_rc, tc, r_scale, cap_ah, heat, kscale, out, ocv_k)
     return n_ticks

@@ -130,6 +130,7 @@ class Site:
                 n * params.battery.cells_modelled,
                 model=params.aging.model,
                 window_s=params.aging.window_s,
+                kernel=self.battery.kernel,
             )
             if params.aging.model != "none"
             else None

@@ -20,7 +20,15 @@ from twin.pms import BusMode, Transfer, pcc_v
 if TYPE_CHECKING:
     from twin.site import Site
 
-__all__ = ["age", "bookkeeping", "continuous_fixed", "gen_grid_target", "gpu_and_cooling", "island_fixed"]
+__all__ = [
+    "age",
+    "book_aging",
+    "bookkeeping",
+    "continuous_fixed",
+    "gen_grid_target",
+    "gpu_and_cooling",
+    "island_fixed",
+]
 
 _CONTACTOR_CLOSED = int(Contactor.CLOSED)
 
@@ -218,11 +226,19 @@ def bookkeeping(site: Site, dt: float) -> None:
 def age(site: Site, soc: FloatArray, t_cell_degc: FloatArray, i_pack: FloatArray, dt: float) -> None:
     """Feed the aging model one tick (cell SoC and temperature at its end, the pack current);
     when a window closes, the battery takes the new SoH and resistance and the fade is booked."""
-    bat, ag, en = site.battery, site.aging, site.energy
+    bat, ag = site.battery, site.aging
     assert ag is not None
     i_cell = (i_pack / site.params.battery.n_parallel)[:, None] * np.ones(bat.shape)
     c_rate = np.abs(i_cell) / bat.capacity_ah
     ag.accumulate(dt, soc.ravel(), t_cell_degc.ravel() + 273.15, c_rate.ravel())
+    book_aging(site)
+
+
+def book_aging(site: Site) -> None:
+    """When the aging model closed a window since the last call, the battery takes its new SoH
+    and resistance and the capacity faded is booked."""
+    bat, ag, en = site.battery, site.aging, site.energy
+    assert ag is not None
     if ag.windows_applied == site.aging_seen:
         return  # SoH and resistance change only when a window closes: nothing to book
     site.aging_seen = ag.windows_applied

@@ -9,10 +9,11 @@ closing) and every tick outside such a stretch run through :meth:`Site.step`, wh
 the events. Chunked and per-tick runs give the same snapshot to the bit
 (``tests/unit/twin/test_chunk.py``).
 
-What is evaluated per tick in Python inside a chunk: the GPU fleet's exact tick means, the
-PV plant and the cooling target (exogenous: they do not depend on the storage's state), and
-after the compiled call the demand register and the aging model (they read the recorded
-import and cell states). Those are the chunk's remaining cost (``docs/performance.md``).
+What is evaluated per tick in Python around the compiled call: before it, the GPU fleet's
+exact tick means, the PV plant and the cooling target (exogenous: they do not depend on the
+storage's state); after it, the demand register from the recorded import. The aging model is
+fed inside the call (:mod:`twin.aging_kernel`); its window is applied after it. The GPU fleet
+and PV are most of what a chunked tick costs besides the call (``docs/performance.md``).
 """
 
 from __future__ import annotations
@@ -43,7 +44,7 @@ if TYPE_CHECKING:
 __all__ = ["MAX_CHUNK", "advance", "chunk_len"]
 
 MAX_CHUNK = 1024
-"""Ticks per compiled call at most (the per-tick records of cell states are this long)."""
+"""Ticks per compiled call at most (the GPU fleet's per-rack draw is held for each of them)."""
 
 
 def advance(site: Site, n: int) -> Snapshot:

@@ -281,7 +281,12 @@ class AgingModel:
         from twin.aging_kernel import feed
 
         def vec(x: Stress) -> FloatArray:
-            return np.ascontiguousarray(np.broadcast_to(np.asarray(x, dtype=np.float64), (self.n,)))
+            ready = isinstance(x, np.ndarray) and x.flags.c_contiguous and x.dtype == np.float64
+            return (  # the usual case, a contiguous float array of n, as it is: the feed only reads it
+                x
+                if ready and isinstance(x, np.ndarray) and x.shape == (self.n,)
+                else np.ascontiguousarray(np.broadcast_to(np.asarray(x, dtype=np.float64), (self.n,)))
+            )
 
         clock = np.array([self._t_booked_s, self._w_t_s])
         undirected = np.array([self._undirected])

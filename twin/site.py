@@ -255,6 +255,8 @@ class Site:
     def advance(self, n: int) -> Snapshot:
         """Advance ``n`` ticks with the inputs held, quiet grid-connected stretches as compiled
         chunks (:mod:`twin.chunk`): the same snapshot as :meth:`step` to the bit, faster."""
+        if self.battery.kernel != "compiled":  # numba did not import, or kernel: numpy
+            return self.step(n)
         from twin.chunk import advance
 
         return advance(self, n)

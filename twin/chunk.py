@@ -26,7 +26,9 @@ import numpy as np
 
 from twin import chunk_kernel as ck
 from twin import site_io as _io
+from twin.clock import day_of_year
 from twin.models import pcs_kernel as pk
+from twin.models import pv_kernel as pvk
 from twin.models.battery import EcmState
 from twin.models.bms import _TRIP_MASK
 from twin.models.grid import cooling_target_kw
@@ -156,9 +158,8 @@ def _run(site: Site, k: int) -> int:
         racks[i + 1] = gpu.mean_power_kw(t0, dt, site.powered)
         p_it[i] = float(racks[i + 1].sum())
         cool[i] = cooling_target_kw(fac, p_it[i], site.t_ambient) * site.chillers_on / fac.chiller_units
-        if pv is not None:
-            pv.step(t0, dt)
-            p_pv[i] = pv.p_ac
+    if pv is not None:
+        _pv_series(site, tick0, p_pv)
     mon = site.pcs_monitor
     thr = np.array(mon._thr_py, dtype=float).reshape(-1, 3)
     reg = np.array(mon._reg_py, dtype=float).reshape(-1, 3)
@@ -279,11 +280,9 @@ def _run(site: Site, k: int) -> int:
         gpu.__dict__.update(saved_gpu)
         for i in range(done):
             racks[i + 1] = gpu.mean_power_kw((tick0 + i) * dt, dt, site.powered)
-        if pv is not None and done > 0:
-            pv.step((tick0 + done - 1) * dt, dt)
+    if pv is not None:  # the plant's outputs as the last committed tick (or the one before) left them
+        pv.step((tick0 + done - 1) * dt, dt)
     if done == 0:
-        if pv is not None:  # back to the tick before the chunk
-            pv.step((tick0 - 1) * dt, dt)
         return 0
     # ---- put the state back on the devices
     bat.state = EcmState(soc, v_rc, tc, tj)
@@ -343,3 +342,27 @@ def _aging_done(site: Site, clock: np.ndarray, undirected: np.ndarray) -> None:
     if ag._w_t_s >= ag.window_s * (1.0 - 1e-12):
         ag._apply_window(force=False)
     book_aging(site)
+
+
+def _pv_series(site: Site, tick0: int, p_pv: np.ndarray) -> None:
+    """The PV plant's mean AC power for each tick of the chunk (``Pv.step``), in one compiled
+    call when the plant follows the site clock and nothing overrides its sky; else tick by tick."""
+    pv, dt, k = site.pv, site.dt, p_pv.shape[0]
+    assert pv is not None
+    if pv.legacy_clock or pv.irradiance_override is not None or pv.cloud_override is not None:
+        for i in range(k):
+            pv.step((tick0 + i) * dt, dt)
+            p_pv[i] = pv.p_ac
+        return
+    clock = site.clock
+    t_first, t_last = tick0 * dt + 0.5 * dt, (tick0 + k - 1) * dt + 0.5 * dt
+    d_first = math.floor(clock.mean_solar_s(t_first) / 86400.0)
+    d_last = math.floor(clock.mean_solar_s(t_last) / 86400.0)
+    doys = np.array([day_of_year(d) for d in range(d_first, d_last + 1)], dtype=np.int64)
+    m_first = math.floor(pv._minute0 + t_first / 60.0)
+    m_last = math.floor(pv._minute0 + t_last / 60.0) + 1
+    clouds = np.array([pv._cloud_index(m) for m in range(m_first, m_last + 1)])
+    pvk.series(
+        tick0, dt, clock.utc0_s, clock.longitude_deg, pv.params.latitude_deg, d_first, doys, pv._minute0,
+        m_first, clouds, np.array(pv.inverter_params()), pv.enabled and not pv.tripped, p_pv,
+    )  # fmt: skip

@@ -29,7 +29,9 @@ __all__ = [
     "Clock",
     "check_start",
     "check_timezone",
+    "day_of_year",
     "equation_of_time_min",
+    "solar_hour",
 ]
 
 #: ≈ 10:00 apparent solar time on 21 June 2026 at 113.3° E (Guangzhou) in UTC+8: the PV
@@ -80,6 +82,17 @@ def equation_of_time_min(day_of_year: float) -> float:
         - 0.014615 * math.cos(2 * b)
         - 0.040849 * math.sin(2 * b)
     )
+
+
+def day_of_year(day0: int) -> int:
+    """Day of the year (1..366) of day ``day0`` counted from 1970-01-01."""
+    return (_EPOCH.date() + timedelta(days=day0)).timetuple().tm_yday
+
+
+def solar_hour(mean_s: float, day0: int, doy: int) -> float:
+    """Apparent solar time (hours) from mean solar seconds, their day number and day of year."""
+    hour_mean = (mean_s - day0 * 86400.0) / 3600.0
+    return hour_mean + equation_of_time_min(doy + hour_mean / 24.0) / 60.0
 
 
 @dataclass(frozen=True)
@@ -141,12 +154,14 @@ class Clock:
     # -- sun ---------------------------------------------------------------------------------
     def solar_day_and_hour(self, t_s: float) -> tuple[int, float]:
         """(day of year 1..366, apparent solar time in hours 0..24) at the site's longitude."""
-        mean_s = self.utc0_s + t_s + self.longitude_deg * 240.0  # 4 min per degree
+        mean_s = self.mean_solar_s(t_s)
         day0 = math.floor(mean_s / 86400.0)
-        date = _EPOCH.date() + timedelta(days=day0)
-        doy = date.timetuple().tm_yday
-        hour_mean = (mean_s - day0 * 86400.0) / 3600.0
-        return doy, hour_mean + equation_of_time_min(doy + hour_mean / 24.0) / 60.0
+        doy = day_of_year(day0)
+        return doy, solar_hour(mean_s, day0, doy)
+
+    def mean_solar_s(self, t_s: float) -> float:
+        """Local mean solar time at the site's longitude, seconds since 1970-01-01 (4 min a degree)."""
+        return self.utc0_s + t_s + self.longitude_deg * 240.0
 
     def describe(self) -> dict[str, str]:
         return {"start": self.start, "timezone": self.timezone}

@@ -35,6 +35,9 @@ KERNEL_SOURCES = (
     "models/pcs_params.py",  # the state codes the kernels compile in
     "models/bms.py",  # the contactor and charge-state codes
     "models/cell.py",  # the gas constant and the kelvin offset
+    "models/pv_kernel.py",
+    "models/pv.py",  # the PV formulas compiled into the chunk (registered jitable)
+    "clock.py",  # the sun's position, likewise
 )
 """What the compiled kernels are built from (paths under ``twin/``)."""
 

@@ -23,7 +23,7 @@ from twin.clock import Clock
 from twin.params import param
 from twin.signals import Signal
 
-__all__ = ["Pv", "PvParams", "clear_sky_ghi", "cos_zenith"]
+__all__ = ["Pv", "PvParams", "clear_sky_ghi", "cloud_blend", "cos_zenith", "haurwitz_ghi", "inverter_ac"]
 
 
 @dataclass(frozen=True)
@@ -68,10 +68,36 @@ def cos_zenith(hour_solar: float, latitude_deg: float, day_of_year: int) -> floa
 
 def clear_sky_ghi(hour_solar: float, latitude_deg: float, day_of_year: int) -> float:
     """Haurwitz clear-sky global horizontal irradiance (W/m²)."""
-    cos_z = cos_zenith(hour_solar, latitude_deg, day_of_year)
+    return haurwitz_ghi(cos_zenith(hour_solar, latitude_deg, day_of_year))
+
+
+def haurwitz_ghi(cos_z: float) -> float:
+    """Haurwitz's clear-sky GHI (W/m²) at a cosine of the zenith (0 with the sun this low)."""
     if cos_z <= 0.01:
         return 0.0
     return 1098.0 * cos_z * math.exp(-0.057 / cos_z)
+
+
+def cloud_blend(w: float, k0: float, k1: float) -> float:
+    """The clear-sky index between two minutes' draws, ``w`` of the way to the second."""
+    return (1 - w) * k0 + w * k1
+
+
+def inverter_ac(
+    g: float, t_ambient: float, noct: float, p_stc: float, gamma: float, s_kva: float, limit_pct: float,
+    eff_p0: float, eff_k: float, on: bool,
+) -> tuple[float, float]:  # fmt: skip
+    """(AC, DC) power in kW of the park at irradiance ``g``: cell temperature by NOCT, the
+    inverter's Notton efficiency and its limit; (0, 0) when ``on`` is false."""
+    t_cell = t_ambient + g / 800.0 * (noct - 20.0)
+    p_dc = p_stc * g / 1000.0 * (1.0 + gamma * (t_cell - 25.0))
+    cap = s_kva * limit_pct / 100.0
+    x = max(p_dc, 0.0) / s_kva
+    eta = x / (x + eff_p0 + eff_k * x * x) if x > 0 else 0.0
+    p_ac = min(p_dc * eta, cap)
+    if not on:
+        return 0.0, 0.0
+    return p_ac, min(p_dc, p_ac / eta if eta > 0 else 0.0)
 
 
 class Pv:
@@ -163,23 +189,20 @@ class Pv:
             return ghi * self.cloud_override
         m = self._minute0 + t / 60.0
         m0 = math.floor(m)
-        w = m - m0
-        k = (1 - w) * self._cloud_index(m0) + w * self._cloud_index(m0 + 1)
-        return ghi * k
+        return ghi * cloud_blend(m - m0, self._cloud_index(m0), self._cloud_index(m0 + 1))
 
     def step(self, t: float, dt: float) -> None:
         """Mean output over [t, t+dt): irradiance at the tick's midpoint (held)."""
-        p = self.params
         g = self.irradiance(t + 0.5 * dt)
         self.ghi = g
-        t_cell = p.t_ambient_degc + g / 800.0 * (p.noct_degc - 20.0)
-        p_dc = p.p_dc_stc_kw * g / 1000.0 * (1.0 + p.gamma_per_k * (t_cell - 25.0))
-        s = p.s_inverter_kva
-        cap = s * self.limit_pct / 100.0
-        x = max(p_dc, 0.0) / s
-        eta = x / (x + p.eff_p0 + p.eff_k * x * x) if x > 0 else 0.0
-        p_ac = min(p_dc * eta, cap)
-        on = self.enabled and not self.tripped
-        self.p_ac = p_ac if on else 0.0
-        self.p_dc = min(p_dc, p_ac / eta if eta > 0 else 0.0) if on else 0.0
+        self.p_ac, self.p_dc = inverter_ac(g, *self.inverter_params(), self.enabled and not self.tripped)
         self.loss = self.p_dc - self.p_ac
+
+    def inverter_params(self) -> tuple[float, float, float, float, float, float, float, float]:
+        """What :func:`inverter_ac` takes after the irradiance: ambient, NOCT, rating at STC,
+        temperature coefficient, inverter rating, limit (%), Notton's P0 and K."""
+        p = self.params
+        return (
+            p.t_ambient_degc, p.noct_degc, p.p_dc_stc_kw, p.gamma_per_k, p.s_inverter_kva, self.limit_pct,
+            p.eff_p0, p.eff_k,
+        )  # fmt: skip

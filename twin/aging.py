@@ -246,13 +246,7 @@ class AgingModel:
         if self._w_t_s >= self.window_s * (1.0 - 1e-12):
             self._apply_window(force=False)
 
-    def _feed(
-        self,
-        dt_s: float,
-        soc: FloatArray | float,
-        t_cell_k: FloatArray | float,
-        current_c_rate: FloatArray | float,
-    ) -> None:
+    def _feed(self, dt_s: float, soc: Stress, t_cell_k: Stress, current_c_rate: Stress) -> None:
         c = np.abs(current_c_rate)
         cdt = c * dt_s
         self._w_t_s += dt_s
@@ -271,22 +265,14 @@ class AgingModel:
         if reversed_.any():
             self._close_half_cycles(reversed_, soc)
 
-    def _feed_compiled(
-        self,
-        dt_s: float,
-        soc: FloatArray | float,
-        t_cell_k: FloatArray | float,
-        current_c_rate: FloatArray | float,
-    ) -> None:
+    def _feed_compiled(self, dt_s: float, soc: Stress, t_cell_k: Stress, current_c_rate: Stress) -> None:
         from twin.aging_kernel import feed
 
         def vec(x: Stress) -> FloatArray:
-            ready = isinstance(x, np.ndarray) and x.flags.c_contiguous and x.dtype == np.float64
-            return (  # the usual case, a contiguous float array of n, as it is: the feed only reads it
-                x
-                if ready and isinstance(x, np.ndarray) and x.shape == (self.n,)
-                else np.ascontiguousarray(np.broadcast_to(np.asarray(x, dtype=np.float64), (self.n,)))
-            )
+            a = np.asarray(x, dtype=np.float64)  # an array of float64 is returned as it is
+            if a.shape == (self.n,) and a.flags.c_contiguous:
+                return a  # the usual case: the feed only reads it
+            return np.ascontiguousarray(np.broadcast_to(a, (self.n,)))
 
         clock = np.array([self._t_booked_s, self._w_t_s])
         undirected = np.array([self._undirected])

@@ -23,19 +23,25 @@ import math
 
 import numpy as np
 from numba import njit
+from numba.extending import register_jitable
 
 from twin._interp import FloatArray
 from twin.aging_kernel import feed
 from twin.models import kernel_cache
-from twin.models.battery_kernel import outputs_now, pack_instant, step_power
+from twin.models.battery_kernel import _current_for_power, outputs_now, pack_instant, step_power
 from twin.models.bms import Contactor
 from twin.models.bms_kernel import count, protect
 from twin.models.kernel_math import np_sum
 from twin.models.pcs_kernel import command, limits, update_states
 from twin.models.pcs_params import _PCSSTATE_RUNNING, _PCSSTATE_THROTTLED
-from twin.models.pcs_step_kernel import finish, follow
+from twin.models.pcs_step_kernel import finish, follow, loss_kw
+from twin.models.ups import capability_kw, carry, input_ok
+from twin.pms import thevenin_v
 
 kernel_cache.drop_stale(__file__)  # before any kernel is loaded from numba's cache
+
+for _fn in (thevenin_v, input_ok, capability_kw, carry):
+    register_jitable(_fn)  # the PCC's and the UPS's formulas compiled from their own source
 
 __all__ = ["ENERGY_FIELDS", "SCALARS", "run"]
 
@@ -88,18 +94,6 @@ _RUNNING = _PCSSTATE_RUNNING
 _THROTTLED = _PCSSTATE_THROTTLED
 _CLOSED = int(Contactor.CLOSED)
 _FAULT = int(Contactor.FAULT)
-
-
-@njit(cache=True, inline="always")
-def _pcc_v(vs: float, r: float, x: float, s_sc: float, p_kw: float, q_kvar: float) -> float:
-    """:func:`twin.pms.pcc_v`."""
-    a = (r * p_kw + x * q_kvar) / s_sc
-    disc = vs * vs - 4.0 * a
-    if vs <= 0.0:
-        return 0.0
-    if disc <= 0.0:
-        return 0.5 * vs
-    return 0.5 * (vs + math.sqrt(disc))
 
 
 @njit(cache=True, inline="always")
@@ -159,68 +153,26 @@ def _pcs_changed(new: tuple, old: tuple) -> bool:
 def _ups_carries(
     v: float, f: float, f0: float, held: FloatArray, e_kwh: float, prm: FloatArray, dt: float
 ) -> bool:
-    """The UPS keeps its input (``Ups.input_ok``) and carries the racks' held draw
-    (``Ups.capability_kw``, ``twin.pms.shed_load``): no rack is shed."""
-    if not (prm[0] <= v <= prm[1] and abs(f - f0) <= prm[2]):
+    """The UPS keeps its input and carries the racks' held draw (``twin.pms.shed_load``): no
+    rack is shed. ``prm``: v_min, v_max, f window, rating, efficiency, reserve ticks,
+    allowance, energy, recharge fraction."""
+    if not input_ok(True, v, f, f0, prm[0], prm[1], prm[2]):
         return False
     total = 0.0  # np.cumsum(rack_est)[-1]: a sequential sum
     for j in range(held.shape[0]):
         total += held[j]
-    batt = max(e_kwh * 3600.0 / (dt * prm[5]), 0.0)
-    return not total > min(prm[3], (prm[6] + batt) * prm[4])
-
-
-@njit(cache=True, inline="always")
-def _ups_step(
-    it: float, e_u: float, prm: FloatArray, dt: float
-) -> tuple[float, float, float, float, float, float]:
-    """``Ups.step`` with its input good: (energy, input, output, battery, loss, short) of the tick.
-    ``prm``: v_min, v_max, f window, rating, efficiency, reserve ticks, allowance, energy,
-    recharge fraction."""
-    eff = prm[4]
-    need = it / eff
-    p_load_in = min(need, prm[6])
-    want = need - p_load_in
-    p_b = min(want, max(e_u, 0.0) * 3600.0 / dt)
-    unserved_in = want - p_b
-    room = max(prm[7] - e_u, 0.0) * 3600.0 / dt
-    rech = min(prm[8] * prm[3], max(prm[6] - p_load_in, 0.0), room)
-    served_in = p_load_in + p_b
-    u_out = served_in * eff
-    return (
-        min(e_u + (rech - p_b) * dt / 3600.0, prm[7]),
-        p_load_in + rech,
-        u_out,
-        p_b - rech,
-        served_in - u_out,
-        unserved_in * eff,
-    )
+    return not total > capability_kw(e_kwh, prm[6], dt, prm[5], prm[3], prm[4])
 
 
 @njit(cache=True, inline="always")
 def _end_current(p_ac: FloatArray, state: np.ndarray, hot: np.ndarray, fin: FloatArray, closed: FloatArray,
                  pe: FloatArray, soc: FloatArray, tc: FloatArray, i_out: FloatArray) -> bool:  # fmt: skip
-    """``twin.integrate.end_current`` into ``i_out`` (``Pcs.loss_now_kw``,
-    ``Battery.current_for_power``); False if the state went non-finite."""
-    pn, p0, k1_ch, k2_dis, k2_ch, standby_kw = fin[0], fin[1], fin[2], fin[3], fin[4], fin[5]
+    """``twin.integrate.end_current`` into ``i_out``; False if the state went non-finite."""
     finite = True
     for c in range(p_ac.shape[0]):
         pa = p_ac[c]
-        if state[c] == _RUNNING or state[c] == _THROTTLED:
-            p = abs(pa) / pn
-            k1 = 0.0 if pa >= 0 else k1_ch
-            k2 = k2_dis if pa >= 0 else k2_ch
-            lo = pn * (p0 + k1 * p + k2 * p * p)
-        elif hot[c]:
-            lo = standby_kw
-        else:
-            lo = 0.0
-        p_w = (pa + lo) * 1000.0 * closed[c]
-        e = pe[0, c]
-        r = pe[1, c]
-        disc = e * e - 4.0 * r * p_w
-        i_end = e / (2.0 * r) if disc < 0 else 2.0 * p_w / (e + math.sqrt(max(disc, 0.0)))
-        i_out[c] = i_end * closed[c]
+        p_w = (pa + loss_kw(pa, state[c], hot[c], fin)) * 1000.0 * closed[c]
+        i_out[c] = _current_for_power(pe[0, c], pe[1, c], p_w)[0] * closed[c]
         finite = finite and math.isfinite(pa)
         for j in range(soc.shape[1]):
             finite = finite and math.isfinite(soc[c, j]) and math.isfinite(tc[c, j])
@@ -241,7 +193,7 @@ def _book(sc: FloatArray, acc: FloatArray, pcs_dis: FloatArray, pcs_ch: FloatArr
     p_grid = load - p_bess - pv - 0.0
     q_grid = (load - aux_t) * tan_phi - np_sum(q_ac_mean)
     sc[_P_GRID], sc[_Q_GRID] = p_grid, q_grid
-    sc[_V] = _pcc_v(grid[0], grid[1], grid[2], grid[3], p_grid, q_grid)
+    sc[_V] = thevenin_v(grid[0], grid[1], grid[2], grid[3], p_grid, q_grid)
     chem = np_sum(cab[2]) / 1000.0
     p_dc_del = np_sum(cab[1]) / 1000.0
     acc[0] += p_grid * h
@@ -396,7 +348,7 @@ def run(
     for k in range(n_ticks):
         # ---- discrete (twin.discrete.discrete_step) on the state at the tick's start
         healthy = sc[_HEALTHY] + dt
-        v = _pcc_v(vs, thev_r, thev_x, s_sc, sc[_P_GRID], sc[_Q_GRID])  # set_bus, grid mode
+        v = thevenin_v(vs, thev_r, thev_x, s_sc, sc[_P_GRID], sc[_Q_GRID])  # set_bus, grid mode
         f = f_grid
         if not _monitor_quiet(v, f, thr_c, thr_g, thr_h, reg, quiet_mode, may_trip):
             return k
@@ -442,7 +394,9 @@ def run(
         if has_ups:
             if not _ups_carries(v, f, f0, held, sc[_UPS_E], ups_prm, dt):
                 return k
-            u_e, u_in, u_out, u_batt, u_loss, short = _ups_step(it, sc[_UPS_E], ups_prm, dt)
+            u_e, u_in, u_out, u_batt, u_loss, short = carry(
+                it, True, dt, sc[_UPS_E], ups_prm[6], ups_prm[3], ups_prm[4], ups_prm[7], ups_prm[8]
+            )
             it_bus = u_in
         else:
             u_e = u_in = u_out = u_batt = u_loss = short = 0.0

@@ -232,8 +232,13 @@ def set_bus(site: Site, t: float) -> None:
 
 def pcc_v(site: Site, p_kw: float, q_kvar: float) -> float:
     """PCC voltage behind the Thevenin source (module docstring of twin.models.grid)."""
-    vs = site.grid_v_pu
-    a = (site._thev_r * p_kw + site._thev_x * q_kvar) / site.s_sc_kva
+    return thevenin_v(site.grid_v_pu, site._thev_r, site._thev_x, site.s_sc_kva, p_kw, q_kvar)
+
+
+def thevenin_v(vs: float, r: float, x: float, s_sc_kva: float, p_kw: float, q_kvar: float) -> float:
+    """Voltage (pu) at the end of a Thevenin source ``vs`` with impedance (r, x) per unit of
+    the short-circuit power, drawing ``p_kw`` + j``q_kvar``."""
+    a = (r * p_kw + x * q_kvar) / s_sc_kva
     disc = vs * vs - 4.0 * a
     if vs <= 0.0:
         return 0.0

@@ -38,6 +38,8 @@ KERNEL_SOURCES = (
     "models/pv_kernel.py",
     "models/pv.py",  # the PV formulas compiled into the chunk (registered jitable)
     "clock.py",  # the sun's position, likewise
+    "pms.py",  # the PCC voltage, likewise
+    "models/ups.py",  # the UPS, likewise
 )
 """What the compiled kernels are built from (paths under ``twin/``)."""
 

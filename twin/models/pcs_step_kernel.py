@@ -74,6 +74,21 @@ def follow(
     return y_out, ref_out, mean_out, q_out, qm_out
 
 
+@njit(cache=True, inline="always")
+def loss_kw(p_ac: float, state: int, hot: bool, prm: FloatArray) -> float:
+    """``Pcs.loss_now_kw`` of one unit: the conversion loss of a switching unit, the standby
+    loss in hot standby, nothing otherwise (``prm`` as :func:`finish` takes it)."""
+    if state in (_PCSSTATE_RUNNING, _PCSSTATE_THROTTLED):
+        pn = prm[0]
+        p = abs(p_ac) / pn
+        k1 = 0.0 if p_ac >= 0 else prm[2]
+        k2 = prm[3] if p_ac >= 0 else prm[4]
+        return pn * (prm[1] + k1 * p + k2 * p * p)
+    if hot:
+        return prm[5]
+    return 0.0
+
+
 @njit(cache=True, error_model="numpy")
 def finish(
     p_ac_mean: FloatArray,
@@ -84,22 +99,14 @@ def finish(
 ) -> tuple[FloatArray, FloatArray, FloatArray]:
     """(loss, aux, p_dc) from the tick's mean AC power: the conversion loss of a switching
     unit, the standby loss in hot standby, nothing otherwise; the auxiliary load."""
-    pn, p0, k1_ch, k2_dis, k2_ch, standby_kw, hvac_frac = prm
+    hvac_frac = prm[6]
     n = p_ac_mean.shape[0]
     loss = np.empty(n)
     aux = np.empty(n)
     p_dc = np.empty(n)
     for i in range(n):
         p_ac = p_ac_mean[i]
-        if state[i] == _PCSSTATE_RUNNING or state[i] == _PCSSTATE_THROTTLED:
-            p = abs(p_ac) / pn
-            k1 = 0.0 if p_ac >= 0 else k1_ch
-            k2 = k2_dis if p_ac >= 0 else k2_ch
-            loss[i] = pn * (p0 + k1 * p + k2 * p * p)
-        elif hot[i]:
-            loss[i] = standby_kw
-        else:
-            loss[i] = 0.0
+        loss[i] = loss_kw(p_ac, state[i], hot[i], prm)
         aux[i] = aux_base + hvac_frac * abs(p_ac)
         p_dc[i] = p_ac + loss[i]
     return loss, aux, p_dc

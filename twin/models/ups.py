@@ -33,7 +33,7 @@ import numpy as np
 from twin.params import param
 from twin.signals import Signal
 
-__all__ = ["Ups", "UpsParams"]
+__all__ = ["Ups", "UpsParams", "capability_kw", "carry", "input_ok"]
 
 
 @dataclass(frozen=True)
@@ -102,7 +102,7 @@ class Ups:
 
     def input_ok(self, live: bool, v_pu: float, f_hz: float, f_nom_hz: float) -> bool:
         p = self.params
-        return live and p.v_min_pu <= v_pu <= p.v_max_pu and abs(f_hz - f_nom_hz) <= p.f_window_hz
+        return input_ok(live, v_pu, f_hz, f_nom_hz, p.v_min_pu, p.v_max_pu, p.f_window_hz)
 
     def advance_allowance(self, ok: bool, dt: float) -> None:
         """The walk-in ramp: 0 while the input is bad, then rated/walk_in_s per second, held
@@ -118,24 +118,59 @@ class Ups:
     def capability_kw(self, dt: float) -> float:
         """The racks' draw (kW) the UPS can carry over the next tick, keeping the reserve."""
         p = self.params
-        batt = max(self.e_kwh * 3600.0 / (dt * p.reserve_ticks), 0.0)
-        return min(p.p_rated_kw, (self.allowance + batt) * p.efficiency)
+        return capability_kw(self.e_kwh, self.allowance, dt, p.reserve_ticks, p.p_rated_kw, p.efficiency)
 
     def step(self, p_it_kw: float, ok: bool, dt: float) -> float:
         """Carry ``p_it_kw`` over ``dt``; returns the racks' draw not carried (kW, ≥ 0)."""
         p = self.params
-        need = p_it_kw / p.efficiency
-        p_load_in = min(need, self.allowance) if ok else 0.0
-        want = need - p_load_in
-        avail = max(self.e_kwh, 0.0) * 3600.0 / dt
-        p_b = min(want, avail)
-        unserved_in = want - p_b
-        room = max(p.energy_kwh - self.e_kwh, 0.0) * 3600.0 / dt
-        rech = min(p.recharge_frac * p.p_rated_kw, max(self.allowance - p_load_in, 0.0), room) if ok else 0.0
-        self.e_kwh = min(self.e_kwh + (rech - p_b) * dt / 3600.0, p.energy_kwh)
-        self.p_in = p_load_in + rech
-        self.p_batt = p_b - rech
-        served_in = p_load_in + p_b
-        self.p_out = served_in * p.efficiency
-        self.loss = served_in - self.p_out
-        return unserved_in * p.efficiency
+        self.e_kwh, self.p_in, self.p_out, self.p_batt, self.loss, short = carry(
+            p_it_kw,
+            ok,
+            dt,
+            self.e_kwh,
+            self.allowance,
+            p.p_rated_kw,
+            p.efficiency,
+            p.energy_kwh,
+            p.recharge_frac,
+        )
+        return short
+
+
+# The UPS's formulas as plain functions of numbers: the methods above call them, and the
+# chunked advance compiles them from this source (twin.chunk_kernel), so there is one copy.
+
+
+def input_ok(
+    live: bool, v_pu: float, f_hz: float, f_nom_hz: float, v_min: float, v_max: float, f_window: float
+) -> bool:
+    """The rectifier's input is within its voltage and frequency window on a live bus."""
+    return live and v_min <= v_pu <= v_max and abs(f_hz - f_nom_hz) <= f_window
+
+
+def capability_kw(
+    e_kwh: float, allowance: float, dt: float, reserve_ticks: float, p_rated: float, eff: float
+) -> float:
+    """The racks' draw (kW) a UPS can carry over a tick of ``dt``, keeping its reserve."""
+    batt = max(e_kwh * 3600.0 / (dt * reserve_ticks), 0.0)
+    return min(p_rated, (allowance + batt) * eff)
+
+
+def carry(
+    p_it_kw: float, ok: bool, dt: float, e_kwh: float, allowance: float, p_rated: float, eff: float,
+    energy_kwh: float, recharge_frac: float,
+) -> tuple[float, float, float, float, float, float]:  # fmt: skip
+    """A UPS carrying ``p_it_kw`` over ``dt``: (stored energy after, input, output, battery
+    (+ discharge), loss, the racks' draw not carried), kW and kWh."""
+    need = p_it_kw / eff
+    p_load_in = min(need, allowance) if ok else 0.0
+    want = need - p_load_in
+    avail = max(e_kwh, 0.0) * 3600.0 / dt
+    p_b = min(want, avail)
+    unserved_in = want - p_b
+    room = max(energy_kwh - e_kwh, 0.0) * 3600.0 / dt
+    rech = min(recharge_frac * p_rated, max(allowance - p_load_in, 0.0), room) if ok else 0.0
+    e_after = min(e_kwh + (rech - p_b) * dt / 3600.0, energy_kwh)
+    served_in = p_load_in + p_b
+    p_out = served_in * eff
+    return e_after, p_load_in + rech, p_out, p_b - rech, served_in - p_out, unserved_in * eff

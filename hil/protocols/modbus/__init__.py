@@ -69,18 +69,12 @@ class ModbusServers:
     def device_offline(self, device: Device, offline: bool) -> None:
         for ep in self.endpoints:
             if device in ep.devices:
-                if offline:
-                    ep.set_unit_fault(device.unit_id, offline=True)
-                else:
-                    ep.clear_unit_fault(device.unit_id)
+                _set_offline(ep, device, offline)
 
     def link_lost(self, lost: bool) -> None:
         for ep in self.endpoints:
             for d in ep.devices:
-                if lost:
-                    ep.set_unit_fault(d.unit_id, offline=True)
-                else:
-                    ep.clear_unit_fault(d.unit_id)
+                _set_offline(ep, d, lost)
             if lost:
                 ep.drop_connections()
 
@@ -103,3 +97,11 @@ MODBUS = ProtocolAdapter(
     build=ModbusServers,
     exposure=lambda cfg: modbus_exposure(cfg.host, cfg.modbus_security),
 )
+
+
+def _set_offline(ep: ModbusEndpoint, device: Device, offline: bool) -> None:
+    """The unit of ``device`` on ``ep`` answers as offline (the endpoint's unit fault) or again."""
+    if offline:
+        ep.set_unit_fault(device.unit_id, offline=True)
+    else:
+        ep.clear_unit_fault(device.unit_id)

@@ -127,6 +127,11 @@ async def start_server(server: Server, state: Guard) -> None:
     """Advertise the limits (Part 5 ServerCapabilities) and start listening, every chunk header
     checked before its body is kept (asyncua 2.1's ``Server.start`` with our socket server)."""
     await _advertise(server, state.limits)
+    await _start_guarded(server, state)
+
+
+async def _start_guarded(server: Server, state: Guard) -> None:
+    """asyncua 2.1's ``Server.start`` with our socket server in place of its own."""
     iserver = server.iserver
     if iserver.certificate is not None:
         uacrypto.check_certificate(iserver.certificate, server._application_uri, socket.gethostname())
@@ -209,22 +214,8 @@ async def apply_limits(server: Server, limits: OpcUaLimits) -> Guard:
 class _GuardedServer(Server):
     guard_state: Guard
 
-    async def start(self) -> None:  # asyncua 2.1's Server.start with our socket server
-        iserver = self.iserver
-        if iserver.certificate is not None:
-            uacrypto.check_certificate(iserver.certificate, self._application_uri, socket.gethostname())
-        await self._setup_server_nodes()
-        await iserver.start()
-        try:
-            host, port = self._get_bind_socket_info()
-            bserver = _GuardedBinaryServer(iserver, host, port, self.limits)  # type: ignore[arg-type]
-            bserver.guard = self.guard_state
-            self.bserver = bserver
-            bserver.set_policies(self._policies)
-            await bserver.start()
-        except Exception:
-            await iserver.stop()
-            raise
+    async def start(self) -> None:
+        await _start_guarded(self, self.guard_state)
 
 
 async def _advertise(server: Server, limits: OpcUaLimits) -> None:

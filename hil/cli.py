@@ -414,6 +414,12 @@ EXIT_SOLVER = 5
 )
 @click.option("--no-status", is_flag=True, help="No live status panel / progress bar (logs only).")
 @click.option(
+    "--no-serve",
+    is_flag=True,
+    help="Serve no Modbus or OPC UA endpoint (an in-process controller needs none; headless CI "
+    "runs start sooner and run faster). Not with an external EMS.",
+)
+@click.option(
     "--tariff",
     "tariff_name",
     default=None,
@@ -432,6 +438,7 @@ def run(
     overrun: str,
     max_lag: float,
     no_status: bool,
+    no_serve: bool,
     tariff_name: str | None,
 ) -> None:
     """Play a scenario against the site and its EMS; exit 0 only if every expectation passed.
@@ -448,6 +455,7 @@ def run(
     Example:
       hil run grid_outage --fast --out runs/outage
       hil run dr_critical_peak --controller standin:ignore_dr --fast
+      hil run tou_day_aidc --fast --no-serve                # headless CI: nothing served
       hil run comm_loss --controller external --speed 1     # your EMS connects to the printed URLs
     """
     # imported here, not at the top: only this command needs it (keeps `hil --help` quick)
@@ -462,6 +470,12 @@ def run(
     try:
         sc = load_scenario(scenario)
         external = (controller or sc.controller.name).split(":")[0] == "external"
+        if no_serve and external:
+            err.print(
+                "[red]error:[/] --no-serve needs an in-process controller: an external EMS reaches "
+                "the bench only through its endpoints (give --controller standin or reference)"
+            )
+            sys.exit(EXIT_BAD_INPUT)
         ports = None
         if not external or modbus_port is not None or opcua_port is not None:
             ports = (
@@ -495,7 +509,12 @@ def run(
     async def go() -> object:
         try:
             return await run_scenario(
-                prepared, out_dir=out, pacer=pacer, handle_signals=True, on_start=display.start
+                prepared,
+                out_dir=out,
+                pacer=pacer,
+                serve=not no_serve,
+                handle_signals=True,
+                on_start=display.start,
             )
         finally:
             await display.aclose()

@@ -9,9 +9,10 @@ Every ``*.yaml`` with a ``scenario:`` key under a folder named ``scenarios`` (or
 on the command line) is collected; each of its expectations is one test item, so pytest's own
 reporting (``-v``, ``--junitxml``) lists them by name. The scenario runs once, on its first
 item, with :func:`hil.run.runner.run_scenario` (as fast as possible, the site's endpoints served on
-free ports); its output folder (trace, report, junit) is kept under ``--hil-out`` or pytest's
-temporary directory. A scenario whose controller is ``external`` needs an EMS on the wire and is
-skipped, with that reason, unless ``--hil-controller`` names an in-process one.
+free ports, none with ``--hil-no-serve``); its output folder (trace, report, junit) is kept
+under ``--hil-out`` or pytest's temporary directory. A scenario whose controller is
+``external`` needs an EMS on the wire and is skipped, with that reason, unless
+``--hil-controller`` names an in-process one.
 
 Fixtures (for tests written in Python):
 
@@ -47,6 +48,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="run every scenario with this controller (standin, standin:ignore_dr, ...)",
     )
     g.addoption("--hil-seed", type=int, default=None, help="random seed for every scenario")
+    g.addoption(
+        "--hil-no-serve",
+        action="store_true",
+        default=False,
+        help="serve no endpoints while a scenario runs (its controller is in process): faster",
+    )
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -120,6 +127,7 @@ class ScenarioFile(pytest.File):
                         controller=cfg.getoption("--hil-controller"),
                         seed=cfg.getoption("--hil-seed"),
                         ports=(0, 0),
+                        serve=not cfg.getoption("--hil-no-serve"),
                     )
                 )
             except BaseException as exc:

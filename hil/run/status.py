@@ -102,6 +102,10 @@ class RunDisplay:
     def start(self, runner: Any) -> None:
         for ep in runner.endpoints:
             self.console.print(f"{ep.url:<36} {ep.name:<14} {ep.detail}", highlight=False, markup=False)
+        if not runner.serve:
+            self.console.print(
+                "no endpoint served (--no-serve): the controller runs in process", highlight=False
+            )
         if not self.enabled:
             return
         self._task = asyncio.get_running_loop().create_task(self._refresh(runner))

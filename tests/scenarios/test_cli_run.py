@@ -37,6 +37,23 @@ def test_run_passes_and_leaves_every_artefact(tmp_path: Path) -> None:
     assert "PASS" in res.output
 
 
+def test_no_serve_runs_headless_and_needs_an_in_process_controller(tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    args = ["run", "pcs_trip_recovery", "--fast", "--no-status", "--no-serve", "--out", str(out)]
+    res = CliRunner().invoke(main, args)
+    assert res.exit_code == 0, res.output
+    assert "no endpoint served" in res.output
+    assert "modbus://" not in res.output
+    assert "opc.tcp://" not in res.output
+    assert json.loads((out / "results.json").read_text())["passed"] is True
+    # an external EMS reaches the bench only through the endpoints: refused before anything runs
+    bad = tmp_path / "bad"
+    res = CliRunner().invoke(main, [*args[:-1], str(bad), "--controller", "external"])
+    assert res.exit_code == 2
+    assert "--no-serve needs an in-process controller" in res.output
+    assert not bad.exists()
+
+
 def test_bad_file_is_refused_before_anything_starts(tmp_path: Path) -> None:
     bad = ROOT / "tests" / "data" / "bad_scenarios" / "unknown_signal.yaml"
     out = tmp_path / "run"

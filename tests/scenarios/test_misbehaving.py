@@ -50,7 +50,18 @@ def test_misbehaving_standin_fails_the_right_expectations(
 ) -> None:
     out = tmp_path / "run"
     res = CliRunner().invoke(
-        main, ["run", scenario, "--fast", "--no-status", "--controller", f"standin:{mode}", "--out", str(out)]
+        main,
+        [
+            "run",
+            scenario,
+            "--fast",
+            "--no-serve",
+            "--no-status",
+            "--controller",
+            f"standin:{mode}",
+            "--out",
+            str(out),
+        ],
     )
     assert res.exit_code == 1, res.output
     cases = junit_cases(out / "junit.xml")

@@ -66,7 +66,8 @@ def _wrong(scenario: str, tmp: Path) -> Path:
 def test_a_wrong_island_fails_the_outage_scenario(tmp_path: Path, scenario: str) -> None:
     out = tmp_path / "run"
     res = CliRunner().invoke(
-        main, ["run", str(_wrong(scenario, tmp_path)), "--fast", "--no-status", "--out", str(out)]
+        main,
+        ["run", str(_wrong(scenario, tmp_path)), "--fast", "--no-serve", "--no-status", "--out", str(out)],
     )
     assert res.exit_code == 1, res.output
     cases = junit_cases(out / "junit.xml")

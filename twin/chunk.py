@@ -265,11 +265,11 @@ def _run(site: Site, k: int) -> int:
     rec_p_grid = np.empty(k)
     ag = site.aging
     ag_clock, ag_undirected, ag_state = _aging_args(site)
-    pcs_dis, pcs_ch = site.pcs_discharge_kwh.copy(), site.pcs_charge_kwh.copy()
+    books = site.pcs_books.copy()
     done = ck.run(
         k, dt, p_it, racks, cool, p_pv, grid, facv, ups_prm, ups is not None,
         thr[:, 0].astype(np.int64), thr[:, 1].copy(), thr[:, 2].copy(), reg, int(qs[0]), int(_MAY_TRIP),
-        sc, acc, rack_est, pcs_dis, pcs_ch,
+        sc, acc, rack_est, books,
         bat._kt, bat_const, soc, v_rc, tc, tj, i_pack, heat, out, cab,
         bms_const, bms_state, pcs_const, pcs_state,
         rec_p_grid, ag is not None, float(site.params.battery.n_parallel),
@@ -303,7 +303,7 @@ def _run(site: Site, k: int) -> int:
         ups.allowance_cap = ups.p_in + math.inf
     for j, name in enumerate(ck.ENERGY_FIELDS):
         setattr(en, name, float(acc[j]))
-    site.pcs_discharge_kwh, site.pcs_charge_kwh = pcs_dis, pcs_ch
+    site.pcs_books = books
     site.rack_est = rack_est
     site.p_it_racks = racks[done].copy()
     site.p_it = float(p_it[done - 1])

@@ -37,11 +37,12 @@ from twin.models.pcs_params import _PCSSTATE_RUNNING, _PCSSTATE_THROTTLED
 from twin.models.pcs_step_kernel import finish, follow, loss_kw
 from twin.models.ups import capability_kw, carry, input_ok
 from twin.pms import thevenin_v
+from twin.site_fixed import book_pcs
 
 kernel_cache.drop_stale(__file__)  # before any kernel is loaded from numba's cache
 
-for _fn in (thevenin_v, input_ok, capability_kw, carry):
-    register_jitable(_fn)  # the PCC's and the UPS's formulas compiled from their own source
+for _fn in (thevenin_v, input_ok, capability_kw, carry, book_pcs):
+    register_jitable(_fn)  # the PCC's, the UPS's and the PCS books' formulas compiled from their own source
 
 __all__ = ["ENERGY_FIELDS", "SCALARS", "run"]
 
@@ -180,7 +181,7 @@ def _end_current(p_ac: FloatArray, state: np.ndarray, hot: np.ndarray, fin: Floa
 
 
 @njit(cache=True, inline="always")
-def _book(sc: FloatArray, acc: FloatArray, pcs_dis: FloatArray, pcs_ch: FloatArray, p_ac_mean: FloatArray,
+def _book(sc: FloatArray, acc: FloatArray, books: FloatArray, p_ac_mean: FloatArray,
           q_ac_mean: FloatArray, aux: FloatArray, loss: FloatArray, p_dc: FloatArray, cab: FloatArray,
           pv: float, it: float, base_now: float, tan_phi: float, u_loss: float, u_batt: float,
           short: float, grid: FloatArray, h: float) -> float:  # fmt: skip
@@ -201,8 +202,9 @@ def _book(sc: FloatArray, acc: FloatArray, pcs_dis: FloatArray, pcs_ch: FloatArr
     acc[2] += max(-p_grid, 0.0) * h
     dis = np.maximum(p_ac_mean, 0.0) * h
     ch = np.maximum(-p_ac_mean, 0.0) * h
-    pcs_dis += dis
-    pcs_ch += ch
+    books[0] += dis
+    books[1] += ch
+    book_pcs(books, p_ac_mean, q_ac_mean, cab[1], h)
     acc[3] += np_sum(dis)
     acc[4] += np_sum(ch)
     acc[5] += pv * h
@@ -263,8 +265,7 @@ def run(
     sc: FloatArray,
     acc: FloatArray,
     rack_est: FloatArray,
-    pcs_dis: FloatArray,
-    pcs_ch: FloatArray,
+    books: FloatArray,  # Site.pcs_books, updated in place
     # -- battery
     tb: tuple,
     bat_const: tuple,
@@ -457,7 +458,7 @@ def run(
         sc[_UPS_SHORT] = short
         sc[_IT_BUS] = it_bus
         sc[_P_COOL], sc[_P_COOL_MEAN] = p_cool, p_cool_mean
-        p_grid = _book(sc, acc, pcs_dis, pcs_ch, p_ac_mean, q_ac_mean, aux, loss, p_dc, cab, p_pv[k], it,
+        p_grid = _book(sc, acc, books, p_ac_mean, q_ac_mean, aux, loss, p_dc, cab, p_pv[k], it,
                        base_now, tan_phi, u_loss, u_batt, short, grid, h)  # fmt: skip
         rec_p_grid[k] = p_grid
         if aging_on:

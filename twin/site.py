@@ -183,9 +183,9 @@ class Site:
         self.p_cool_mean = 0.0
         self.energy = Energy()
         self.demand = DemandRegister()
-        # per-PCS AC energy books (kWh): Σ max(±p_ac_mean, 0)·dt, the units of Energy.bess_*
-        self.pcs_discharge_kwh = np.zeros(n)
-        self.pcs_charge_kwh = np.zeros(n)
+        # per-PCS energy books, one row each (twin.site_fixed.PCS_BOOKS): Σ max(±x, 0)·dt of the
+        # tick means of AC power (kWh, the units of Energy.bess_*), reactive power and DC power
+        self.pcs_books = np.zeros((len(_fixed.PCS_BOOKS), n))
         self.transitions = TransitionLog(self)
         self.events = self.transitions.events  # twin.transitions.Event (t, device, kind, detail, value)
         self._racks_dark_prev = 0

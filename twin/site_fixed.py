@@ -21,8 +21,10 @@ if TYPE_CHECKING:
     from twin.site import Site
 
 __all__ = [
+    "PCS_BOOKS",
     "age",
     "book_aging",
+    "book_pcs",
     "bookkeeping",
     "continuous_fixed",
     "gen_grid_target",
@@ -165,6 +167,31 @@ def island_fixed(site: Site, p_cmd: FloatArray, q_cmd: FloatArray, dt: float) ->
     site.relief_p = acc_relief / n_sub
 
 
+#: The per-PCS energy books (``Site.pcs_books``, one row each, in this order) and the snapshot
+#: signals they are served as (declared in :class:`twin.models.pcs.Pcs`).
+PCS_BOOKS = (
+    "pcs.discharge_kwh",
+    "pcs.charge_kwh",
+    "pcs.kvarh_inj",
+    "pcs.kvarh_abs",
+    "pcs.dc_discharge_kwh",
+    "pcs.dc_charge_kwh",
+)
+
+
+def book_pcs(
+    books: FloatArray, p_ac_mean: FloatArray, q_ac_mean: FloatArray, p_dc_w: FloatArray, h: float
+) -> None:
+    """Add one tick to the per-PCS books (``h`` = dt in hours): AC energy delivered/absorbed
+    from the tick-mean AC power, reactive energy injected/absorbed from the tick-mean reactive
+    power, DC energy drawn from/put into the battery from the cells' DC power (W, + discharge).
+    The AC rows are booked by the caller (they also feed the site's Energy totals)."""
+    books[2] += np.maximum(q_ac_mean, 0.0) * h
+    books[3] += np.maximum(-q_ac_mean, 0.0) * h
+    books[4] += np.maximum(p_dc_w, 0.0) / 1000.0 * h
+    books[5] += np.maximum(-p_dc_w, 0.0) / 1000.0 * h
+
+
 def bookkeeping(site: Site, dt: float) -> None:
     h = dt / 3600.0
     en = site.energy
@@ -194,8 +221,10 @@ def bookkeeping(site: Site, dt: float) -> None:
     en.grid_export_kwh += max(-site.p_grid, 0.0) * h
     dis = np.maximum(pcs.p_ac_mean, 0.0) * h
     ch = np.maximum(-pcs.p_ac_mean, 0.0) * h
-    site.pcs_discharge_kwh += dis
-    site.pcs_charge_kwh += ch
+    books = site.pcs_books
+    books[0] += dis
+    books[1] += ch
+    book_pcs(books, pcs.p_ac_mean, pcs.q_ac_mean, res["p_dc_w"], h)
     en.bess_discharge_kwh += float(dis.sum())
     en.bess_charge_kwh += float(ch.sum())
     site.demand.book(site.clock.local_time_s(site.t - dt), dt, site.p_grid)

@@ -11,6 +11,7 @@ import numpy as np
 
 from twin._interp import FloatArray
 from twin.pms import BusMode, Transfer
+from twin.site_fixed import PCS_BOOKS
 
 if TYPE_CHECKING:
     from twin.device import Device
@@ -180,12 +181,11 @@ def make_snapshot(site: Site) -> Snapshot:
     cap = site.battery.capacity_ah.sum(axis=1)
     soc_site = float(np.sum(bat["soc_pct"] * cap) / cap.sum())
     arrays: dict[str, FloatArray] = {f"bess.{k}": v for k, v in bat.items()}
+    arrays.update(zip(PCS_BOOKS, site.pcs_books.copy(), strict=True))
     arrays.update(
         {
             "pcs.p_ac_kw": pcs.p_ac.copy(),
             "pcs.p_ac_mean_kw": pcs.p_ac_mean.copy(),
-            "pcs.discharge_kwh": site.pcs_discharge_kwh.copy(),
-            "pcs.charge_kwh": site.pcs_charge_kwh.copy(),
             "pcs.q_ac_kvar": pcs.q_ac.copy(),
             "pcs.p_dc_kw": pcs.p_dc.copy(),
             "pcs.loss_kw": pcs.loss.copy(),

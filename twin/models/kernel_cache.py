@@ -40,6 +40,7 @@ KERNEL_SOURCES = (
     "clock.py",  # the sun's position, likewise
     "pms.py",  # the PCC voltage, likewise
     "models/ups.py",  # the UPS, likewise
+    "site_fixed.py",  # the per-PCS energy books, likewise
 )
 """What the compiled kernels are built from (paths under ``twin/``)."""
 

@@ -93,6 +93,10 @@ class Pcs:
         Signal("enable", "1", "run command in force: 1 run, 0 stop"),
         Signal("discharge_kwh", "kWh", "AC energy delivered since the start"),
         Signal("charge_kwh", "kWh", "AC energy absorbed since the start"),
+        Signal("kvarh_inj", "kvarh", "reactive energy injected since the start (tick means)"),
+        Signal("kvarh_abs", "kvarh", "reactive energy absorbed since the start (tick means)"),
+        Signal("dc_discharge_kwh", "kWh", "DC energy drawn from the battery since the start"),
+        Signal("dc_charge_kwh", "kWh", "DC energy put into the battery since the start"),
     )
     inputs: ClassVar[tuple[Signal, ...]] = (
         Signal("enable", "1", "1 run, 0 stop"),

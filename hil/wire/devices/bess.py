@@ -299,17 +299,14 @@ class BessBehaviour(Behaviour):
         s = snap.scalars
         v_ll = self.ratings["v_nom"] * s["grid.v_pu"]
         ac = ac_block(a["pcs.p_ac_kw"] * 1000.0, a["pcs.q_ac_kvar"] * 1000.0, v_ll)
-        var = ac["var"]
-        h = dt / 3600.0
         e = self.e
-        # the twin's books: each tick's mean AC power split by sign, times dt
+        # the twin's books: each tick's mean AC, reactive and DC power split by sign, times dt
         e["wh_inj"] = a["pcs.discharge_kwh"] * 1000.0
         e["wh_abs"] = a["pcs.charge_kwh"] * 1000.0
-        e["varh_inj"] += np.maximum(var, 0) * h
-        e["varh_abs"] += np.maximum(-var, 0) * h
-        p_dc = a["bess.p_dc_kw"] * 1000.0
-        e["dc_inj"] += np.maximum(-p_dc, 0) * h  # into the battery
-        e["dc_abs"] += np.maximum(p_dc, 0) * h
+        e["varh_inj"] = a["pcs.kvarh_inj"] * 1000.0
+        e["varh_abs"] = a["pcs.kvarh_abs"] * 1000.0
+        e["dc_inj"] = a["pcs.dc_charge_kwh"] * 1000.0  # into the battery
+        e["dc_abs"] = a["pcs.dc_discharge_kwh"] * 1000.0
         state = a["pcs.state"]
         running = (state == _RUNNING) | (state == _THROTTLED)  # INV_RUNNING_CODES
         closed = a["bms.contactor"] == CONTACTOR_CLOSED

@@ -83,7 +83,7 @@ class PvBehaviour(Behaviour):
         s = snap.scalars
         w = s["pv.p_ac_kw"] * 1000.0
         v_ll = self.ratings["v_nom"][0] * s["grid.v_pu"]
-        self.e += max(w, 0.0) * dt / 3600.0
+        self.e[0] = s["pv.energy_kwh"] * 1000.0  # the twin's book: each tick's mean AC power, times dt
         tripped = s.get("pv.tripped", 0.0) > 0
         producing = w > 1.0
         lim = controls.get("704.WMaxLimPctEna")

@@ -1,5 +1,6 @@
-"""The revenue meter's books: import/export and BESS charge/discharge accumulators and the
-15-minute demand register, each checked against a closed form of the recorded tick means."""
+"""The revenue meter's books: import/export and BESS charge/discharge accumulators, the
+per-PCS reactive and DC energy books, and the 15-minute demand register, each checked against
+a closed form of the recorded tick means."""
 
 from __future__ import annotations
 
@@ -17,13 +18,18 @@ def _run() -> dict[str, np.ndarray]:
     site.set("pcs.enable", 1)
     # import, then export (discharge above the load), then import with charging: 40 min
     plan = {0: None, 60: 200.0, 600: -30.0, 1500: 200.0, 1900: 0.0}
+    q_plan = {300: 40.0, 1200: -30.0, 2000: 0.0}  # kvar: inject, then absorb
     rec: dict[str, list[float]] = {k: [] for k in ("t0", "p", "bess_dis", "bess_ch")}
     snaps = []
+    q_mean = []
     local0 = site.snapshot()["site.local_time_s"]
     for k in range(2400):
         if k in plan and plan[k] is not None:
             site.set("bess.p_set_kw", plan[k])  # type: ignore[arg-type]
+        if k in q_plan:
+            site.set("pcs.q_set_kvar", q_plan[k])
         sn = site.step()
+        q_mean.append(site.pcs.q_ac_mean.copy())
         pac = sn.arrays["pcs.p_ac_mean_kw"]
         rec["t0"].append(local0)
         rec["p"].append(sn["grid.p_import_kw"])
@@ -35,6 +41,15 @@ def _run() -> dict[str, np.ndarray]:
         snaps[-1]["pcs_ch_sum"] = float(sn.arrays["pcs.charge_kwh"].sum())
     out = {k: np.asarray(v) for k, v in rec.items()}
     out["dt"] = np.asarray(site.dt)
+    out["q_mean"] = np.asarray(q_mean)
+    for key in ("pcs.kvarh_inj", "pcs.kvarh_abs", "pcs.dc_discharge_kwh", "pcs.dc_charge_kwh"):
+        out[key] = sn.arrays[key]
+    out["pcs.discharge_kwh"], out["pcs.charge_kwh"] = (
+        sn.arrays["pcs.discharge_kwh"],
+        sn.arrays["pcs.charge_kwh"],
+    )
+    en = site.energy
+    out["dc_delivered_kwh"] = np.asarray(en.battery_chem_kwh - en.battery_loss_kwh)
     for k in snaps[0]:
         out[k] = np.asarray([s[k] for s in snaps])
     return out
@@ -59,6 +74,25 @@ def test_accumulators_are_the_trace_integral_split_by_sign(run: dict[str, np.nda
     # the per-PCS books (701 TotWhInj/TotWhAbs) add up to the fleet's
     np.testing.assert_allclose(run["pcs_dis_sum"], run["bess.discharge_kwh"], rtol=1e-12)
     np.testing.assert_allclose(run["pcs_ch_sum"], run["bess.charge_kwh"], rtol=1e-12)
+
+
+def test_reactive_and_dc_books(run: dict[str, np.ndarray]) -> None:
+    """The per-PCS books an EMS reads as 701 TotVArhInj/TotVArhAbs and 714 DCWhInj/DCWhAbs."""
+    h = float(run["dt"]) / 3600.0
+    q = run["q_mean"]
+    assert q.max() > 10.0
+    assert q.min() < -10.0
+    np.testing.assert_allclose(run["pcs.kvarh_inj"], np.maximum(q, 0).sum(axis=0) * h, rtol=1e-9)
+    np.testing.assert_allclose(run["pcs.kvarh_abs"], np.maximum(-q, 0).sum(axis=0) * h, rtol=1e-9)
+    dis, ch = run["pcs.dc_discharge_kwh"], run["pcs.dc_charge_kwh"]
+    assert dis.sum() > 0.0
+    assert ch.sum() > 0.0
+    # net DC energy out of the cells is the energy balance's chemical energy less the cell loss
+    assert float((dis - ch).sum()) == pytest.approx(float(run["dc_delivered_kwh"]), rel=1e-9, abs=1e-9)
+    # the converter's loss sits between the two sides: more DC drawn than AC delivered on
+    # discharge, more AC absorbed than DC stored on charge
+    assert dis.sum() > run["pcs.discharge_kwh"].sum()
+    assert ch.sum() < run["pcs.charge_kwh"].sum()
 
 
 def test_demand_register_is_the_window_mean(run: dict[str, np.ndarray]) -> None:

@@ -217,6 +217,7 @@ def make_snapshot(site: Site) -> Snapshot:
                 "genset.state": g.state.astype(float),
                 "genset.fuel_l": g.fuel_l.copy(),
                 "genset.fuel_l_per_h": g.fuel_rate.copy(),
+                "genset.energy_kwh": g.energy_kwh.copy(),
             }
         )
     p_bess = float(pcs.p_ac_mean.sum())

@@ -87,6 +87,7 @@ class Genset:
         ),
         Signal("fuel_l", "l", "fuel used (cumulative)"),
         Signal("fuel_l_per_h", "l/h", "fuel rate"),
+        Signal("energy_kwh", "kWh", "electrical energy delivered since the start (tick means)"),
     )
     inputs: ClassVar[tuple[Signal, ...]] = (
         Signal("start", "1", "1 starts the unit (a rising edge retries after a failed start), 0 stops"),
@@ -106,6 +107,7 @@ class Genset:
         self.cool_left = np.zeros(n)
         self.fuel_l = np.zeros(n)
         self.fuel_rate = np.zeros(n)
+        self.energy_kwh = np.zeros(n)  # Σ max(p_mean, 0)·dt
         self.accept_ceiling = np.zeros(n)
         self.p_sec = np.zeros(n)  # isochronous integral, kW per unit
         # inputs
@@ -201,3 +203,4 @@ class Genset:
         run = self.running
         self.fuel_rate = run * (p.fuel_a_l_per_kwh * p.p_rated_kw + p.fuel_b_l_per_kwh * self.p_mean)
         self.fuel_l = self.fuel_l + self.fuel_rate * dt / 3600.0
+        self.energy_kwh = self.energy_kwh + np.maximum(self.p_mean, 0.0) * dt / 3600.0

@@ -75,7 +75,7 @@ class GensetBehaviour(Behaviour):
         a = snap.arrays
         w = a["genset.p_kw"] * 1000.0
         v_ll = self.ratings["v_nom"] * snap.scalars["grid.v_pu"]
-        self.e += np.maximum(w, 0.0) * dt / 3600.0
+        self.e = a["genset.energy_kwh"] * 1000.0  # the twin's book: each tick's mean power, times dt
         out = ac_block(w, None, v_ll)  # served at unity power factor
         out.update(
             hz=snap.scalars["grid.f_hz"],

@@ -135,5 +135,13 @@ def test_aidc_10k_tou_day_energy_balance_with_aging() -> None:
     assert abs(b["battery_chem_kwh"]) > 100.0 or abs(float(site.snapshot()["bess.energy_kwh"]) - e0) > 1000.0
     assert b["pv_kwh"] > 1000.0
     assert b["genset_kwh"] > 100.0
+    # the per-unit books (served as the gensets' TotWhInj) add up to the balance's genset energy
+    # (paralleled on the grid, no unit ever motors: every tick mean is >= 0)
+    snap = site.snapshot()
+    assert float(snap.arrays["genset.energy_kwh"].sum()) == pytest.approx(b["genset_kwh"], rel=1e-9)
+    # and the per-PCS AC books to the fleet's
+    assert float(snap.arrays["pcs.discharge_kwh"].sum()) == pytest.approx(
+        snap["bess.discharge_kwh"], rel=1e-12
+    )
     assert b["aging_kwh"] > 0.0
     np.testing.assert_allclose(b["sources_kwh"] + b["stores_kwh"], b["sinks_kwh"], rtol=TOL)

@@ -28,6 +28,23 @@ def pytest_configure(config: pytest.Config) -> None:
     asyncio.set_event_loop(None)
 
 
+# -- order: the long files first ------------------------------------------------------------------
+#: Where a file's tests go in the run, by what they are (xdist's ``--dist loadfile`` hands files
+#: to its workers in collection order: long ones at the end leave one worker running alone).
+_FIRST = (("profiles/scenarios/", 1), ("tests/scenarios/", 1), ("tests/integration/", 2))
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Files with a test marked ``slow`` first, then whole scenario runs, then the protocol
+    tests, then the unit tests (a stable sort: each keeps its order within)."""
+    rank: dict[str, int] = {}
+    for item in items:
+        path = item.nodeid.split("::")[0]
+        r = 0 if item.get_closest_marker("slow") else next((k for p, k in _FIRST if path.startswith(p)), 3)
+        rank[path] = min(rank.get(path, r), r)
+    items.sort(key=lambda item: rank[item.nodeid.split("::")[0]])
+
+
 # -- leaks (issue 13, a ratchet) ------------------------------------------------------------------
 #: How long a test's threads, sockets and tasks get to end by themselves after it returns
 #: (a server's connection handler notices a closed client on its next read).

@@ -18,7 +18,6 @@ and PV are most of what a chunked tick costs besides the call (``docs/performanc
 
 from __future__ import annotations
 
-import copy
 import math
 from typing import TYPE_CHECKING, Any
 
@@ -147,7 +146,7 @@ def _run(site: Site, k: int) -> int:
         avail = np.maximum(pcs.running, 1e-12 * np.ones(n))
         pcs.p_set = site.bess_p_set_total * avail / max(float(avail.sum()), 1e-12)
     # the exogenous series: GPU fleet, cooling target, PV, tick by tick as Site.step does
-    saved_gpu = copy.deepcopy(gpu.__dict__, {id(gpu.params): gpu.params})
+    saved_gpu = gpu.checkpoint()
     racks = np.empty((k + 1, site.powered.size))
     racks[0] = site.p_it_racks
     p_it = np.empty(k)
@@ -276,8 +275,7 @@ def _run(site: Site, k: int) -> int:
         ag.doc_hysteresis if ag is not None else 0.0, ag_clock, ag_undirected, ag_state,
     )  # fmt: skip
     if done < k:  # the exogenous devices back to the last committed tick
-        gpu.__dict__.clear()
-        gpu.__dict__.update(saved_gpu)
+        gpu.restore(saved_gpu)
         for i in range(done):
             racks[i + 1] = gpu.mean_power_kw((tick0 + i) * dt, dt, site.powered)
     if pv is not None:  # the plant's outputs as the last committed tick (or the one before) left them

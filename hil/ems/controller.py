@@ -81,6 +81,11 @@ class ReferenceController:
     def rejected(self) -> int:
         return self.io.tally.refused
 
+    def quiet_until(self) -> float:
+        """:meth:`on_tick` does nothing at a boundary before this time (the next decision's),
+        so a run may advance to it in one chunk."""
+        return -math.inf if self._next is None else self._next - 1e-9
+
     def on_tick(self, t_s: float) -> None:
         if self.silenced:
             return

@@ -360,6 +360,35 @@ class Play:
             if not af.cleared and af.ftype.update is not None:
                 af.ftype.update(self.bench, af.targets, af.spec.params, site.t - af.start_s)
 
+    def quiet_ticks(self, tick: int, limit: int) -> int:
+        """How many of the ticks after twin tick ``tick`` the play sits out (``limit`` at
+        most): no action is due at their boundaries, no ramp drives an input, no fault updates
+        itself, and every expectation ignores their snapshots, except the last tick's, which
+        :meth:`after_tick` is given (a run advanced in chunks)."""
+        k = limit
+        if k <= 0 or any(not af.cleared and af.ftype.update is not None for af in self.faults):
+            return 0
+        ticks = np.arange(tick, tick + k + 1, dtype=np.float64)
+        t_rel = ticks[:-1] * self.dt - self._t0  # each boundary's scenario time, as site.t - t0
+        t_snap = ticks[1:] * self.dt - self._t0  # each tick's snapshot's
+        if self._i < len(self._due):  # the next action's boundary
+            due = np.rint(t_rel / self.dt) >= self._due[self._i][0]
+            if due.any():
+                k = min(k, int(np.argmax(due)))
+        for p in self._profiles:  # a ramp sets its input at every boundary of [t0, t1 + dt)
+            on = (t_rel >= p.t0 - 1e-9) & (t_rel < p.t1 + self.dt - 1e-9)
+            if on.any():
+                k = min(k, int(np.argmax(on)))
+        for c in self.checks:
+            if c.done:
+                continue
+            if c.ex.mean_s > 0:  # a trailing mean takes every tick
+                return 0
+            seen = t_snap >= c.ex.t0 - 1e-9
+            if seen.any():
+                k = min(k, int(np.argmax(seen)) + 1)
+        return k
+
     def after_tick(self, snap: Snapshot) -> None:
         t = snap.t - self._t0
         for c in self.checks:

@@ -9,6 +9,14 @@ Pacing:
   so a late tick does not push the ones after it; the lateness of each tick is recorded.
 - :class:`AsFastAsPossible` steps back to back, yielding to the servers between ticks.
 - :class:`Manual` does nothing by itself: tests call :meth:`Runner.step`.
+
+Chunks: as fast as possible with nothing served, a stretch of ticks in which nobody acts (the
+in-process controller's next decision is later, no write is queued and no device timer
+fires, no scenario action, ramp, self-updating fault or expectation needs a tick, no trace
+row falls inside) is advanced in one call (:meth:`Runner.advance_quiet`): the twin's
+:meth:`twin.Site.advance`, the gateway's timers counted down as the boundaries would, the
+registers encoded once. The run is the same to the bit as tick by tick
+(``tests/unit/hil/run/test_chunked_run.py``); ``chunked=False`` steps every tick.
 """
 
 from __future__ import annotations
@@ -26,6 +34,8 @@ from dataclasses import dataclass
 from dataclasses import replace as dc_replace
 from pathlib import Path
 from typing import Any, NamedTuple
+
+import numpy as np
 
 from hil.config import load_bench
 from hil.ems import CONTROLLERS
@@ -47,7 +57,11 @@ from hil.wire.gateway import Gateway
 from twin import Site
 from twin.errors import SolverError
 
+#: The longest stretch advanced in one call (the event loop runs between stretches).
+CHUNK_MAX_TICKS = 1024
+
 __all__ = [
+    "CHUNK_MAX_TICKS",
     "AsFastAsPossible",
     "Endpoint",
     "Lateness",
@@ -80,8 +94,12 @@ class Runner:
         play: Any = None,
         trace: Any = None,
         gateway: Gateway | None = None,
+        chunked: bool = True,
     ) -> None:
         self.site = site
+        self.chunked = chunked  # advance quiet stretches in one call (see the module docstring)
+        self.chunks = 0  # stretches advanced in one call each (advance_quiet) ...
+        self.chunked_ticks = 0  # ... and the ticks they held
         self.config = endpoints or EndpointConfig()
         self.gateway = gateway if gateway is not None else Gateway.from_config(site, self.config)
         self.pacer: Pacer = pacer or RealTime()
@@ -197,6 +215,50 @@ class Runner:
             for cb in self.on_tick:
                 cb(self)
 
+    def quiet_ticks(self, limit: int) -> int:
+        """How many of the coming ticks (``limit`` at most) nobody acts in, so that
+        :meth:`advance_quiet` may take them in one call; 0 unless the run is chunked, as fast
+        as possible, with nothing served, no tick callback and no simulated-time budget."""
+        limit = min(limit, CHUNK_MAX_TICKS)
+        if (
+            not self.chunked
+            or limit < 2
+            or self.servers
+            or self.on_tick
+            or self.sim_timeout_s is not None
+            or not isinstance(self.pacer, AsFastAsPossible)
+        ):
+            return 0
+        site = self.site
+        k = limit
+        c = self.controller
+        if c is not None and not c.silenced:
+            until = getattr(c, "quiet_until", None)
+            if until is None:  # a controller that cannot say when it acts next acts every tick
+                return 0
+            times = np.arange(site.tick, site.tick + k, dtype=np.float64) * site.dt
+            late = times >= until()
+            k = int(np.argmax(late)) if late.any() else k
+        if self.play is not None and k > 1:
+            k = min(k, self.play.quiet_ticks(site.tick, k))
+        if self.trace is not None and k > 1:
+            k = min(k, self.trace.quiet_ticks(site.tick, k))
+        if k > 1:
+            k = min(k, self.gateway.idle_horizon(k))
+        return k if k > 1 else 0
+
+    def advance_quiet(self, k: int) -> None:
+        """Advance ``k`` ticks that :meth:`quiet_ticks` found quiet, in one call: the same
+        state, trace rows, events and results as ``k`` calls of :meth:`step`."""
+        snap = self.gateway.advance_idle(k)
+        self.ticks += k
+        self.chunks += 1
+        self.chunked_ticks += k
+        if self.play is not None:
+            self.play.after_tick(snap)
+        if self.trace is not None:
+            self._trace_tick(snap)
+
     def trace_writes(self) -> None:
         """Put the EMS writes (accepted and refused) and the twin inputs the devices pushed since
         the last call into the trace's events, each at the boundary where it was applied."""
@@ -268,6 +330,11 @@ class Runner:
                         log.warning("%.2f s behind: dropping the backlog (overrun policy rebase)", late)
             else:
                 await asyncio.sleep(0)
+                quiet = self.quiet_ticks(n_ticks - k if n_ticks is not None else CHUNK_MAX_TICKS)
+                if quiet:
+                    self.advance_quiet(quiet)
+                    k += quiet
+                    continue
             await self.step()
             k += 1
 
@@ -367,6 +434,7 @@ async def run_scenario(
     handle_signals: bool = False,
     on_start: Callable[[Runner], None] | None = None,
     report: bool = True,
+    chunked: bool = True,
 ) -> RunOutcome:
     """Play a scenario to its end (or until stopped) and leave trace, events, results, junit and report.
 
@@ -376,7 +444,8 @@ async def run_scenario(
     :meth:`Runner.stop` end the run early: the trace is flushed and the report still written,
     with the expectations whose windows had not closed marked as not evaluated. ``protocols``
     names the protocols served (default every one: ``hil.protocols.PROTOCOLS``);
-    ``report=False`` skips report.html (chaos runs check the trace). Any other error (a full
+    ``report=False`` skips report.html (chaos runs check the trace); ``chunked=False`` steps
+    every tick (the same results, slower: for comparisons). Any other error (a full
     disk, a :class:`twin.errors.SolverError`) is raised after the trace is closed and
     results.json and the report are written (a solver failure under ``"solver_failure"``:
     device, simulated time, reason)."""
@@ -389,7 +458,9 @@ async def run_scenario(
     pacer = pacer or AsFastAsPossible()
     out = _ensure_dir(Path(out_dir))
     spec = sc.controller
-    runner = Runner(tw, cfg, pacer=pacer, serve=serve, protocols=protocols, gateway=gw, controller=ctl)
+    runner = Runner(
+        tw, cfg, pacer=pacer, serve=serve, protocols=protocols, gateway=gw, controller=ctl, chunked=chunked
+    )
     every = 1 if sc.trace_every_s is None else max(1, round(sc.trace_every_s / tw.dt))
     pacing = "fast" if isinstance(pacer, AsFastAsPossible) else f"real time ×{getattr(pacer, 'speed', 1.0):g}"
     full = None if sc.trace_full_every_s is None else max(1, round(sc.trace_full_every_s / tw.dt))
@@ -470,6 +541,7 @@ async def run_scenario(
             "passed": play.passed and not interrupted,
             "lateness": runner.lateness.summary(),
             "rebased_s": runner.rebased_s,
+            "chunks": {"stretches": runner.chunks, "ticks": runner.chunked_ticks},
             "key_signals": sc.key_signals,
             "expectations": play.results(),
             "faults": play.fault_rows(),

@@ -27,14 +27,9 @@ written live to ``trace.parquet.partial`` with :class:`pyarrow.parquet.ParquetWr
 only then deletes the stream. So a folder holds either a complete ``trace.parquet`` or a
 stream to recover from, at every instant, and :func:`read_trace` picks whichever exists.
 
-Chosen over the alternatives because:
-
-* stream only, converted to Parquet at close: close would take time proportional to the run
-  (tens of seconds for a day of the 10k-GPU site), just when an operator pressed Ctrl-C;
-  writing both costs ~35 ms per 1000-row batch of that site (1194 signals), off the tick
-  path, and keeps close() short;
-* one small Parquet file per row group: thousands of files per day and a merge at close;
-* repairing a footerless Parquet file: it means parsing Thrift page headers ourselves.
+Why not a stream converted at close, one file per row group or a repaired footerless file:
+``docs/design-decisions.md`` (writing both costs ~35 ms per 1000-row batch of the 10k-GPU
+site, off the tick path).
 
 Data written to the OS survives SIGKILL (the page cache belongs to the kernel); surviving
 a power cut would need an fsync per flush, which is not done. A folder from a killed run
@@ -256,6 +251,11 @@ class TraceWriter:
         self._error: BaseException | None = None
 
     # -- the per-tick path --------------------------------------------------------------------
+    def quiet_ticks(self, tick: int, limit: int) -> int:
+        """Ticks after twin tick ``tick`` to the next row (it is :meth:`append`-ed; those before
+        pass unseen, in a chunk); none while the full-width trace takes every tick."""
+        return 0 if self.full is not None else min(limit, -(tick + 1) % self.every_ticks + 1)
+
     def append(self, snap: Snapshot, extra: Mapping[str, float] | None = None) -> None:
         """Buffer one row if ``snap.tick`` is a multiple of ``every_ticks``.
 

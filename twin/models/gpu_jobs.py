@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import math
 from bisect import bisect_left, bisect_right
+from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
 
@@ -121,6 +123,46 @@ class _Job:
 
     def state_at(self, t: float) -> int:
         return self.rec_s[bisect_right(self.rec_t, t) - 1]
+
+
+def _keep(v: object) -> object:
+    """One attribute as a checkpoint keeps it: lists and arrays copied (their items are
+    immutable: numbers, strings, tuples), a random generator with its state, the rest as is."""
+    if isinstance(v, list):
+        return v.copy()
+    if isinstance(v, np.ndarray):
+        return v.copy()
+    if isinstance(v, np.random.Generator):
+        return _RngAt(v, v.bit_generator.state)
+    return v
+
+
+def _put(v: object) -> object:
+    """An attribute back from :func:`_keep` (a generator rewound to its kept state)."""
+    if isinstance(v, _RngAt):
+        v.rng.bit_generator.state = v.state
+        return v.rng
+    if isinstance(v, (list, np.ndarray)):
+        return v.copy()  # the checkpoint stays reusable
+    return v
+
+
+class _RngAt:
+    """A generator and its state when a checkpoint was taken."""
+
+    __slots__ = ("rng", "state")
+
+    def __init__(self, rng: np.random.Generator, state: Mapping[str, Any]) -> None:
+        self.rng, self.state = rng, state
+
+
+def job_checkpoint(job: _Job) -> tuple[object, ...]:
+    return tuple(_keep(getattr(job, k)) for k in _Job.__slots__)
+
+
+def job_restore(job: _Job, saved: tuple[object, ...]) -> None:
+    for k, v in zip(_Job.__slots__, saved, strict=True):
+        setattr(job, k, _put(v))
 
 
 class JobWaveforms:

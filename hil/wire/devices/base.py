@@ -96,6 +96,19 @@ class Behaviour:
         of the units written) into twin inputs; push nothing that was not written or reverted."""
         return None
 
+    # -- boundaries with nothing written (a run advanced in chunks) -----------------------
+    def idle_horizon(self, controls: dict[str, Arr], times: Arr, dt: float) -> int:
+        """How many of the coming tick boundaries (at ``times``, ``dt`` apart) :meth:`apply`
+        would pass, with nothing written, pushing nothing to the twin and changing no control.
+        A device whose ``apply`` acts on writes alone passes them all; one with timers says
+        when its first one fires (0: it cannot tell, every boundary is stepped)."""
+        return len(times) if type(self).apply is Behaviour.apply else 0
+
+    def idle(self, controls: dict[str, Arr], times: Arr, dt: float, k: int) -> None:
+        """Pass ``k`` boundaries with nothing written, as ``k`` calls of :meth:`apply` would
+        (``k`` never exceeds :meth:`idle_horizon`): the timers count down, nothing is pushed."""
+        return None
+
     # -- pushing twin inputs ---------------------------------------------------------------
     def push(self, name: str, values: Arr, units: Arr, why: Arr | str) -> None:
         """Set the per-unit twin input ``name`` (``"pcs.p_set_kw"``) to ``values`` on the
@@ -198,6 +211,45 @@ class Reversion:
         self.rem = np.where(running, self.rem - dt, self.rem)
         self._running = bool(np.any(self.rem > 0))
         return np.asarray((running & (self.rem <= 1e-9)) | (force & active))
+
+    # -- boundaries with nothing written -------------------------------------------------
+    def _served_tms(self, c: dict[str, Arr]) -> Arr | None:
+        """The timer setting, or None where the point map serves no timer (nothing counts)."""
+        if self.ena not in c or self.tms not in c:
+            return None
+        return c[self.tms][:, 0]
+
+    def _idle_counts(self, tms: Arr, dt: float, k: int) -> tuple[Arr, Arr]:
+        """The countdowns over ``k`` boundaries with nothing written: row j is ``rem`` after
+        boundary j (``rem - dt`` subtracted j + 1 times in sequence, as :meth:`countdown`
+        does, by ``np.subtract.accumulate``), and the mask of the units that count down (a
+        timer running and set above 0; the others stay, or drop to 0 if set to 0)."""
+        counting = (self.rem > 0) & (tms > 0)
+        seq = np.empty((k + 1, self.rem.size))
+        seq[0] = self.rem
+        seq[1:] = dt
+        return np.subtract.accumulate(seq, axis=0)[1:], counting
+
+    def idle_horizon(self, c: dict[str, Arr], dt: float, limit: int) -> int:
+        """How many boundaries with nothing written pass before a unit reverts (``limit`` at
+        most): all of them while no countdown runs."""
+        tms = self._served_tms(c)
+        if tms is None or not self._running or limit <= 0:
+            return limit
+        seq, counting = self._idle_counts(tms, dt, limit)
+        fires = (seq <= 1e-9) & counting  # countdown fires where a running timer reaches 0
+        hit = fires.any(axis=1)
+        return int(np.argmax(hit)) if hit.any() else limit
+
+    def idle(self, c: dict[str, Arr], dt: float, k: int) -> None:
+        """Count down ``k`` boundaries with nothing written, as :meth:`step` would (none fires:
+        ``k`` is within :meth:`idle_horizon`)."""
+        tms = self._served_tms(c)
+        if tms is None or not self._running or k <= 0:
+            return
+        seq, counting = self._idle_counts(tms, dt, k)
+        self.rem = np.where(counting, seq[-1], np.where(tms <= 0, 0.0, self.rem))
+        self._running = bool(np.any(self.rem > 0))
 
     def _quiet(self, written: dict[str, Arr], paths: tuple[str, ...], force: Arr) -> bool:
         """The usual tick: no countdown runs, none of ``paths`` was written and the watchdog

@@ -206,6 +206,28 @@ class BessBehaviour(Behaviour):
         self.push("pcs.p_set_kw", p_w / 1000.0, p_wr | p_rv, np.where(p_wr, BY_WRITE, why_rv))
         self.push("pcs.q_set_kvar", q_var / 1000.0, q_wr | q_rv, np.where(q_wr, BY_WRITE, why_rv))
 
+    def idle_horizon(self, controls: dict[str, Arr], times: Arr, dt: float) -> int:
+        c = controls
+        if any(path in c and bool(np.any(c[path][:, 0] > 0)) for path in ("802.AlmRst", "715.AlarmReset")):
+            return 0  # an alarm reset written and not yet pushed
+        k = len(times)
+        watched = np.isfinite(self.last_hb_t) & ~self.comms_lost
+        if watched.any():  # the first boundary at which the heartbeat watchdog fires
+            late = (times[:, None] - self.last_hb_t[None, watched]) > self.watchdog_s
+            hit = late.any(axis=1)
+            if hit.any():
+                k = int(np.argmax(hit))
+        for r in self.rvrt.values():
+            k = min(k, r.idle_horizon(c, dt, k))
+        return k
+
+    def idle(self, controls: dict[str, Arr], times: Arr, dt: float, k: int) -> None:
+        if k <= 0:
+            return
+        self.t = float(times[k - 1])
+        for r in self.rvrt.values():
+            r.idle(controls, dt, k)
+
     def _legacy_reversion(
         self, c: dict[str, Arr], written: dict[str, Arr], dt: float, force: Arr
     ) -> tuple[Arr, tuple[str, ...]]:

@@ -64,6 +64,12 @@ class GensetBehaviour(Behaviour):
         by_write = _units(written, self.rvrt.paths, self.n)
         self._push_p_set(c, by_write | fired, np.where(by_write, BY_WRITE, BY_REVERSION))
 
+    def idle_horizon(self, controls: dict[str, Arr], times: Arr, dt: float) -> int:
+        return self.rvrt.idle_horizon(controls, dt, len(times))
+
+    def idle(self, controls: dict[str, Arr], times: Arr, dt: float, k: int) -> None:
+        self.rvrt.idle(controls, dt, k)
+
     def _push_p_set(self, c: dict[str, Arr], units: Arr, why: Arr | str) -> None:
         """704 WSet while WSetEna is on; with it off the genset keeps its last setpoint."""
         if "704.WSetEna" not in c:

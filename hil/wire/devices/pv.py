@@ -72,6 +72,12 @@ class PvBehaviour(Behaviour):
         elif fired[0]:
             self.push_scalar("pv.p_limit_pct", self._limit(controls), BY_REVERSION)
 
+    def idle_horizon(self, controls: dict[str, Arr], times: Arr, dt: float) -> int:
+        return self.rvrt.idle_horizon(controls, dt, len(times))
+
+    def idle(self, controls: dict[str, Arr], times: Arr, dt: float, k: int) -> None:
+        self.rvrt.idle(controls, dt, k)
+
     @staticmethod
     def _limit(controls: dict[str, Arr]) -> float:
         """The curtailment 704 WMaxLimPct commands (100 % while it is not enabled)."""

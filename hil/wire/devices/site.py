@@ -40,6 +40,9 @@ class SiteBehaviour(Behaviour):
         if "64901.Smth" in written:
             self.push_scalar("gpu.smoothing", float(controls["64901.Smth"][0, 0]), BY_WRITE)
 
+    def idle_horizon(self, controls: dict[str, Arr], times: Arr, dt: float) -> int:
+        return len(times)  # acts on a write of 64901 Smth alone
+
     def derive(self, snap: Snapshot, controls: dict[str, Arr], *, dt: float) -> dict[str, Any]:
         p = snap.arrays["gpu.p_kw"] * 1000.0
         return {

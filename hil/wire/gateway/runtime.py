@@ -154,6 +154,40 @@ class Gateway(ObservationFaults):
             cb(self)
         return self.snapshot
 
+    # -- a stretch with nothing written (a run advanced in chunks) --------------------------
+    def idle_horizon(self, limit: int) -> int:
+        """How many of the coming tick boundaries would pass with nothing written and nothing
+        pushed to the twin by any device (``limit`` at most; 0 while a write is queued, an
+        observation fault is on, or a per-tick callback is registered)."""
+        if limit <= 0 or self.pending or self.on_tick or self._overrides or self._frozen:
+            return 0
+        if self._boundary == self.site.tick:
+            return 0  # this boundary's writes were applied already: the next step finishes it
+        times = self._boundary_times(limit)
+        k = limit
+        for grp in self.groups.values():
+            k = min(k, grp.behaviour.idle_horizon(grp.controls, times[:k], self.site.dt))
+            if k == 0:
+                break
+        return k
+
+    def advance_idle(self, k: int) -> Snapshot:
+        """``k`` ticks with nothing written (``k`` within :meth:`idle_horizon`): the devices'
+        timers count down as ``k`` boundaries would, the twin advances ``k`` ticks in one call
+        (:meth:`twin.Site.advance`) and the registers are encoded once, from the last tick
+        (every counter is a twin book, so none needs the ticks in between)."""
+        times = self._boundary_times(k)
+        for grp in self.groups.values():
+            grp.behaviour.idle(grp.controls, times, self.site.dt, k)
+        self._boundary = self.site.tick + k - 1
+        self.snapshot = self.site.advance(k)
+        self._encode_all()
+        return self.snapshot
+
+    def _boundary_times(self, k: int) -> np.ndarray:
+        """The next ``k`` boundaries' times, each as ``Site.t`` computes it (tick × dt)."""
+        return np.arange(self.site.tick, self.site.tick + k, dtype=np.float64) * self.site.dt
+
     def _collect_pushed(self, grp: KindGroup, t: float) -> None:
         """Move what a behaviour pushed to the twin into :attr:`input_log`."""
         beh = grp.behaviour

@@ -1,0 +1,137 @@
+"""A run advanced in chunks is the run advanced tick by tick, to the bit.
+
+With an in-process controller whose next decision time is known (the reference EMS), nothing
+served and no scenario action, ramp or expectation needing a tick, the runner advances the
+stretch to the next decision (or trace row, device timer, action) in one call. These runs
+play the same scenario both ways and compare everything a run leaves: every trace column,
+every event, the results, the register images and the twin's books at the end.
+
+The month runs on lab_rack at a 1-min tick (the site's longest) with the reference EMS
+deciding every 30 min (≈ 30 ticks a stretch), its rack training in 20-s iterations (the GPU
+model costs Python work per iteration, ≈ 0.4 ms a 1-min tick at 1.5 s, and is not what is
+tested here); six hours of aidc_10k at a 10-s tick, deciding every 5 min, adds the 16-cabinet
+fleet and its 1.5-s swings. Both EMS profiles arm the 704 reversion timer at every decision
+(here for an hour, past the period), and the heartbeat watchdog is set past the period too,
+so both count down through every stretch and neither fires; a third run lets the reversion
+fire between decisions, so stretches must stop at it. The month costs ≈ 35 s, most of it the
+tick-by-tick run it is compared with.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pytest
+
+from hil.run.runner import AsFastAsPossible, prepare_run, run_scenario
+from hil.scenario import parse_scenario
+from hil.trace.store import read_events, read_trace
+
+# results.json keys that measure the machine or the chunking, not the run
+_NOT_THE_RUN = {"wall_s", "lateness", "chunks", "file"}
+
+
+def _scenario(
+    site: str, tick: str, period: str, duration: str, revert_s: float, gpu: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    return {
+        "scenario": f"chunked_{site}",
+        "title": "chunked against per-tick (test)",
+        "site": site,
+        "tick": tick,
+        "duration": duration,
+        "start": "2026-06-01T00:00",
+        "site_params": {"endpoints": {"watchdog_s": 3600}, **({"gpu": gpu} if gpu else {})},
+        "controller": {
+            "name": "reference",
+            "period": period,
+            "options": {
+                "profile": "lab_peak_shave" if site == "lab_rack" else "aidc_peak_shave",
+                "alarms": {"revert_s": revert_s},
+            },
+        },
+        "trace": {"every": "1 h"},
+    }
+
+
+def _play(data: dict[str, Any], out: Path, *, chunked: bool) -> tuple[dict[str, Any], Any]:
+    prepared = prepare_run(parse_scenario(data, path=None, lines={}))
+    outcome = asyncio.run(
+        run_scenario(
+            prepared, out_dir=out, pacer=AsFastAsPossible(), serve=False, report=False, chunked=chunked
+        )
+    )
+    return outcome.results, prepared
+
+
+def _same_table(a: pa.Table, b: pa.Table) -> None:
+    assert a.column_names == b.column_names
+    assert a.num_rows == b.num_rows
+    for name in a.column_names:
+        x = a.column(name).to_numpy(zero_copy_only=False)
+        y = b.column(name).to_numpy(zero_copy_only=False)
+        if x.dtype.kind == "f":
+            assert np.array_equal(x, y, equal_nan=True), name
+        else:
+            assert (x == y).all(), name
+
+
+def _compare(data: dict[str, Any], tmp_path: Path) -> dict[str, Any]:
+    res_c, prep_c = _play(data, tmp_path / "chunked", chunked=True)
+    res_t, prep_t = _play(data, tmp_path / "per_tick", chunked=False)
+    assert res_t["chunks"] == {"stretches": 0, "ticks": 0}
+    assert not res_c["interrupted"]
+    assert not res_t["interrupted"]
+    assert {k: v for k, v in res_c.items() if k not in _NOT_THE_RUN} == {
+        k: v for k, v in res_t.items() if k not in _NOT_THE_RUN
+    }
+    _same_table(read_trace(tmp_path / "chunked"), read_trace(tmp_path / "per_tick"))
+    _same_table(read_events(tmp_path / "chunked"), read_events(tmp_path / "per_tick"))
+    # what a wire client would read at the end, and the twin's state behind it
+    for kind, grp in prep_c.gateway.groups.items():
+        assert np.array_equal(grp.image, prep_t.gateway.groups[kind].image), kind
+    snap_c, snap_t = prep_c.site.snapshot(), prep_t.site.snapshot()
+    for key, value in snap_c.arrays.items():
+        assert np.array_equal(value, snap_t.arrays[key], equal_nan=True), key
+    for key, value in snap_c.scalars.items():
+        assert value == snap_t.scalars[key] or (np.isnan(value) and np.isnan(snap_t.scalars[key])), key
+    assert prep_c.site.energy == prep_t.site.energy
+    return res_c
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(240)
+def test_a_month_with_the_reference_ems_chunked_is_the_month_tick_by_tick(tmp_path: Path) -> None:
+    data = _scenario(
+        "lab_rack", "1 min", "30 min", "720 h", revert_s=3600.0, gpu={"iteration_period_s": 20.0}
+    )
+    res = _compare(data, tmp_path)
+    ticks = round(res["simulated_s"] / res["tick_s"])
+    assert ticks == 30 * 24 * 60
+    # the EMS worked (it charged and discharged) and most of the month went in stretches
+    assert res["writes"]["accepted"] > 1000
+    assert res["chunks"]["ticks"] > 0.8 * ticks
+    books = read_trace(tmp_path / "chunked", ["bess.discharge_kwh", "bess.charge_kwh"])
+    assert books.column("bess.discharge_kwh")[-1].as_py() > 10.0
+    assert books.column("bess.charge_kwh")[-1].as_py() > 10.0
+
+
+@pytest.mark.timeout(240)
+def test_six_hours_of_aidc_10k_chunked_is_tick_by_tick(tmp_path: Path) -> None:
+    res = _compare(_scenario("aidc_10k", "10 s", "5 min", "6 h", revert_s=3600.0), tmp_path)
+    assert res["chunks"]["stretches"] > 0
+
+
+@pytest.mark.timeout(240)
+def test_stretches_stop_where_a_reversion_fires(tmp_path: Path) -> None:
+    """The EMS arms a 10-min reversion and decides every 30 min: each setpoint reverts 10 min
+    after it was written, inside what would otherwise be one stretch."""
+    res = _compare(_scenario("lab_rack", "1 min", "30 min", "24 h", revert_s=600.0), tmp_path)
+    events = read_events(tmp_path / "chunked").to_pylist()
+    reverted = [e for e in events if e["kind"] == "input" and e["detail"] == "reversion"]
+    assert len(reverted) >= 24
+    assert res["chunks"]["stretches"] > 0

@@ -1,6 +1,7 @@
 # Two commands set up everything on a fresh machine:
 #   make demo   create .venv, install, run the 10k-GPU site's evening peak under the reference EMS and bill it
-#   make test   create .venv, install (and the npm test clients), run ruff, mypy on twin/ and hil/, and the tests
+#   make test   create .venv, install (and the npm test clients), run ruff, mypy on twin/ and hil/
+#               (the numba kernels compiling beside them), and the tests
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
@@ -35,7 +36,14 @@ $(JSSTAMP): $(JS)/package.json
 # two workers (CI has two cores); a file's tests stay on one worker (a scenario runs once)
 PYTEST_ARGS ?= -n 2 --dist loadfile
 
-test: lint $(JSSTAMP)
+# numba compiles the twin's kernels into its on-disk cache beside the linters
+# (tools/warm_kernels.py, ≈ 40 s on a fresh clone), so the test workers load them instead of
+# each compiling them at the same moment
+test: $(STAMP) $(JSSTAMP)
+	@$(BIN)/python tools/warm_kernels.py > $(VENV)/warm.log 2>&1 & warm=$$!; \
+	$(MAKE) --no-print-directory lint; linted=$$?; \
+	wait $$warm; warmed=$$?; cat $(VENV)/warm.log; \
+	test $$linted -eq 0 && test $$warmed -eq 0
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 bench: $(STAMP)

@@ -36,6 +36,7 @@ site's ``endpoints.opcua:``:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import logging
 import math
@@ -216,6 +217,21 @@ class _GuardedServer(Server):
 
     async def start(self) -> None:
         await _start_guarded(self, self.guard_state)
+
+    async def stop(self) -> None:
+        """Stop without waiting out asyncua's once-a-second ``ServerStatus.CurrentTime`` loop:
+        its ``stop()`` awaits that task's next wake-up (up to 1 s for every server stopped;
+        asyncua 2.1 ``InternalServer.stop``). The task is cancelled here and forgotten, then
+        asyncua stops the rest as usual."""
+        iserver = self.iserver
+        task = iserver.time_task
+        if task is not None:
+            iserver._time_task_stop = True  # asyncua 2.1's own flag for this loop
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+            iserver.time_task = None
+        await super().stop()
 
 
 async def _advertise(server: Server, limits: OpcUaLimits) -> None:

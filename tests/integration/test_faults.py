@@ -2,7 +2,9 @@
 
 Physics faults are checked on the twin's signals after a few ticks; sensor and protocol faults on
 what the gateway and the endpoints then serve. Each test builds a lab_rack (or aidc_10k for the
-genset and PV faults) runner with its endpoints on free loopback ports and steps it by hand.
+genset and PV faults) runner and steps it by hand; the tests of faults that act on the endpoints
+serve them on free loopback ports (``served_lab``), the others serve nothing (``lab``: an OPC UA
+server costs ≈ 2 s to start, and those faults act on the twin and the register images).
 """
 
 from __future__ import annotations
@@ -23,13 +25,26 @@ from twin.models.pcs import PCS_ALARM_BITS, PcsState
 pytestmark = pytest.mark.asyncio
 
 
-@pytest_asyncio.fixture
-async def lab() -> AsyncIterator[Runner]:
+async def _lab(*, serve: bool) -> AsyncIterator[Runner]:
     site, cfg = load_bench("lab_rack")
-    r = Runner(site, cfg.with_ports(modbus=0, opcua=0), pacer=Manual())
+    r = Runner(site, cfg.with_ports(modbus=0, opcua=0), pacer=Manual(), serve=serve)
     async with r:
         site.set("pcs.enable", 1)
         await r.step(150)  # contactor closed, PCS running
+        yield r
+
+
+@pytest_asyncio.fixture
+async def lab() -> AsyncIterator[Runner]:
+    """lab_rack running, nothing served."""
+    async for r in _lab(serve=False):
+        yield r
+
+
+@pytest_asyncio.fixture
+async def served_lab() -> AsyncIterator[Runner]:
+    """lab_rack running, its Modbus and OPC UA endpoints on free loopback ports."""
+    async for r in _lab(serve=True):
         yield r
 
 
@@ -153,8 +168,8 @@ async def test_sensor_faults_change_what_is_served_not_the_twin(lab: Runner) -> 
     assert dev.value(dev.point("802.SoC")) == pytest.approx(gw.snapshot["bms[0].soc_est_pct"], abs=0.2)
 
 
-async def test_protocol_faults_reach_the_endpoints(lab: Runner) -> None:
-    gw, ep, opc = lab.gateway, lab.modbus[0], lab.opcua
+async def test_protocol_faults_reach_the_endpoints(served_lab: Runner) -> None:
+    gw, ep, opc = served_lab.gateway, served_lab.modbus[0], served_lab.opcua
     dev = gw.by_name["PCS01"]
     cases = [
         ("modbus_exception", {"code": 6}, lambda: ep.unit_faults[dev.unit_id].exception == 6),
@@ -168,11 +183,11 @@ async def test_protocol_faults_reach_the_endpoints(lab: Runner) -> None:
     ]
     for ftype, params, active in cases:
         s = spec(ftype, "PCS01", **params)
-        ft, t = inject(lab, s)
-        await lab.step(1)
+        ft, t = inject(served_lab, s)
+        await served_lab.step(1)
         assert active(), ftype
-        ft.clear(lab, t, s.params)
-        await lab.step(1)
+        ft.clear(served_lab, t, s.params)
+        await served_lab.step(1)
         assert not ep.unit_faults, ftype
         assert not opc.statuses(), ftype
         assert not gw.frozen(dev), ftype
@@ -233,16 +248,16 @@ async def test_thermal_runaway_precursor_heat_accelerates(lab: Runner) -> None:
     assert lab.site.battery.fault_heat_w[0] == 0.0
 
 
-async def test_modbus_drop_disconnects_clients_who_can_reconnect(lab: Runner) -> None:
+async def test_modbus_drop_disconnects_clients_who_can_reconnect(served_lab: Runner) -> None:
     import asyncio
 
     from pymodbus.client import AsyncModbusTcpClient
 
-    ep = lab.modbus[0]
+    ep = served_lab.modbus[0]
     client = AsyncModbusTcpClient("127.0.0.1", port=ep.port, timeout=2, retries=0, reconnect_delay=0)
     assert await client.connect()
     try:
-        inject(lab, spec("modbus_drop", "PCS01"))
+        inject(served_lab, spec("modbus_drop", "PCS01"))
         for _ in range(50):  # ≤ 1 s for the reset to reach the client
             if not client.connected:
                 break

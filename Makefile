@@ -38,7 +38,10 @@ PYTEST_ARGS ?= -n 2 --dist loadfile
 
 # numba compiles the twin's kernels into its on-disk cache beside the linters
 # (tools/warm_kernels.py, ≈ 40 s on a fresh clone), so the test workers load them instead of
-# each compiling them at the same moment
+# each compiling them at the same moment. Bytecode is written even where the shell sets
+# PYTHONDONTWRITEBYTECODE: without it every pytest worker and every subprocess a test starts
+# recompiles the project and pytest re-rewrites each test module's asserts (≈ 4 s a worker).
+test: export PYTHONDONTWRITEBYTECODE =
 test: $(STAMP) $(JSSTAMP)
 	@$(BIN)/python tools/warm_kernels.py > $(VENV)/warm.log 2>&1 & warm=$$!; \
 	$(MAKE) --no-print-directory lint; linted=$$?; \

@@ -36,7 +36,13 @@ _NOT_THE_RUN = {"wall_s", "lateness", "chunks", "file"}
 
 
 def _scenario(
-    site: str, tick: str, period: str, duration: str, revert_s: float, gpu: dict[str, Any] | None = None
+    site: str,
+    tick: str,
+    period: str,
+    duration: str,
+    revert_s: float,
+    gpu: dict[str, Any] | None = None,
+    watchdog_s: float = 3600.0,
 ) -> dict[str, Any]:
     return {
         "scenario": f"chunked_{site}",
@@ -45,7 +51,7 @@ def _scenario(
         "tick": tick,
         "duration": duration,
         "start": "2026-06-01T00:00",
-        "site_params": {"endpoints": {"watchdog_s": 3600}, **({"gpu": gpu} if gpu else {})},
+        "site_params": {"endpoints": {"watchdog_s": watchdog_s}, **({"gpu": gpu} if gpu else {})},
         "controller": {
             "name": "reference",
             "period": period,
@@ -135,3 +141,55 @@ def test_stretches_stop_where_a_reversion_fires(tmp_path: Path) -> None:
     reverted = [e for e in events if e["kind"] == "input" and e["detail"] == "reversion"]
     assert len(reverted) >= 24
     assert res["chunks"]["stretches"] > 0
+
+
+@pytest.mark.timeout(240)
+def test_stretches_stop_where_the_heartbeat_watchdog_fires(tmp_path: Path) -> None:
+    """The site's comm-loss watchdog at 60 s, the EMS's heartbeat every 5 min: each PCS falls
+    back to its reversion values a minute after each decision, inside a stretch's reach."""
+    data = _scenario("lab_rack", "10 s", "5 min", "12 h", revert_s=3600.0, watchdog_s=60.0)
+    res = _compare(data, tmp_path)
+    events = read_events(tmp_path / "chunked").to_pylist()
+    fired = [e for e in events if e["kind"] == "input" and e["detail"] == "comm-loss watchdog"]
+    assert len(fired) >= 12 * 6
+    assert res["chunks"]["stretches"] > 0
+
+
+@pytest.mark.timeout(240)
+def test_a_scenario_with_actions_ramps_faults_and_expectations_chunked_is_tick_by_tick(
+    tmp_path: Path,
+) -> None:
+    """Stretches stop at every action, ramp step, fault and expectation window, and the
+    verdicts are the same: a `set:`, a frequency ramp, a PCS trip and its clearing, an
+    expectation at a time, two held from a time (one of them violated at many ticks, each
+    counted) and one to be met within a window."""
+    data = _scenario("lab_rack", "5 s", "5 min", "6 h", revert_s=3600.0)
+    data["events"] = [
+        {"at": "1 h", "set": {"pcs[0].q_set_kvar": "10 kvar"}},
+        {"at": "2 h", "frequency": {"f_hz": "50.3 Hz", "duration": "10 min", "ramp_hz_per_s": 0.01}},
+        {"at": "3 h", "fault": {"type": "pcs_trip", "target": "PCS01", "duration": "30 s"}},
+        {"at": "4 h", "set": {"pcs[0].q_set_kvar": "0 kvar"}},
+    ]
+    data["expect"] = [
+        {"name": "stored energy left at 5 h", "signal": "bess.soc_pct", "gt": 5, "at": "5 h"},
+        {"name": "frequency back", "signal": "grid.f_hz", "lt": "50.1 Hz", "always": {"from": "2.5 h"}},
+        # set under the rack's swings: it fails, and its count of violations is every tick's
+        {
+            "name": "import under 40 kW",
+            "signal": "grid.p_import_kw",
+            "lt": "40 kW",
+            "always": {"from": "30 min"},
+        },
+        {
+            "name": "running again after the trip",
+            "state": "pcs[0].state",
+            "is": ["RUNNING", "THROTTLED", "STANDBY"],
+            "eventually": {"after": "3 h", "within": "1 h"},
+        },
+    ]
+    res = _compare(data, tmp_path)
+    assert res["chunks"]["stretches"] > 0
+    assert len(res["expectations"]) == 4
+    assert res["expectations"][2]["violations"] > 100  # the ticks of the stretches were seen
+    kinds = {e["kind"] for e in read_events(tmp_path / "chunked").to_pylist()}
+    assert {"fault_inject", "fault_clear", "event", "expectation"} <= kinds

@@ -5,7 +5,9 @@
 tick boundary, before the gateway applies the writes queued for it (``gateway.step()`` or
 ``gateway.apply_writes()``): it reads the registers a wire client reads and its writes are
 applied with theirs, before the scenario's actions at the same boundary. Setting ``silenced``
-emulates a loss of EMS communication.
+emulates a loss of EMS communication. A controller that knows when it acts next says so with
+``quiet_until()`` (:class:`ScheduledController`); a run with nothing served then advances to
+that time in one call (:meth:`hil.run.runner.Runner.quiet_ticks`).
 
 ``standin`` is the scripted stand-in (:mod:`hil.ems.standin`); ``reference`` the reference EMS
 (:mod:`hil.ems.reference`, profiles under ``profiles/ems/``), which also runs as a Modbus TCP
@@ -14,7 +16,7 @@ client against any bench (:mod:`hil.ems.modbus_io`, ``hil ems``).
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from hil.ems.controller import ReferenceController
 from hil.ems.io import EmsClock, EmsLog, GatewayIO, PointIO, run_ems
@@ -38,6 +40,7 @@ __all__ = [
     "Readings",
     "ReferenceController",
     "ReferenceEMS",
+    "ScheduledController",
     "StandIn",
     "StandInOptions",
     "load_profile",
@@ -54,6 +57,14 @@ class Controller(Protocol):
     rejected: int
 
     def on_tick(self, t_s: float) -> None: ...
+
+
+@runtime_checkable
+class ScheduledController(Controller, Protocol):
+    """A controller whose :meth:`on_tick` does nothing at a boundary before ``quiet_until()``
+    (the reference EMS: its next decision). The stand-in samples every tick and is not one."""
+
+    def quiet_until(self) -> float: ...
 
 
 CONTROLLERS: dict[str, type] = {StandIn.name: StandIn, ReferenceController.name: ReferenceController}

@@ -40,7 +40,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from hil.config import load_bench
-from hil.ems import CONTROLLERS
+from hil.ems import CONTROLLERS, ScheduledController
 from hil.endpoints import EndpointConfig
 from hil.errors import ConfigError, Problem, did_you_mean
 from hil.protocols import PROTOCOLS, Endpoint, Served, build_servers, check_protocols
@@ -240,11 +240,10 @@ class Runner:
         k = limit
         c = self.controller
         if c is not None and not c.silenced:
-            until = getattr(c, "quiet_until", None)
-            if until is None:  # a controller that cannot say when it acts next acts every tick
+            if not isinstance(c, ScheduledController):  # it may act at any tick
                 return 0
             times = np.arange(site.tick, site.tick + k, dtype=np.float64) * site.dt
-            late = times >= until()
+            late = times >= c.quiet_until()
             k = int(np.argmax(late)) if late.any() else k
         if self.play is not None and k > 1:
             k = min(k, self.play.quiet_ticks(site.tick, k))

@@ -193,3 +193,12 @@ def test_a_scenario_with_actions_ramps_faults_and_expectations_chunked_is_tick_b
     assert res["expectations"][2]["violations"] > 100  # the ticks of the stretches were seen
     kinds = {e["kind"] for e in read_events(tmp_path / "chunked").to_pylist()}
     assert {"fault_inject", "fault_clear", "event", "expectation"} <= kinds
+
+
+def test_a_controller_that_samples_every_tick_keeps_every_tick(tmp_path: Path) -> None:
+    """The stand-in samples the import at every tick between its decisions: no stretch."""
+    data = _scenario("lab_rack", "1 s", "1 min", "10 min", revert_s=3600.0)
+    data["controller"] = {"name": "standin", "period": "1 min"}
+    res, _ = _play(data, tmp_path / "standin", chunked=True)
+    assert res["chunks"] == {"stretches": 0, "ticks": 0}
+    assert round(res["simulated_s"]) == 600

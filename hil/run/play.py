@@ -360,17 +360,17 @@ class Play:
             if not af.cleared and af.ftype.update is not None:
                 af.ftype.update(self.bench, af.targets, af.spec.params, site.t - af.start_s)
 
-    def quiet_ticks(self, tick: int, limit: int) -> int:
-        """How many of the ticks after twin tick ``tick`` the play sits out (``limit`` at
-        most): no action is due at their boundaries, no ramp drives an input, no fault updates
-        itself, and every expectation ignores their snapshots, except the last tick's, which
-        :meth:`after_tick` is given (a run advanced in chunks)."""
-        k = limit
+    def quiet_ticks(self, times: np.ndarray) -> int:
+        """How many of the coming ticks the play sits out (``times``: their boundaries' twin
+        times and the last one's end, ``Gateway.boundary_times``): no action is due at their
+        boundaries, no ramp drives an input, no fault updates itself, and every expectation
+        ignores their snapshots, except the last tick's, which :meth:`after_tick` is given (a
+        run advanced in chunks)."""
+        k = len(times) - 1
         if k <= 0 or any(not af.cleared and af.ftype.update is not None for af in self.faults):
             return 0
-        ticks = np.arange(tick, tick + k + 1, dtype=np.float64)
-        t_rel = ticks[:-1] * self.dt - self._t0  # each boundary's scenario time, as site.t - t0
-        t_snap = ticks[1:] * self.dt - self._t0  # each tick's snapshot's
+        t_rel = times[:-1] - self._t0  # each boundary's scenario time, as site.t - t0
+        t_snap = times[1:] - self._t0  # each tick's snapshot's
         if self._i < len(self._due):  # the next action's boundary
             due = np.rint(t_rel / self.dt) >= self._due[self._i][0]
             if due.any():

@@ -114,6 +114,7 @@ class Runner:
         self.ticks = 0
         self.on_tick: list[Callable[[Runner], None]] = []
         self.controller = controller  # an in-process controller (hil.ems), or None
+        self._scheduled = isinstance(controller, ScheduledController)  # says when it acts next
         self.play = play  # a hil.run.play.Play, or None
         self.trace = trace  # a hil.trace.store.TraceWriter, or None
         self.rebased_s = 0.0  # wall time dropped by the "rebase" overrun policy
@@ -237,20 +238,25 @@ class Runner:
         ):
             return 0
         site = self.site
-        k = limit
+        until = math.inf  # the controller acts at no boundary before this time
         c = self.controller
         if c is not None and not c.silenced:
-            if not isinstance(c, ScheduledController):  # it may act at any tick
+            if not self._scheduled:  # it may act at any tick
                 return 0
-            times = np.arange(site.tick, site.tick + k, dtype=np.float64) * site.dt
-            late = times >= c.quiet_until()
-            k = int(np.argmax(late)) if late.any() else k
+            until = c.quiet_until()
+            if site.t >= until:  # it acts now (a period at or under the tick: every boundary)
+                return 0
+        times = self.gateway.boundary_times(limit + 1)  # the boundaries, then the last one's end
+        k = limit
+        late = times[:k] >= until
+        if late.any():
+            k = int(np.argmax(late))
         if self.play is not None and k > 1:
-            k = min(k, self.play.quiet_ticks(site.tick, k))
+            k = min(k, self.play.quiet_ticks(times[: k + 1]))
         if self.trace is not None and k > 1:
             k = min(k, self.trace.quiet_ticks(site.tick, k))
         if k > 1:
-            k = min(k, self.gateway.idle_horizon(k))
+            k = min(k, self.gateway.idle_horizon(times[:k]))
         return k if k > 1 else 0
 
     def advance_quiet(self, k: int) -> None:

@@ -155,15 +155,15 @@ class Gateway(ObservationFaults):
         return self.snapshot
 
     # -- a stretch with nothing written (a run advanced in chunks) --------------------------
-    def idle_horizon(self, limit: int) -> int:
-        """How many of the coming tick boundaries would pass with nothing written and nothing
-        pushed to the twin by any device (``limit`` at most; 0 while a write is queued, an
-        observation fault is on, or a per-tick callback is registered)."""
+    def idle_horizon(self, times: np.ndarray) -> int:
+        """How many of the coming tick boundaries (at ``times``, :meth:`boundary_times`) would
+        pass with nothing written and nothing pushed to the twin by any device (0 while a
+        write is queued, an observation fault is on, or a per-tick callback is registered)."""
+        limit = len(times)
         if limit <= 0 or self.pending or self.on_tick or self._overrides or self._frozen:
             return 0
         if self._boundary == self.site.tick:
             return 0  # this boundary's writes were applied already: the next step finishes it
-        times = self._boundary_times(limit)
         k = limit
         for grp in self.groups.values():
             k = min(k, grp.behaviour.idle_horizon(grp.controls, times[:k], self.site.dt))
@@ -176,7 +176,7 @@ class Gateway(ObservationFaults):
         timers count down as ``k`` boundaries would, the twin advances ``k`` ticks in one call
         (:meth:`twin.Site.advance`) and the registers are encoded once, from the last tick
         (every counter is a twin book, so none needs the ticks in between)."""
-        times = self._boundary_times(k)
+        times = self.boundary_times(k)
         for grp in self.groups.values():
             grp.behaviour.idle(grp.controls, times, self.site.dt, k)
         self._boundary = self.site.tick + k - 1
@@ -184,8 +184,9 @@ class Gateway(ObservationFaults):
         self._encode_all()
         return self.snapshot
 
-    def _boundary_times(self, k: int) -> np.ndarray:
-        """The next ``k`` boundaries' times, each as ``Site.t`` computes it (tick × dt)."""
+    def boundary_times(self, k: int) -> np.ndarray:
+        """The next ``k`` tick boundaries' times, each as ``Site.t`` computes it (tick × dt):
+        the first is now, the one after the last is the end of a ``k - 1``-tick stretch."""
         return np.arange(self.site.tick, self.site.tick + k, dtype=np.float64) * self.site.dt
 
     def _collect_pushed(self, grp: KindGroup, t: float) -> None:

@@ -179,10 +179,11 @@ class Reversion:
     def step(self, c: dict[str, Arr], written: dict[str, Arr], dt: float, force: Arr) -> Arr:
         """Advance the countdown; revert the units whose timer expires now (or that ``force``
         names) and return them (a mask)."""
-        if self.ena not in c or self.tms not in c or self._quiet(written, self._armed_by, force):
+        tms = self._served_tms(c)
+        if tms is None or self._quiet(written, self._armed_by, force):
             return self._none
         ena = c[self.ena][:, 0] > 0
-        expired = self.countdown(written, self._armed_by, ena, c[self.tms][:, 0], dt, force)
+        expired = self.countdown(written, self._armed_by, ena, tms, dt, force)
         if expired.any():
             if self.ena_rvrt in c:
                 c[self.ena][expired, 0] = c[self.ena_rvrt][expired, 0]

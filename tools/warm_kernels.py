@@ -6,7 +6,7 @@ A fresh clone has no cache: without this, each pytest worker (and every subproce
 starts before a cache file exists) compiles the kernels itself, ≈ 40 s of CPU each, at the
 same moment on a 2-core machine. ``make test`` runs this beside the linters, then the workers
 load the kernels from the cache in about a second. It drives each kernel through the paths
-the tests take (per tick and chunked, both shipped sites, aging on, the gateway's encode), so
+the tests take (per tick and chunked, both shipped sites, aging on, the gateway's encode and derive), so
 every signature they use is compiled (the OPC UA server's one small kernel compiles in the
 tests that serve it); with the cache warm it takes about two seconds.
 """

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
+from operator import itemgetter
 from typing import Any
 
 import numpy as np
 
-from hil.wire.devices.ac import ac_block
 from hil.wire.devices.base import (
     AT_START,
     BY_REVERSION,
@@ -20,7 +20,10 @@ from hil.wire.devices.base import (
     _mark,
     _units,
 )
-from hil.wire.devices.codes import CONTACTOR_CLOSED, LEGACY_OF_INV, lookup
+from hil.wire.devices.bess_derive import CODES as DERIVE_CODE_NAMES
+from hil.wire.devices.bess_derive import ROWS as DERIVED_ROWS
+from hil.wire.devices.bess_derive import derive_into
+from hil.wire.devices.codes import CONTACTOR_CLOSED, LEGACY_OF_INV
 from hil.wire.sunspec import symbol_bits, symbols
 from hil.wire.sunspec_codes import (
     BMS_FAULT,
@@ -45,6 +48,17 @@ _STOR_DISCHARGE = symbol_bits(124, "StorCtl_Mod", ("DiSCHARGE",))  # so spelled 
 _RUNNING, _THROTTLED = (float(c) for c in INV_RUNNING_CODES)
 _GFM_MODE = float(1 << DER_MODE["GRID_FORMING"])  # 701 DERMode bits
 _GFL_MODE = float(1 << DER_MODE["GRID_FOLLOWING"])
+# the codes the compiled derive compares with and writes, by name (bess_derive.CODES's order)
+_CODE_OF = {
+    "running": _RUNNING, "throttled": _THROTTLED, "contactor_closed": CONTACTOR_CLOSED,
+    "bms_fault": BMS_FAULT, "sta_error": STA_713["ERROR"], "sta_warning": STA_713["WARNING"],
+    "sta_ok": STA_713["OK"], "connected": CONN_ST["CONNECTED"], "disconnected": CONN_ST["DISCONNECTED"],
+    "gfm_mode": _GFM_MODE, "gfl_mode": _GFL_MODE, "comm_bit": 1 << EVT1_BMS["COMMUNICATION_ERROR"],
+}  # fmt: skip
+_DERIVE_CODES = np.array([_CODE_OF[name] for name in DERIVE_CODE_NAMES], dtype=np.float64)
+_BOOKS = ("pcs.discharge_kwh", "pcs.charge_kwh", "pcs.kvarh_inj", "pcs.kvarh_abs",
+          "pcs.dc_charge_kwh", "pcs.dc_discharge_kwh")  # fmt: skip
+_CELL = ("bess.v_cell_max_v", "bess.v_cell_min_v", "bess.t_cell_max_degc", "bess.t_cell_min_degc")
 _ENABLE_PATHS = ("715.OpCtl", "802.SetInvState", "123.Conn")
 _P_PATHS = (
     "702.WMax", "702.WChaRteMax", "702.WDisChaRteMax",
@@ -118,7 +132,8 @@ class BessBehaviour(Behaviour):
         }
         self.enable = np.ones(n)
         self.disconnect = np.zeros(n)
-        self.e = {k: np.zeros(n) for k in ("wh_inj", "wh_abs", "varh_inj", "varh_abs", "dc_inj", "dc_abs")}
+        self._out = np.zeros((len(DERIVED_ROWS), n))  # the compiled derive's rows (views below)
+        self._rows = {name: self._out[k] for k, name in enumerate(DERIVED_ROWS)}
         self.last_hb_t = np.full(n, -np.inf)
         self.comms_lost = np.zeros(n, dtype=bool)
         self.t = 0.0
@@ -317,70 +332,33 @@ class BessBehaviour(Behaviour):
 
     # -- twin -> registers ----------------------------------------------------------------
     def derive(self, snap: Snapshot, controls: dict[str, Arr], *, dt: float) -> dict[str, Any]:
+        """The registers' derived values: one compiled call (:mod:`hil.wire.devices.bess_derive`)
+        fills the per-unit rows; the rows are views, filled again next tick."""
         a = snap.arrays
         s = snap.scalars
-        v_ll = self.ratings["v_nom"] * s["grid.v_pu"]
-        ac = ac_block(a["pcs.p_ac_kw"] * 1000.0, a["pcs.q_ac_kvar"] * 1000.0, v_ll)
-        e = self.e
-        # the twin's books: each tick's mean AC, reactive and DC power split by sign, times dt
-        e["wh_inj"] = a["pcs.discharge_kwh"] * 1000.0
-        e["wh_abs"] = a["pcs.charge_kwh"] * 1000.0
-        e["varh_inj"] = a["pcs.kvarh_inj"] * 1000.0
-        e["varh_abs"] = a["pcs.kvarh_abs"] * 1000.0
-        e["dc_inj"] = a["pcs.dc_charge_kwh"] * 1000.0  # into the battery
-        e["dc_abs"] = a["pcs.dc_discharge_kwh"] * 1000.0
-        state = a["pcs.state"]
-        running = (state == _RUNNING) | (state == _THROTTLED)  # INV_RUNNING_CODES
-        closed = a["bms.contactor"] == CONTACTOR_CLOSED
-        v_dc = a["bess.v_dc_v"]
+        r = self.ratings
+        derive_into(
+            self._out, _DERIVE_CODES, bool(s["grid.breaker_closed"] <= 0), r["v_nom"], float(s["grid.v_pu"]),
+            a["pcs.p_ac_kw"], a["pcs.q_ac_kvar"], itemgetter(*_BOOKS)(a),
+            a["pcs.state"], a["bms.contactor"], a["bess.v_dc_v"], a["bms.alarm_bits"], a["bms.state"],
+            self.comms_lost, self.local, self.site.pcs.gfm,
+            a["bess.soc_pct"], r["soc_min_pct"], r["wh_rtg"], a["bms.soh_pct"], r["n_strings"],
+            a["bess.i_dc_a"], a["bms.ccl_a"], a["bms.dcl_a"], itemgetter(*_CELL)(a), LEGACY_OF_INV,
+        )  # fmt: skip
         t = snap.t
-        alarm_bits = a["bms.alarm_bits"]
-        comm_bit = 1 << EVT1_BMS["COMMUNICATION_ERROR"]
-        evt1 = alarm_bits.astype(np.int64) | np.where(self.comms_lost, comm_bit, 0)
-        soc = a["bess.soc_pct"]
-        soc_min = self.ratings["soc_min_pct"]
-        wh_avail = np.maximum(soc - soc_min, 0.0) / 100.0 * self.ratings["wh_rtg"] * a["bms.soh_pct"] / 100.0
-        n_str = self.ratings["n_strings"]
-        throt = a["pcs.throttle_pct"]  # what a limit held back, % of rated; 0 unless THROTTLED
-        sta = np.where(
-            a["bms.state"] == BMS_FAULT,
-            float(STA_713["ERROR"]),
-            np.where(alarm_bits > 0, float(STA_713["WARNING"]), float(STA_713["OK"])),
-        )
+        rv = self.rvrt
         return {
-            **ac,
+            **self._rows,
             "hz": s["grid.f_hz"],
-            "tot_wh_inj": e["wh_inj"],
-            "tot_wh_abs": e["wh_abs"],
-            "tot_varh_inj": e["varh_inj"],
-            "tot_varh_abs": e["varh_abs"],
-            "st": running.astype(float),
-            "conn_st": np.where(running, float(CONN_ST["CONNECTED"]), float(CONN_ST["DISCONNECTED"])),
-            # 701 DERMode: GRID_FORMING only for a unit that forms the island, else GRID_FOLLOWING
-            "der_mode": np.where((s["grid.breaker_closed"] <= 0) & self.site.pcs.gfm, _GFM_MODE, _GFL_MODE),
             "hb": float(int(t) % 65535),  # the same for every unit
             "der_hb": float(int(t) % 4294967295),
-            "loc_rem": self.local.astype(float),
-            "evt1": evt1.astype(float),
-            "wh_avail": wh_avail,
-            "sta": sta,
-            "dc_wh_inj": e["dc_inj"],
-            "dc_wh_abs": e["dc_abs"],
-            "n_str_con": np.where(closed, n_str, 0.0),
-            "str_a": a["bess.i_dc_a"] / n_str,
-            "wcha_max": a["bms.ccl_a"] * v_dc,
-            "wdischa_max": a["bms.dcl_a"] * v_dc,
-            "throt_pct": throt,
-            "wset_rvrt_rem": self.rvrt["wset"].remaining,
-            "wmaxlimpct_rvrt_rem": self.rvrt["wmaxlimpct"].remaining,
-            "varset_rvrt_rem": self.rvrt["varset"].remaining,
-            "pfwinj_rvrt_rem": self.rvrt["pfwinj"].remaining,
-            "pfwabs_rvrt_rem": self.rvrt["pfwabs"].remaining,
-            "legacy_rvrt_rem": self.rvrt["legacy"].remaining,
-            "inv_st_legacy": lookup(LEGACY_OF_INV, state),
-            "soc_stor_avail": wh_avail,
-            "comms_lost": self.comms_lost.astype(float),
+            "soc_stor_avail": self._rows["wh_avail"],
+            "throt_pct": a["pcs.throttle_pct"],  # what a limit held back, % of rated; 0 unless THROTTLED
+            "wset_rvrt_rem": rv["wset"].remaining,
+            "wmaxlimpct_rvrt_rem": rv["wmaxlimpct"].remaining,
+            "varset_rvrt_rem": rv["varset"].remaining,
+            "pfwinj_rvrt_rem": rv["pfwinj"].remaining,
+            "pfwabs_rvrt_rem": rv["pfwabs"].remaining,
+            "legacy_rvrt_rem": rv["legacy"].remaining,
             "serial": self.serials,
-            "cell_v_avg": 0.5 * (a["bess.v_cell_max_v"] + a["bess.v_cell_min_v"]),
-            "t_avg": 0.5 * (a["bess.t_cell_max_degc"] + a["bess.t_cell_min_degc"]),
         }

@@ -8,13 +8,24 @@
 
 from __future__ import annotations
 
+import asyncio
+import math
 from dataclasses import dataclass
 
 import numpy as np
 
 from hil.errors import OverrunError, SimTimeoutError
 
-__all__ = ["AsFastAsPossible", "Lateness", "Manual", "OverrunError", "Pacer", "RealTime", "SimTimeoutError"]
+__all__ = [
+    "AsFastAsPossible",
+    "ClockControl",
+    "Lateness",
+    "Manual",
+    "OverrunError",
+    "Pacer",
+    "RealTime",
+    "SimTimeoutError",
+]
 
 
 @dataclass(frozen=True)
@@ -99,3 +110,40 @@ class Lateness:
             "p99_ms": float(np.percentile(a, 99)),
             "max_ms": float(max(self.max_s * 1000.0, float(a.max()))),
         }
+
+
+class ClockControl:
+    """Pause and speed of a running clock (the dashboard's controls; :meth:`Runner.run` reads
+    them at each tick boundary). Pausing holds the clock at the next boundary while the
+    servers keep answering; resuming, or a new speed, makes the deadlines count from then, so
+    no backlog of ticks is run to catch up. Speed applies to real-time pacing only."""
+
+    def __init__(self, pacer: Pacer) -> None:
+        self.realtime = isinstance(pacer, RealTime)
+        self.speed = float(pacer.speed) if isinstance(pacer, RealTime) else 0.0
+        self.changed = False  # a new speed, not yet taken by the clock
+        self._go = asyncio.Event()  # cleared while paused
+        self._go.set()
+
+    @property
+    def paused(self) -> bool:
+        return not self._go.is_set()
+
+    def pause(self) -> None:
+        self._go.clear()
+
+    def resume(self) -> None:
+        self._go.set()
+
+    async def wait(self) -> None:
+        """Until resumed."""
+        await self._go.wait()
+
+    def set_speed(self, speed: float) -> None:
+        """Simulated seconds per wall second from the next tick (real-time runs only)."""
+        if not self.realtime:
+            raise ValueError("speed applies to real-time runs only (this one is not paced)")
+        if not (math.isfinite(speed) and speed > 0):
+            raise ValueError(f"speed must be a positive number, got {speed!r}")
+        self.speed = float(speed)
+        self.changed = True

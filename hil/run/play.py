@@ -244,6 +244,8 @@ class Play:
     checks: list[Check] = field(default_factory=list)
     faults: list[ActiveFault] = field(default_factory=list)
     applied: int = 0
+    # called with (t, kind, source, target, detail) for every event logged (the dashboard)
+    listeners: list[Callable[[float, str, str, str, str], None]] = field(default_factory=list)
 
     @property
     def t0(self) -> float:
@@ -273,8 +275,14 @@ class Play:
     def at(self, t_s: float, order: int, fn: Callable[[], None], kind: str, label: str) -> None:
         self._due.append((self._tick_of(t_s), order, fn, kind, label))
 
-    def _schedule(self, ev: Event, order: int) -> None:
-        SCHEDULES[ev.action](self, ev, order, ev.name or ev.describe())
+    def _schedule(self, ev: Event, order: int, label: str | None = None) -> None:
+        SCHEDULES[ev.action](self, ev, order, label or ev.name or ev.describe())
+
+    def add(self, ev: Event, label: str) -> None:
+        """Schedule one more event while the run is under way (the dashboard's, at the
+        boundary the clock is at or later): what is still due stays in time and file order."""
+        self._schedule(ev, len(self._due), label)
+        self._due[self._i :] = sorted(self._due[self._i :], key=lambda x: (x[0], x[1]))
 
     def add_profile(self, profile: Profile) -> None:
         """Drive an input every tick over the profile's window (an action's ramp)."""
@@ -420,10 +428,11 @@ class Play:
         )
 
     def log_event(self, kind: str, source: str, target: str, detail: str, **kw: Any) -> None:
+        t = self.bench.site.t - self._t0
         if self.trace is not None:
-            self.trace.event(
-                self.bench.site.t - self._t0, kind, source=source, target=target, detail=detail, **kw
-            )
+            self.trace.event(t, kind, source=source, target=target, detail=detail, **kw)
+        for listener in self.listeners:
+            listener(t, kind, source, target, detail)
 
     # results
     @property

@@ -24,6 +24,7 @@ registers encoded once. The run is the same to the bit as tick by tick
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import json
 import logging
@@ -31,28 +32,33 @@ import math
 import platform
 import signal
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from dataclasses import replace as dc_replace
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any, Protocol
 
 import numpy as np
 
-from hil.config import load_bench
-from hil.ems import CONTROLLERS, ScheduledController
+from hil.ems import ScheduledController
 from hil.endpoints import EndpointConfig
-from hil.errors import ConfigError, Problem, did_you_mean
 from hil.protocols import PROTOCOLS, Endpoint, Served, build_servers, check_protocols
 from hil.protocols.modbus import ModbusServers
 from hil.protocols.modbus.endpoint import ModbusEndpoint
 from hil.protocols.opcua import OpcUaServer
 from hil.protocols.opcua.endpoint import OpcUaEndpoint
 from hil.report import build_report
-from hil.run.pacing import AsFastAsPossible, Lateness, Manual, OverrunError, Pacer, RealTime, SimTimeoutError
+from hil.run.pacing import (
+    AsFastAsPossible,
+    ClockControl,
+    Lateness,
+    Manual,
+    OverrunError,
+    Pacer,
+    RealTime,
+    SimTimeoutError,
+)
 from hil.run.play import Play
-from hil.scenario import ScenarioError, load_scenario
-from hil.tariff import load_tariff
+from hil.run.prepare import PreparedRun, prepare_run
 from hil.trace.bill import run_bill, site_storage
 from hil.trace.store import TraceWriter
 from hil.wire.gateway import Gateway
@@ -65,6 +71,7 @@ CHUNK_MAX_TICKS = 1024
 __all__ = [
     "CHUNK_MAX_TICKS",
     "AsFastAsPossible",
+    "Attachment",
     "Endpoint",
     "Lateness",
     "Manual",
@@ -79,6 +86,15 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
+
+
+class Attachment(Protocol):
+    """Something that runs beside a run on its event loop (the browser dashboard): attached
+    once the servers are up, before the clock starts; detached when the run is over."""
+
+    async def attach(self, runner: Runner) -> None: ...
+
+    async def detach(self) -> None: ...
 
 
 class Runner:
@@ -124,6 +140,7 @@ class Runner:
         self._published = -1e9
         self._events_seen = len(site.events)  # the twin's transitions already in the trace
         self._stop = asyncio.Event()
+        self.clock = ClockControl(self.pacer)  # pause and speed, from the dashboard
         self._last_warn = -1e9
         self._gc_frozen = False  # gc.freeze() done by __aenter__, undone by close()
 
@@ -308,6 +325,7 @@ class Runner:
 
     def stop(self) -> None:
         self._stop.set()
+        self.clock.resume()  # a paused run stops too
 
     async def run(self, *, duration_s: float | None = None) -> None:
         """Run until ``duration_s`` of simulated time has passed, or :meth:`stop`."""
@@ -318,10 +336,18 @@ class Runner:
             raise RuntimeError("a Manual runner is stepped with step(), not run()")
         loop = asyncio.get_running_loop()
         t0 = loop.time()
-        k = 0
+        k = k0 = 0  # deadlines count from tick k0 at t0 (moved on by pause, speed and rebase)
         while not self._stop.is_set() and (n_ticks is None or k < n_ticks):
+            clock = self.clock
+            if clock.paused:  # held from the dashboard: the servers still answer
+                await clock.wait()
+                t0, k0 = loop.time(), k
+                continue
             if isinstance(pacer, RealTime):
-                deadline = t0 + k * dt / pacer.speed
+                if clock.changed:  # a new speed: the deadlines count from now
+                    clock.changed = False
+                    t0, k0 = loop.time(), k
+                deadline = t0 + (k - k0) * dt / clock.speed
                 now = loop.time()
                 # behind, yield all the same: the servers must answer while the clock catches up
                 await asyncio.sleep(max(deadline - now, 0.0))
@@ -362,76 +388,6 @@ class RunOutcome:
     results: dict[str, Any]
 
 
-class PreparedRun(NamedTuple):
-    """Everything a run needs, loaded and checked; :func:`run_scenario` plays it as it is."""
-
-    scenario: Any
-    site: Site
-    endpoints: EndpointConfig
-    gateway: Gateway
-    controller: Any  # the in-process controller on ``gateway``, or None (external EMS)
-    tariff: Any = None  # a twin.econ.Tariff: the run is billed into results.json
-
-
-def prepare_run(
-    scenario: Any,
-    *,
-    site: str | None = None,
-    seed: int | None = None,
-    controller: str | None = None,
-    ports: tuple[int | None, int | None] | None = None,
-    tariff: str | None = None,
-) -> PreparedRun:
-    """Load and check everything a run needs, starting nothing: a bad file fails here.
-
-    Raises :class:`hil.scenario.ScenarioError` (or :class:`hil.config.ConfigError`) with every
-    problem found. Building the controller is part of the check (its options are validated by
-    its constructor, which only reads the gateway)."""
-    sc = (
-        scenario
-        if not isinstance(scenario, (str, bytes)) and hasattr(scenario, "events")
-        else load_scenario(scenario)
-    )
-    site_name = site or sc.site
-    if site_name is None:
-        raise ScenarioError(
-            [sc.problem(("site",), "no site: name one in the scenario (site:) or with --site")]
-        )
-    overrides: dict[str, Any] = dict(sc.site_params)
-    if seed is not None or sc.seed is not None:
-        overrides["seed"] = seed if seed is not None else sc.seed
-    if sc.tick_s is not None:
-        overrides["tick_s"] = sc.tick_s
-    if sc.start is not None:
-        overrides["start"] = sc.start
-    if sc.timezone is not None:
-        overrides["timezone"] = sc.timezone
-    tw, cfg = load_bench(site_name, overrides=overrides)
-    if controller is not None:
-        name, _, mode = controller.partition(":")
-        known = ["external", *CONTROLLERS]
-        if name not in known:
-            tail = did_you_mean(name, known)
-            raise ConfigError([Problem("--controller", None, "", f"unknown controller {name!r}{tail}")])
-        sc.controller = dc_replace(sc.controller, name=name, mode=mode or "good")
-    if ports is not None:
-        cfg = cfg.with_ports(modbus=ports[0], opcua=ports[1])
-    gw = Gateway.from_config(tw, cfg)
-    sc.check(tw, gw.devices)
-    spec = sc.controller
-    ctl = None
-    if not spec.external:
-        try:
-            ctl = CONTROLLERS[spec.name](gw, mode=spec.mode, period_s=spec.period_s, **spec.options)
-        except (TypeError, ValueError) as exc:
-            raise ScenarioError([sc.problem(("controller",), str(exc))]) from None
-    tariff_name = tariff or sc.tariff
-    bill_tariff = None
-    if tariff_name is not None:
-        bill_tariff = load_tariff(tariff_name)
-    return PreparedRun(sc, tw, cfg, gw, ctl, bill_tariff)
-
-
 async def run_scenario(
     scenario: Any,
     *,
@@ -447,6 +403,7 @@ async def run_scenario(
     on_start: Callable[[Runner], None] | None = None,
     report: bool = True,
     chunked: bool = True,
+    attachments: Sequence[Attachment] = (),
 ) -> RunOutcome:
     """Play a scenario to its end (or until stopped) and leave trace, events, results, junit and report.
 
@@ -457,7 +414,8 @@ async def run_scenario(
     with the expectations whose windows had not closed marked as not evaluated. ``protocols``
     names the protocols served (default every one: ``hil.protocols.PROTOCOLS``);
     ``report=False`` skips report.html (chaos runs check the trace); ``chunked=False`` steps
-    every tick (the same results, slower: for comparisons). Any other error (a full
+    every tick (the same results, slower: for comparisons); ``attachments`` run beside it
+    (the dashboard, :class:`hil.ui.Dashboard`). Any other error (a full
     disk, a :class:`twin.errors.SolverError`) is raised after the trace is closed and
     results.json and the report are written (a solver failure under ``"solver_failure"``:
     device, simulated time, reason)."""
@@ -501,8 +459,6 @@ async def run_scenario(
     interrupted = False
     error: BaseException | None = None
     wall0 = time.perf_counter()
-    loop = asyncio.get_running_loop()
-    installed: list[int] = []
     try:
         trace.event(0.0, "run", source="runner", detail=f"start: {sc.name} on {tw.params.name}, {pacing}")
         runner.trace_writes()  # the devices' power-on state, pushed when the gateway was built
@@ -510,21 +466,15 @@ async def run_scenario(
             tw.set(key, value)
             trace.event(0.0, "event", source="initial", target=key, detail=f"{key} = {value:g}", value=value)
         async with runner:
-            if handle_signals:
-                for sig in (signal.SIGINT, signal.SIGTERM):
-                    try:
-                        loop.add_signal_handler(sig, runner.stop)
-                        installed.append(sig)
-                    except (NotImplementedError, RuntimeError):  # pragma: no cover - non-Unix
-                        pass
-            if on_start is not None:
-                on_start(runner)
-            await runner.run(duration_s=sc.duration_s)
+            with _stop_on_signals(runner, handle_signals):
+                for a in attachments:
+                    await a.attach(runner)
+                if on_start is not None:
+                    on_start(runner)
+                await runner.run(duration_s=sc.duration_s)
     except BaseException as exc:
         error = exc
     finally:
-        for installed_sig in installed:
-            loop.remove_signal_handler(installed_sig)
         n_target = round(sc.duration_s / tw.dt)
         complete = runner.ticks >= n_target and error is None
         interrupted = not complete
@@ -567,11 +517,33 @@ async def run_scenario(
         (out / "results.json").write_text(json.dumps(results, indent=2, default=float))
         if report:
             build_report(out)
+        for a in attachments:  # after the verdict, so that a page sees the run's end
+            await a.detach()
     # a SolverError is raised too, after results.json and the report: a study or a plugin
     # must not take a run cut short for a finished one (``hil run`` exits 5 on it)
     if error is not None and not isinstance(error, (KeyboardInterrupt, asyncio.CancelledError)):
         raise error
     return RunOutcome(out, bool(results["passed"]), interrupted, results)
+
+
+@contextlib.contextmanager
+def _stop_on_signals(runner: Runner, enabled: bool) -> Iterator[None]:
+    """Ctrl-C and SIGTERM stop ``runner`` (a clean end: trace flushed, report written) while
+    the block runs, when ``enabled``; the handlers are removed on the way out."""
+    loop = asyncio.get_running_loop()
+    installed: list[int] = []
+    if enabled:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            try:
+                loop.add_signal_handler(sig, runner.stop)
+                installed.append(sig)
+            except (NotImplementedError, RuntimeError):  # pragma: no cover - non-Unix
+                pass
+    try:
+        yield
+    finally:
+        for number in installed:
+            loop.remove_signal_handler(number)
 
 
 def _solver_failure(error: BaseException | None) -> dict[str, Any] | None:

@@ -1,6 +1,7 @@
 # Two commands set up everything on a fresh machine:
 #   make demo   create .venv, install, run the 10k-GPU site's evening peak under the reference EMS and bill it
-#   make test   create .venv, install (and the npm test clients), run ruff, mypy on twin/ and hil/
+#   make test   create .venv, install (and the npm test clients, and Debian's chromium for the
+#               dashboard's browser tests), run ruff, mypy on twin/ and hil/
 #               (the numba kernels compiling beside them), and the tests
 PYTHON ?= python3
 VENV   := .venv
@@ -33,6 +34,15 @@ $(JSSTAMP): $(JS)/package.json
 	cd $(JS) && npm install --no-audit --no-fund --loglevel=error
 	touch $(JSSTAMP)
 
+# Debian's headless Chromium for the dashboard's browser tests (tests/integration/
+# test_dashboard_browser.py): Playwright drives it and downloads no browser of its own
+CHROMIUM ?= /usr/bin/chromium
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+$(CHROMIUM):
+	$(SUDO) apt-get update -q
+	DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q --no-install-recommends chromium
+
 # two workers (CI has two cores); a file's tests stay on one worker (a scenario runs once)
 PYTEST_ARGS ?= -n 2 --dist loadfile
 
@@ -42,7 +52,8 @@ PYTEST_ARGS ?= -n 2 --dist loadfile
 # PYTHONDONTWRITEBYTECODE: without it every pytest worker and every subprocess a test starts
 # recompiles the project and pytest re-rewrites each test module's asserts (≈ 4 s a worker).
 test: export PYTHONDONTWRITEBYTECODE =
-test: $(STAMP) $(JSSTAMP)
+test: export HIL_CHROMIUM = $(CHROMIUM)
+test: $(STAMP) $(JSSTAMP) $(CHROMIUM)
 	@$(BIN)/python tools/warm_kernels.py > $(VENV)/warm.log 2>&1 & warm=$$!; \
 	$(MAKE) --no-print-directory lint; linted=$$?; \
 	wait $$warm; warmed=$$?; cat $(VENV)/warm.log; \

@@ -5,13 +5,14 @@ from __future__ import annotations
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import click
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
-from hil.cli_common import err
+from hil.cli_common import err, ui_options
 from hil.cli_common import fail as _fail
 from hil.config import find_profile, load_bench
 from hil.errors import ConfigError
@@ -203,6 +204,7 @@ def points(site_name: str, fmt: str, show_all: bool, legacy: bool) -> None:
     "--legacy", is_flag=True, help="Battery PCS in the legacy personality (SunSpec 1, 103, 120-124)."
 )
 @click.option("--no-status", is_flag=True, help="No live status panel (it is drawn only on a terminal).")
+@ui_options
 def serve(
     site_name: str,
     host: str | None,
@@ -212,6 +214,9 @@ def serve(
     duration: float | None,
     legacy: bool,
     no_status: bool,
+    ui: bool,
+    ui_port: int | None,
+    ui_read_only: bool,
 ) -> None:
     """Serve every device of SITE over Modbus TCP and OPC UA, in real time, until Ctrl-C.
 
@@ -219,6 +224,7 @@ def serve(
     Example:
       hil serve lab_rack
       hil serve aidc_10k --modbus-port 15020 --opcua-port 0
+      hil serve lab_rack --ui              # and watch and drive it from a browser
     Then point an EMS, mbpoll or a SunSpec scanner at the printed addresses.
     Exit status: 0 stopped, 2 bad input, 3 a port could not be bound, 4 another OS error.
     """
@@ -241,6 +247,7 @@ def serve(
     endpoints = endpoints.with_ports(modbus=modbus_port, opcua=opcua_port)
     warn_exposure(endpoints)
     out = Console(soft_wrap=True)
+    dashboard = _dashboard(endpoints, ui, ui_port, ui_read_only)
 
     async def go() -> None:
         loop = asyncio.get_running_loop()
@@ -253,6 +260,9 @@ def serve(
                 loop.add_signal_handler(sig, runner.stop)
             for ep in runner.endpoints:
                 out.print(f"{ep.url:<36} {ep.name:<14} {ep.detail}", highlight=False, markup=False)
+            if dashboard is not None:
+                await dashboard.attach(runner)
+                out.print(f"{dashboard.url:<36} {'dashboard':<14} {dashboard.describe()}", highlight=False)
             out.print(
                 f"serving {site.params.name} at tick {site.dt * 1000:g} ms, speed {speed:g}x; Ctrl-C stops",
                 highlight=False,
@@ -270,6 +280,8 @@ def serve(
                     panel.cancel()
                     with contextlib.suppress(asyncio.CancelledError):
                         await panel
+                if dashboard is not None:
+                    await dashboard.detach()
             lat = runner.lateness.summary()
             out.print(
                 f"stopped at t = {site.t:.1f} s after {runner.ticks} ticks; tick lateness p50 "
@@ -283,6 +295,16 @@ def serve(
         asyncio.run(go())
     except OSError as exc:
         _os_fail(exc)
+
+
+def _dashboard(endpoints: Any, ui: bool, port: int | None, read_only: bool) -> Any:
+    """The dashboard asked for by --ui or the site's ``endpoints: ui:``, or None."""
+    if not (ui or endpoints.ui_enabled):
+        return None
+    # imported here, not at the top: only --ui needs it (aiohttp; keeps `hil --help` quick)
+    from hil.cli_ui import dashboard_for
+
+    return dashboard_for(endpoints, port=port, read_only=read_only)
 
 
 def _os_fail(exc: OSError, path: Path | None = None) -> None:
@@ -350,6 +372,7 @@ EXIT_SOLVER = 5
     default=None,
     help="Bill the run under this tariff (shipped name or file) into results.json; overrides the scenario's.",
 )
+@ui_options
 def run(
     scenario: str,
     site_name: str | None,
@@ -365,6 +388,9 @@ def run(
     no_status: bool,
     no_serve: bool,
     tariff_name: str | None,
+    ui: bool,
+    ui_port: int | None,
+    ui_read_only: bool,
 ) -> None:
     """Play a scenario against the site and its EMS; exit 0 only if every expectation passed.
 
@@ -382,6 +408,7 @@ def run(
       hil run dr_critical_peak --controller standin:ignore_dr --fast
       hil run tou_day_aidc --fast --no-serve                # headless CI: nothing served
       hil run comm_loss --controller external --speed 1     # your EMS connects to the printed URLs
+      hil run grid_outage --speed 1 --ui                    # watch and drive it from a browser
     """
     # imported here, not at the top: only this command needs it (keeps `hil --help` quick)
     import asyncio
@@ -430,6 +457,12 @@ def run(
     from hil.run.status import RunDisplay
 
     display = RunDisplay(console, sc, fast=fast, live=show)
+    dashboard = _dashboard(prepared.endpoints, ui, ui_port, ui_read_only)
+
+    def on_start(runner: Any) -> None:
+        if dashboard is not None:
+            console.print(f"dashboard: {dashboard.url} ({dashboard.describe()})", highlight=False)
+        display.start(runner)
 
     async def go() -> object:
         try:
@@ -439,7 +472,8 @@ def run(
                 pacer=pacer,
                 serve=not no_serve,
                 handle_signals=True,
-                on_start=display.start,
+                on_start=on_start,
+                attachments=() if dashboard is None else (dashboard,),
             )
         finally:
             await display.aclose()

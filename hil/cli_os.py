@@ -57,7 +57,8 @@ def describe_os_error(exc: OSError, *, path: Path | None = None) -> tuple[str, i
     if is_bind_error(exc):
         hint = {
             errno.EADDRINUSE: "another process holds the port: choose others with --modbus-port N "
-            "--opcua-port N (0 = any free port) or the site file's endpoints:",
+            "--opcua-port N (and --ui-port N for the dashboard; 0 = any free port) or the site "
+            "file's endpoints:",
             errno.EADDRNOTAVAIL: "no interface of this machine has that address: check endpoints: bind",
         }.get(exc.errno or 0, "binding ports below 1024 needs privileges: use a port of 1024 or more")
         return f"cannot bind: {exc}; {hint}", EXIT_BIND

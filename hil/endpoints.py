@@ -34,6 +34,10 @@ endpoints:
     max_chunk_size: 65535          # bytes of one chunk (the HEL/ACK buffer sizes)
     activation_timeout_s: 10       # a connection without an activated session is closed
   point_maps: {bess: bess} # point map per device kind (profiles/points/<name>.yaml)
+  ui:                      # the browser dashboard (docs/howto-dashboard.md); off unless enabled
+    enabled: false         # true: `hil serve` and `hil run` serve it as --ui does
+    port: 8080             # 0 picks a free port; it binds `host` like the servers
+    read_only: false       # true: the page shows the run; no action is accepted
 ```
 ``modbus.security`` and ``opcua.security`` (access control) are described in :mod:`hil.security`.
 Every key is optional; errors name the file, the line and a did-you-mean.
@@ -140,6 +144,9 @@ class EndpointConfig:
     opcua_limits: OpcUaLimits = field(default_factory=OpcUaLimits)
     modbus_security: ModbusSecurity = field(default_factory=ModbusSecurity)
     opcua_security: OpcUaSecurity = field(default_factory=OpcUaSecurity)
+    ui_enabled: bool = False
+    ui_port: int = 8080
+    ui_read_only: bool = False
 
     def with_ports(self, *, modbus: int | None = None, opcua: int | None = None) -> EndpointConfig:
         return replace(
@@ -174,6 +181,7 @@ _SCHEMA: dict[str, Any] = {
         "security": "any",
     },
     "point_maps": dict,
+    "ui": {"enabled": bool, "port": int, "read_only": bool},
 }
 
 
@@ -230,6 +238,11 @@ def parse_endpoints(data: Any, *, path: Path, lines: Mapping[Path_, int]) -> End
                     err((*where, key), f"must be a number >= 0 (0: no cap), got {value!r}")
                 else:
                     out[key] = float(value)
+            elif spec is bool:
+                if not isinstance(value, bool):
+                    err((*where, key), f"must be true or false, got {value!r}")
+                else:
+                    out[key] = value
             elif spec is float:
                 if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
                     err((*where, key), f"must be a positive number, got {value!r}")
@@ -300,6 +313,9 @@ def parse_endpoints(data: Any, *, path: Path, lines: Mapping[Path_, int]) -> End
         opcua_limits=_opcua_limits(o),
         modbus_security=modbus_security,
         opcua_security=opcua_security,
+        ui_enabled=bool(d.get("ui", {}).get("enabled", False)),
+        ui_port=int(d.get("ui", {}).get("port", 8080)),
+        ui_read_only=bool(d.get("ui", {}).get("read_only", False)),
     )
 
 

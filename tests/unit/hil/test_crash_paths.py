@@ -185,4 +185,38 @@ def test_a_port_in_use_says_how_to_choose_another(tmp_path: Path) -> None:
     out = proc.stdout + proc.stderr
     assert proc.returncode == 3, out
     assert "cannot bind" in out
-    assert "--modbus-port N --opcua-port N (0 = any free port)" in out
+    assert "--modbus-port N --opcua-port N (and --ui-port N for the dashboard; 0 = any free port)" in out
+
+
+def test_a_dashboard_port_in_use_exits_3_before_the_clock_starts(tmp_path: Path) -> None:
+    import socket
+    import subprocess
+    import sys
+
+    with socket.socket() as held:
+        held.bind(("127.0.0.1", 0))
+        held.listen()
+        port = held.getsockname()[1]
+        args = [
+            "serve",
+            "lab_rack",
+            "--modbus-port",
+            "0",
+            "--opcua-port",
+            "0",
+            "--ui",
+            "--ui-port",
+            str(port),
+        ]
+        proc = subprocess.run(
+            [sys.executable, "-m", "hil.cli", *args],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            cwd=tmp_path,
+        )
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 3, out
+    assert "cannot bind" in out
+    assert "--ui-port N" in out
+    assert "serving lab_rack" not in out  # nothing ran

@@ -1,6 +1,7 @@
 """Everything at once: the Runner serving a site in real time to Modbus pollers and an OPC UA watcher.
 
 Run:  .venv/bin/python benchmarks/bench_serve.py [--site aidc_10k] [--clients 32] [--seconds 60]
+      .venv/bin/python benchmarks/bench_serve.py --clients 32 --seconds 120 --ui off on --rounds 2
       .venv/bin/python benchmarks/bench_serve.py --scenario grid_outage --clients 8 --seconds 600
 
 This is the path ``hil serve`` takes: one :class:`hil.run.runner.Runner` with real-time pacing
@@ -16,7 +17,10 @@ same time:
 
 Once both are connected and the subscription has warmed up, the window of ``--seconds`` is
 measured: Modbus requests/s and response p50/p99, OPC UA notifications/s, and tick lateness
-p50/p99/max of the runner. Prints one Markdown row per ``--clients`` value; nothing is asserted.
+p50/p99/max of the runner. With ``--ui off on`` each case runs without, then with the browser
+dashboard attached and a headless Chromium page open on it (``ui_page.py``, its own process,
+watching a PCS's point panel), alternated ``--rounds`` times: the lateness of the two is
+compared run against run. Prints one Markdown row per run; nothing is asserted.
 """
 
 from __future__ import annotations
@@ -40,22 +44,48 @@ HERE = Path(__file__).resolve().parent
 
 
 async def one_case(
-    site: str, n_clients: int, procs: int, period: float, seconds: float, warmup: float
+    site: str, n_clients: int, procs: int, period: float, seconds: float, warmup: float, ui: bool = False
 ) -> dict[str, Any]:
-    """The bare site served by a Runner in real time (what ``hil serve`` runs)."""
+    """The bare site served by a Runner in real time (what ``hil serve`` runs); with ``ui``, the
+    dashboard attached (``hil serve --ui``) and a headless Chromium page open on it throughout."""
     from hil.config import load_bench
     from hil.run.runner import RealTime, Runner
+    from hil.ui import Dashboard, UiConfig
 
     site_obj, cfg = load_bench(site)
     cfg = cfg.with_ports(modbus=0, opcua=0)
     async with Runner(site_obj, cfg, pacer=RealTime()) as runner:
+        dash = Dashboard(UiConfig(port=0)) if ui else None
+        if dash is not None:
+            await dash.attach(runner)
         await runner.step(round(10.0 / runner.site.dt))  # past start-up transients
         clock = asyncio.create_task(runner.run())
+        page = None
         try:
-            return await _measure(runner, n_clients, procs, period, seconds, warmup)
+            if dash is not None:  # the page opens first and stays open past the window
+                page = await asyncio.create_subprocess_exec(
+                    sys.executable, str(HERE / "ui_page.py"), dash.url, str(seconds + warmup + 30.0),
+                    stdout=asyncio.subprocess.PIPE,
+                )  # fmt: skip
+                assert page.stdout is not None
+                line = (await page.stdout.readline()).decode().strip()
+                if line != "START":
+                    raise RuntimeError(f"the dashboard page did not open: {line!r}")
+            result = await _measure(runner, n_clients, procs, period, seconds, warmup)
+            if page is not None:
+                assert page.stdout is not None
+                out = json.loads((await page.stdout.read()).decode().strip().splitlines()[-1])
+                await page.wait()
+                result["page_frames_per_s"] = out["frames_per_s"]
+            return result
         finally:
+            if page is not None and page.returncode is None:
+                page.kill()
+                await page.wait()
             runner.stop()
             await clock
+            if dash is not None:
+                await dash.detach()
 
 
 async def one_case_scenario(
@@ -156,6 +186,15 @@ def main() -> None:
         help="play this scenario (hil run, stand-in EMS, trace) instead of serving the bare site; "
         "its duration must exceed --seconds plus the warm-up",
     )
+    ap.add_argument(
+        "--ui",
+        nargs="+",
+        choices=["off", "on"],
+        default=["off"],
+        help="without and/or with the dashboard and a page open on it (bare site only), one run each, "
+        "in this order, --rounds times",
+    )
+    ap.add_argument("--rounds", type=int, default=1, help="repeat the --ui sequence (alternated runs)")
     opts = ap.parse_args()
     what = f"scenario {opts.scenario} (hil run, real time)" if opts.scenario else f"site {opts.site}"
     print(
@@ -163,12 +202,15 @@ def main() -> None:
         f"Modbus poll every {opts.period * 1000:g} ms; OPC UA subscription to every variable; "
         f"{opts.seconds:g} s window per run\n"
     )
+    if opts.scenario and opts.ui != ["off"]:
+        ap.error("--ui applies to the bare site (not --scenario)")
     print(
-        "| Modbus clients | req/s | resp p50 ms | resp p99 ms | errors | OPC UA variables | notifications/s "
-        "| ticks | tick late p50 ms | tick late p99 ms | tick late max ms |"
+        "| Modbus clients | dashboard | req/s | resp p50 ms | resp p99 ms | errors | OPC UA variables "
+        "| notifications/s | ticks | tick late p50 ms | tick late p99 ms | tick late max ms | page frames/s |"
     )
-    print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
-    for n in opts.clients:
+    print("|---:|:---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    cases = [(n, mode) for n in opts.clients for _ in range(opts.rounds) for mode in opts.ui]
+    for n, mode in cases:
         t = time.perf_counter()
         if opts.scenario:
             r = asyncio.run(
@@ -178,12 +220,15 @@ def main() -> None:
             )
         else:
             r = asyncio.run(
-                one_case(opts.site, n, min(opts.procs, n), opts.period, opts.seconds, opts.warmup)
+                one_case(
+                    opts.site, n, min(opts.procs, n), opts.period, opts.seconds, opts.warmup, ui=mode == "on"
+                )
             )
+        frames = r.get("page_frames_per_s")
         print(
-            f"| {n} | {r['rps']:.0f} | {r['resp_p50']:.2f} | {r['resp_p99']:.2f} | {r['errors']} "
+            f"| {n} | {mode} | {r['rps']:.0f} | {r['resp_p50']:.2f} | {r['resp_p99']:.2f} | {r['errors']} "
             f"| {r['variables']} | {r['notif_per_s']:.0f} | {r['ticks']} | {r['late_p50']:.2f} "
-            f"| {r['late_p99']:.2f} | {r['late_max']:.2f} |",
+            f"| {r['late_p99']:.2f} | {r['late_max']:.2f} | {'–' if frames is None else f'{frames:.1f}'} |",
             flush=True,
         )
         if r["opc_exit"] != 0:

@@ -141,6 +141,9 @@ class Runner:
         self._events_seen = len(site.events)  # the twin's transitions already in the trace
         self._stop = asyncio.Event()
         self.clock = ClockControl(self.pacer)  # pause and speed, from the dashboard
+        # the loop time the clock's next tick is due at, while it waits for it in real time
+        # (else None): a reader beside the clock (the dashboard) keeps its work clear of it
+        self.next_deadline: float | None = None
         self._last_warn = -1e9
         self._gc_frozen = False  # gc.freeze() done by __aenter__, undone by close()
 
@@ -340,6 +343,7 @@ class Runner:
         while not self._stop.is_set() and (n_ticks is None or k < n_ticks):
             clock = self.clock
             if clock.paused:  # held from the dashboard: the servers still answer
+                self.next_deadline = None
                 await clock.wait()
                 t0, k0 = loop.time(), k
                 continue
@@ -348,6 +352,7 @@ class Runner:
                     clock.changed = False
                     t0, k0 = loop.time(), k
                 deadline = t0 + (k - k0) * dt / clock.speed
+                self.next_deadline = deadline
                 now = loop.time()
                 # behind, yield all the same: the servers must answer while the clock catches up
                 await asyncio.sleep(max(deadline - now, 0.0))
@@ -375,6 +380,7 @@ class Runner:
                     continue
             await self.step()
             k += 1
+        self.next_deadline = None
 
 
 # -- playing a scenario ---------------------------------------------------------------------------

@@ -9,6 +9,7 @@ const ROUTINE = new Set(["write_accepted", "input"]); // summarised unless asked
 const state = {
   hello: null, ws: null, t: [], sig: {}, soc: [], plots: [], zoomed: new Set(),
   marks: [], bands: [], watched: null, pointRows: new Map(),
+  faultsShown: null, // the active faults' list as last drawn
   frames: 0, // frames received (benchmarks/ui_page.py reads it)
 };
 
@@ -26,7 +27,13 @@ function fmt(v, unit = "", digits = 1) {
   if (v === null || v === undefined) return "–";
   if (typeof v !== "number") return String(v);
   const d = unit === "Hz" || unit === "pu" ? 3 : digits;
-  return v.toLocaleString("en-US", { maximumFractionDigits: d, minimumFractionDigits: 0 }) + (unit ? " " + unit : "");
+  return numberFormat(d).format(v) + (unit ? " " + unit : "");
+}
+const FORMATS = new Map(); // one Intl formatter per digit count (toLocaleString builds one a call)
+function numberFormat(d) {
+  let f = FORMATS.get(d);
+  if (!f) FORMATS.set(d, (f = new Intl.NumberFormat("en-US", { maximumFractionDigits: d, minimumFractionDigits: 0 })));
+  return f;
 }
 function fmtT(t) { return t === null || t === undefined ? "–" : t.toFixed(1) + " s"; }
 
@@ -251,8 +258,9 @@ function stateClass(name) {
   if (["STARTING", "CRANKING", "COOLDOWN", "PRECHARGE", "INITIALIZING"].includes(name)) return "warn";
   return "off";
 }
-function setText(id, text) { const e = $(id); if (e) e.textContent = text; }
-function setClass(id, cls) { const e = $(id); if (e) e.setAttribute("class", cls); }
+// written only when they change (each write to the page costs a style and layout pass)
+function setText(id, text) { const e = $(id); if (e && e.textContent !== text) e.textContent = text; }
+function setClass(id, cls) { const e = $(id); if (e && e.getAttribute("class") !== cls) e.setAttribute("class", cls); }
 function updateDiagram(f) {
   const g = f.grid;
   setClass("breaker", `breaker ${g.breaker_closed ? "closed" : "open"}`);
@@ -314,10 +322,14 @@ function onFrame(f) {
   setText("writes-refused", f.writes.rejected.toLocaleString("en-US"));
   updateDiagram(f);
   updateExpectations(f.expectations);
-  const ul = $("faults");
-  ul.innerHTML = "";
-  for (const x of f.faults) ul.append(el("li", { text: `${x.type} on ${x.target} (${x.layer}) since ${fmtT(x.since)}` }));
-  if (!f.faults.length) ul.append(el("li", { class: "small", text: "none", style: "color:#6b7280" }));
+  const faults = f.faults.map((x) => `${x.type} on ${x.target} (${x.layer}) since ${fmtT(x.since)}`);
+  if (faults.join("\n") !== state.faultsShown) { // the list is rebuilt only when it changes
+    state.faultsShown = faults.join("\n");
+    const ul = $("faults");
+    ul.innerHTML = "";
+    for (const text of faults) ul.append(el("li", { text }));
+    if (!faults.length) ul.append(el("li", { class: "small", text: "none", style: "color:#6b7280" }));
+  }
   redrawPlots();
 }
 
@@ -353,9 +365,9 @@ function updateExpectations(list) {
     const tr = body.querySelector(`tr[data-name="${CSS.escape(e.name)}"]`);
     if (!tr) continue;
     const td = tr.cells[1];
-    td.className = e.status;
-    td.textContent = e.status + (e.first_violation_s !== null && e.first_violation_s !== undefined
+    const text = e.status + (e.first_violation_s !== null && e.first_violation_s !== undefined
       ? ` (first at ${fmtT(e.first_violation_s)})` : "");
+    if (td.textContent !== text) { td.className = e.status; td.textContent = text; }
   }
 }
 
@@ -479,18 +491,26 @@ function showDevice(d) {
       el("td", { class: "num", text: String(p.address) }), el("td", { class: "small", text: p.opcua || "–" }),
       v, el("td", { text: p.unit }));
     body.append(tr);
-    state.pointRows.set(p.key, { tr, v });
+    state.pointRows.set(p.key, { tr, v, text: "…", mark: "" });
   }
   watch(d.name);
 }
 function onDevice(m) {
   if (m.name !== state.watched) return;
   const faulted = new Set(m.faulted);
+  // only what changed is written: a PCS has hundreds of points, most of them still from one
+  // frame to the next, and every write to the page costs a layout (the browser shares the
+  // bench's cores when it runs on the bench machine)
   for (const [key, row] of state.pointRows) {
     const v = m.values[key];
-    row.v.textContent = typeof v === "number" ? fmt(v, "", 3) : v === null || v === undefined ? "n/a" : String(v);
-    row.tr.className = m.frozen ? "stale" : faulted.has(key) ? "faulted" : "";
-    row.tr.title = m.frozen ? "registers frozen (stale)" : faulted.has(key) ? "faulted: stuck or biased" : "";
+    const text = typeof v === "number" ? fmt(v, "", 3) : v === null || v === undefined ? "n/a" : String(v);
+    const mark = m.frozen ? "stale" : faulted.has(key) ? "faulted" : "";
+    if (row.text !== text) { row.v.textContent = text; row.text = text; }
+    if (row.mark !== mark) {
+      row.tr.className = mark;
+      row.tr.title = mark === "stale" ? "registers frozen (stale)" : mark ? "faulted: stuck or biased" : "";
+      row.mark = mark;
+    }
   }
 }
 

@@ -13,8 +13,9 @@ import aiohttp
 import pytest
 
 from hil.config import load_bench
-from hil.run.runner import Manual, Runner
+from hil.run.runner import Manual, RealTime, Runner
 from hil.ui import STATIC, Dashboard, UiConfig
+from hil.ui.server import GUARD_S
 
 
 def _with_dashboard(
@@ -128,3 +129,65 @@ def test_a_read_only_dashboard_refuses_every_action() -> None:
 def test_a_bad_ui_config_is_refused(bad: dict[str, Any]) -> None:
     with pytest.raises(ValueError, match="ui"):
         UiConfig(**bad)
+
+
+def test_a_frame_due_just_before_a_tick_waits_until_the_tick_has_run() -> None:
+    """The frames run on the clock's loop: one that would start within the guard of the next
+    deadline is held until that tick is done, so it never starts a tick late."""
+
+    async def go() -> tuple[bool, bool, float, bool]:
+        site, endpoints = load_bench("lab_rack")
+        runner = Runner(site, endpoints, pacer=RealTime(speed=1.0), serve=False)
+        dash = Dashboard(UiConfig(port=0))
+        await dash.attach(runner)
+        loop = asyncio.get_running_loop()
+        try:
+            runner.next_deadline = None  # no clock waiting: at once
+            await asyncio.wait_for(dash._clear_of_the_clock(loop), 0.05)
+            # the tick is due in 2 ms (inside the guard): the frame waits for it
+            runner.next_deadline = loop.time() + GUARD_S * 0.4
+            held = asyncio.create_task(dash._clear_of_the_clock(loop))
+            await asyncio.sleep(0.02)
+            waited = not held.done()
+            runner.ticks += 1  # the tick ran
+            await asyncio.wait_for(held, 0.05)
+            # a tick far off: at once
+            runner.next_deadline = loop.time() + 10 * GUARD_S
+            t = loop.time()
+            await dash._clear_of_the_clock(loop)
+            far = loop.time() - t
+            # a clock that stops before its tick: the frame gives up after a tick
+            runner.next_deadline = loop.time()
+            await asyncio.wait_for(dash._clear_of_the_clock(loop), runner.site.dt + 0.5)
+            return waited, held.done(), far, True
+        finally:
+            await dash.detach()
+
+    waited, released, far, gave_up = asyncio.run(go())
+    assert waited
+    assert released
+    assert far < GUARD_S
+    assert gave_up
+
+
+def test_the_clock_says_when_its_next_tick_is_due_only_while_it_waits_for_it() -> None:
+    async def go() -> tuple[float | None, float | None, float | None]:
+        site, endpoints = load_bench("lab_rack")
+        runner = Runner(site, endpoints, pacer=RealTime(speed=1.0), serve=False)
+        loop = asyncio.get_running_loop()
+        task = asyncio.create_task(runner.run(duration_s=60.0))
+        await asyncio.sleep(0.25)
+        running = runner.next_deadline
+        ahead = None if running is None else running - loop.time()
+        runner.clock.pause()
+        await asyncio.sleep(0.25)
+        paused = runner.next_deadline
+        runner.stop()
+        await asyncio.wait_for(task, 5.0)
+        return ahead, paused, runner.next_deadline
+
+    ahead, paused, ended = asyncio.run(go())
+    assert ahead is not None
+    assert 0.0 <= ahead <= 0.1 + 1e-3  # within one 0.1-s tick of now
+    assert paused is None
+    assert ended is None

@@ -95,7 +95,12 @@ def test_the_page_loads_and_follows_the_twin() -> None:
         # one plot per unit of the key signals; the cabinets' SoC share the site's
         assert set(titles) == {"power (kW)", "state of charge (%)", "frequency (Hz)", "voltage (pu)"}
         points = len(titles)
+        drawn = "state.plots.map((p) => p.u.ctx.canvas.toDataURL())"  # what each plot shows
+        before = await page.evaluate(drawn)
         await asyncio.sleep(1.5)
+        after = await page.evaluate(drawn)
+        assert len(after) == len(titles)
+        assert all(a != b for a, b in zip(after, before, strict=True))  # every plot was redrawn
         later = await page.text_content("#status-t")
         assert later != first
         assert float(later.split()[0]) > float(first.split()[0])  # type: ignore[union-attr]

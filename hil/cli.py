@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -297,8 +298,13 @@ def serve(
         _os_fail(exc)
 
 
-def _dashboard(endpoints: Any, ui: bool, port: int | None, read_only: bool) -> Any:
-    """The dashboard asked for by --ui or the site's ``endpoints: ui:``, or None."""
+def _dashboard(
+    endpoints: Any, ui: bool, port: int | None, read_only: bool, scenario_ui: dict[str, Any] | None = None
+) -> Any:
+    """The dashboard asked for by --ui, the scenario's ``ui:`` or the site's ``endpoints: ui:``
+    (each over the next), or None."""
+    if scenario_ui:
+        endpoints = replace(endpoints, **{f"ui_{k}": v for k, v in scenario_ui.items()})
     if not (ui or endpoints.ui_enabled):
         return None
     # imported here, not at the top: only --ui needs it (aiohttp; keeps `hil --help` quick)
@@ -457,7 +463,7 @@ def run(
     from hil.run.status import RunDisplay
 
     display = RunDisplay(console, sc, fast=fast, live=show)
-    dashboard = _dashboard(prepared.endpoints, ui, ui_port, ui_read_only)
+    dashboard = _dashboard(prepared.endpoints, ui, ui_port, ui_read_only, prepared.scenario.ui)
 
     def on_start(runner: Any) -> None:
         if dashboard is not None:

@@ -317,6 +317,7 @@ class Scenario:
     start: str | None = None
     timezone: str | None = None
     tariff: str | None = None
+    ui: dict[str, Any] = field(default_factory=dict)  # the dashboard: {enabled, port, read_only}
 
     def line_of(self, where: Path_) -> int | None:
         return line_for(self.lines, where)

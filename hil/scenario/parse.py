@@ -22,6 +22,7 @@ from twin.units import (
 
 from ..config import find_profile, load_yaml
 from ..ems import CONTROLLERS
+from ..endpoints import parse_endpoints
 from ..errors import ConfigError, Path_, Problem, ScenarioError, did_you_mean, line_for
 from ..faults import FaultSpec, parse_fault
 from ..limits import RUN_LIMITS
@@ -65,6 +66,8 @@ TOP_KEYS = {
     "signals unless `signals` says otherwise (long runs)",
     "report": "{signals: [...]}: the key signals plotted in the report",
     "tags": "free labels, e.g. [grid, islanding]",
+    "ui": "{enabled, port, read_only}: the browser dashboard for this run, as the site file's "
+    "`endpoints: ui:` (over it; --ui, --ui-port and --ui-read-only over both)",
 }
 _EVENT_KEYS = {"at", "after", "name"}
 _EXPECT_KEYS = {
@@ -204,6 +207,7 @@ def parse_scenario(  # noqa: C901 - over 15 branches before the gate; to split
                 prob(("report", k), f"unknown key {k!r} (signals)")
         if "signals" in report:
             key_signals = _str_list(report["signals"], ("report", "signals"), prob) or key_signals
+    ui = _ui(data["ui"], path, prob) if "ui" in data else {}
     if problems and partial is None:
         raise ScenarioError(problems)
     return Scenario(
@@ -229,7 +233,20 @@ def parse_scenario(  # noqa: C901 - over 15 branches before the gate; to split
         start=start,
         timezone=timezone,
         tariff=tariff,
+        ui=ui,
     )
+
+
+def _ui(value: Any, path: Path, prob: Prob) -> dict[str, Any]:
+    """``ui:``, checked by the site file's own ``endpoints: ui:`` validator (one schema for
+    both): the keys given, with their values."""
+    try:
+        cfg = parse_endpoints({"ui": value}, path=path, lines={})
+    except ConfigError as exc:
+        for p in exc.problems:
+            prob(tuple(p.where.removeprefix("endpoints.").split(".")), p.message)
+        return {}
+    return {str(k): getattr(cfg, f"ui_{k}") for k in value} if isinstance(value, Mapping) else {}
 
 
 def _check_tariff(value: Any, prob: Prob) -> str | None:

@@ -4,8 +4,9 @@ It runs on the runner's own asyncio loop, beside the protocol servers: no thread
 handlers of its own. A page is served from the package's ``static/`` folder (nothing is
 fetched from the internet); it opens ``/ws``, gets the feed's ``hello`` and then one
 ``frame`` every 1/``rate_hz`` s, built once and sent to every page. The feed is read from
-its own task, never from the clock's tick, so the dashboard costs the clock one frame's
-work a few times a second.
+its own task, never from the clock's tick, and a frame due just before the clock's next
+tick waits until that tick has run (:data:`GUARD_S`): the dashboard never starts a tick late.
+Frames are sent uncompressed (loopback or a LAN; aiohttp would deflate them in a thread).
 
 Control (``POST /api/action``) needs the token printed with the URL (``Authorization:
 Bearer TOKEN`` or ``X-HIL-Token``); a read-only dashboard refuses every action. Each

@@ -39,6 +39,6 @@ def ui_options(fn: F) -> F:
         "--ui",
         is_flag=True,
         help="Serve the browser dashboard (live diagram, plots, events, fault injection) on the "
-        "site's host; its URL, with the control token, is printed. Also on with endpoints: ui: "
-        "enabled: true.",
+        "site's host; its URL, with the control token, is printed. Also on with ui: {enabled: "
+        "true} in the scenario file or endpoints: ui: in the site file.",
     )(fn)

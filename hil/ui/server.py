@@ -91,11 +91,6 @@ class Dashboard:
     async def attach(self, runner: Any) -> None:
         if self._runner is not None:
             return
-        if runner.play is None:
-            runner.play = empty_timeline(runner)
-        self._bench = runner
-        self.feed = Feed(runner, read_only=self.config.read_only)
-        self.console = Console(runner)
         app = web.Application(client_max_size=_MAX_BODY)
         app.add_routes(
             [
@@ -110,8 +105,19 @@ class Dashboard:
         self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.config.host, self.config.port)
-        await site.start()
+        try:
+            await site.start()
+        except OSError:  # the port is taken (or the address is not this machine's): nothing left open
+            await self._runner.cleanup()
+            self._runner = None
+            raise
         self.port = int(self._runner.addresses[0][1])  # the bound port (the configured one may be 0)
+        # bound: now what the pages read (no request is served before the next await)
+        if runner.play is None:
+            runner.play = empty_timeline(runner)
+        self._bench = runner
+        self.feed = Feed(runner, read_only=self.config.read_only)
+        self.console = Console(runner)
         self._task = asyncio.get_running_loop().create_task(self._broadcast())
         log.info("dashboard at %s", self.url)
 

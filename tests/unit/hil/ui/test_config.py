@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from hil.cli import _dashboard
+from hil.config import load_bench
 from hil.scenario import ScenarioError, load_scenario
 
 SCENARIO = """\
@@ -55,10 +57,16 @@ def test_hil_run_serves_the_dashboard_the_scenario_asks_for(tmp_path: Path) -> N
     assert proc.returncode == 0, out
     assert "dashboard: http://127.0.0.1:" in out
     assert "?token=" in out
-    # and without it, no dashboard
-    path.write_text(SCENARIO.format(ui=""))
-    proc = subprocess.run(
-        [sys.executable, "-m", "hil.cli", *args], capture_output=True, text=True, timeout=120, cwd=tmp_path
-    )
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert "dashboard:" not in proc.stdout + proc.stderr
+
+
+def test_no_dashboard_unless_something_asks_for_one() -> None:
+    _, endpoints = load_bench("lab_rack")
+    assert _dashboard(endpoints, False, None, False, {}) is None
+    assert _dashboard(endpoints, False, None, False, {"enabled": False, "port": 0}) is None
+    assert _dashboard(endpoints, True, 0, False, {}) is not None  # --ui
+    from_file = _dashboard(endpoints, False, None, False, {"enabled": True, "port": 0, "read_only": True})
+    assert from_file is not None
+    assert from_file.config.read_only
+    assert from_file.config.port == 0
+    # the options over the scenario's
+    assert _dashboard(endpoints, False, 9999, False, {"enabled": True, "port": 0}).config.port == 9999

@@ -5,6 +5,7 @@ or missing one, or a read-only dashboard, is refused and changes nothing)."""
 from __future__ import annotations
 
 import asyncio
+import errno
 import json
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -191,3 +192,29 @@ def test_the_clock_says_when_its_next_tick_is_due_only_while_it_waits_for_it() -
     assert 0.0 <= ahead <= 0.1 + 1e-3  # within one 0.1-s tick of now
     assert paused is None
     assert ended is None
+
+
+def test_a_port_in_use_fails_the_attach_and_a_later_attach_serves() -> None:
+    import socket
+
+    async def go() -> tuple[OSError, int]:
+        site, endpoints = load_bench("lab_rack")
+        runner = Runner(site, endpoints, pacer=Manual(), serve=False)
+        with socket.socket() as held:
+            held.bind(("127.0.0.1", 0))
+            held.listen()
+            port = held.getsockname()[1]
+            dash = Dashboard(UiConfig(port=port))
+            with pytest.raises(OSError, match="address already in use") as ei:
+                await dash.attach(runner)
+        try:  # the port is free again: nothing of the failed attempt stands in the way
+            await dash.attach(runner)
+            async with aiohttp.ClientSession() as http, http.get(f"http://127.0.0.1:{port}/api/hello") as r:
+                status = r.status
+        finally:
+            await dash.detach()
+        return ei.value, status
+
+    exc, status = asyncio.run(go())
+    assert exc.errno == errno.EADDRINUSE
+    assert status == 200

@@ -12,13 +12,13 @@ JSON-able dicts; ``docs/reference/ui-protocol.md`` describes every field.
 from __future__ import annotations
 
 import json
-import math
 import time
 from collections import deque
 from typing import Any
 
 import numpy as np
 
+from hil._render import num  # a JSON number: NaN and ±inf become null
 from hil.faults import FAULTS
 from hil.scenario import ACTIONS
 from hil.scenario.names import KEY_SIGNAL_LABELS, state_enum
@@ -38,12 +38,6 @@ EVENT_LEVELS = {
 _HISTORY = 3000  # frames of key signals kept for a page that connects later (10 min at 5 Hz)
 _EVENTS_KEPT = 500  # recent events kept for a page that connects later
 _LATENESS_WINDOW = 600  # the clock's lateness percentiles over the last ticks
-
-
-def _num(v: Any) -> float | None:
-    """A JSON number (NaN and ±inf become null)."""
-    f = float(v)
-    return f if math.isfinite(f) else None
 
 
 def _state_name(signal: str, code: float) -> str:
@@ -228,7 +222,7 @@ class Feed:
         snap = r.gateway.snapshot
         s, a = snap.scalars, snap.arrays
         t = snap.t - self._t0
-        row = [_num(s[n]) for n in self.key_signals]
+        row = [num(s[n]) for n in self.key_signals]
         self._history.append((round(t, 3), row))
         new = self.poll()
         lat = r.lateness.samples[-_LATENESS_WINDOW:] * 1000.0
@@ -237,8 +231,8 @@ class Feed:
         cabinets = [
             {
                 "name": d.name,
-                "p_kw": _num(a["pcs.p_ac_kw"][i]),
-                "soc_pct": _num(a["bess.soc_pct"][i]),
+                "p_kw": num(a["pcs.p_ac_kw"][i]),
+                "soc_pct": num(a["bess.soc_pct"][i]),
                 "state": _state_name("pcs.state", a["pcs.state"][i]),
                 "bms_state": _state_name("bms.state", a["bms.state"][i]),
                 "contactor": _state_name("bms.contactor", a["bms.contactor"][i]),
@@ -249,7 +243,7 @@ class Feed:
         gensets = [
             {
                 "name": d.name,
-                "p_kw": _num(a["genset.p_kw"][i]),
+                "p_kw": num(a["genset.p_kw"][i]),
                 "state": _state_name("genset.state", a["genset.state"][i]),
             }
             for i, d in enumerate(self._by_kind.get("genset", []))
@@ -268,16 +262,16 @@ class Feed:
                 "available": bool(s["grid.available"] > 0),
                 "breaker_closed": bool(s["grid.breaker_closed"] > 0),
                 "bus_dead": bool(s.get("grid.bus_dead", 0.0) > 0),
-                "p_import_kw": _num(s["grid.p_import_kw"]),
-                "v_pu": _num(s["grid.v_pu"]),
-                "f_hz": _num(s["grid.f_hz"]),
+                "p_import_kw": num(s["grid.p_import_kw"]),
+                "v_pu": num(s["grid.v_pu"]),
+                "f_hz": num(s["grid.f_hz"]),
             },
             "cabinets": cabinets,
             "gensets": gensets,
-            "pv": {"p_kw": _num(s.get("pv.p_ac_kw", 0.0)), "tripped": bool(s.get("pv.tripped", 0.0) > 0)},
+            "pv": {"p_kw": num(s.get("pv.p_ac_kw", 0.0)), "tripped": bool(s.get("pv.tripped", 0.0) > 0)},
             "load": {
-                "p_it_kw": _num(s["site.p_it_kw"]),
-                "p_cooling_kw": _num(s.get("site.p_cooling_kw", 0.0)),
+                "p_it_kw": num(s["site.p_it_kw"]),
+                "p_cooling_kw": num(s.get("site.p_cooling_kw", 0.0)),
                 "racks_dark": int(s.get("site.racks_dark", 0.0)),
                 "ups_on_battery": bool(s.get("ups.on_battery", 0.0) > 0),
             },
@@ -331,5 +325,5 @@ class Feed:
     def _value(d: Device, p: Any) -> Any:
         v = d.value(p)
         if isinstance(v, float):
-            return _num(v)
+            return num(v)
         return v

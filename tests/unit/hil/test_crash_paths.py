@@ -156,7 +156,9 @@ def test_a_solver_failure_keeps_the_last_good_state_and_names_device_and_time(
     assert "t=4.200 s: non-finite" in (out / "report.html").read_text()
 
 
-def test_a_port_in_use_says_how_to_choose_another(tmp_path: Path) -> None:
+def _serve_with_a_port_held(tmp_path: Path, *args: str) -> str:
+    """``hil serve lab_rack ARGS`` while a loopback port is held; ``{port}`` in ARGS is that
+    port. Asserts exit 3 (cannot bind) and returns what it printed."""
     import socket
     import subprocess
     import sys
@@ -164,19 +166,10 @@ def test_a_port_in_use_says_how_to_choose_another(tmp_path: Path) -> None:
     with socket.socket() as held:
         held.bind(("127.0.0.1", 0))
         held.listen()
-        port = held.getsockname()[1]
+        port = str(held.getsockname()[1])
+        argv = ["serve", "lab_rack", *(port if a == "{port}" else a for a in args)]
         proc = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "hil.cli",
-                "serve",
-                "lab_rack",
-                "--modbus-port",
-                str(port),
-                "--opcua-port",
-                "0",
-            ],
+            [sys.executable, "-m", "hil.cli", *argv],
             capture_output=True,
             text=True,
             timeout=120,
@@ -185,38 +178,17 @@ def test_a_port_in_use_says_how_to_choose_another(tmp_path: Path) -> None:
     out = proc.stdout + proc.stderr
     assert proc.returncode == 3, out
     assert "cannot bind" in out
+    return out
+
+
+def test_a_port_in_use_says_how_to_choose_another(tmp_path: Path) -> None:
+    out = _serve_with_a_port_held(tmp_path, "--modbus-port", "{port}", "--opcua-port", "0")
     assert "--modbus-port N --opcua-port N (and --ui-port N for the dashboard; 0 = any free port)" in out
 
 
 def test_a_dashboard_port_in_use_exits_3_before_the_clock_starts(tmp_path: Path) -> None:
-    import socket
-    import subprocess
-    import sys
-
-    with socket.socket() as held:
-        held.bind(("127.0.0.1", 0))
-        held.listen()
-        port = held.getsockname()[1]
-        args = [
-            "serve",
-            "lab_rack",
-            "--modbus-port",
-            "0",
-            "--opcua-port",
-            "0",
-            "--ui",
-            "--ui-port",
-            str(port),
-        ]
-        proc = subprocess.run(
-            [sys.executable, "-m", "hil.cli", *args],
-            capture_output=True,
-            text=True,
-            timeout=120,
-            cwd=tmp_path,
-        )
-    out = proc.stdout + proc.stderr
-    assert proc.returncode == 3, out
-    assert "cannot bind" in out
+    out = _serve_with_a_port_held(
+        tmp_path, "--modbus-port", "0", "--opcua-port", "0", "--ui", "--ui-port", "{port}"
+    )
     assert "--ui-port N" in out
     assert "serving lab_rack" not in out  # nothing ran

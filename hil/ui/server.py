@@ -71,7 +71,6 @@ class Dashboard:
         self.console: Console | None = None
         self.port = 0
         self._runner: web.AppRunner | None = None  # aiohttp's
-        self._bench: Any = None  # the hil Runner attached to
         self._pages: dict[web.WebSocketResponse, str | None] = {}  # page -> the device it watches
         self._task: asyncio.Task[None] | None = None
         self.frames = 0
@@ -115,7 +114,6 @@ class Dashboard:
         # bound: now what the pages read (no request is served before the next await)
         if runner.play is None:
             runner.play = empty_timeline(runner)
-        self._bench = runner
         self.feed = Feed(runner, read_only=self.config.read_only)
         self.console = Console(runner)
         self._task = asyncio.get_running_loop().create_task(self._broadcast())
@@ -165,9 +163,9 @@ class Dashboard:
         that tick has run: the frame's work (≈ 0.3 ms on aidc_10k, more with pages watching a
         device) would otherwise start the tick late, and at a tick of the frame period it would
         do so every tick. Bounded by one tick, in case the clock stops meanwhile."""
-        runner = self._bench
-        if runner is None:
+        if self.feed is None:
             return
+        runner = self.feed.runner
         ticks = runner.ticks
         give_up = loop.time() + runner.site.dt + 0.1
         while True:

@@ -43,8 +43,11 @@ $(CHROMIUM):
 	$(SUDO) apt-get update -q
 	DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q --no-install-recommends chromium
 
-# two workers (CI has two cores); a file's tests stay on one worker (a scenario runs once)
-PYTEST_ARGS ?= -n 2 --dist loadfile
+# two workers (CI has two cores); a file's tests stay on one worker (a scenario runs once).
+# --no-loadscope-reorder: xdist hands out files in collection order (tests/conftest.py puts
+# the long ones first) instead of by their number of tests, which sent the 110-s paced EMS
+# test last and left one worker alone for its whole length (≈ 55 s of a run)
+PYTEST_ARGS ?= -n 2 --dist loadfile --no-loadscope-reorder
 
 # numba compiles the twin's kernels into its on-disk cache beside the linters
 # (tools/warm_kernels.py, ≈ 40 s on a fresh clone), so the test workers load them instead of

@@ -29,8 +29,9 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 # -- order: the long files first ------------------------------------------------------------------
-#: Where a file's tests go in the run, by what they are (xdist's ``--dist loadfile`` hands files
-#: to its workers in collection order: long ones at the end leave one worker running alone).
+#: Where a file's tests go in the run, by what they are (xdist's ``--dist loadfile
+#: --no-loadscope-reorder``, as ``make test`` runs it, hands files to its workers in collection
+#: order; long ones at the end leave one worker running alone).
 _FIRST = (("profiles/scenarios/", 1), ("tests/scenarios/", 1), ("tests/integration/", 2))
 
 

@@ -17,7 +17,24 @@ from typing import Any
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-__all__ = ["esc", "html_table", "img_tag", "md_cell", "new_figure", "num", "save_png"]
+__all__ = ["BASE_CSS", "esc", "html_table", "img_tag", "md_cell", "new_figure", "num", "save_png"]
+
+
+#: the reports' common look (the run, ROI and campaign reports add their own classes to it)
+BASE_CSS = """
+body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:24px;color:#222;max-width:1280px}
+h1{margin:0 0 4px 0;font-size:24px} h2{margin-top:28px;font-size:18px;border-bottom:1px solid #ddd}
+h3{font-size:15px;margin:14px 0 4px 0}
+.lead{font-size:15px;margin:10px 0 14px 0;max-width:1000px}
+table{border-collapse:collapse;font-size:13px;margin:6px 0}
+td,th{border:1px solid #ddd;padding:3px 8px;text-align:left;vertical-align:top}
+th{background:#f4f4f4} table.facts th{width:200px} table.headline th{width:260px}
+table.headline th.sub{font-weight:400;padding-left:24px}
+td.num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
+td.yes{color:#2e7d32;font-weight:700} td.no{color:#c62828;font-weight:700}
+.note{color:#8a6d00;background:#fffbe6;border:1px solid #f0e0a0;padding:6px 10px;margin:6px 0}
+img{max-width:100%;border:1px solid #eee} figcaption{color:#555;font-size:13px}
+"""
 
 
 def num(x: Any) -> float | None:

@@ -568,13 +568,14 @@ def report(out_dir: Path) -> None:
     Console(stderr=True).print(f"report: {files.html}", highlight=False)
 
 
+from hil.cli_campaign import campaign  # noqa: E402
 from hil.cli_cell import cell  # noqa: E402
 from hil.cli_certs import certs, password_hash, warn_exposure  # noqa: E402
 from hil.cli_docs import faults, schema  # noqa: E402  (the reference-printing commands)
 from hil.cli_econ import bill, roi  # noqa: E402  (the money commands live beside, on this group)
 from hil.cli_ems import ems  # noqa: E402
 
-for _cmd in (cell, bill, roi, ems, certs, password_hash, faults, schema):
+for _cmd in (cell, bill, roi, campaign, ems, certs, password_hash, faults, schema):
     main.add_command(_cmd)
 
 if __name__ == "__main__":  # pragma: no cover

@@ -39,18 +39,20 @@ def faults(fmt: str) -> None:
 @click.command()
 @click.argument(
     "kind",
-    type=click.Choice(["scenario", "study", "tariff", "site", "limits", "signals"]),
+    type=click.Choice(["scenario", "study", "campaign", "tariff", "site", "limits", "signals"]),
     default="scenario",
 )
 def schema(kind: str) -> None:
     """Print a file-format reference in Markdown: scenario (docs/scenario-schema.md), study
-    (docs/study-schema.md), tariff (docs/tariff-schema.md), site (docs/site-schema.md), the input limits
-    (docs/limits.md) or every twin signal (docs/reference/signals.md); each doc is this output.
+    (docs/study-schema.md), campaign (docs/campaign-schema.md), tariff (docs/tariff-schema.md),
+    site (docs/site-schema.md), the input limits (docs/limits.md) or every twin signal
+    (docs/reference/signals.md); each doc is this output.
 
     \b
     Example:
       hil schema > docs/scenario-schema.md
       hil schema study > docs/study-schema.md
+      hil schema campaign > docs/campaign-schema.md
     """
     # imported here, not at the top: only this command needs it (keeps `hil --help` quick)
     from hil import schema_doc
@@ -61,6 +63,7 @@ def schema(kind: str) -> None:
     text = {
         "scenario": schema_doc.scenario_schema_markdown,
         "study": schema_doc.study_schema_markdown,
+        "campaign": schema_doc.campaign_schema_markdown,
         "tariff": schema_doc.tariff_schema_markdown,
         "site": site_schema_markdown,
         "limits": limits_markdown,

@@ -260,6 +260,9 @@ def profiles_dir() -> Path:
     return here / "_profiles"
 
 
+_SINGULAR = {"studies": "study"}
+
+
 def find_profile(kind: str, name_or_path: str) -> Path:
     """A path as given, or a shipped profile ``profiles/<kind>/<name>.yaml``."""
     p = Path(name_or_path)
@@ -279,7 +282,8 @@ def find_profile(kind: str, name_or_path: str) -> Path:
                 str(folder),
                 None,
                 "",
-                f"no {kind[:-1]} named {name_or_path!r}{tail} (shipped: {', '.join(names)})",
+                f"no {_SINGULAR.get(kind, kind[:-1])} named {name_or_path!r}{tail}"
+                f" (shipped: {', '.join(names)})",
             )
         ]
     )

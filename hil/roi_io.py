@@ -32,8 +32,11 @@ def _clean(x: Any) -> Any:
     return x
 
 
-def write_roi(out_dir: Path, roi: dict[str, Any], series: dict[str, np.ndarray]) -> dict[str, Path]:
-    """Write the study's results; the report is built from these files alone."""
+def write_roi(
+    out_dir: Path, roi: dict[str, Any], series: dict[str, np.ndarray], *, report: bool = True
+) -> dict[str, Path]:
+    """Write the study's results; the report is built from these files alone (``report=False``
+    leaves it for later: a campaign builds the reports of the runs it links to)."""
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / ROI_FILE).write_text(json.dumps(_clean(roi), indent=1, ensure_ascii=False), encoding="utf-8")
     cols = {
@@ -42,7 +45,8 @@ def write_roi(out_dir: Path, roi: dict[str, Any], series: dict[str, np.ndarray])
     }
     pq.write_table(pa.table(cols), out_dir / SERIES_FILE, compression="zstd")
     files = {"roi": out_dir / ROI_FILE, "series": out_dir / SERIES_FILE}
-
+    if not report:
+        return files
     rep = build_roi_report(out_dir)
     files.update(html=rep.html, md=rep.md)
     return files

@@ -31,7 +31,7 @@ from rich.table import Table
 from rich.text import Text
 
 from . import _roi_plots as plots
-from ._render import esc, html_table, img_tag, md_cell, num
+from ._render import BASE_CSS, esc, html_table, img_tag, md_cell, num
 from ._roi_content import (
     CASES,
     CLAIM_HEAD,
@@ -202,20 +202,7 @@ def _plots(roi: Roi, plot_dir: Path) -> tuple[dict[str, tuple[Path, bytes, str]]
 # ------------------------------------------------------------------------------------------
 # html and markdown
 # ------------------------------------------------------------------------------------------
-_CSS = """
-body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:24px;color:#222;max-width:1280px}
-h1{margin:0 0 4px 0;font-size:24px} h2{margin-top:28px;font-size:18px;border-bottom:1px solid #ddd}
-h3{font-size:15px;margin:14px 0 4px 0}
-.lead{font-size:15px;margin:10px 0 14px 0;max-width:1000px}
-table{border-collapse:collapse;font-size:13px;margin:6px 0}
-td,th{border:1px solid #ddd;padding:3px 8px;text-align:left;vertical-align:top}
-th{background:#f4f4f4} table.facts th{width:200px} table.headline th{width:260px}
-table.headline th.sub{font-weight:400;padding-left:24px}
-td.num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
-td.yes{color:#2e7d32;font-weight:700} td.no{color:#c62828;font-weight:700}
-.note{color:#8a6d00;background:#fffbe6;border:1px solid #f0e0a0;padding:6px 10px;margin:6px 0}
-img{max-width:100%;border:1px solid #eee} figcaption{color:#555;font-size:13px}
-"""
+_CSS = BASE_CSS
 
 
 def _td(text: str, *, numeric: bool = False, cls: str = "") -> str:

@@ -56,6 +56,8 @@ def scenario_data(study: Study) -> dict[str, Any]:
         "trace": {"every": f"{cal.step:g} s", "signals": list(BOOKS)},
         "controller": "external",  # no controller: the storage idles in standby
     }
+    if spec.load.site_params:
+        data["site_params"] = dict(spec.load.site_params)
     if spec.dispatch.ems is not None:
         data["controller"] = {"name": "reference", "options": {"profile": spec.dispatch.ems.profile}}
     return data

@@ -10,10 +10,11 @@ from pydantic import BaseModel
 from twin.econ.tariff import TARIFF_KEYS
 from twin.units import DURATION_UNITS, QUANTITY_UNITS
 
+from .campaign.model import CampaignFile
 from .scenario import ACTIONS, TOP_KEYS, Always, Eventually
 from .study import StudyFile
 
-__all__ = ["scenario_schema_markdown"]
+__all__ = ["campaign_schema_markdown", "scenario_schema_markdown", "study_schema_markdown"]
 
 
 def _fields(model: type[BaseModel]) -> str:
@@ -132,20 +133,11 @@ def _models_in(ann: object) -> list[type[BaseModel]]:
     return found
 
 
-def study_schema_markdown() -> str:
-    """The study file reference (docs/study-schema.md), walked from :class:`hil.study.StudyFile`."""
-    out = [
-        "# Study schema reference",
-        "",
-        "Generated from `hil/study.py` by `hil schema study`; do not edit by hand. A study is what",
-        "`hil roi` simulates and finances; the tutorial is [how much will storage earn on my",
-        "site?](tutorial-roi.md) and the formulas are in [ROI conventions](roi-conventions.md).",
-        "Durations take a unit (`15 min`, `1 h`, `60 s`). Unknown keys are errors with a",
-        "did-you-mean; every problem in a file is reported at once with its line.",
-        "",
-    ]
+def _model_markdown(root: type[BaseModel], head: list[str]) -> str:
+    """A file reference walked from its root model: one table per model, in the order met."""
+    out = list(head)
     seen: set[type[BaseModel]] = set()
-    queue: list[tuple[str, type[BaseModel]]] = [("(top level)", StudyFile)]
+    queue: list[tuple[str, type[BaseModel]]] = [("(top level)", root)]
     while queue:
         where, model = queue.pop(0)
         if model in seen:
@@ -153,14 +145,15 @@ def study_schema_markdown() -> str:
         seen.add(model)
         out += [f"## `{where}`", ""]
         doc = " ".join((model.__doc__ or "").split())
-        if doc and model is not StudyFile:
+        if doc and model is not root:
             out += [doc, ""]
         out += ["| key | type | default | meaning |", "|---|---|---|---|"]
         for name, f in model.model_fields.items():
             if f.is_required():
                 default = "**required**"
             elif f.default_factory is not None:
-                default = "see below" if _models_in(f.annotation) else "`[]`"
+                empty = "`{}`" if typing.get_origin(f.annotation) is dict else "`[]`"
+                default = "see below" if _models_in(f.annotation) else empty
             else:
                 default = f"`{f.default!r}`"
             meaning = " ".join((f.description or "").split())
@@ -171,6 +164,42 @@ def study_schema_markdown() -> str:
             queue += [(name, m) for m in subs]
         out.append("")
     return "\n".join(out)
+
+
+def study_schema_markdown() -> str:
+    """The study file reference (docs/study-schema.md), walked from :class:`hil.study.StudyFile`."""
+    return _model_markdown(
+        StudyFile,
+        [
+            "# Study schema reference",
+            "",
+            "Generated from `hil/study.py` by `hil schema study`; do not edit by hand. A study is what",
+            "`hil roi` simulates and finances; the tutorial is [how much will storage earn on my",
+            "site?](tutorial-roi.md) and the formulas are in [ROI conventions](roi-conventions.md).",
+            "Durations take a unit (`15 min`, `1 h`, `60 s`). Unknown keys are errors with a",
+            "did-you-mean; every problem in a file is reported at once with its line.",
+            "",
+        ],
+    )
+
+
+def campaign_schema_markdown() -> str:
+    """The campaign file reference (docs/campaign-schema.md), from :class:`hil.campaign.CampaignFile`."""
+    return _model_markdown(
+        CampaignFile,
+        [
+            "# Campaign schema reference",
+            "",
+            "Generated from `hil/campaign/model.py` by `hil schema campaign`; do not edit by hand. A",
+            "campaign is what `hil campaign` runs on Dask: many runs of a study or a scenario suite.",
+            "The how-tos: [size storage with a sweep](howto-sizing-sweep.md), [compare two EMS",
+            "versions](howto-compare-ems.md), [run a campaign on a Dask cluster](howto-dask-cluster.md).",
+            "Durations take a unit (`10 s`, `2 min`). Unknown keys are errors with a did-you-mean;",
+            "every problem in a file is reported at once with its line, and every parameter value is",
+            "applied to its base and checked before anything runs (`hil campaign FILE --dry-run`).",
+            "",
+        ],
+    )
 
 
 def tariff_schema_markdown() -> str:

@@ -23,9 +23,10 @@ from twin.clock import check_start, check_timezone
 
 from .config import find_profile, load_yaml, profiles_dir
 from .ems.profile import load_profile
-from .errors import ConfigError, Path_, Problem, did_you_mean, line_for
+from .errors import ConfigError, Path_, Problem, line_for
 from .scenario import parse_duration
 from .tariff import find_tariff
+from .validation import model_problems
 
 __all__ = [
     "CalendarSpec",
@@ -40,6 +41,7 @@ __all__ = [
     "StudyFile",
     "YearSeries",
     "load_study",
+    "parse_study",
 ]
 
 Hours = tuple[float, float]
@@ -114,6 +116,11 @@ class LoadSpec(_M):
     )
     site: str | None = Field(None, description="a shipped site (or path) simulated by the twin over the year")
     tick: float | None = Field(None, description="site only: the twin's tick for the year run (default 60 s)")
+    site_params: dict[str, Any] = Field(
+        default_factory=dict,
+        description="site only: merged into the site file, as a scenario's site_params (e.g. "
+        "{battery: {n_cabinets: 8}}: a sizing campaign varies the simulated fleet with it)",
+    )
 
     @field_validator("tick", mode="before")
     @classmethod
@@ -125,6 +132,8 @@ class LoadSpec(_M):
         given = [k for k in ("base_kw", "file", "site") if getattr(self, k) is not None]
         if len(given) != 1:
             raise ValueError(f"give exactly one of base_kw, file, site (got {', '.join(given) or 'none'})")
+        if self.site_params and self.site is None:
+            raise ValueError("site_params go with site")
         if self.windows and self.base_kw is None:
             raise ValueError("windows go with base_kw")
         return self
@@ -262,53 +271,16 @@ class Study:
         return self.spec.study
 
 
-def _model_at(model: type[BaseModel], loc: tuple[Any, ...]) -> type[BaseModel] | None:
-    """The model a location inside ``model`` lands in (for the allowed keys of an error)."""
-    cur: Any = model
-    for part in loc:
-        if isinstance(part, int) or not (isinstance(cur, type) and issubclass(cur, BaseModel)):
-            continue
-        f = cur.model_fields.get(str(part))
-        if f is None:
-            return None
-        ann = f.annotation
-        for arg in (ann, *getattr(ann, "__args__", ())):
-            inner = getattr(arg, "__args__", None)
-            cands = (arg, *(inner or ()))
-            sub = next((c for c in cands if isinstance(c, type) and issubclass(c, BaseModel)), None)
-            if sub is not None:
-                cur = sub
-                break
-        else:
-            return None
-    return cur if isinstance(cur, type) and issubclass(cur, BaseModel) else None
-
-
-def _problems(exc: ValidationError, path: Path, lines: Mapping[Path_, int]) -> list[Problem]:
-    out: list[Problem] = []
-    for err in exc.errors():
-        loc = tuple(err["loc"])
-        where = ".".join(str(x) for x in loc)
-        if err["type"] == "extra_forbidden":
-            parent = _model_at(StudyFile, loc[:-1])
-            fields = list(parent.model_fields) if parent else []
-            tail = did_you_mean(str(loc[-1]), fields)
-            msg = f"unknown key {loc[-1]!r}{tail} (allowed: {', '.join(fields)})"
-        elif err["type"] == "missing":
-            msg = "is required"
-        else:
-            ctx = err.get("ctx") or {}
-            msg = (str(ctx.get("error", "")) or err["msg"]).removeprefix("Value error, ")
-        # a model-level check points at the mapping; a missing key at its parent
-        key_loc = loc if err["type"] != "missing" else loc[:-1]
-        out.append(Problem(str(path), line_for(dict(lines), key_loc) or 1, where, msg))
-    return out
-
-
 def load_study(name_or_path: str | Path) -> Study:
     """Parse and check a study (shipped name or path): schema, then the tariff it names."""
     path = find_profile("studies", str(name_or_path))
     data, lines = load_yaml(path)
+    return parse_study(data, path=path, lines=lines)
+
+
+def parse_study(data: Any, *, path: Path, lines: Mapping[Path_, int]) -> Study:
+    """The study in ``data`` (read from ``path``; a campaign's run passes its varied copy):
+    every problem at once, with the line of the key in ``path``."""
     if not isinstance(data, Mapping):
         raise ConfigError(
             [Problem(str(path), 1, "", "a study file is a mapping (study:, load:, storage:, ...)")]
@@ -318,7 +290,7 @@ def load_study(name_or_path: str | Path) -> Study:
     try:
         spec = StudyFile(**data)
     except ValidationError as exc:
-        problems += _problems(exc, path, lines)
+        problems += model_problems(exc, StudyFile, path, lines)
 
     tariff = data.get("tariff")
     if isinstance(tariff, str):  # checked even when the rest is not, so every problem shows at once

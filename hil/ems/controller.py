@@ -4,7 +4,8 @@
 builds a :class:`ReferenceController`: a :class:`~hil.ems.reference.ReferenceEMS` reading and
 writing through :class:`~hil.ems.io.GatewayIO`, called by the runner at every tick boundary and
 acting every ``period`` on average (the scenario's ``controller.period``, default 1 s). Options
-other than ``profile`` override the profile's fields, section by section.
+other than ``profile`` override the profile's fields, section by section. Without ``profile``,
+the shipped profile tuned for the run's site (its ``site:``) is used, else aidc_peak_shave.
 
 The k-th decision is taken at ``t0 + (k + frac(k·φ)/2)·period`` (φ the golden ratio), the first
 tick at or after it: a polling EMS on a wire never samples on a fixed phase, and one that did
@@ -24,16 +25,27 @@ from typing import Any
 from hil.wire.gateway import Gateway
 from twin.errors import ParameterError
 
+from ..config import load_yaml, profiles_dir
 from ..errors import ConfigError
 from .io import EmsLog, GatewayIO
 from .profile import EmsProfile, load_profile, profile_from_dict
 from .reference import ReferenceEMS
 
-__all__ = ["ReferenceController", "build_profile"]
+__all__ = ["ReferenceController", "build_profile", "default_profile"]
 
 _PHI = (1.0 + math.sqrt(5.0)) / 2.0
 
 DEFAULT_PROFILE = "aidc_peak_shave"
+
+
+def default_profile(site_name: str) -> str:
+    """The shipped profile tuned for ``site_name`` (its ``site:``), else ``DEFAULT_PROFILE``:
+    ``controller: reference`` on lab_rack runs lab_peak_shave, not the 10k-GPU site's targets."""
+    for path in sorted((profiles_dir() / "ems").glob("*.yaml")):
+        data, _ = load_yaml(path)
+        if isinstance(data, Mapping) and data.get("site") == site_name:
+            return path.stem
+    return DEFAULT_PROFILE
 
 
 def build_profile(profile: str | Mapping[str, Any] | None, overrides: Mapping[str, Any]) -> EmsProfile:
@@ -61,6 +73,8 @@ class ReferenceController:
         if not period_s > 0:
             raise ValueError(f"reference: period_s must be > 0, got {period_s!r}")
         profile = options.pop("profile", None)
+        if profile is None:
+            profile = default_profile(gateway.site.params.name)
         prof = build_profile(profile, options)
         self.profile = dataclasses.replace(prof, period_s=float(period_s))
         self.io = GatewayIO(gateway)

@@ -1,0 +1,209 @@
+"""One campaign run as a pure task: its :class:`RunSpec` in, its result row out, its artefacts
+in ``<out>/runs/<run_id>/``.
+
+The task is what a Dask worker calls, and what a test calls one by one to check the campaign:
+the same spec gives the same row anywhere (the seed and the fault sequence are in the spec).
+It never raises for a run that goes wrong: the row says ``status: failed`` and carries the
+error, so one bad point does not stop the campaign.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import os
+import socket
+import time
+import traceback
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from hil.config import load_yaml
+from hil.errors import ConfigError
+from hil.roi import run_study
+from hil.roi_io import write_roi
+from hil.run.prepare import prepare_run
+from hil.run.runner import run_scenario
+from hil.scenario import parse_scenario
+from hil.study import _relative, parse_study
+from hil.tariff import load_tariff
+from hil.trace.store import read_trace, read_trace_schema
+
+from .model import AGGREGATES
+from .plan import RunSpec, apply_overrides, scenario_with
+
+__all__ = ["DEFAULT_METRICS", "run_one", "scenario_doc", "study_doc"]
+
+#: what a campaign collects when its file names no metrics
+DEFAULT_METRICS: dict[str, tuple[str, ...]] = {
+    "study": (
+        "npv",
+        "simple_payback_years",
+        "irr",
+        "capex",
+        "savings_year1.total",
+        "optimum_savings_year1.total",
+        "optimum_share",
+        "project.bill_total",
+        "project.peak_kw",
+    ),
+    "scenario": (
+        "passed",
+        "expectations_failed",
+        "gpu_hours_lost",
+        "f_excursion_hz",
+        "bill.total",
+        "bill.savings.total",
+        "writes.rejected",
+    ),
+}
+
+
+def study_doc(spec: RunSpec) -> tuple[Any, Any]:
+    data, lines = load_yaml(Path(spec.base))
+    return apply_overrides(data, spec.overrides), lines
+
+
+def scenario_doc(spec: RunSpec) -> tuple[Any, Any]:
+    """The scenario a run plays: the base, its seed, the parameters over it
+    (:func:`hil.campaign.plan.scenario_with`), the drawn faults after its own events."""
+    data, lines = load_yaml(Path(spec.base))
+    doc = scenario_with(data, spec.overrides, spec.seed)
+    if spec.faults:
+        doc["events"] = [*(doc.get("events") or []), *spec.faults]
+    return doc, lines
+
+
+def _dig(tree: Any, path: str) -> Any:
+    cur = tree
+    for part in path.split("."):
+        if isinstance(cur, Mapping) and part in cur:
+            cur = cur[part]
+        elif isinstance(cur, list) and part.isdigit() and int(part) < len(cur):
+            cur = cur[int(part)]
+        else:
+            return None
+    return cur
+
+
+def _number(x: Any) -> float:
+    if isinstance(x, bool):
+        return 1.0 if x else 0.0
+    if isinstance(x, (int, float, np.number)):
+        return float(x)
+    if isinstance(x, Mapping) and "max" in x and isinstance(x["max"], (int, float)):  # peak_kw_by_month-like
+        return float(x["max"])
+    return math.nan
+
+
+_AGG: dict[str, Callable[[np.ndarray], Any]] = {
+    "min": np.min,
+    "max": np.max,
+    "mean": np.mean,
+    "first": lambda a: a[0],
+    "last": lambda a: a[-1],
+    "absmax": lambda a: np.max(np.abs(a)),
+}
+
+
+def _aggregate(values: np.ndarray, how: str) -> float:
+    """``how`` over the finite samples (NaN when there are none)."""
+    v = values[np.isfinite(values)]
+    return float(_AGG[how](v)) if v.size else math.nan
+
+
+def _trace_metrics(out: Path, names: Sequence[str]) -> dict[str, float]:
+    wanted = {m: m.partition(":") for m in names if ":" in m}
+    if not wanted or not (out / "trace.parquet").exists():
+        return dict.fromkeys(wanted, math.nan)
+    have = set(read_trace_schema(out).names)
+    signals = sorted({sig for _a, _s, sig in wanted.values() if sig in have})
+    table = read_trace(out, signals) if signals else None
+    got: dict[str, float] = {}
+    for m, (agg, _sep, sig) in wanted.items():
+        if table is None or sig not in have:
+            got[m] = math.nan
+            continue
+        assert agg in AGGREGATES
+        got[m] = _aggregate(np.asarray(table.column(sig).to_numpy(zero_copy_only=False), dtype=float), agg)
+    return got
+
+
+def _study(spec: RunSpec, out: Path) -> tuple[dict[str, float], dict[str, Any]]:
+    doc, lines = study_doc(spec)
+    study = parse_study(doc, path=Path(spec.base), lines=lines)
+    tariff = load_tariff(_relative(study.path, study.spec.tariff))
+    roi, series = run_study(study, tariff)
+    write_roi(out, roi, series, report=False)
+    project = roi.get("project") or {}
+    derived = {"project.peak_kw": max((project.get("peak_kw_by_month") or {"": math.nan}).values())}
+    names = spec.metrics or DEFAULT_METRICS["study"]
+    metrics = {m: _number(derived[m] if m in derived else _dig(roi, m)) for m in names if ":" not in m}
+    metrics.update(_trace_metrics(out, names))
+    return metrics, {"passed": None}
+
+
+def _scenario(spec: RunSpec, out: Path) -> tuple[dict[str, float], dict[str, Any]]:
+    doc, lines = scenario_doc(spec)
+    sc = parse_scenario(doc, path=Path(spec.base), lines=lines)
+    prepared = prepare_run(sc, site=spec.site)
+    f_nom = float(prepared.site.params.grid.f_nom_hz)
+    outcome = asyncio.run(run_scenario(prepared, out_dir=out, serve=False, report=False))
+    res = outcome.results
+    exps = res.get("expectations") or []
+    derived: dict[str, float] = {
+        "passed": 1.0 if outcome.passed else 0.0,
+        "expectations_failed": float(sum(1 for e in exps if e.get("passed") is False)),
+    }
+    trace = _trace_metrics(out, ["last:site.gpu_hours_lost", "min:grid.f_hz", "max:grid.f_hz"])
+    derived["gpu_hours_lost"] = trace["last:site.gpu_hours_lost"]
+    derived["f_excursion_hz"] = max(trace["max:grid.f_hz"] - f_nom, f_nom - trace["min:grid.f_hz"])
+    names = spec.metrics or DEFAULT_METRICS["scenario"]
+    metrics = {m: derived[m] if m in derived else _number(_dig(res, m)) for m in names if ":" not in m}
+    metrics.update(_trace_metrics(out, names))
+    detail = {
+        "passed": bool(outcome.passed),
+        "expectations": [{"name": e.get("name"), "passed": e.get("passed")} for e in exps],
+        "fault_types": sorted({f["fault"]["type"] for f in spec.faults}),
+        "scenario": sc.name,
+    }
+    return metrics, detail
+
+
+def run_one(spec: RunSpec, out_dir: str) -> dict[str, Any]:
+    """Run ``spec`` into ``<out_dir>/runs/<run_id>/``; the results table's row (never raises
+    for the run's own failure: ``status`` is ``failed`` and ``error`` says why)."""
+    out = Path(out_dir) / "runs" / spec.run_id
+    out.mkdir(parents=True, exist_ok=True)
+    t0 = time.time()
+    wall0 = time.perf_counter()
+    status, error = "ok", None
+    metrics: dict[str, float] = {}
+    detail: dict[str, Any] = {}
+    try:
+        metrics, detail = _study(spec, out) if spec.kind == "study" else _scenario(spec, out)
+    except ConfigError as exc:
+        status, error = "failed", str(exc)
+    except Exception as exc:  # a run that goes wrong is a row, not the end of the campaign
+        status = "failed"
+        error = f"{type(exc).__name__}: {exc}\n" + "".join(traceback.format_tb(exc.__traceback__)[-3:])
+    return {
+        "index": spec.index,
+        "run_id": spec.run_id,
+        "point": spec.point,
+        "replicate": spec.replicate,
+        "seed": spec.seed,
+        "params": spec.params,
+        "faults": spec.faults,
+        "status": status,
+        "error": error,
+        "metrics": metrics,
+        "detail": detail,
+        "started": t0,
+        "wall_s": time.perf_counter() - wall0,
+        "worker": f"{socket.gethostname()}:{os.getpid()}",
+        "dir": f"runs/{spec.run_id}",
+    }

@@ -27,7 +27,7 @@ from .plan import RunSpec, check_plan, plan_campaign
 from .store import ResultSchema, done_indices, open_folder, write_part, write_results
 from .task import DEFAULT_METRICS, run_one
 
-__all__ = ["CampaignOutcome", "Progress", "metric_names", "run_campaign"]
+__all__ = ["CampaignOutcome", "Progress", "cluster_kwargs", "connect", "metric_names", "run_campaign"]
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +52,7 @@ def metric_names(campaign: Campaign) -> list[str]:
     return list(campaign.spec.metrics or DEFAULT_METRICS[campaign.spec.base.kind])
 
 
-def _cluster_kwargs(spec: ClusterSpec, workers: int | None) -> dict[str, Any]:
+def cluster_kwargs(spec: ClusterSpec, workers: int | None) -> dict[str, Any]:
     n = workers or spec.workers or max(1, os.cpu_count() or 1)
     return {
         "n_workers": n,
@@ -85,7 +85,7 @@ def connect(
         finally:
             client.close()
         return
-    with LocalCluster(**_cluster_kwargs(spec, workers)) as cluster, Client(cluster) as client:
+    with LocalCluster(**cluster_kwargs(spec, workers)) as cluster, Client(cluster) as client:
         yield client
 
 

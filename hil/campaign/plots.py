@@ -13,12 +13,30 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
+from matplotlib.ticker import FuncFormatter
 
 from hil._render import new_figure
 
 __all__ = ["distributions", "heatmaps", "numeric_params", "pareto", "pareto_front", "pass_rates", "tornado"]
 
 _FACETS = 6
+
+
+def _short(x: float) -> str:
+    """A number for a heatmap cell: 3 significant digits, M/k for large magnitudes."""
+    for scale, unit in ((1e9, "G"), (1e6, "M"), (1e3, "k")):
+        if abs(x) >= scale:
+            return f"{x / scale:.3g}{unit}"
+    return f"{x:.3g}"
+
+
+def _label(value: Any) -> str:
+    """A parameter's value in a title: null is the base's own."""
+    if value is None:
+        return "(base's own)"
+    return (
+        value if isinstance(value, str) else f"{value:g}" if isinstance(value, float) else json.dumps(value)
+    )
 
 
 def _col(rows: Sequence[dict[str, Any]], name: str) -> np.ndarray:
@@ -67,14 +85,16 @@ def heatmaps(rows: Sequence[dict[str, Any]], params: Sequence[str], metric: str)
             grid[i, j] = float(np.mean(v))
         im = ax.imshow(grid, origin="lower", aspect="auto", cmap="viridis", vmin=vmin, vmax=vmax)
         for i, j in cells:
-            ax.text(j, i, f"{grid[i, j]:.3g}", ha="center", va="center", fontsize=7, color="w")
+            ax.text(j, i, _short(grid[i, j]), ha="center", va="center", fontsize=7, color="w")
         ax.set_xticks(range(len(xs)), [f"{x:g}" for x in xs], fontsize=7, rotation=45)
         ax.set_yticks(range(len(ys)), [f"{y:g}" for y in ys], fontsize=7)
         ax.set_xlabel(px[2:], fontsize=8)
         ax.set_ylabel(py[2:], fontsize=8)
-        title = ", ".join(f"{p[2:]}={v}" for p, v in zip(others, key, strict=True)) or metric
+        title = ", ".join(f"{p[2:]} = {_label(v)}" for p, v in zip(others, key, strict=True)) or metric
         ax.set_title(title, fontsize=8)
-        fig.colorbar(im, ax=ax, label=metric)
+        bar = fig.colorbar(im, ax=ax, label=metric)
+        bar.formatter = FuncFormatter(lambda x, _pos: _short(x))
+        bar.update_ticks()
     fig.tight_layout()
     return fig
 
@@ -121,7 +141,8 @@ def tornado(rows: Sequence[dict[str, Any]], params: Sequence[str], metric: str) 
 
 def pareto_front(cost: np.ndarray, gain: np.ndarray) -> np.ndarray:
     """Indices of the runs no other run beats on both (lower cost, higher gain), by cost."""
-    idx = [i for i in np.argsort(cost, kind="stable") if np.isfinite(cost[i]) and np.isfinite(gain[i])]
+    order = np.lexsort((-gain, cost))  # by cost, the best gain first among equal costs
+    idx = [i for i in order if np.isfinite(cost[i]) and np.isfinite(gain[i])]
     front: list[int] = []
     best = -math.inf
     for i in idx:

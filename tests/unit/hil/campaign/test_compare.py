@@ -5,11 +5,13 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import numpy as np
 import pytest
 
 from hil.campaign.compare import compare_runs
 from hil.campaign.model import CompareSpec
 from hil.campaign.plan import RunSpec
+from hil.campaign.plots import pareto_front
 from hil.campaign.store import ResultSchema
 
 METRICS = ["passed", "bill.total", "gpu_hours_lost", "max:grid.f_hz"]
@@ -94,3 +96,17 @@ def test_swapping_the_sides_swaps_regressions_and_improvements() -> None:
         == {"expectation: a", "bill.total"}
     )
     assert back.regressions == []
+
+
+def test_the_pareto_front_is_exactly_the_undominated_runs() -> None:
+    rng = np.random.default_rng(3)
+    cost = rng.integers(1, 8, 200).astype(float)  # many equal costs: the case that matters
+    gain = rng.normal(size=200).round(1)
+
+    def dominated(i: int) -> bool:  # another run costs no more and gains no less, one strictly
+        better = (cost <= cost[i]) & (gain >= gain[i]) & ((cost < cost[i]) | (gain > gain[i]))
+        return bool(better.any())
+
+    front = pareto_front(cost, gain)
+    assert {(cost[i], gain[i]) for i in front} == {(cost[i], gain[i]) for i in range(200) if not dominated(i)}
+    assert not any(dominated(i) for i in front)

@@ -25,7 +25,7 @@ from hil.errors import ConfigError, Problem
 from .model import Campaign, ClusterSpec
 from .plan import RunSpec, check_plan, plan_campaign
 from .store import ResultSchema, done_indices, open_folder, write_part, write_results
-from .task import DEFAULT_METRICS, run_one
+from .task import DEFAULT_METRICS, result_row, run_one
 
 __all__ = ["CampaignOutcome", "Progress", "cluster_kwargs", "connect", "metric_names", "run_campaign"]
 
@@ -59,8 +59,8 @@ def cluster_kwargs(spec: ClusterSpec, workers: int | None) -> dict[str, Any]:
         "threads_per_worker": spec.threads_per_worker,
         "processes": True,
         "host": "127.0.0.1",  # scheduler, workers and nannies on loopback only
-        # the scheduler's HTTP server (health, metrics; the dashboard when bokeh is installed:
-        # pip install 'aidc-hil[dask-dashboard]') on loopback, on a free port
+        # the scheduler's HTTP server and Dask dashboard on loopback, on a free port (Dask's
+        # default is :8787 on every interface)
         "dashboard_address": "127.0.0.1:0",
         "memory_limit": spec.memory_limit,
         "silence_logs": logging.ERROR,
@@ -87,26 +87,6 @@ def connect(
         return
     with LocalCluster(**cluster_kwargs(spec, workers)) as cluster, Client(cluster) as client:
         yield client
-
-
-def _failed_row(spec: RunSpec, error: str) -> dict[str, Any]:
-    return {
-        "index": spec.index,
-        "run_id": spec.run_id,
-        "point": spec.point,
-        "replicate": spec.replicate,
-        "seed": spec.seed,
-        "params": spec.params,
-        "faults": spec.faults,
-        "status": "failed",
-        "error": error,
-        "metrics": {},
-        "detail": {},
-        "started": None,
-        "wall_s": None,
-        "worker": None,
-        "dir": f"runs/{spec.run_id}",
-    }
 
 
 def run_campaign(
@@ -198,7 +178,10 @@ def _play(
             if fut.status == "finished":
                 row = fut.result()
             else:  # the task itself died (a worker lost more often than Dask allows, ...)
-                row = _failed_row(spec, f"{type(fut.exception()).__name__}: {fut.exception()}")
+                exc = fut.exception()
+                row = result_row(
+                    spec, "failed", f"{type(exc).__name__}: {exc}", {}, {}, started=None, wall_s=None
+                )
             write_part(out_dir, schema, row)
             on_row(row)
             fut.release()

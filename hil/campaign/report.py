@@ -165,11 +165,27 @@ def build_campaign_report(
     worst = worst_runs(rows, facts.kind, metrics)
     links = {r["run_id"]: _link_report(out, r, facts.kind) for r in worst}
 
-    html = _html(facts, facts_rows, figs, images, comparison, failed, worst, links, params, metrics)
-    md = _markdown(facts, facts_rows, figs, comparison, failed, worst, links, params, metrics)
+    content = _Content(facts, facts_rows, figs, comparison, failed, worst, links, params, list(metrics))
+    html = _html(content, images)
+    md = _markdown(content)
     (out / "report.html").write_text(html, encoding="utf-8")
     (out / "report.md").write_text(md, encoding="utf-8")
     return out / "report.html", out / "report.md"
+
+
+@dataclass
+class _Content:
+    """What both pages show."""
+
+    facts: ReportFacts
+    facts_rows: list[tuple[str, str]]
+    figs: list[tuple[str, Any, str]]
+    comparison: Comparison | None
+    failed: list[dict[str, Any]]
+    worst: list[dict[str, Any]]
+    links: dict[str, str | None]
+    params: list[str]
+    metrics: list[str]
 
 
 def _run_cells(r: dict[str, Any], params: Sequence[str], metrics: Sequence[str]) -> list[str]:
@@ -193,18 +209,10 @@ _CMP_HEAD = ["regressed", "where", "baseline", "candidate", "baseline run", "can
 _CSS = BASE_CSS + "td.bad{color:#c62828;font-weight:700} td.good{color:#2e7d32;font-weight:700}\n"
 
 
-def _html(
-    facts: ReportFacts,
-    facts_rows: Sequence[tuple[str, str]],
-    figs: Sequence[tuple[str, Any, str]],
-    images: dict[str, bytes],
-    comparison: Comparison | None,
-    failed: Sequence[dict[str, Any]],
-    worst: Sequence[dict[str, Any]],
-    links: dict[str, str | None],
-    params: Sequence[str],
-    metrics: Sequence[str],
-) -> str:
+def _html(content: _Content, images: dict[str, bytes]) -> str:
+    facts, facts_rows, figs, comparison = content.facts, content.facts_rows, content.figs, content.comparison
+    failed, worst, links = content.failed, content.worst, content.links
+    params, metrics = content.params, content.metrics
     td = lambda x: f"<td>{esc(x)}</td>"  # noqa: E731
     out = [
         "<!doctype html><html><head><meta charset='utf-8'>",
@@ -265,17 +273,10 @@ def _md_table(head: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
     ]
 
 
-def _markdown(
-    facts: ReportFacts,
-    facts_rows: Sequence[tuple[str, str]],
-    figs: Sequence[tuple[str, Any, str]],
-    comparison: Comparison | None,
-    failed: Sequence[dict[str, Any]],
-    worst: Sequence[dict[str, Any]],
-    links: dict[str, str | None],
-    params: Sequence[str],
-    metrics: Sequence[str],
-) -> str:
+def _markdown(content: _Content) -> str:
+    facts, facts_rows, figs, comparison = content.facts, content.facts_rows, content.figs, content.comparison
+    failed, worst, links = content.failed, content.worst, content.links
+    params, metrics = content.params, content.metrics
     out = [f"# Campaign {facts.name}", "", facts.title, "", *_md_table(["", ""], facts_rows)]
     if comparison is not None:
         c = comparison

@@ -35,7 +35,7 @@ from hil.trace.store import read_trace, read_trace_schema
 from .model import AGGREGATES
 from .plan import RunSpec, apply_overrides, scenario_with
 
-__all__ = ["DEFAULT_METRICS", "run_one", "scenario_doc", "study_doc"]
+__all__ = ["DEFAULT_METRICS", "result_row", "run_one", "scenario_doc", "study_doc"]
 
 #: what a campaign collects when its file names no metrics
 DEFAULT_METRICS: dict[str, tuple[str, ...]] = {
@@ -190,6 +190,20 @@ def run_one(spec: RunSpec, out_dir: str) -> dict[str, Any]:
     except Exception as exc:  # a run that goes wrong is a row, not the end of the campaign
         status = "failed"
         error = f"{type(exc).__name__}: {exc}\n" + "".join(traceback.format_tb(exc.__traceback__)[-3:])
+    return result_row(spec, status, error, metrics, detail, started=t0, wall_s=time.perf_counter() - wall0)
+
+
+def result_row(
+    spec: RunSpec,
+    status: str,
+    error: str | None,
+    metrics: Mapping[str, float],
+    detail: Mapping[str, Any],
+    *,
+    started: float | None,
+    wall_s: float | None,
+) -> dict[str, Any]:
+    """A run's row in the results table (:class:`hil.campaign.store.ResultSchema` writes it)."""
     return {
         "index": spec.index,
         "run_id": spec.run_id,
@@ -200,10 +214,10 @@ def run_one(spec: RunSpec, out_dir: str) -> dict[str, Any]:
         "faults": spec.faults,
         "status": status,
         "error": error,
-        "metrics": metrics,
-        "detail": detail,
-        "started": t0,
-        "wall_s": time.perf_counter() - wall0,
-        "worker": f"{socket.gethostname()}:{os.getpid()}",
+        "metrics": dict(metrics),
+        "detail": dict(detail),
+        "started": started,
+        "wall_s": wall_s,
+        "worker": f"{socket.gethostname()}:{os.getpid()}" if started is not None else None,
         "dir": f"runs/{spec.run_id}",
     }

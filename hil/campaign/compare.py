@@ -28,6 +28,7 @@ DIRECTION: dict[str, int] = {
     "passed": +1,
     "expectations_failed": -1,
     "gpu_hours_lost": -1,
+    "gpu_hours_lost_supply": -1,
     "f_excursion_hz": -1,
     "writes.rejected": -1,
     "bill.total": -1,
@@ -43,7 +44,9 @@ DIRECTION: dict[str, int] = {
     "project.peak_kw": -1,
 }
 #: judged on any change beyond rounding, not on the relative tolerance: safety, not money
-STRICT = frozenset({"passed", "expectations_failed", "gpu_hours_lost", "writes.rejected"})
+STRICT = frozenset(
+    {"passed", "expectations_failed", "gpu_hours_lost", "gpu_hours_lost_supply", "writes.rejected"}
+)
 
 
 @dataclass(frozen=True)

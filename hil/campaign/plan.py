@@ -240,7 +240,10 @@ def draw_faults(
 ) -> list[dict[str, Any]]:
     """Replicate ``r``'s random faults: for each type a Poisson process at its rate over the
     window, a uniform duration, a target drawn from the candidates; sorted by start, at most
-    ``max_faults``, and no two faults of one type on one target overlapping."""
+    ``max_faults``, and no two faults of one type on one target overlapping. A target that is
+    a device kind (``bess``) carries ``_unit``, a uniform draw in [0, 1): the run picks that
+    fraction of the way through the kind's devices on its own site (one cabinet, not all of
+    them; the same fraction at every point, whatever the fleet's size)."""
     rng = np.random.default_rng(np.random.SeedSequence([campaign_seed, 0xFA17, replicate]))
     lo, hi = spec.window if spec.window is not None else (0.0, 0.8 * duration_s)
     hi = min(hi, duration_s)
@@ -253,17 +256,24 @@ def draw_faults(
         durs = rng.uniform(spec.duration[0], spec.duration[1], n)
         cands = spec.targets.get(name) or list(FAULTS[name].kinds)
         picks = rng.integers(0, len(cands), n)
+        units = rng.random(n)
         busy: dict[str, float] = {}
-        for t, d, k in zip(starts, durs, picks, strict=True):
+        for t, d, k, u in zip(starts, durs, picks, units, strict=True):
             target = cands[int(k)]
             if busy.get(target, -1.0) > t:
                 continue  # the same fault on the same target is still active
             busy[target] = float(t + d)
             ev: dict[str, Any] = {"type": name, "target": target, "duration": f"{float(d):.3f} s"}
             ev.update(spec.params.get(name, {}))
+            if target in DEVICE_KINDS:
+                ev["_unit"] = round(float(u), 6)
             drawn.append({"at": f"{float(t):.3f} s", "fault": ev, "_t": float(t)})
     drawn.sort(key=lambda e: (e["_t"], e["fault"]["type"], e["fault"]["target"]))
     return [{k: v for k, v in e.items() if k != "_t"} for e in drawn[: spec.max_faults]]
+
+
+#: every device kind a fault applies to (a target naming one is resolved to a unit by the run)
+DEVICE_KINDS = frozenset(k for ft in FAULTS.values() for k in ft.kinds if k != "ems")
 
 
 # -- the plan -------------------------------------------------------------------------------------

@@ -59,7 +59,11 @@ def worst_runs(
     """The ``n`` worst runs: failed runs first, then by the main metric in its worse direction
     (studies: lowest NPV; scenarios: failed expectations, then GPU-hours lost, then the
     frequency excursion)."""
-    order = [m for m in ("expectations_failed", "gpu_hours_lost", "f_excursion_hz") if m in metrics]
+    order = [
+        m
+        for m in ("expectations_failed", "gpu_hours_lost_supply", "gpu_hours_lost", "f_excursion_hz")
+        if m in metrics
+    ]
     if kind == "study":
         main = _main_metric(kind, metrics)
         order = [main] if main else []
@@ -109,10 +113,15 @@ def _figures(
                     "runs that passed every expectation, per scenario and per fault type drawn",
                 )
             )
-        fig = plots.distributions(rows, ["gpu_hours_lost", "f_excursion_hz"])
+        fig = plots.distributions(rows, ["gpu_hours_lost", "gpu_hours_lost_supply", "f_excursion_hz"])
         if fig is not None:
             figs.append(
-                ("distributions", fig, "GPU-hours lost and the worst frequency excursion |f − f_nom| per run")
+                (
+                    "distributions",
+                    fig,
+                    "GPU-hours lost (all causes, and the part from racks without supply) and the worst"
+                    " frequency excursion |f − f_nom| per run",
+                )
             )
     return figs
 

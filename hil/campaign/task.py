@@ -16,6 +16,7 @@ import socket
 import time
 import traceback
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace as dc_replace
 from pathlib import Path
 from typing import Any
 
@@ -35,7 +36,7 @@ from hil.trace.store import read_trace, read_trace_schema
 from .model import AGGREGATES
 from .plan import RunSpec, apply_overrides, scenario_with
 
-__all__ = ["DEFAULT_METRICS", "result_row", "run_one", "scenario_doc", "study_doc"]
+__all__ = ["DEFAULT_METRICS", "pick_units", "result_row", "run_one", "scenario_doc", "study_doc"]
 
 #: what a campaign collects when its file names no metrics
 DEFAULT_METRICS: dict[str, tuple[str, ...]] = {
@@ -54,6 +55,7 @@ DEFAULT_METRICS: dict[str, tuple[str, ...]] = {
         "passed",
         "expectations_failed",
         "gpu_hours_lost",
+        "gpu_hours_lost_supply",
         "f_excursion_hz",
         "bill.total",
         "bill.savings.total",
@@ -67,14 +69,40 @@ def study_doc(spec: RunSpec) -> tuple[Any, Any]:
     return apply_overrides(data, spec.overrides), lines
 
 
-def scenario_doc(spec: RunSpec) -> tuple[Any, Any]:
+def scenario_doc(spec: RunSpec) -> tuple[Any, Any, dict[int, float]]:
     """The scenario a run plays: the base, its seed, the parameters over it
-    (:func:`hil.campaign.plan.scenario_with`), the drawn faults after its own events."""
+    (:func:`hil.campaign.plan.scenario_with`), the drawn faults after its own events; and
+    which of those events pick a unit of their target kind (event index -> the draw)."""
     data, lines = load_yaml(Path(spec.base))
     doc = scenario_with(data, spec.overrides, spec.seed)
+    picks: dict[int, float] = {}
     if spec.faults:
-        doc["events"] = [*(doc.get("events") or []), *spec.faults]
-    return doc, lines
+        own = list(doc.get("events") or [])
+        drawn = []
+        for j, ev in enumerate(spec.faults):
+            fault = dict(ev["fault"])
+            if "_unit" in fault:
+                picks[len(own) + j] = float(fault.pop("_unit"))
+            drawn.append({**ev, "fault": fault})
+        doc["events"] = [*own, *drawn]
+    return doc, lines, picks
+
+
+def pick_units(scenario: Any, devices: Sequence[Any], picks: Mapping[int, float]) -> list[dict[str, Any]]:
+    """Point each drawn fault whose target is a kind at one device of that kind (the draw's
+    fraction of the way through them, by name), in the parsed scenario; what was struck."""
+    struck = []
+    for k, ev in enumerate(scenario.events):
+        index = ev.where[1] if len(ev.where) > 1 and isinstance(ev.where[1], int) else -1
+        if ev.action != "fault" or index not in picks:
+            continue
+        names = sorted(d.name for d in devices if d.kind == ev.spec.target)
+        if names:
+            target = names[min(int(picks[index] * len(names)), len(names) - 1)]
+            scenario.events[k] = dc_replace(ev, spec=dc_replace(ev.spec, target=target))
+        fs = scenario.events[k].spec
+        struck.append({"t_s": ev.t_s, "type": fs.type, "target": fs.target, "duration_s": fs.duration})
+    return struck
 
 
 def _dig(tree: Any, path: str) -> Any:
@@ -147,9 +175,10 @@ def _study(spec: RunSpec, out: Path) -> tuple[dict[str, float], dict[str, Any]]:
 
 
 def _scenario(spec: RunSpec, out: Path) -> tuple[dict[str, float], dict[str, Any]]:
-    doc, lines = scenario_doc(spec)
+    doc, lines, picks = scenario_doc(spec)
     sc = parse_scenario(doc, path=Path(spec.base), lines=lines)
     prepared = prepare_run(sc, site=spec.site)
+    struck = pick_units(prepared.scenario, prepared.gateway.devices, picks)
     f_nom = float(prepared.site.params.grid.f_nom_hz)
     outcome = asyncio.run(run_scenario(prepared, out_dir=out, serve=False, report=False))
     res = outcome.results
@@ -158,8 +187,11 @@ def _scenario(spec: RunSpec, out: Path) -> tuple[dict[str, float], dict[str, Any
         "passed": 1.0 if outcome.passed else 0.0,
         "expectations_failed": float(sum(1 for e in exps if e.get("passed") is False)),
     }
-    trace = _trace_metrics(out, ["last:site.gpu_hours_lost", "min:grid.f_hz", "max:grid.f_hz"])
+    trace = _trace_metrics(
+        out, ["last:site.gpu_hours_lost", "last:site.gpu_hours_lost_supply", "min:grid.f_hz", "max:grid.f_hz"]
+    )
     derived["gpu_hours_lost"] = trace["last:site.gpu_hours_lost"]
+    derived["gpu_hours_lost_supply"] = trace["last:site.gpu_hours_lost_supply"]
     derived["f_excursion_hz"] = max(trace["max:grid.f_hz"] - f_nom, f_nom - trace["min:grid.f_hz"])
     names = spec.metrics or DEFAULT_METRICS["scenario"]
     metrics = {m: derived[m] if m in derived else _number(_dig(res, m)) for m in names if ":" not in m}
@@ -168,6 +200,7 @@ def _scenario(spec: RunSpec, out: Path) -> tuple[dict[str, float], dict[str, Any
         "passed": bool(outcome.passed),
         "expectations": [{"name": e.get("name"), "passed": e.get("passed")} for e in exps],
         "fault_types": sorted({f["fault"]["type"] for f in spec.faults}),
+        "faults": struck,
         "scenario": sc.name,
     }
     return metrics, detail

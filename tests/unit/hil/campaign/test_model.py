@@ -5,9 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 
 from hil.campaign import CampaignFile, load_campaign
 from hil.campaign.plan import check_plan, plan_campaign
+from hil.cli import main
 from hil.errors import ConfigError
 from hil.schema_doc import campaign_schema_markdown
 
@@ -127,3 +129,15 @@ def test_the_campaign_schema_doc_is_generated_from_the_code() -> None:
     assert text == campaign_schema_markdown()
     for key in CampaignFile.model_fields:  # every key of the file is in its reference
         assert f"| `{key}` |" in text
+
+
+def test_the_command_checks_a_file_prints_its_plan_and_refuses_a_bad_one(tmp_path: Path) -> None:
+    ok = CliRunner().invoke(main, ["campaign", "ems_regression", "--dry-run"])
+    assert ok.exit_code == 0, ok.output
+    assert "ems_regression: 36 runs" in ok.output
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("campaign: x\nbase: {study: ref_a}\nparameters:\n  storage.energy_kw: {values: [1]}\n")
+    res = CliRunner().invoke(main, ["campaign", str(bad), "--out", str(tmp_path / "out")])
+    assert res.exit_code == 2
+    assert "did you mean 'energy_kwh'" in res.output
+    assert not (tmp_path / "out").exists()  # nothing ran, nothing was written

@@ -12,7 +12,10 @@ from hil.campaign import load_campaign, plan_campaign
 from hil.campaign.expr import evaluate, expression_names
 from hil.campaign.model import FaultDrawSpec
 from hil.campaign.plan import draw_faults, scenario_with, set_path
-from hil.scenario import parse_duration
+from hil.campaign.task import pick_units, scenario_doc
+from hil.config import profiles_dir
+from hil.run.prepare import prepare_run
+from hil.scenario import parse_duration, parse_scenario
 
 
 def _plan(tmp_path: Path, text: str) -> list:
@@ -128,3 +131,26 @@ def test_derive_is_arithmetic_on_the_parameters_only() -> None:
             expression_names(bad)
     with pytest.raises(ValueError, match="is not an expression"):
         expression_names("1 +")
+
+
+def test_a_drawn_fault_on_a_kind_strikes_one_unit_picked_by_its_draw(tmp_path: Path) -> None:
+    runs = _plan(
+        tmp_path,
+        "campaign: m\nbase: {scenario: bases/aidc_fault_base.yaml}\nfaults:\n  sequences: 6\n"
+        "  rates_per_hour: {pcs_trip: 30}\nseed: 4\n".replace(
+            "bases/aidc_fault_base.yaml", str(Path(profiles_dir()) / "campaigns/bases/aidc_fault_base.yaml")
+        ),
+    )
+    run = next(r for r in runs if len(r.faults) >= 2)
+    assert all(f["fault"]["target"] == "bess" and 0 <= f["fault"]["_unit"] < 1 for f in run.faults)
+    doc, lines, picks = scenario_doc(run)
+    sc = parse_scenario(doc, path=Path(run.base), lines=lines)
+    prepared = prepare_run(sc)
+    names = sorted(d.name for d in prepared.gateway.devices if d.kind == "bess")
+    assert len(names) == 16
+    struck = pick_units(prepared.scenario, prepared.gateway.devices, picks)
+    assert len(struck) == len(run.faults)
+    for f, hit in zip(run.faults, struck, strict=True):
+        assert hit["target"] == names[int(f["fault"]["_unit"] * 16)]  # one cabinet, not the fleet
+    fault_events = [e for e in prepared.scenario.events if e.action == "fault"]
+    assert [e.spec.target for e in fault_events] == [h["target"] for h in struck]

@@ -19,14 +19,15 @@ EXIT_BAD_INPUT = 2
 def run_roi(study_name: str, out_dir: Path | None, *, show: bool = True) -> None:
     # imported here, not at the top: only this command needs it (keeps `hil --help` quick)
     from .cli_common import err
+    from .config import beside
     from .roi import run_study
     from .roi_io import write_roi
-    from .study import _relative, load_study
+    from .study import load_study
     from .tariff import load_tariff
 
     try:
         study = load_study(study_name)
-        tariff = load_tariff(_relative(study.path, study.spec.tariff))
+        tariff = load_tariff(beside(study.path, study.spec.tariff))
     except ConfigError as exc:
         err.print(f"[red]error:[/] {exc}", markup=True, highlight=False)
         sys.exit(EXIT_BAD_INPUT)

@@ -260,6 +260,22 @@ def profiles_dir() -> Path:
     return here / "_profiles"
 
 
+def beside(file_path: Path, name: str) -> str:
+    """A path named in a file (a study's tariff, a campaign's base): relative to that file,
+    else to the working directory; a path under ``profiles/`` also resolves in the shipped
+    profiles (an installed wheel has them elsewhere); a bare name (a shipped profile) and a
+    path found nowhere come back as given (the loader then says what is missing)."""
+    p = Path(name)
+    if not p.suffix or p.is_absolute():
+        return name
+    for cand in (file_path.parent / p, p):
+        if cand.exists():
+            return str(cand)
+    if p.parts[0] == "profiles" and (profiles_dir() / Path(*p.parts[1:])).exists():
+        return str(profiles_dir() / Path(*p.parts[1:]))
+    return name
+
+
 _SINGULAR = {"studies": "study"}
 
 

@@ -40,10 +40,11 @@ from twin.econ.optimum import optimal_dispatch
 from twin.econ.resilience import resilience_hours
 from twin.econ.storage import DispatchResult, StorageSpec
 
+from .config import beside
 from .errors import ConfigError, Problem
 from .load_file import read_load
 from .roi_site import simulate_site_year
-from .study import Study, StudyFile, YearSeries, _relative
+from .study import Study, StudyFile, YearSeries
 
 __all__ = ["YearSeries", "build_year", "half_sine_pv", "run_study"]
 
@@ -112,9 +113,7 @@ def build_year(study: Study, progress: Progress | None = None) -> YearSeries:
 def _load_file(study: Study, ts: np.ndarray) -> np.ndarray:
     """A load file's import, as interval means on the study's calendar (it must cover it)."""
     assert study.spec.load.file is not None
-    series = read_load(
-        Path(_relative(study.path, study.spec.load.file)), timezone=study.spec.calendar.timezone
-    )
+    series = read_load(Path(beside(study.path, study.spec.load.file)), timezone=study.spec.calendar.timezone)
     step_ms = round(study.spec.calendar.step * 1000)
     src_ms = round(series.interval_s * 1000)
     t_src = series.ts.astype(np.int64)

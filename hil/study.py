@@ -21,7 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from twin.clock import check_start, check_timezone
 
-from .config import find_profile, load_yaml, profiles_dir
+from .config import beside, find_profile, load_yaml
 from .ems.profile import load_profile
 from .errors import ConfigError, Path_, Problem, line_for
 from .scenario import parse_duration
@@ -295,13 +295,13 @@ def parse_study(data: Any, *, path: Path, lines: Mapping[Path_, int]) -> Study:
     tariff = data.get("tariff")
     if isinstance(tariff, str):  # checked even when the rest is not, so every problem shows at once
         try:
-            find_tariff(_relative(path, tariff))
+            find_tariff(beside(path, tariff))
         except ConfigError as exc:
             line = line_for(dict(lines), ("tariff",))
             problems += [Problem(str(path), line, "tariff", p.message) for p in exc.problems]
     if spec is None:
         raise ConfigError(problems)
-    if spec.load.file is not None and not Path(_relative(path, spec.load.file)).is_file():
+    if spec.load.file is not None and not Path(beside(path, spec.load.file)).is_file():
         problems.append(Problem(str(path), line_for(lines, ("load", "file")), "load.file", "file not found"))
     if spec.load.site is not None:
         try:
@@ -313,7 +313,7 @@ def parse_study(data: Any, *, path: Path, lines: Mapping[Path_, int]) -> Study:
             ]
     if spec.dispatch.ems is not None:
         try:
-            load_profile(_relative(path, spec.dispatch.ems.profile))
+            load_profile(beside(path, spec.dispatch.ems.profile))
         except ConfigError as exc:
             line = line_for(dict(lines), ("dispatch", "ems"))
             problems += [Problem(str(path), line, "dispatch.ems.profile", p.message) for p in exc.problems]
@@ -343,21 +343,6 @@ def parse_study(data: Any, *, path: Path, lines: Mapping[Path_, int]) -> Study:
     if problems:
         raise ConfigError(problems)
     return Study(path, spec, lines)
-
-
-def _relative(study_path: Path, name: str) -> str:
-    """A path in a study is relative to the study file, else to the working directory; a path
-    under ``profiles/`` also resolves in the shipped profiles (an installed wheel has them
-    elsewhere); a bare name is a shipped profile."""
-    p = Path(name)
-    if not p.suffix or p.is_absolute():
-        return name
-    for cand in (study_path.parent / p, p):
-        if cand.exists():
-            return str(cand)
-    if p.parts[0] == "profiles" and (profiles_dir() / Path(*p.parts[1:])).exists():
-        return str(profiles_dir() / Path(*p.parts[1:]))
-    return name
 
 
 @dataclass(frozen=True)

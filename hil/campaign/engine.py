@@ -31,6 +31,9 @@ __all__ = ["CampaignOutcome", "Progress", "cluster_kwargs", "connect", "metric_n
 
 log = logging.getLogger(__name__)
 
+#: how often results.parquet is rebuilt from the parts while a campaign runs, s
+GATHER_EVERY_S = 30.0
+
 #: how a campaign reports: (finished, total, the row just finished or None, the dashboard link)
 Progress = Callable[[int, int, dict[str, Any] | None, str | None], None]
 
@@ -119,9 +122,14 @@ def run_campaign(
     wall0 = time.perf_counter()
     n_workers = 0
 
+    gathered = [time.perf_counter()]
+
     def on_row(row: dict[str, Any]) -> None:
         count[0] += 1
         count[1] += row["status"] != "ok"
+        if time.perf_counter() - gathered[0] > GATHER_EVERY_S:  # results.parquet readable mid-run
+            write_results(out_dir, schema)
+            gathered[0] = time.perf_counter()
         say(count[0], total, row, dashboard)
 
     try:

@@ -19,7 +19,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from hil.config import find_profile, load_yaml
+from hil.config import beside, find_profile, load_yaml
 from hil.errors import ConfigError, Path_, Problem, did_you_mean, line_for
 from hil.faults import FAULTS
 from hil.scenario import parse_duration
@@ -351,20 +351,10 @@ def load_campaign(name_or_path: str | Path) -> Campaign:
         one = base.study is not None or base.scenario is not None
         where: Path_ = ("base", base.kind) if one else ("base", kind, i)
         try:
-            find_profile(kind, _beside(path, str(name)))
+            find_profile(kind, beside(path, str(name)))
         except ConfigError as exc:
             problems += [Problem(str(path), line_for(lines, where), ".".join(map(str, where)), p.message)
                          for p in exc.problems]  # fmt: skip
     if problems:
         raise ConfigError(problems)
     return Campaign(path, spec, lines)
-
-
-def _beside(campaign_path: Path, name: str) -> str:
-    """A path in a campaign is relative to the campaign file, else to the working directory;
-    a bare name is a shipped profile."""
-    p = Path(name)
-    if not p.suffix or p.is_absolute():
-        return name
-    cand = campaign_path.parent / p
-    return str(cand) if cand.exists() else name

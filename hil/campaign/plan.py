@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 from scipy.stats import qmc
 
-from hil.config import find_profile, load_yaml
+from hil.config import beside, find_profile, load_yaml
 from hil.errors import ConfigError, Path_, Problem, did_you_mean, line_for
 from hil.faults import FAULTS, check_target, parse_fault
 from hil.run.prepare import prepare_run
@@ -33,7 +33,7 @@ from hil.scenario.names import signal_names, split_name, unit_counts
 from hil.study import parse_study
 
 from .expr import evaluate
-from .model import Campaign, FaultDrawSpec, ParamSpec, _beside
+from .model import Campaign, FaultDrawSpec, ParamSpec
 
 __all__ = [
     "RunSpec",
@@ -279,7 +279,7 @@ DEVICE_KINDS = frozenset(k for ft in FAULTS.values() for k in ft.kinds if k != "
 # -- the plan -------------------------------------------------------------------------------------
 def _base_path(campaign: Campaign, scenario: str | None) -> Path:
     kind = "studies" if campaign.spec.base.kind == "study" else "scenarios"
-    return find_profile(kind, _beside(campaign.path, str(scenario))).resolve()
+    return find_profile(kind, beside(campaign.path, str(scenario))).resolve()
 
 
 def _duration_s(path: Path) -> float:

@@ -3,7 +3,8 @@
 ```
 <out>/campaign.json          the campaign, its plan's digest and every run's inputs
 <out>/parts/<run_id>.parquet one row per finished run, written as the run comes back
-<out>/results.parquet        every finished run, in index order (rebuilt from the parts)
+<out>/results.parquet        every finished run, in index order (rebuilt from the parts every
+                             30 s while the campaign runs, and at its end)
 <out>/runs/<run_id>/         each run's own artefacts (trace, results.json or roi.json)
 ```
 

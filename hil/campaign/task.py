@@ -22,14 +22,14 @@ from typing import Any
 
 import numpy as np
 
-from hil.config import load_yaml
+from hil.config import beside, load_yaml
 from hil.errors import ConfigError
 from hil.roi import run_study
 from hil.roi_io import write_roi
 from hil.run.prepare import prepare_run
 from hil.run.runner import run_scenario
 from hil.scenario import parse_scenario
-from hil.study import _relative, parse_study
+from hil.study import parse_study
 from hil.tariff import load_tariff
 from hil.trace.store import read_trace, read_trace_schema
 
@@ -163,7 +163,7 @@ def _trace_metrics(out: Path, names: Sequence[str]) -> dict[str, float]:
 def _study(spec: RunSpec, out: Path) -> tuple[dict[str, float], dict[str, Any]]:
     doc, lines = study_doc(spec)
     study = parse_study(doc, path=Path(spec.base), lines=lines)
-    tariff = load_tariff(_relative(study.path, study.spec.tariff))
+    tariff = load_tariff(beside(study.path, study.spec.tariff))
     roi, series = run_study(study, tariff)
     write_roi(out, roi, series, report=False)
     project = roi.get("project") or {}

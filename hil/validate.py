@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from hil.run.runner import prepare_run
 from hil.wire.points import load_point_map
 
+from .campaign import load_campaign, plan_campaign
+from .campaign.plan import check_plan
 from .config import load_bench, load_yaml
 from .ems.profile import load_profile
 from .errors import ConfigError, Problem
@@ -17,6 +21,21 @@ from .tariff import is_tariff, load_tariff
 __all__ = ["validate_file"]
 
 _SITE_KEYS = {"tick_s", "battery", "pcs", "gpu", "grid", "facility"}
+_EMS_KEYS = {"peak_shave", "tou", "soc", "no_export", "smoothing", "alarms", "demand_response"}
+
+
+def _check_campaign(path: Path) -> None:
+    campaign = load_campaign(path)
+    check_plan(campaign, plan_campaign(campaign))  # every value applied to its base and checked
+
+
+#: the kinds told by a key of their own, in order: (test on the data, kind, the check)
+_BY_KEYS: list[tuple[Callable[[dict[str, Any]], bool], str, Callable[[Path], Any]]] = [
+    (is_tariff, "tariff", load_tariff),
+    (lambda d: bool(set(d) & _EMS_KEYS), "EMS profile", load_profile),
+    (lambda d: "campaign" in d, "campaign", _check_campaign),
+    (lambda d: "study" in d, "study", load_study),
+]
 
 
 def validate_file(path: Path) -> tuple[str, list[Problem]]:
@@ -31,24 +50,13 @@ def validate_file(path: Path) -> tuple[str, list[Problem]]:
         return "?", [Problem(str(path), 1, "", "expected a mapping at the top of the file")]
     keys = set(data)
 
-    if is_tariff(data):
-        try:
-            load_tariff(path)
-        except ConfigError as exc:
-            return "tariff", exc.problems
-        return "tariff", []
-    if keys & {"peak_shave", "tou", "soc", "no_export", "smoothing", "alarms", "demand_response"}:
-        try:
-            load_profile(path)
-        except ConfigError as exc:
-            return "EMS profile", exc.problems
-        return "EMS profile", []
-    if "study" in keys:
-        try:
-            load_study(path)
-        except ConfigError as exc:
-            return "study", exc.problems
-        return "study", []
+    for test, kind, check in _BY_KEYS:
+        if test(data):
+            try:
+                check(path)
+            except ConfigError as exc:
+                return kind, exc.problems
+            return kind, []
     try:
         if "scenario" in keys or "expect" in keys or "events" in keys:
             _check_scenario(path)
@@ -69,7 +77,8 @@ def validate_file(path: Path) -> tuple[str, list[Problem]]:
             "",
             "cannot tell what this file is: a scenario has 'scenario:', a point map 'kind:' and "
             "'models:', a site 'tick_s:' / 'battery:' / 'pcs:', a tariff 'tariff_id:' (or a URDB "
-            "rate object with 'energyratestructure'), a study 'study:', an EMS profile "
+            "rate object with 'energyratestructure'), a study 'study:', a campaign 'campaign:',"
+            " an EMS profile "
             "'peak_shave:' / 'tou:' / 'soc:'",
         )
     ]

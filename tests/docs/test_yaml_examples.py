@@ -6,8 +6,9 @@ against its site). A fragment is wrapped so the same check applies: a list of ev
 ``events:`` / ``expect:`` mapping, becomes a minimal scenario on aidc_10k (the shipped site
 with every device kind); a grid-code override (a mapping with ``base:``) goes through
 ``load_grid_code``; a site fragment (keys of a site file) is merged onto aidc_10k and
-built; a tariff (a mapping with ``tariff_id:``) and a study (``study:``) go through
-``hil validate``; a reference-EMS profile (a mapping with strategy sections) through
+built; a tariff (a mapping with ``tariff_id:``), a study (``study:``) and a campaign
+(``campaign:``, every value checked on its base) go through ``hil validate``; a
+reference-EMS profile (a mapping with strategy sections) through
 ``hil.ems.profile.profile_from_dict``. A block of any other shape fails, so a new kind of
 example gets a check before it ships.
 """
@@ -109,16 +110,17 @@ def check_block(block: Block, tmp: Path) -> list[str]:
         kind, scenario = "a list of events", {"events": data}
     elif isinstance(data, Mapping) and data and set(data) <= {"events", "expect"}:
         kind, scenario = "a scenario fragment", dict(data)
-    elif isinstance(data, Mapping) and "base" in data:
+    elif isinstance(data, Mapping) and "base" in data and "campaign" not in data:
         try:
             load_grid_code(data)
         except ParameterError as exc:
             return [f"{block.where}: a grid-code override: {exc}"]
         return []
-    elif isinstance(data, Mapping) and "tariff_id" in data:
-        path = tmp / "tariff.yaml"
+    elif isinstance(data, Mapping) and ("tariff_id" in data or "campaign" in data):
+        kind = "a campaign" if "campaign" in data else "a tariff"  # hil validate tells them apart
+        path = tmp / "file.yaml"
         path.write_text(block.text, encoding="utf-8")
-        return [f"{block.where}: a tariff: {p}" for p in _problems(path)]
+        return [f"{block.where}: {kind}: {p}" for p in _problems(path)]
     elif isinstance(data, Mapping) and "study" in data:
         path = tmp / "study.yaml"
         text = block.text

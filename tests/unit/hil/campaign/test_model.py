@@ -10,8 +10,10 @@ from click.testing import CliRunner
 from hil.campaign import CampaignFile, load_campaign
 from hil.campaign.plan import check_plan, plan_campaign
 from hil.cli import main
+from hil.config import profiles_dir
 from hil.errors import ConfigError
 from hil.schema_doc import campaign_schema_markdown
+from hil.validate import validate_file
 
 
 def _check(path: Path) -> None:
@@ -141,3 +143,14 @@ def test_the_command_checks_a_file_prints_its_plan_and_refuses_a_bad_one(tmp_pat
     assert res.exit_code == 2
     assert "did you mean 'energy_kwh'" in res.output
     assert not (tmp_path / "out").exists()  # nothing ran, nothing was written
+
+
+def test_hil_validate_tells_a_campaign_and_checks_it_whole(tmp_path: Path) -> None:
+    assert validate_file(profiles_dir() / "campaigns" / "ems_regression.yaml") == ("campaign", [])
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(
+        "campaign: x\nbase: {scenario: comm_loss}\nparameters:\n  controler: {values: [standin]}\n"
+    )
+    kind, problems = validate_file(bad)
+    assert kind == "campaign"
+    assert any(p.line == 4 and "did you mean 'controller'" in p.message for p in problems), problems

@@ -59,7 +59,8 @@ def scenario_data(study: Study) -> dict[str, Any]:
     if spec.load.site_params:
         data["site_params"] = dict(spec.load.site_params)
     if spec.dispatch.ems is not None:
-        data["controller"] = {"name": "reference", "options": {"profile": spec.dispatch.ems.profile}}
+        ems = spec.dispatch.ems
+        data["controller"] = {"name": "reference", "options": {**ems.options, "profile": ems.profile}}
     return data
 
 

@@ -189,6 +189,11 @@ class ScheduleSpec(_M):
 
 class EmsSpec(_M):
     profile: str = Field(description="a reference-EMS profile (profiles/ems/) or path")
+    options: dict[str, Any] = Field(
+        default_factory=dict,
+        description="over the profile's fields, section by section, in the profile's units (e.g. "
+        "{peak_shave: {target_kw: 12000}}): a campaign varies the EMS with them",
+    )
 
 
 class DispatchSpec(_M):
@@ -313,10 +318,10 @@ def parse_study(data: Any, *, path: Path, lines: Mapping[Path_, int]) -> Study:
             ]
     if spec.dispatch.ems is not None:
         try:
-            load_profile(beside(path, spec.dispatch.ems.profile))
+            load_profile(beside(path, spec.dispatch.ems.profile), overrides=spec.dispatch.ems.options)
         except ConfigError as exc:
             line = line_for(dict(lines), ("dispatch", "ems"))
-            problems += [Problem(str(path), line, "dispatch.ems.profile", p.message) for p in exc.problems]
+            problems += [Problem(str(path), line, "dispatch.ems", p.message) for p in exc.problems]
     if spec.dispatch.ems is not None and spec.load.site is None:
         problems.append(
             Problem(str(path), line_for(lines, ("dispatch", "ems")), "dispatch.ems",

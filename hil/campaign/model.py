@@ -219,7 +219,9 @@ class CampaignFile(_M):
     description: str = Field("", description="what the campaign asks")
     base: BaseSpec
     parameters: dict[str, ParamSpec] = Field(
-        default_factory=dict, description="dotted path (a label for `sets`) → its values"
+        default_factory=dict,
+        description="dotted path in the base file (a label for `sets`) → its values; a path under "
+        "`tariff.` reaches into the tariff the base names (e.g. tariff.demand.rate_per_kw_month)",
     )
     sampling: Literal["grid", "lhs", "random"] = Field(
         "grid", description="grid: every combination; lhs / random: `samples` points drawn with the seed"

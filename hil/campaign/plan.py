@@ -16,12 +16,14 @@ import copy
 import hashlib
 import itertools
 import json
+import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import yaml
 from scipy.stats import qmc
 
 from hil.config import beside, find_profile, load_yaml
@@ -31,6 +33,7 @@ from hil.run.prepare import prepare_run
 from hil.scenario import parse_duration, parse_scenario
 from hil.scenario.names import signal_names, split_name, unit_counts
 from hil.study import parse_study
+from hil.tariff import find_tariff, load_tariff
 
 from .expr import evaluate
 from .model import Campaign, FaultDrawSpec, ParamSpec
@@ -115,6 +118,35 @@ def apply_overrides(data: Any, overrides: Mapping[str, Any]) -> Any:
     for path, value in overrides.items():
         set_path(out, path, value)
     return out
+
+
+TARIFF_PREFIX = "tariff."
+
+
+def run_document(
+    kind: str, data: Any, overrides: Mapping[str, Any], base: Path, folder: Path, seed: int | None = None
+) -> Any:
+    """The study or scenario a run plays: ``overrides`` over ``data`` (a scenario's by
+    :func:`scenario_with`, with ``seed``); those under ``tariff.`` go into a copy of the
+    tariff the document names, written to ``folder/tariff.yaml`` and checked, which the
+    document then names instead."""
+    own = {k: v for k, v in overrides.items() if not k.startswith(TARIFF_PREFIX)}
+    doc = apply_overrides(data, own) if kind == "study" else scenario_with(data, own, seed)
+    tariff = {k[len(TARIFF_PREFIX) :]: v for k, v in overrides.items() if k.startswith(TARIFF_PREFIX)}
+    if not tariff:
+        return doc
+    name = doc.get("tariff")
+    if not isinstance(name, str):
+        raise ValueError("tariff.* parameters need a base that names its tariff (tariff: ...)")
+    path = find_tariff(beside(base, name))
+    if path.suffix == ".json":
+        raise ValueError(f"{path.name} is a URDB rate: tariff.* parameters need a YAML tariff (hil's format)")
+    tdata, _ = load_yaml(path)
+    folder.mkdir(parents=True, exist_ok=True)
+    target = folder / "tariff.yaml"
+    target.write_text(yaml.safe_dump(apply_overrides(tdata, tariff), sort_keys=False, allow_unicode=True))
+    load_tariff(target)  # every problem of the varied tariff, now (ConfigError)
+    return {**doc, "tariff": str(target)}
 
 
 def _controller_name(value: Any) -> tuple[str, str | None]:
@@ -348,29 +380,55 @@ def param_columns(runs: Sequence[RunSpec]) -> dict[str, str]:
 
 def check_plan(campaign: Campaign, runs: Sequence[RunSpec]) -> None:
     """Every parameter value applied to its base and parsed once, before anything runs: a
-    misspelt path or a bad value is a problem on the parameter's line of the campaign file."""
-    problems: list[Problem] = []
-    sets = {n for n, p in campaign.spec.parameters.items() if p.sets is not None}
-    seen: set[tuple[str, str, str]] = set()
+    misspelt path or a bad value is a problem on the parameter's line of the campaign file;
+    then every distinct combination, then (scenarios) what needs the site."""
     docs: dict[str, tuple[Any, dict[Path_, int]]] = {}
     for run in runs:
         if run.base not in docs:
             docs[run.base] = load_yaml(Path(run.base))
-        data, lines = docs[run.base]
+    with tempfile.TemporaryDirectory(prefix="hil-campaign-check-") as tmp:
+        scratch = Path(tmp)
+        problems = _check_values(campaign, runs, docs, scratch)
+        if not problems:
+            problems += _check_combinations(campaign, runs, docs, scratch)
+    if not problems and runs and runs[0].kind == "scenario":
+        problems += _check_on_site(campaign, runs[0], docs[runs[0].base])
+    if problems:
+        raise ConfigError(problems)
+
+
+def _parse_run(
+    run: RunSpec, doc: tuple[Any, dict[Path_, int]], overrides: Mapping[str, Any], scratch: Path
+) -> None:
+    """Parse ``overrides`` over the run's base as the run would (ValueError or ConfigError)."""
+    data, lines = doc
+    text = run_document(run.kind, data, overrides, Path(run.base), scratch)
+    if run.kind == "study":
+        parse_study(text, path=Path(run.base), lines=lines)
+    else:
+        parse_scenario(text, path=Path(run.base), lines=lines)
+
+
+def _check_values(
+    campaign: Campaign,
+    runs: Sequence[RunSpec],
+    docs: Mapping[str, tuple[Any, dict[Path_, int]]],
+    scratch: Path,
+) -> list[Problem]:
+    problems: list[Problem] = []
+    sets = {n for n, p in campaign.spec.parameters.items() if p.sets is not None}
+    seen: set[tuple[str, str, str]] = set()
+    for run in runs:
         for name, value in run.params.items():
             key = (run.base, name, json.dumps(value, sort_keys=True, default=str))
             if name in ("scenario", "study") or key in seen:
                 continue
             seen.add(key)
-            where: Path_ = ("parameters", name)
-            line = line_for(campaign.lines, where)
+            line = line_for(campaign.lines, ("parameters", name))
             try:
-                over = _overrides({name: _Set(value) if name in sets else value})
-                doc = apply_overrides(data, over) if run.kind == "study" else scenario_with(data, over)
-                if run.kind == "study":
-                    parse_study(doc, path=Path(run.base), lines=lines)
-                else:
-                    parse_scenario(doc, path=Path(run.base), lines=lines)
+                _parse_run(
+                    run, docs[run.base], _overrides({name: _Set(value) if name in sets else value}), scratch
+                )
             except ValueError as exc:
                 problems.append(Problem(str(campaign.path), line, f"parameters.{name}", str(exc)))
             except ConfigError as exc:
@@ -380,16 +438,14 @@ def check_plan(campaign: Campaign, runs: Sequence[RunSpec]) -> None:
                     )
                     for p in exc.problems
                 ]
-    if not problems:
-        problems += _check_combinations(campaign, runs, docs)
-    if not problems and runs and runs[0].kind == "scenario":
-        problems += _check_on_site(campaign, runs[0], docs[runs[0].base])
-    if problems:
-        raise ConfigError(problems)
+    return problems
 
 
 def _check_combinations(
-    campaign: Campaign, runs: Sequence[RunSpec], docs: Mapping[str, tuple[Any, dict[Path_, int]]]
+    campaign: Campaign,
+    runs: Sequence[RunSpec],
+    docs: Mapping[str, tuple[Any, dict[Path_, int]]],
+    scratch: Path,
 ) -> list[Problem]:
     """Each distinct set of overrides (the values together, with what ``derive`` computes)
     parsed on its base: the first three that fail are reported."""
@@ -402,12 +458,8 @@ def _check_combinations(
         if key in seen:
             continue
         seen.add(key)
-        data, lines = docs[run.base]
         try:
-            if run.kind == "study":
-                parse_study(apply_overrides(data, run.overrides), path=Path(run.base), lines=lines)
-            else:
-                parse_scenario(scenario_with(data, run.overrides), path=Path(run.base), lines=lines)
+            _parse_run(run, docs[run.base], run.overrides, scratch)
         except (ValueError, ConfigError) as exc:
             msgs = (
                 [f"{q.where}: {q.message}" for q in exc.problems]

@@ -34,7 +34,7 @@ from hil.tariff import load_tariff
 from hil.trace.store import read_trace, read_trace_schema
 
 from .model import AGGREGATES
-from .plan import RunSpec, apply_overrides, scenario_with
+from .plan import RunSpec, run_document
 
 __all__ = ["DEFAULT_METRICS", "pick_units", "result_row", "run_one", "scenario_doc", "study_doc"]
 
@@ -64,17 +64,18 @@ DEFAULT_METRICS: dict[str, tuple[str, ...]] = {
 }
 
 
-def study_doc(spec: RunSpec) -> tuple[Any, Any]:
+def study_doc(spec: RunSpec, out: Path) -> tuple[Any, Any]:
+    """The study a run plays: the base with the parameters over it (a varied tariff in ``out``)."""
     data, lines = load_yaml(Path(spec.base))
-    return apply_overrides(data, spec.overrides), lines
+    return run_document("study", data, spec.overrides, Path(spec.base), out), lines
 
 
-def scenario_doc(spec: RunSpec) -> tuple[Any, Any, dict[int, float]]:
+def scenario_doc(spec: RunSpec, out: Path) -> tuple[Any, Any, dict[int, float]]:
     """The scenario a run plays: the base, its seed, the parameters over it
     (:func:`hil.campaign.plan.scenario_with`), the drawn faults after its own events; and
     which of those events pick a unit of their target kind (event index -> the draw)."""
     data, lines = load_yaml(Path(spec.base))
-    doc = scenario_with(data, spec.overrides, spec.seed)
+    doc = run_document("scenario", data, spec.overrides, Path(spec.base), out, spec.seed)
     picks: dict[int, float] = {}
     if spec.faults:
         own = list(doc.get("events") or [])
@@ -161,7 +162,7 @@ def _trace_metrics(out: Path, names: Sequence[str]) -> dict[str, float]:
 
 
 def _study(spec: RunSpec, out: Path) -> tuple[dict[str, float], dict[str, Any]]:
-    doc, lines = study_doc(spec)
+    doc, lines = study_doc(spec, out)
     study = parse_study(doc, path=Path(spec.base), lines=lines)
     tariff = load_tariff(beside(study.path, study.spec.tariff))
     roi, series = run_study(study, tariff)
@@ -175,7 +176,7 @@ def _study(spec: RunSpec, out: Path) -> tuple[dict[str, float], dict[str, Any]]:
 
 
 def _scenario(spec: RunSpec, out: Path) -> tuple[dict[str, float], dict[str, Any]]:
-    doc, lines, picks = scenario_doc(spec)
+    doc, lines, picks = scenario_doc(spec, out)
     sc = parse_scenario(doc, path=Path(spec.base), lines=lines)
     prepared = prepare_run(sc, site=spec.site)
     struck = pick_units(prepared.scenario, prepared.gateway.devices, picks)

@@ -143,7 +143,7 @@ def test_a_drawn_fault_on_a_kind_strikes_one_unit_picked_by_its_draw(tmp_path: P
     )
     run = next(r for r in runs if len(r.faults) >= 2)
     assert all(f["fault"]["target"] == "bess" and 0 <= f["fault"]["_unit"] < 1 for f in run.faults)
-    doc, lines, picks = scenario_doc(run)
+    doc, lines, picks = scenario_doc(run, tmp_path / "run")
     sc = parse_scenario(doc, path=Path(run.base), lines=lines)
     prepared = prepare_run(sc)
     names = sorted(d.name for d in prepared.gateway.devices if d.kind == "bess")

@@ -128,8 +128,8 @@ def compare_runs(results: pa.Table, spec: CompareSpec, metrics: Sequence[str]) -
     for key in sorted(set(sides[base_v]) & set(sides[cand_v]), key=str):
         b, c = sides[base_v][key], sides[cand_v][key]
         cmp.pairs += 1
-        label = (
-            ", ".join(f"{p[2:]}={v}" for p, v in zip(params, key, strict=False)) + f", replicate {key[-1]}"
+        label = ", ".join(
+            [*(f"{p[2:]}={v}" for p, v in zip(params, key, strict=False)), f"replicate {key[-1]}"]
         )
 
         found: list[tuple[str, Any, Any, bool]] = []  # what, baseline, candidate, regression

@@ -12,6 +12,7 @@ runs on a bad file. The schema reference (docs/campaign-schema.md) is generated 
 from __future__ import annotations
 
 import re
+import string
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,10 +35,16 @@ __all__ = [
     "CampaignFile",
     "ClusterSpec",
     "CompareSpec",
+    "ExternalSpec",
     "FaultDrawSpec",
     "ParamSpec",
     "load_campaign",
 ]
+
+#: what an external EMS's command may name, filled in for each run
+EXTERNAL_FIELDS = (
+    "python", "host", "modbus_port", "opcua_url", "speed", "duration_s", "wall_s", "run_dir", "campaign_dir",
+)  # fmt: skip
 
 #: trace aggregates a metric may name as ``<aggregate>:<signal>``
 AGGREGATES = ("min", "max", "mean", "first", "last", "absmax")
@@ -189,6 +196,38 @@ class FaultDrawSpec(_M):
         return v
 
 
+class ExternalSpec(_M):
+    """An EMS in its own process (scenario bases): each run serves its endpoints on free
+    loopback ports, paced at ``speed`` × real time, starts ``command`` once they are up and
+    stops it when the run ends."""
+
+    command: list[str] = Field(
+        min_length=1,
+        description="the EMS's command line; {python}, {host}, {modbus_port}, {opcua_url}, {speed}, "
+        "{duration_s}, {wall_s}, {run_dir} and {campaign_dir} are filled in for each run",
+    )
+    speed: float = Field(1.0, gt=0, le=1000, description="simulated seconds per wall second")
+    protocols: tuple[Literal["modbus", "opcua"], ...] = Field(
+        ("modbus",), description="the endpoints served to it"
+    )
+    stop_after_s: float = Field(5.0, ge=0, description="wall seconds the EMS gets to exit after SIGTERM")
+
+    @field_validator("command")
+    @classmethod
+    def _fields(cls, v: list[str]) -> list[str]:
+        for arg in v:
+            try:
+                names = [f for _t, f, _s, _c in string.Formatter().parse(arg) if f is not None]
+            except ValueError as exc:
+                raise ValueError(f"{arg!r}: {exc} (a literal brace is written {{{{ or }}}})") from None
+            bad = [f for f in names if f not in EXTERNAL_FIELDS]
+            if bad:
+                raise ValueError(
+                    f"{arg!r}: unknown field {{{bad[0]}}}{did_you_mean(bad[0], EXTERNAL_FIELDS)}"
+                )
+        return v
+
+
 class ClusterSpec(_M):
     """Where the runs go: a local Dask cluster sized to the machine, or an existing one."""
 
@@ -231,6 +270,11 @@ class CampaignFile(_M):
         1, ge=1, le=100_000, description="scenario bases: runs of each point with different seeds"
     )
     faults: FaultDrawSpec | None = None
+    external: ExternalSpec | None = Field(
+        None,
+        description="an EMS in its own process instead of the base's controller (parameters "
+        "under `external.`, e.g. external.command, compare two versions of it)",
+    )
     derive: dict[str, str] = Field(
         default_factory=dict,
         description="dotted path → an arithmetic expression of the parameters' paths (+ − × / ** "
@@ -292,6 +336,8 @@ class CampaignFile(_M):
                     raise ValueError(f"parameters.{name}: on a grid a range needs steps")
         self._check_derive()
         if self.base.kind == "study":
+            if self.external is not None:
+                raise ValueError("external goes with a scenario base (a study's EMS runs in process)")
             if self.faults is not None:
                 raise ValueError("faults go with a scenario base (a study's year has no fault timeline)")
             if self.replicates != 1:

@@ -24,6 +24,7 @@ from typing import Any
 
 import numpy as np
 import yaml
+from pydantic import ValidationError
 from scipy.stats import qmc
 
 from hil.config import beside, find_profile, load_yaml
@@ -36,7 +37,7 @@ from hil.study import parse_study
 from hil.tariff import find_tariff, load_tariff
 
 from .expr import evaluate
-from .model import Campaign, FaultDrawSpec, ParamSpec
+from .model import Campaign, ExternalSpec, FaultDrawSpec, ParamSpec
 
 __all__ = [
     "RunSpec",
@@ -64,6 +65,8 @@ class RunSpec:
     faults: list[dict[str, Any]] = field(default_factory=list)  # scenario events appended
     site: str | None = None
     metrics: tuple[str, ...] = ()
+    external: dict[str, Any] | None = None  # an EMS in its own process (ExternalSpec's fields)
+    campaign_dir: str = ""
 
     @property
     def run_id(self) -> str:
@@ -82,6 +85,7 @@ class RunSpec:
             "faults": self.faults,
             "site": self.site,
             "metrics": list(self.metrics),
+            "external": self.external,
         }
 
 
@@ -121,6 +125,7 @@ def apply_overrides(data: Any, overrides: Mapping[str, Any]) -> Any:
 
 
 TARIFF_PREFIX = "tariff."
+EXTERNAL_PREFIX = "external."
 
 
 def run_document(
@@ -130,7 +135,7 @@ def run_document(
     :func:`scenario_with`, with ``seed``); those under ``tariff.`` go into a copy of the
     tariff the document names, written to ``folder/tariff.yaml`` and checked, which the
     document then names instead."""
-    own = {k: v for k, v in overrides.items() if not k.startswith(TARIFF_PREFIX)}
+    own = {k: v for k, v in overrides.items() if not k.startswith((TARIFF_PREFIX, EXTERNAL_PREFIX))}
     doc = apply_overrides(data, own) if kind == "study" else scenario_with(data, own, seed)
     tariff = {k[len(TARIFF_PREFIX) :]: v for k, v in overrides.items() if k.startswith(TARIFF_PREFIX)}
     if not tariff:
@@ -345,6 +350,8 @@ def plan_campaign(campaign: Campaign) -> list[RunSpec]:
                     faults = draw_faults(spec.faults, spec.seed, r, dur)
             runs.append(
                 RunSpec(
+                    external=_external(campaign, overrides),
+                    campaign_dir=str(campaign.path.resolve().parent),
                     index=len(runs),
                     point=p_i,
                     replicate=r,
@@ -359,6 +366,21 @@ def plan_campaign(campaign: Campaign) -> list[RunSpec]:
                 )
             )
     return runs
+
+
+def _external(campaign: Campaign, overrides: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The run's external EMS: the campaign's, with the ``external.`` parameters over it."""
+    if campaign.spec.external is None:
+        return None
+    mine = {k[len(EXTERNAL_PREFIX) :]: v for k, v in overrides.items() if k.startswith(EXTERNAL_PREFIX)}
+    data = apply_overrides(campaign.spec.external.model_dump(), mine)
+    try:
+        return ExternalSpec(**data).model_dump()
+    except ValidationError as exc:
+        where: Path_ = ("external",)
+        raise ConfigError(
+            [Problem(str(campaign.path), line_for(campaign.lines, where), "external", str(exc))]
+        ) from None
 
 
 def plan_digest(runs: Sequence[RunSpec]) -> str:
@@ -479,8 +501,10 @@ def _check_on_site(campaign: Campaign, run: RunSpec, doc: tuple[Any, dict[Path_,
     """What needs the site to check: the trace signals the metrics name, and every fault type
     the draw may pick on every target it may pick."""
     data, lines = doc
-    sc = parse_scenario(scenario_with(data, run.overrides), path=Path(run.base), lines=lines)
-    prepared = prepare_run(sc, site=run.site)
+    with tempfile.TemporaryDirectory(prefix="hil-campaign-check-") as tmp:
+        text = run_document("scenario", data, run.overrides, Path(run.base), Path(tmp))
+        sc = parse_scenario(text, path=Path(run.base), lines=lines)
+        prepared = prepare_run(sc, site=run.site)
     problems: list[Problem] = []
 
     def prob(where: Path_, message: str) -> None:

@@ -13,6 +13,7 @@ import asyncio
 import math
 import os
 import socket
+import sys
 import time
 import traceback
 from collections.abc import Callable, Mapping, Sequence
@@ -27,7 +28,7 @@ from hil.errors import ConfigError
 from hil.roi import run_study
 from hil.roi_io import write_roi
 from hil.run.prepare import prepare_run
-from hil.run.runner import run_scenario
+from hil.run.runner import RealTime, run_scenario
 from hil.scenario import parse_scenario
 from hil.study import parse_study
 from hil.tariff import load_tariff
@@ -177,11 +178,17 @@ def _study(spec: RunSpec, out: Path) -> tuple[dict[str, float], dict[str, Any]]:
 
 def _scenario(spec: RunSpec, out: Path) -> tuple[dict[str, float], dict[str, Any]]:
     doc, lines, picks = scenario_doc(spec, out)
+    if spec.external is not None:
+        doc["controller"] = "external"  # the EMS in its own process is the controller
     sc = parse_scenario(doc, path=Path(spec.base), lines=lines)
-    prepared = prepare_run(sc, site=spec.site)
+    prepared = prepare_run(sc, site=spec.site, ports=(0, 0) if spec.external is not None else None)
     struck = pick_units(prepared.scenario, prepared.gateway.devices, picks)
     f_nom = float(prepared.site.params.grid.f_nom_hz)
-    outcome = asyncio.run(run_scenario(prepared, out_dir=out, serve=False, report=False))
+    ems: dict[str, Any] = {}
+    if spec.external is None:
+        outcome = asyncio.run(run_scenario(prepared, out_dir=out, serve=False, report=False))
+    else:
+        outcome = asyncio.run(run_with_external(prepared, out, spec, ems))
     res = outcome.results
     exps = res.get("expectations") or []
     derived: dict[str, float] = {
@@ -202,9 +209,68 @@ def _scenario(spec: RunSpec, out: Path) -> tuple[dict[str, float], dict[str, Any
         "expectations": [{"name": e.get("name"), "passed": e.get("passed")} for e in exps],
         "fault_types": sorted({f["fault"]["type"] for f in spec.faults}),
         "faults": struck,
+        **({"external": ems} if spec.external is not None else {}),
         "scenario": sc.name,
     }
     return metrics, detail
+
+
+async def run_with_external(prepared: Any, out: Path, spec: RunSpec, ems: dict[str, Any]) -> Any:
+    """Play ``prepared`` paced, its endpoints on free loopback ports, with the external EMS's
+    command started once they are up (its output in ``ems.log``) and stopped at the end;
+    ``ems`` gets its command line and exit status."""
+    ext = spec.external
+    assert ext is not None
+    speed = float(ext["speed"])
+    procs: list[asyncio.subprocess.Process] = []
+    log = (out / "ems.log").open("wb")
+
+    def on_start(runner: Any) -> None:
+        fields = {
+            "python": sys.executable,
+            "host": "127.0.0.1",
+            "modbus_port": runner.modbus[0].port if runner.modbus else "",
+            "opcua_url": runner.opcua.url if runner.opcua is not None else "",
+            "speed": f"{speed:g}",
+            "duration_s": f"{prepared.scenario.duration_s:g}",
+            "wall_s": f"{prepared.scenario.duration_s / speed:g}",
+            "run_dir": str(out),
+            "campaign_dir": spec.campaign_dir,
+        }
+        argv = [arg.format(**fields) for arg in ext["command"]]
+        ems["command"] = argv
+
+        async def start() -> None:
+            procs.append(
+                await asyncio.create_subprocess_exec(*argv, stdout=log, stderr=asyncio.subprocess.STDOUT)
+            )
+
+        starting.append(asyncio.get_running_loop().create_task(start()))
+
+    starting: list[asyncio.Task[None]] = []
+    try:
+        outcome = await run_scenario(
+            prepared,
+            out_dir=out,
+            pacer=RealTime(speed=speed),
+            protocols=tuple(ext["protocols"]),
+            on_start=on_start,
+            report=False,
+        )
+    finally:
+        for t in starting:
+            await t
+        for proc in procs:
+            if proc.returncode is None:
+                proc.terminate()
+                try:
+                    await asyncio.wait_for(proc.wait(), float(ext["stop_after_s"]))
+                except TimeoutError:
+                    proc.kill()
+                    await proc.wait()
+            ems["exit"] = proc.returncode
+        log.close()
+    return outcome
 
 
 def run_one(spec: RunSpec, out_dir: str) -> dict[str, Any]:

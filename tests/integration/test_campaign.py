@@ -221,3 +221,58 @@ def test_the_regression_report_flags_a_deliberately_worse_ems(tmp_path: Path) ->
     assert same.pairs == 1
     assert same.regressions == []
     assert same.improvements == []
+
+
+EXTERNAL = """\
+campaign: two_versions
+base: {scenario: import_limit.yaml}
+parameters:
+  external.command: {values: [V1, V2]}
+external: {command: ["{python}"], speed: 6}
+compare: {parameter: external.command, baseline: V1, candidate: V2}
+cluster: {workers: 2}
+"""
+LIMIT = """\
+scenario: import_limit
+site: lab_rack
+duration: 60 s
+controller: standin   # replaced by the external EMS
+expect:
+  - name: import under 30 kW (10 s mean)
+    signal: grid.p_import_kw
+    mean: 10 s
+    lt: 30 kW
+    always: {from: 30 s}
+"""
+
+
+@pytest.mark.slow
+def test_two_versions_of_an_external_ems_are_compared_over_modbus(tmp_path: Path) -> None:
+    """The shipped example EMS (examples/ems_client.py) in its own process per run, on the run's
+    own loopback port at 6x real time: configured to hold the import under 20 kW (v1) it
+    passes; under 80 kW (v2, a wrong setting) it does not, and the comparison says so."""
+    (tmp_path / "import_limit.yaml").write_text(LIMIT)
+
+    def version(limit_kw: int) -> str:
+        ems = str(Path(__file__).resolve().parents[2] / "examples" / "ems_client.py")
+        argv = ["{python}", ems, "--port", "{modbus_port}", "--limit-kw", str(limit_kw)]
+        return json.dumps([*argv, "--seconds", "{wall_s}", "--period", "0.2"])
+
+    path = tmp_path / "c.yaml"
+    path.write_text(EXTERNAL.replace("V1", version(20)).replace("V2", version(80)))
+    out = tmp_path / "out"
+    proc = _campaign(path, "--out", out)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    rows = _rows(out)
+    assert [r["m.passed"] for r in rows] == [1.0, 0.0]
+    for r in rows:  # each EMS ran against its own run's port and was stopped with it
+        detail = json.loads(str(r["detail"]))
+        assert detail["external"]["exit"] is not None
+        assert "--port" in detail["external"]["command"]
+        port = detail["external"]["command"][detail["external"]["command"].index("--port") + 1]
+        assert port.isdigit()
+        assert port != "0"
+        log = (out / str(r["dir"]) / "ems.log").read_text()
+        assert "setpoint" in log  # it read the meter and wrote setpoints over Modbus
+    cmp = json.loads((out / "comparison.json").read_text())
+    assert {f["what"] for f in cmp["regressions"]} >= {"expectation: import under 30 kW (10 s mean)"}

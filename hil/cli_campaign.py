@@ -82,19 +82,17 @@ def campaign(
       hil campaign fault_monte_carlo --scheduler tcp://10.0.0.5:8786
     """
     # imported here, not at the top: only this command needs Dask (keeps `hil --help` quick)
-    from hil.campaign import load_campaign, plan_campaign
+    from hil.campaign import load_campaign
     from hil.campaign.compare import compare_runs
     from hil.campaign.engine import metric_names, run_campaign
-    from hil.campaign.plan import check_plan
+    from hil.campaign.plan import checked_plan
     from hil.campaign.report import ReportFacts, build_campaign_report
     from hil.campaign.store import read_results
 
     try:
         camp = load_campaign(campaign_file)
         if dry_run:
-            runs = plan_campaign(camp)
-            check_plan(camp, runs)
-            _print_plan(camp, runs)
+            _print_plan(camp, checked_plan(camp))
             return
     except ConfigError as exc:
         _fail(exc)

@@ -9,8 +9,8 @@ from typing import Any
 from hil.run.runner import prepare_run
 from hil.wire.points import load_point_map
 
-from .campaign import load_campaign, plan_campaign
-from .campaign.plan import check_plan
+from .campaign import load_campaign
+from .campaign.plan import checked_plan
 from .config import load_bench, load_yaml
 from .ems.profile import load_profile
 from .errors import ConfigError, Problem
@@ -25,8 +25,7 @@ _EMS_KEYS = {"peak_shave", "tou", "soc", "no_export", "smoothing", "alarms", "de
 
 
 def _check_campaign(path: Path) -> None:
-    campaign = load_campaign(path)
-    check_plan(campaign, plan_campaign(campaign))  # every value applied to its base and checked
+    checked_plan(load_campaign(path))  # every value applied to its base and checked
 
 
 #: the kinds told by a key of their own, in order: (test on the data, kind, the check)

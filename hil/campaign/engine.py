@@ -23,7 +23,7 @@ from distributed import Client, Future, LocalCluster, as_completed
 from hil.errors import ConfigError, Problem
 
 from .model import Campaign, ClusterSpec
-from .plan import RunSpec, check_plan, plan_campaign
+from .plan import RunSpec, checked_plan
 from .store import ResultSchema, done_indices, open_folder, write_part, write_results
 from .task import DEFAULT_METRICS, result_row, run_one
 
@@ -105,8 +105,7 @@ def run_campaign(
 ) -> CampaignOutcome:
     """Plan, check and play ``campaign`` into ``out_dir`` (resuming what it holds); ``limit``
     stops after that many runs of this call (a partial campaign, resumed later)."""
-    runs = plan_campaign(campaign)
-    check_plan(campaign, runs)
+    runs = checked_plan(campaign)
     metrics = metric_names(campaign)
     schema = ResultSchema(runs, metrics)
     open_folder(out_dir, campaign.name, runs, fresh=fresh)

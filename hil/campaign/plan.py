@@ -42,6 +42,7 @@ from .model import Campaign, ExternalSpec, FaultDrawSpec, ParamSpec
 __all__ = [
     "RunSpec",
     "apply_overrides",
+    "checked_plan",
     "param_columns",
     "plan_campaign",
     "plan_digest",
@@ -400,6 +401,14 @@ def param_columns(runs: Sequence[RunSpec]) -> dict[str, str]:
     return names
 
 
+def checked_plan(campaign: Campaign) -> list[RunSpec]:
+    """The campaign's runs (:func:`plan_campaign`), each checked (:func:`check_plan`): what
+    ``hil campaign``, its ``--dry-run`` and ``hil validate`` all start from."""
+    runs = plan_campaign(campaign)
+    check_plan(campaign, runs)
+    return runs
+
+
 def check_plan(campaign: Campaign, runs: Sequence[RunSpec]) -> None:
     """Every parameter value applied to its base and parsed once, before anything runs: a
     misspelt path or a bad value is a problem on the parameter's line of the campaign file;
@@ -431,6 +440,13 @@ def _parse_run(
         parse_scenario(text, path=Path(run.base), lines=lines)
 
 
+def _messages(exc: ValueError | ConfigError) -> list[str]:
+    """What a base's parser said: each problem with where it is in the base file."""
+    if isinstance(exc, ConfigError):
+        return [f"{q.where}: {q.message}" for q in exc.problems]
+    return [str(exc)]
+
+
 def _check_values(
     campaign: Campaign,
     runs: Sequence[RunSpec],
@@ -451,14 +467,11 @@ def _check_values(
                 _parse_run(
                     run, docs[run.base], _overrides({name: _Set(value) if name in sets else value}), scratch
                 )
-            except ValueError as exc:
-                problems.append(Problem(str(campaign.path), line, f"parameters.{name}", str(exc)))
-            except ConfigError as exc:
+            except (ValueError, ConfigError) as exc:
+                prefix = f"= {value!r}: " if isinstance(exc, ConfigError) else ""
                 problems += [
-                    Problem(
-                        str(campaign.path), line, f"parameters.{name}", f"= {value!r}: {p.where}: {p.message}"
-                    )
-                    for p in exc.problems
+                    Problem(str(campaign.path), line, f"parameters.{name}", prefix + m)
+                    for m in _messages(exc)
                 ]
     return problems
 
@@ -483,14 +496,9 @@ def _check_combinations(
         try:
             _parse_run(run, docs[run.base], run.overrides, scratch)
         except (ValueError, ConfigError) as exc:
-            msgs = (
-                [f"{q.where}: {q.message}" for q in exc.problems]
-                if isinstance(exc, ConfigError)
-                else [str(exc)]
-            )
             problems += [
                 Problem(str(campaign.path), line, str(where[0]), f"run {run.run_id} ({run.params}): {m}")
-                for m in msgs
+                for m in _messages(exc)
             ]
             if len(problems) >= 3:
                 break

@@ -195,15 +195,14 @@ def _scenario(spec: RunSpec, out: Path) -> tuple[dict[str, float], dict[str, Any
         "passed": 1.0 if outcome.passed else 0.0,
         "expectations_failed": float(sum(1 for e in exps if e.get("passed") is False)),
     }
-    trace = _trace_metrics(
-        out, ["last:site.gpu_hours_lost", "last:site.gpu_hours_lost_supply", "min:grid.f_hz", "max:grid.f_hz"]
-    )
+    names = spec.metrics or DEFAULT_METRICS["scenario"]
+    own = ["last:site.gpu_hours_lost", "last:site.gpu_hours_lost_supply", "min:grid.f_hz", "max:grid.f_hz"]
+    trace = _trace_metrics(out, [*own, *(m for m in names if ":" in m)])  # one read of the trace
     derived["gpu_hours_lost"] = trace["last:site.gpu_hours_lost"]
     derived["gpu_hours_lost_supply"] = trace["last:site.gpu_hours_lost_supply"]
     derived["f_excursion_hz"] = max(trace["max:grid.f_hz"] - f_nom, f_nom - trace["min:grid.f_hz"])
-    names = spec.metrics or DEFAULT_METRICS["scenario"]
     metrics = {m: derived[m] if m in derived else _number(_dig(res, m)) for m in names if ":" not in m}
-    metrics.update(_trace_metrics(out, names))
+    metrics.update({m: trace[m] for m in names if ":" in m})
     detail = {
         "passed": bool(outcome.passed),
         "expectations": [{"name": e.get("name"), "passed": e.get("passed")} for e in exps],

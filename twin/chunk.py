@@ -19,6 +19,8 @@ and PV are most of what a chunked tick costs besides the call (``docs/performanc
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -48,16 +50,22 @@ MAX_CHUNK = 1024
 """Ticks per compiled call at most (the GPU fleet's per-rack draw is held for each of them)."""
 
 
-def advance(site: Site, n: int) -> Snapshot:
-    """Advance ``n`` ticks, quiet stretches as chunks; returns the snapshot after the last."""
+def advance(site: Site, n: int, each: Callable[[Snapshot], None] | None = None) -> Snapshot:
+    """Advance ``n`` ticks, quiet stretches as chunks; returns the snapshot after the last.
+
+    ``each``, if given, is called with every tick's snapshot in order, chunked ticks included:
+    a chunk then calls the compiled step one tick at a time over state it prepared once, and
+    builds each tick's snapshot (a scenario run's per-tick trace and expectations)."""
     left = int(n)
     while left > 0:
         k = chunk_len(site, left)
-        done = _run(site, k) if k > 1 else 0
+        done = _run(site, k, each) if k > 1 else 0
         left -= done
         if left > 0 and done < max(k, 2):
             site._step_once()  # the tick that is not quiet, or one outside a stretch
             left -= 1
+            if each is not None:
+                each(site._snapshot)
     return site._snapshot
 
 
@@ -124,8 +132,9 @@ def _f(x: Any, n: int, dtype: type = float) -> np.ndarray:
     return np.array(pk._vec(x, n, dtype), dtype=dtype)  # a private copy
 
 
-def _run(site: Site, k: int) -> int:
-    """Run up to ``k`` ticks as one chunk; returns how many were committed."""
+def _run(site: Site, k: int, each: Callable[[Snapshot], None] | None = None) -> int:
+    """Run up to ``k`` ticks as one chunk; returns how many were committed (``each``: see
+    :func:`advance`)."""
     dt = site.dt
     tick0 = site.tick
     pcs, bms, bat, gpu, pv, ups = site.pcs, site.bms, site.battery, site.gpu, site.pv, site.ups
@@ -152,13 +161,6 @@ def _run(site: Site, k: int) -> int:
     p_it = np.empty(k)
     cool = np.empty(k)
     p_pv = np.zeros(k)
-    for i in range(k):
-        t0 = (tick0 + i) * dt
-        racks[i + 1] = gpu.mean_power_kw(t0, dt, site.powered)
-        p_it[i] = float(racks[i + 1].sum())
-        cool[i] = cooling_target_kw(fac, p_it[i], site.t_ambient) * site.chillers_on / fac.chiller_units
-    if pv is not None:
-        _pv_series(site, tick0, p_pv)
     mon = site.pcs_monitor
     thr = np.array(mon._thr_py, dtype=float).reshape(-1, 3)
     reg = np.array(mon._reg_py, dtype=float).reshape(-1, 3)
@@ -265,62 +267,134 @@ def _run(site: Site, k: int) -> int:
     ag = site.aging
     ag_clock, ag_undirected, ag_state = _aging_args(site)
     books = site.pcs_books.copy()
-    done = ck.run(
-        k, dt, p_it, racks, cool, p_pv, grid, facv, ups_prm, ups is not None,
+    mid: tuple[Any, ...] = (
+        grid, facv, ups_prm, ups is not None,
         thr[:, 0].astype(np.int64), thr[:, 1].copy(), thr[:, 2].copy(), reg, int(qs[0]), int(_MAY_TRIP),
         sc, acc, rack_est, books,
         bat._kt, bat_const, soc, v_rc, tc, tj, i_pack, heat, out, cab,
         bms_const, bms_state, pcs_const, pcs_state,
-        rec_p_grid, ag is not None, float(site.params.battery.n_parallel),
-        ag.doc_hysteresis if ag is not None else 0.0, ag_clock, ag_undirected, ag_state,
     )  # fmt: skip
+    tail: tuple[Any, ...] = (
+        ag is not None, float(site.params.battery.n_parallel), ag.doc_hysteresis if ag is not None else 0.0,
+        ag_clock, ag_undirected, ag_state,
+    )  # fmt: skip
+    state = _Committed(
+        soc, v_rc, tc, tj, i_pack, heat, cab, bms_state, pcs_state,
+        sc, acc, books, rack_est, ag_clock, ag_undirected,
+    )  # fmt: skip
+
+    def exogenous(i: int) -> None:  # tick i's GPU draw and cooling target (mutates the fleet)
+        racks[i + 1] = gpu.mean_power_kw((tick0 + i) * dt, dt, site.powered)
+        p_it[i] = float(racks[i + 1].sum())
+        cool[i] = cooling_target_kw(fac, p_it[i], site.t_ambient) * site.chillers_on / fac.chiller_units
+
+    if each is None:  # the whole stretch in one call, the books after it
+        for i in range(k):
+            exogenous(i)
+        if pv is not None:
+            _pv_series(site, tick0, p_pv)
+        done = ck.run(k, dt, p_it, racks, cool, p_pv, *mid, rec_p_grid, *tail)  # type: ignore[call-arg]
+    else:  # one call a tick over the same prepared state, each tick's snapshot to ``each``
+        done = 0
+        while done < k:
+            exogenous(done)
+            if pv is not None:
+                pv.step((tick0 + done) * dt, dt)
+                p_pv[done] = pv.p_ac
+            sl = slice(done, done + 1)
+            rows = (p_it[sl], racks[done : done + 2], cool[sl], p_pv[sl])
+            if ck.run(1, dt, *rows, *mid, rec_p_grid[sl], *tail) == 0:  # type: ignore[call-arg]
+                break
+            _commit(site, state, racks, p_it, rec_p_grid, done, done + 1)
+            done += 1
+            each(site._snapshot)
     if done < k:  # the exogenous devices back to the last committed tick
         gpu.restore(saved_gpu)
         for i in range(done):
             racks[i + 1] = gpu.mean_power_kw((tick0 + i) * dt, dt, site.powered)
     if pv is not None:  # the plant's outputs as the last committed tick (or the one before) left them
         pv.step((tick0 + done - 1) * dt, dt)
-    if done == 0:
-        return 0
-    # ---- put the state back on the devices
-    bat.state = EcmState(soc, v_rc, tc, tj)
-    bat.i_pack, bat.last_heat_w = i_pack, heat
+    if done == 0 or each is not None:
+        return done
+    _commit(site, state, racks, p_it, rec_p_grid, 0, done)
+    return done
+
+
+@dataclass(slots=True)
+class _Committed:
+    """The state arrays a chunk's compiled call updates in place, to put back on the devices."""
+
+    soc: np.ndarray
+    v_rc: np.ndarray
+    tc: np.ndarray
+    tj: np.ndarray
+    i_pack: np.ndarray
+    heat: np.ndarray
+    cab: np.ndarray
+    bms_state: tuple[Any, ...]
+    pcs_state: tuple[Any, ...]
+    sc: np.ndarray
+    acc: np.ndarray
+    books: np.ndarray
+    rack_est: np.ndarray
+    ag_clock: np.ndarray
+    ag_undirected: np.ndarray
+
+
+def _commit(
+    site: Site,
+    st: _Committed,
+    racks: np.ndarray,
+    p_it: np.ndarray,
+    rec: np.ndarray,
+    first: int,
+    end: int,
+) -> None:
+    """Put the chunk's state on the devices after its tick ``end - 1`` and book ticks
+    ``first`` .. ``end - 1`` (the demand register, the aging window); the site's snapshot then
+    is that tick's. The arrays are the call's own, so a later call updates them in place."""
+    pcs, bms, bat, ups = site.pcs, site.bms, site.battery, site.ups
+    dt = site.dt
+    tick0 = site.tick - first  # the chunk's first tick
+    bat.state = EcmState(st.soc, st.v_rc, st.tc, st.tj)
+    bat.i_pack, bat.last_heat_w = st.i_pack, st.heat
     site._batt_step = {
-        key: cab[j].copy() for j, key in enumerate(("i_a", "p_dc_w", "p_chem_w", "p_sd_w", "limited"))
+        key: st.cab[j].copy() for j, key in enumerate(("i_a", "p_dc_w", "p_chem_w", "p_sd_w", "limited"))
     }
     (bms.soc_est, bms.drift_offset_a, bms.rest_s, bms.at_top, bms.ccl, bms.dcl, bms.alarm_bits,
-     bms.latched, bms.contactor, bms.precharge_left, bms.cha_st, bms.close_cmd) = bms_state  # fmt: skip
+     bms.latched, bms.contactor, bms.precharge_left, bms.cha_st, bms.close_cmd) = st.bms_state  # fmt: skip
     (pcs.state, pcs.alarm_bits, _trips, pcs.start_left, pcs.idle_for, pcs.hot, pcs.p_ac, pcs.p_ref, pcs.q_ac,
      pcs.cessation, pcs.es_ramp, pcs.dp_fw, pcs.vw_lim, pcs.v_pu, pcs.i_lim_pu, pcs.s_cap, pcs.p_max_dis,
      pcs.p_max_ch, pcs.p_ac_mean, pcs.q_ac_mean, pcs.loss, pcs.aux, pcs.p_dc,
-     pcs.throttle_pct) = pcs_state  # fmt: skip
+     pcs.throttle_pct) = st.pcs_state  # fmt: skip
+    sc = st.sc
     (site.p_grid, site.q_grid, site.v, site.p_cool, site.p_cool_mean, site.healthy_for, site.live_for,
      site.it_bus, site.ups_short, site.p_bus_load) = (float(x) for x in sc[:10])  # fmt: skip
     if ups is not None:
         ups.e_kwh, ups.p_in, ups.p_out, ups.p_batt, ups.loss = (float(x) for x in sc[10:])
         ups.allowance_cap = ups.p_in + math.inf
+    en = site.energy
     for j, name in enumerate(ck.ENERGY_FIELDS):
-        setattr(en, name, float(acc[j]))
-    site.pcs_books = books
-    site.rack_est = rack_est
-    site.p_it_racks = racks[done].copy()
-    site.p_it = float(p_it[done - 1])
-    site.base_now = fac.base_load_kw
+        setattr(en, name, float(st.acc[j]))
+    site.pcs_books = st.books
+    site.rack_est = st.rack_est
+    site.p_it_racks = racks[end].copy()
+    site.p_it = float(p_it[end - 1])
+    site.base_now = site.params.facility.base_load_kw
     site.outage_for = 0.0
     site.f = site.grid_f_hz
     site.rot_p = site.relief_p = 0.0
-    t_end = (tick0 + done - 1) * dt + dt
+    t_end = (tick0 + end - 1) * dt + dt
     site.pcs_monitor._t_end = t_end
     if site.pv_monitor is not None:
         site.pv_monitor._t_end = t_end
     # ---- the books kept in Python, tick by tick from the records
-    for i in range(done):
+    for i in range(first, end):
         site.tick = tick0 + i + 1
-        site.demand.book(site.clock.local_time_s(site.t - dt), dt, float(rec_p_grid[i]))
-    if ag is not None:
-        _aging_done(site, ag_clock, ag_undirected)
+        site.demand.book(site.clock.local_time_s(site.t - dt), dt, float(rec[i]))
+    if site.aging is not None:
+        _aging_done(site, st.ag_clock, st.ag_undirected)
     site._snapshot = _io.make_snapshot(site)
-    return done
 
 
 def _aging_args(site: Site) -> tuple[np.ndarray, np.ndarray, tuple[np.ndarray, ...]]:
@@ -332,8 +406,9 @@ def _aging_args(site: Site) -> tuple[np.ndarray, np.ndarray, tuple[np.ndarray, .
 
 
 def _aging_done(site: Site, clock: np.ndarray, undirected: np.ndarray) -> None:
-    """After the call: the feed's sums are in place; the window is applied if the chunk's
-    last tick closed it, and the battery takes the new state (``book_aging``)."""
+    """After the call: the feed's sums are in place; the window is applied if the call's
+    last tick closed it (only a chunk's last tick may: :func:`chunk_len`), and the battery
+    takes the new state (``book_aging``)."""
     ag = site.aging
     assert ag is not None
     ag._w_t_s, ag._undirected = float(clock[1]), bool(undirected[0])

@@ -12,7 +12,7 @@ a test holds them to the same answer.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -252,14 +252,17 @@ class Site:
             self._step_once()
         return self._snapshot
 
-    def advance(self, n: int) -> Snapshot:
+    def advance(self, n: int, each: Callable[[Snapshot], None] | None = None) -> Snapshot:
         """Advance ``n`` ticks with the inputs held, quiet grid-connected stretches as compiled
-        chunks (:mod:`twin.chunk`): the same snapshot as :meth:`step` to the bit, faster."""
+        chunks (:mod:`twin.chunk`): the same snapshot as :meth:`step` to the bit, faster;
+        ``each`` is given every tick's snapshot in order (a per-tick trace)."""
         if self.battery.kernel != "compiled":  # numba did not import, or kernel: numpy
-            return self.step(n)
+            for _ in range(n):
+                each(self.step()) if each is not None else self._step_once()
+            return self._snapshot
         from twin.chunk import advance
 
-        return advance(self, n)
+        return advance(self, n, each)
 
     def snapshot(self) -> Snapshot:
         return self._snapshot

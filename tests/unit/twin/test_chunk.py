@@ -1,9 +1,9 @@
 """Chunked advance (twin.chunk) against the per-tick path: the same site, the same inputs,
-the same snapshot after every stretch to the bit, the same events, energy books, demand
-register and aging state, on both shipped sites through setpoints, a battery filling to its
-BMS limits, an aging window closing, a frequency dip, an outage with island and resync, a PCS
-trip and reset and a GPU job failure. The counters make sure the chunks ran and that
-some stopped early at a discrete change."""
+the same snapshot after every stretch to the bit (and after every tick, with ``each=``), the
+same events, energy books, demand register and aging state, on both shipped sites through
+setpoints, a battery filling to its BMS limits, an aging window closing, a frequency dip, an
+outage with island and resync, a PCS trip and reset and a GPU job failure. The counters make
+sure the chunks ran and that some stopped early at a discrete change."""
 
 from __future__ import annotations
 
@@ -71,32 +71,38 @@ def test_chunked_advance_equals_per_tick(
     name: str, overrides: dict[str, Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     runs: list[tuple[int, int]] = []
-    real: Callable[[Site, int], int] = chunk._run
+    real: Callable[..., int] = chunk._run
 
-    def counted(site: Site, k: int) -> int:
-        done = real(site, k)
+    def counted(site: Site, k: int, each: Any = None) -> int:
+        done = real(site, k, each)
         runs.append((k, done))
         return done
 
     monkeypatch.setattr(chunk, "_run", counted)
     ref = load_site(name, overrides=overrides)
     fast = load_site(name, overrides=overrides)
+    rows = load_site(name, overrides=overrides)  # advanced with every tick's snapshot (each=)
+    seen: list[Any] = []
     for start, end in itertools.pairwise(_MARKS):
-        _script(ref, start)
-        _script(fast, start)
-        a = ref.step(end - start)
+        for s in (ref, fast, rows):
+            _script(s, start)
+        per_tick = [ref.step() for _ in range(end - start)]
         b = fast.advance(end - start)
-        assert ref.tick == fast.tick == end
-        _same_snapshot(a, b, f"{name} tick {end}")
-    assert [tuple(e) for e in fast.events] == [tuple(e) for e in ref.events]
-    assert fast.energy == ref.energy
-    assert vars(fast.demand) == vars(ref.demand)
-    assert fast.aging is not None
-    assert ref.aging is not None
-    assert fast.aging.windows_applied == ref.aging.windows_applied > 10
-    np.testing.assert_array_equal(fast.aging.soh_pct, ref.aging.soh_pct)
-    np.testing.assert_array_equal(fast.battery.r_aging, ref.battery.r_aging)
-    chunked = sum(done for _, done in runs)
+        rows.advance(end - start, each=seen.append)
+        assert ref.tick == fast.tick == rows.tick == len(seen) == end
+        _same_snapshot(per_tick[-1], b, f"{name} tick {end}")
+        for i, a in enumerate(per_tick):
+            _same_snapshot(a, seen[start + i], f"{name} tick {start + i + 1}, each=")
+    for s in (fast, rows):
+        assert [tuple(e) for e in s.events] == [tuple(e) for e in ref.events]
+        assert s.energy == ref.energy
+        assert vars(s.demand) == vars(ref.demand)
+        assert s.aging is not None
+        assert ref.aging is not None
+        assert s.aging.windows_applied == ref.aging.windows_applied > 10
+        np.testing.assert_array_equal(s.aging.soh_pct, ref.aging.soh_pct)
+        np.testing.assert_array_equal(s.battery.r_aging, ref.battery.r_aging)
+    chunked = sum(done for _, done in runs) // 2  # fast's and rows' chunks
     assert chunked > TICKS // 3, (
         f"only {chunked} of {TICKS} ticks ran in chunks"
     )  # not the outage and reconnection

@@ -6,7 +6,7 @@ tick boundary, before the gateway applies the writes queued for it (``gateway.st
 ``gateway.apply_writes()``): it reads the registers a wire client reads and its writes are
 applied with theirs, before the scenario's actions at the same boundary. Setting ``silenced``
 emulates a loss of EMS communication. A controller that knows when it acts next says so with
-``quiet_until()`` (:class:`ScheduledController`); a run with nothing served then advances to
+``quiet_until()`` (:class:`ScheduledController`); a run as fast as possible then advances to
 that time in one call (:meth:`hil.run.runner.Runner.quiet_ticks`).
 
 ``standin`` is the scripted stand-in (:mod:`hil.ems.standin`); ``reference`` the reference EMS
@@ -61,10 +61,16 @@ class Controller(Protocol):
 
 @runtime_checkable
 class ScheduledController(Controller, Protocol):
-    """A controller whose :meth:`on_tick` does nothing at a boundary before ``quiet_until()``
-    (the reference EMS: its next decision). The stand-in samples every tick and is not one."""
+    """A controller whose :meth:`on_tick` at a boundary before ``quiet_until()`` (its next
+    decision) only calls :meth:`observe`, which writes nothing and reads only registers of
+    the device kinds in ``observes`` (the reference EMS: nothing; the stand-in: the import and
+    battery power it averages over a period)."""
+
+    observes: frozenset[str]
 
     def quiet_until(self) -> float: ...
+
+    def observe(self, t_s: float) -> None: ...
 
 
 CONTROLLERS: dict[str, type] = {StandIn.name: StandIn, ReferenceController.name: ReferenceController}

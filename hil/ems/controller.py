@@ -95,6 +95,11 @@ class ReferenceController:
     def rejected(self) -> int:
         return self.io.tally.refused
 
+    observes: frozenset[str] = frozenset()  # reads nothing between decisions
+
+    def observe(self, t_s: float) -> None:
+        """Between decisions :meth:`on_tick` does nothing."""
+
     def quiet_until(self) -> float:
         """:meth:`on_tick` does nothing at a boundary before this time (the next decision's),
         so a run may advance to it in one chunk."""

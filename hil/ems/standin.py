@@ -161,8 +161,9 @@ class StandIn:
         self._acked: set[int] = set()
         self._warned: set[tuple[str, str, str]] = set()
         self.last: dict[str, float] = {}  # the last period's decision figures, for traces
+        self.observes = self._observed_kinds()
 
-    # -- the runner's hook ----------------------------------------------------------------
+    # -- the runner's hooks ---------------------------------------------------------------
     def on_tick(self, t_s: float) -> None:
         """Sample import every tick (a demand meter integrates; one sample a second aliases the
         1.5 s training iteration) and act every ``period_s``."""
@@ -174,6 +175,29 @@ class StandIn:
             self._next_act = t_s + self.period_s
             self._act(t_s)
             self._reset_samples()
+
+    def quiet_until(self) -> float:
+        """At a boundary before this time (the next period's) :meth:`on_tick` only samples
+        (:meth:`observe`), so a run may advance to it in one chunk."""
+        return -math.inf if self._next_act is None else self._next_act - 1e-9
+
+    def _observed_kinds(self) -> frozenset[str]:
+        """The kinds whose registers :meth:`_instant` reads, for a chunked run to keep fresh
+        every tick: the site totals, and the meter or the PCSs where the totals' map lacks the
+        point (a mapped total is encoded from a finite twin value, clipped to its type: it
+        never reads as not implemented, so that fallback is not taken at run time)."""
+        tot = self.totals
+        kinds = {tot.kind} if tot is not None else set()
+        if tot is None or self._pt(tot, "64900.GridW") is None:
+            kinds.update(d.kind for d in (self.meter,) if d is not None)
+        if tot is None or self._pt(tot, "64900.BessW") is None:
+            kinds.update(u.dev.kind for u in self.pcs)
+        return frozenset(kinds)
+
+    def observe(self, t_s: float) -> None:
+        """:meth:`on_tick` at a boundary before :meth:`quiet_until`: the sample alone (reads the
+        registers of :attr:`observes`, writes nothing)."""
+        self._sample()
 
     # -- reads and writes -----------------------------------------------------------------
     def _pt(self, dev: Device, key: str) -> PointInstance | None:
@@ -197,17 +221,22 @@ class StandIn:
     def _write(self, dev: Device, key: str, value: float) -> bool:
         if self._pt(dev, key) is None:
             return False
-        self._forget(dev)
+        self._forget(dev, key)
         return self._count(dev, key, self.gw.write_value(dev, key, value))
 
     def _command(self, dev: Device, name: str) -> bool:
-        self._forget(dev)
+        spec = dev.group.behaviour.commands.get(name)
+        if spec is not None:
+            self._forget(dev, spec[0])
         return self._count(dev, name, self.gw.command(dev, name))
 
-    def _forget(self, dev: Device) -> None:
-        """A write changes what the device reads back: its batch-read values are stale."""
+    def _forget(self, dev: Device, key: str) -> None:
+        """A write changes what its point reads back (its own registers only: the others
+        change at the next encode): that point's batch-read value is stale."""
         if self._cached is not None:
-            self._cached.pop(dev.name, None)
+            vals = self._cached.get(dev.name)
+            if vals is not None:
+                vals.pop(key, None)
 
     def _count(self, dev: Device, what: str, status: WriteStatus) -> bool:
         if status is WriteStatus.OK:
@@ -263,7 +292,7 @@ class StandIn:
     def _act(self, t: float) -> None:
         # the PCS points of the period read in one batch (the values a client reads point by
         # point, hil.ems.batch_read); nothing but this controller's own writes changes them
-        # before the period ends, and a write drops the device's batch (_forget)
+        # before the period ends, and a write drops its point's value from the batch (_forget)
         if self._pcs_reader is not None:
             self._cached = {u.dev.name: v for u, v in zip(self.pcs, self._pcs_reader.read(), strict=True)}
         try:

@@ -371,14 +371,12 @@ class Play:
     def quiet_ticks(self, times: np.ndarray) -> int:
         """How many of the coming ticks the play sits out (``times``: their boundaries' twin
         times and the last one's end, ``Gateway.boundary_times``): no action is due at their
-        boundaries, no ramp drives an input, no fault updates itself, and every expectation
-        ignores their snapshots, except the last tick's, which :meth:`after_tick` is given (a
-        run advanced in chunks)."""
+        boundaries, no ramp drives an input and no fault updates itself (a run advanced in
+        chunks; what the expectations need is :meth:`unseen_ticks`)."""
         k = len(times) - 1
         if k <= 0 or any(not af.cleared and af.ftype.update is not None for af in self.faults):
             return 0
         t_rel = times[:-1] - self._t0  # each boundary's scenario time, as site.t - t0
-        t_snap = times[1:] - self._t0  # each tick's snapshot's
         if self._i < len(self._due):  # the next action's boundary
             due = np.rint(t_rel / self.dt) >= self._due[self._i][0]
             if due.any():
@@ -387,11 +385,19 @@ class Play:
             on = (t_rel >= p.t0 - 1e-9) & (t_rel < p.t1 + self.dt - 1e-9)
             if on.any():
                 k = min(k, int(np.argmax(on)))
+        return k
+
+    def unseen_ticks(self, times: np.ndarray) -> int:
+        """How many of the coming ticks (``times`` as :meth:`quiet_ticks`) end before the first
+        snapshot an expectation looks at (1: the next one; a trailing mean looks at every
+        tick): a chunk that long needs only its last snapshot for :meth:`after_tick`."""
+        k = len(times) - 1
+        t_snap = times[1:] - self._t0  # each tick's snapshot's scenario time
         for c in self.checks:
             if c.done:
                 continue
-            if c.ex.mean_s > 0:  # a trailing mean takes every tick
-                return 0
+            if c.ex.mean_s > 0:
+                return 1
             seen = t_snap >= c.ex.t0 - 1e-9
             if seen.any():
                 k = min(k, int(np.argmax(seen)) + 1)

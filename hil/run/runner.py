@@ -12,27 +12,29 @@ Pacing:
 - :class:`AsFastAsPossible` steps back to back, yielding to the servers between ticks.
 - :class:`Manual` does nothing by itself: tests call :meth:`Runner.step`.
 
-Chunks: as fast as possible with nothing served, a stretch of ticks in which nobody acts (the
-in-process controller's next decision is later, no write is queued and no device timer
-fires, no scenario action, ramp, self-updating fault or expectation needs a tick, no trace
-row falls inside) is advanced in one call (:meth:`Runner.advance_quiet`): the twin's
-:meth:`twin.Site.advance`, the gateway's timers counted down as the boundaries would, the
-registers encoded once. The run is the same to the bit as tick by tick
+Chunks: as fast as possible, a stretch of ticks in which nobody acts (the in-process
+controller's next decision is later and it only observes in between, no write is queued and
+no device timer fires, no scenario action, ramp or self-updating fault is due) is advanced in
+one call (:meth:`Runner.advance_quiet`): the twin's :meth:`twin.Site.advance`, the gateway's
+timers counted down as the boundaries would, the registers encoded once. Where the trace, an
+expectation or the controller's observation needs the ticks inside the stretch, the twin
+hands over every tick's snapshot (``each=``) and they see each, as tick by tick; else the
+stretch ends at the next trace row. Servers may be up: their clients' writes wait for the
+stretch's end, as they wait for a tick's (their arrival against simulated time is arbitrary
+as fast as possible). The run is the same to the bit as tick by tick
 (``tests/unit/hil/run/test_chunked_run.py``); ``chunked=False`` steps every tick.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import gc
 import json
 import logging
 import math
 import platform
-import signal
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -47,6 +49,7 @@ from hil.protocols.modbus.endpoint import ModbusEndpoint
 from hil.protocols.opcua import OpcUaServer
 from hil.protocols.opcua.endpoint import OpcUaEndpoint
 from hil.report import build_report
+from hil.run.ending import describe_error, fresh_out_dir, solver_failure, stop_on_signals
 from hil.run.pacing import (
     AsFastAsPossible,
     ClockControl,
@@ -62,8 +65,7 @@ from hil.run.prepare import PreparedRun, prepare_run
 from hil.trace.bill import run_bill, site_storage
 from hil.trace.store import TraceWriter
 from hil.wire.gateway import Gateway
-from twin import Site
-from twin.errors import SolverError
+from twin import Site, Snapshot
 
 #: The longest stretch advanced in one call (the event loop runs between stretches).
 CHUNK_MAX_TICKS = 1024
@@ -228,44 +230,47 @@ class Runner:
                     f"stepped {self.ticks * self.site.dt:g} s of simulated time, "
                     f"over the {self.sim_timeout_s:g} s budget"
                 )
-            if self.play is not None:
-                self.play.after_tick(snap)
-            if self.trace is not None:
-                self._trace_tick(snap)
-            if self.servers:
-                # faster than real time, clients cannot use every tick: publish at ≤ 10 Hz of wall
-                # time (the last tick is always published when the run ends)
-                now = time.monotonic()
-                if not isinstance(self.pacer, AsFastAsPossible) or now - self._published >= 0.1:
-                    self._published = now
-                    for server in self.servers:
-                        await server.publish()
+            self._after_tick(snap)
+            await self._publish()
             for cb in self.on_tick:
                 cb(self)
 
-    def quiet_ticks(self, limit: int) -> int:
+    async def _publish(self) -> None:
+        """Send the servers' subscribers what changed; faster than real time, clients cannot
+        use every tick: at ≤ 10 Hz of wall time (the last tick is published when the run ends)."""
+        if self.servers:
+            now = time.monotonic()
+            if not isinstance(self.pacer, AsFastAsPossible) or now - self._published >= 0.1:
+                self._published = now
+                for server in self.servers:
+                    await server.publish()
+
+    def quiet_ticks(self, limit: int) -> tuple[int, bool]:
         """How many of the coming ticks (``limit`` at most) nobody acts in, so that
-        :meth:`advance_quiet` may take them in one call; 0 unless the run is chunked, as fast
-        as possible, with nothing served, no tick callback and no simulated-time budget."""
+        :meth:`advance_quiet` may take them in one call, and whether it must hand every tick's
+        snapshot over (the trace or an expectation takes one inside, or the controller
+        observes); (0, False) unless the run is chunked, as fast as possible, with no tick
+        callback and no simulated-time budget."""
         limit = min(limit, CHUNK_MAX_TICKS)
         if (
             not self.chunked
             or limit < 2
-            or self.servers
             or self.on_tick
             or self.sim_timeout_s is not None
             or not isinstance(self.pacer, AsFastAsPossible)
         ):
-            return 0
+            return 0, False
         site = self.site
         until = math.inf  # the controller acts at no boundary before this time
         c = self.controller
+        rows = False
         if c is not None and not c.silenced:
             if not self._scheduled:  # it may act at any tick
-                return 0
+                return 0, False
             until = c.quiet_until()
             if site.t >= until:  # it acts now (a period at or under the tick: every boundary)
-                return 0
+                return 0, False
+            rows = bool(c.observes)
         times = self.gateway.boundary_times(limit + 1)  # the boundaries, then the last one's end
         k = limit
         late = times[:k] >= until
@@ -273,19 +278,48 @@ class Runner:
             k = int(np.argmax(late))
         if self.play is not None and k > 1:
             k = min(k, self.play.quiet_ticks(times[: k + 1]))
-        if self.trace is not None and k > 1:
-            k = min(k, self.trace.quiet_ticks(site.tick, k))
         if k > 1:
             k = min(k, self.gateway.idle_horizon(times[:k]))
-        return k if k > 1 else 0
+        if k < 2:
+            return 0, False
+        # the ticks up to the first snapshot someone looks at (the last one is always seen)
+        seen = k
+        if self.play is not None:
+            seen = min(seen, self.play.unseen_ticks(times[: k + 1]))
+        if self.trace is not None:
+            seen = min(seen, self.trace.quiet_ticks(site.tick, k))
+        if rows or seen < 2:
+            return k, True
+        return seen, False
 
-    def advance_quiet(self, k: int) -> None:
+    def advance_quiet(self, k: int, rows: bool = False) -> None:
         """Advance ``k`` ticks that :meth:`quiet_ticks` found quiet, in one call: the same
-        state, trace rows, events and results as ``k`` calls of :meth:`step`."""
-        snap = self.gateway.advance_idle(k)
-        self.ticks += k
+        state, trace rows, events and results as ``k`` calls of :meth:`step` (``rows``: the
+        play, the trace and the controller's ``observe`` see every tick)."""
         self.chunks += 1
         self.chunked_ticks += k
+        if not rows:
+            snap = self.gateway.advance_idle(k)
+            self.ticks += k
+            self._after_tick(snap)
+            return
+        c = self.controller
+        watch = c if c is not None and not c.silenced else None
+        left = k
+
+        def each(snap: Snapshot) -> None:
+            nonlocal left
+            self.ticks += 1
+            left -= 1
+            self._after_tick(snap)
+            if watch is not None and left:
+                watch.observe(self.site.t)  # the next boundary, quiet too
+
+        if watch is not None:
+            watch.observe(self.site.t)
+        self.gateway.advance_idle(k, each, watch.observes if watch is not None else frozenset())
+
+    def _after_tick(self, snap: Snapshot) -> None:
         if self.play is not None:
             self.play.after_tick(snap)
         if self.trace is not None:
@@ -373,10 +407,11 @@ class Runner:
                         log.warning("%.2f s behind: dropping the backlog (overrun policy rebase)", late)
             else:
                 await asyncio.sleep(0)
-                quiet = self.quiet_ticks(n_ticks - k if n_ticks is not None else CHUNK_MAX_TICKS)
+                quiet, rows = self.quiet_ticks(n_ticks - k if n_ticks is not None else CHUNK_MAX_TICKS)
                 if quiet:
-                    self.advance_quiet(quiet)
+                    self.advance_quiet(quiet, rows)
                     k += quiet
+                    await self._publish()
                     continue
             await self.step()
             k += 1
@@ -432,7 +467,7 @@ async def run_scenario(
     )
     sc, tw, cfg, gw, ctl, tariff = prepared
     pacer = pacer or AsFastAsPossible()
-    out = _ensure_dir(Path(out_dir))
+    out = fresh_out_dir(Path(out_dir))
     spec = sc.controller
     runner = Runner(
         tw, cfg, pacer=pacer, serve=serve, protocols=protocols, gateway=gw, controller=ctl, chunked=chunked
@@ -472,7 +507,7 @@ async def run_scenario(
             tw.set(key, value)
             trace.event(0.0, "event", source="initial", target=key, detail=f"{key} = {value:g}", value=value)
         async with runner:
-            with _stop_on_signals(runner, handle_signals):
+            with stop_on_signals(runner, handle_signals):
                 for a in attachments:
                     await a.attach(runner)
                 if on_start is not None:
@@ -488,8 +523,8 @@ async def run_scenario(
         wall = time.perf_counter() - wall0
         why = "completed" if complete else "stopped early"
         if not complete and error is not None:
-            why = "error: " + _describe(error)
-        solver = _solver_failure(error)
+            why = "error: " + describe_error(error)
+        solver = solver_failure(error)
         if solver is not None:
             log.error("%s; the run stopped with the last good state", error)
             why = f"solver failure: {error}"
@@ -504,7 +539,7 @@ async def run_scenario(
             "simulated_s": runner.ticks * tw.dt,
             "wall_s": wall,
             "interrupted": interrupted,
-            "error": None if error is None else _describe(error),
+            "error": None if error is None else describe_error(error),
             "solver_failure": solver,
             "passed": play.passed and not interrupted,
             "lateness": runner.lateness.summary(),
@@ -530,43 +565,3 @@ async def run_scenario(
     if error is not None and not isinstance(error, (KeyboardInterrupt, asyncio.CancelledError)):
         raise error
     return RunOutcome(out, bool(results["passed"]), interrupted, results)
-
-
-@contextlib.contextmanager
-def _stop_on_signals(runner: Runner, enabled: bool) -> Iterator[None]:
-    """Ctrl-C and SIGTERM stop ``runner`` (a clean end: trace flushed, report written) while
-    the block runs, when ``enabled``; the handlers are removed on the way out."""
-    loop = asyncio.get_running_loop()
-    installed: list[int] = []
-    if enabled:
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            try:
-                loop.add_signal_handler(sig, runner.stop)
-                installed.append(sig)
-            except (NotImplementedError, RuntimeError):  # pragma: no cover - non-Unix
-                pass
-    try:
-        yield
-    finally:
-        for number in installed:
-            loop.remove_signal_handler(number)
-
-
-def _solver_failure(error: BaseException | None) -> dict[str, Any] | None:
-    """The device, simulated time and reason of a failed integration step, for results.json
-    (the twin raised :class:`twin.errors.SolverError` and kept its last good state)."""
-    if not isinstance(error, SolverError):
-        return None
-    return {"device": error.device, "t_s": error.t, "reason": error.reason}
-
-
-def _ensure_dir(path: Any) -> Any:
-    path.mkdir(parents=True, exist_ok=True)
-    (path / "results.json").unlink(missing_ok=True)  # a stale verdict must not outlive a new run
-    return path
-
-
-def _describe(exc: BaseException) -> str:
-    """An error as a person reads it: ``OSError: [Errno 28] No space left on device: 'x'``."""
-    text = str(exc)
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__

@@ -158,9 +158,9 @@ class Gateway(ObservationFaults):
     def idle_horizon(self, times: np.ndarray) -> int:
         """How many of the coming tick boundaries (at ``times``, :meth:`boundary_times`) would
         pass with nothing written and nothing pushed to the twin by any device (0 while a
-        write is queued, an observation fault is on, or a per-tick callback is registered)."""
+        write is queued or an observation fault is on)."""
         limit = len(times)
-        if limit <= 0 or self.pending or self.on_tick or self._overrides or self._frozen:
+        if limit <= 0 or self.pending or self._overrides or self._frozen:
             return 0
         if self._boundary == self.site.tick:
             return 0  # this boundary's writes were applied already: the next step finishes it
@@ -171,17 +171,47 @@ class Gateway(ObservationFaults):
                 break
         return k
 
-    def advance_idle(self, k: int) -> Snapshot:
+    def advance_idle(
+        self, k: int, each: Callable[[Snapshot], None] | None = None, fresh: frozenset[str] = frozenset()
+    ) -> Snapshot:
         """``k`` ticks with nothing written (``k`` within :meth:`idle_horizon`): the devices'
         timers count down as ``k`` boundaries would, the twin advances ``k`` ticks in one call
         (:meth:`twin.Site.advance`) and the registers are encoded once, from the last tick
-        (every counter is a twin book, so none needs the ticks in between)."""
+        (every counter is a twin book, so none needs the ticks in between); then the
+        :attr:`on_tick` callbacks run once.
+
+        ``each`` is given every tick's snapshot (a per-tick trace, expectations); before it,
+        the device kinds in ``fresh`` are encoded from that tick (what an in-process
+        controller reads at the quiet boundaries, :meth:`hil.ems.ScheduledController.observe`),
+        and after it the next boundary's timers count down, as :meth:`step` orders them."""
         times = self.boundary_times(k)
-        for grp in self.groups.values():
-            grp.behaviour.idle(grp.controls, times, self.site.dt, k)
-        self._boundary = self.site.tick + k - 1
-        self.snapshot = self.site.advance(k)
+        dt = self.site.dt
+        if each is None:
+            for grp in self.groups.values():
+                grp.behaviour.idle(grp.controls, times, dt, k)
+            self.snapshot = self.site.advance(k)
+        else:
+            fresh_groups = [(kind, grp) for kind, grp in self.groups.items() if kind in fresh]
+            done = 0
+
+            def tick(snap: Snapshot) -> None:
+                nonlocal done
+                self.snapshot = snap
+                for kind, grp in fresh_groups:
+                    self._encode_group(kind, grp)
+                each(snap)
+                done += 1
+                if done < k:  # the next boundary's countdown
+                    for grp in self.groups.values():
+                        grp.behaviour.idle(grp.controls, times[done : done + 1], dt, 1)
+
+            for grp in self.groups.values():
+                grp.behaviour.idle(grp.controls, times[:1], dt, 1)
+            self.snapshot = self.site.advance(k, each=tick)
+        self._boundary = self.site.tick - 1
         self._encode_all()
+        for cb in self.on_tick:
+            cb(self)
         return self.snapshot
 
     def boundary_times(self, k: int) -> np.ndarray:
@@ -215,25 +245,28 @@ class Gateway(ObservationFaults):
     def _encode_all(self, *, first: bool = False) -> None:
         """Encode every device's registers from this tick's snapshot (``first``: plan the
         encode, and the strings, which do not change after)."""
-        snap = self.snapshot
         for kind, grp in self.groups.items():
-            beh = grp.behaviour
-            derived = beh.derive(snap, grp.controls, dt=0.0 if first else self.site.dt)
-            if first:
-                self.plans[kind] = plan = EncodePlan.build(grp)
-                plan.classify(snap, derived)
-                for b, insts in grp.dynamic:
-                    t = insts[0].pdef.type
-                    if t == "string":
-                        texts = beh.resolve(str(b.source), snap, derived)
-                        for p in insts:
-                            for i in range(grp.n):
-                                grp.image[i, p.offset : p.offset + p.words] = encode_value(
-                                    texts[i], t, p.pdef.size
-                                )
-            self.registers_changed += self.plans[kind].encode(snap, derived)
+            self._encode_group(kind, grp, first=first)
         if self._overrides or self._frozen:
             self._serve_faults()
+
+    def _encode_group(self, kind: str, grp: KindGroup, *, first: bool = False) -> None:
+        snap = self.snapshot
+        beh = grp.behaviour
+        derived = beh.derive(snap, grp.controls, dt=0.0 if first else self.site.dt)
+        if first:
+            self.plans[kind] = plan = EncodePlan.build(grp)
+            plan.classify(snap, derived)
+            for b, insts in grp.dynamic:
+                t = insts[0].pdef.type
+                if t == "string":
+                    texts = beh.resolve(str(b.source), snap, derived)
+                    for p in insts:
+                        for i in range(grp.n):
+                            grp.image[i, p.offset : p.offset + p.words] = encode_value(
+                                texts[i], t, p.pdef.size
+                            )
+        self.registers_changed += self.plans[kind].encode(snap, derived)
 
     # -- reads ----------------------------------------------------------------------------
     def read_registers(self, device: Device, address: int, count: int) -> list[int] | None:

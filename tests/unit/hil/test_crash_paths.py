@@ -114,7 +114,9 @@ def test_a_solver_failure_keeps_the_last_good_state_and_names_device_and_time(
 ) -> None:
     import twin.integrate
 
-    fail_at = 4.2
+    # a boundary the stand-in decides at (every 1 s): that tick is stepped alone, through
+    # Site._step_once, in a run advanced in chunks too (a chunk leaves a non-finite tick to it)
+    fail_at = 4.0
     check = twin.integrate._check_finite
     seen: dict[str, Any] = {}
 
@@ -141,7 +143,7 @@ def test_a_solver_failure_keeps_the_last_good_state_and_names_device_and_time(
     assert code == cli.EXIT_SOLVER, text
     assert "Traceback" not in text, text
     assert "'bess'" in text, text
-    assert "t = 4.200 s" in text, text
+    assert "t = 4.000 s" in text, text
     results = json.loads((out / "results.json").read_text())
     assert results["solver_failure"]["device"] == "bess"
     assert results["solver_failure"]["t_s"] == pytest.approx(fail_at)
@@ -153,7 +155,7 @@ def test_a_solver_failure_keeps_the_last_good_state_and_names_device_and_time(
     trace = read_trace(out)
     assert trace.column("t_s").to_numpy()[-1] <= fail_at
     assert (out / "report.html").is_file()
-    assert "t=4.200 s: non-finite" in (out / "report.html").read_text()
+    assert "t=4.000 s: non-finite" in (out / "report.html").read_text()
 
 
 def _serve_with_a_port_held(tmp_path: Path, *args: str) -> str:

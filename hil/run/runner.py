@@ -215,25 +215,31 @@ class Runner:
         So at one boundary the scenario's action is the last write and wins; a write of either
         kind at a later boundary takes over. The events table lists both in this order."""
         for _ in range(n):
-            c = self.controller
-            if c is not None and not c.silenced:
-                c.on_tick(self.site.t)
-            self.gateway.apply_writes()
-            if self.trace is not None:
-                self.trace_writes()
-            if self.play is not None:
-                self.play.before_tick()
-            snap = self.gateway.advance()
-            self.ticks += 1
-            if self.sim_timeout_s is not None and self.ticks * self.site.dt > self.sim_timeout_s + 1e-9:
-                raise SimTimeoutError(
-                    f"stepped {self.ticks * self.site.dt:g} s of simulated time, "
-                    f"over the {self.sim_timeout_s:g} s budget"
-                )
-            self._after_tick(snap)
-            await self._publish()
-            for cb in self.on_tick:
-                cb(self)
+            self._boundary()
+            await self._finish_tick(self.gateway.advance())
+
+    def _boundary(self) -> None:
+        """Steps 1–3 of :meth:`step`: the controller, the queued writes, the scenario's actions."""
+        c = self.controller
+        if c is not None and not c.silenced:
+            c.on_tick(self.site.t)
+        self.gateway.apply_writes()
+        if self.trace is not None:
+            self.trace_writes()
+        if self.play is not None:
+            self.play.before_tick()
+
+    async def _finish_tick(self, snap: Snapshot) -> None:
+        self.ticks += 1
+        if self.sim_timeout_s is not None and self.ticks * self.site.dt > self.sim_timeout_s + 1e-9:
+            raise SimTimeoutError(
+                f"stepped {self.ticks * self.site.dt:g} s of simulated time, "
+                f"over the {self.sim_timeout_s:g} s budget"
+            )
+        self._after_tick(snap)
+        await self._publish()
+        for cb in self.on_tick:
+            cb(self)
 
     async def _publish(self) -> None:
         """Send the servers' subscribers what changed; faster than real time, clients cannot
@@ -245,12 +251,13 @@ class Runner:
                 for server in self.servers:
                     await server.publish()
 
-    def quiet_ticks(self, limit: int) -> tuple[int, bool]:
+    def quiet_ticks(self, limit: int, *, acted: bool = False) -> tuple[int, bool]:
         """How many of the coming ticks (``limit`` at most) nobody acts in, so that
         :meth:`advance_quiet` may take them in one call, and whether it must hand every tick's
         snapshot over (the trace or an expectation takes one inside, or the controller
         observes); (0, False) unless the run is chunked, as fast as possible, with no tick
-        callback and no simulated-time budget."""
+        callback and no simulated-time budget. ``acted``: this boundary's work is done
+        (:meth:`_boundary`), the stretch starts with its tick and is quiet after it."""
         limit = min(limit, CHUNK_MAX_TICKS)
         if (
             not self.chunked
@@ -268,18 +275,19 @@ class Runner:
             if not self._scheduled:  # it may act at any tick
                 return 0, False
             until = c.quiet_until()
-            if site.t >= until:  # it acts now (a period at or under the tick: every boundary)
+            if site.t >= until and not acted:  # it acts now (a period at or under the tick: every boundary)
                 return 0, False
             rows = bool(c.observes)
         times = self.gateway.boundary_times(limit + 1)  # the boundaries, then the last one's end
+        first = int(acted)  # the first boundary to ask about
         k = limit
-        late = times[:k] >= until
+        late = times[first:k] >= until
         if late.any():
-            k = int(np.argmax(late))
+            k = first + int(np.argmax(late))
         if self.play is not None and k > 1:
-            k = min(k, self.play.quiet_ticks(times[: k + 1]))
+            k = min(k, first + self.play.quiet_ticks(times[first : k + 1]))
         if k > 1:
-            k = min(k, self.gateway.idle_horizon(times[:k]))
+            k = min(k, first + self.gateway.idle_horizon(times[first:k], ahead=acted))
         if k < 2:
             return 0, False
         # the ticks up to the first snapshot someone looks at (the last one is always seen)
@@ -295,9 +303,11 @@ class Runner:
     def advance_quiet(self, k: int, rows: bool = False) -> None:
         """Advance ``k`` ticks that :meth:`quiet_ticks` found quiet, in one call: the same
         state, trace rows, events and results as ``k`` calls of :meth:`step` (``rows``: the
-        play, the trace and the controller's ``observe`` see every tick)."""
+        play, the trace and the controller's ``observe`` see every tick). If this boundary's
+        work was done (:meth:`_boundary`), the stretch starts with its tick."""
         self.chunks += 1
         self.chunked_ticks += k
+        acted = self.gateway.boundary_done
         if not rows:
             snap = self.gateway.advance_idle(k)
             self.ticks += k
@@ -315,7 +325,7 @@ class Runner:
             if watch is not None and left:
                 watch.observe(self.site.t)  # the next boundary, quiet too
 
-        if watch is not None:
+        if watch is not None and not acted:
             watch.observe(self.site.t)
         self.gateway.advance_idle(k, each, watch.observes if watch is not None else frozenset())
 
@@ -407,12 +417,19 @@ class Runner:
                         log.warning("%.2f s behind: dropping the backlog (overrun policy rebase)", late)
             else:
                 await asyncio.sleep(0)
-                quiet, rows = self.quiet_ticks(n_ticks - k if n_ticks is not None else CHUNK_MAX_TICKS)
-                if quiet:
-                    self.advance_quiet(quiet, rows)
-                    k += quiet
-                    await self._publish()
-                    continue
+                left = n_ticks - k if n_ticks is not None else CHUNK_MAX_TICKS
+                quiet, rows = self.quiet_ticks(left)
+                if not quiet:  # someone acts at this boundary: act, then the quiet ticks after it
+                    self._boundary()
+                    quiet, rows = self.quiet_ticks(left, acted=True)
+                    if not quiet:
+                        await self._finish_tick(self.gateway.advance())
+                        k += 1
+                        continue
+                self.advance_quiet(quiet, rows)
+                k += quiet
+                await self._publish()
+                continue
             await self.step()
             k += 1
         self.next_deadline = None

@@ -155,14 +155,20 @@ class Gateway(ObservationFaults):
         return self.snapshot
 
     # -- a stretch with nothing written (a run advanced in chunks) --------------------------
-    def idle_horizon(self, times: np.ndarray) -> int:
+    @property
+    def boundary_done(self) -> bool:
+        """This boundary's writes were applied (:meth:`apply_writes`); its tick is not stepped."""
+        return self._boundary == self.site.tick
+
+    def idle_horizon(self, times: np.ndarray, *, ahead: bool = False) -> int:
         """How many of the coming tick boundaries (at ``times``, :meth:`boundary_times`) would
         pass with nothing written and nothing pushed to the twin by any device (0 while a
-        write is queued or an observation fault is on)."""
+        write is queued or an observation fault is on). ``ahead``: ``times`` start at the next
+        boundary, this one's writes being applied."""
         limit = len(times)
         if limit <= 0 or self.pending or self._overrides or self._frozen:
             return 0
-        if self._boundary == self.site.tick:
+        if self.boundary_done and not ahead:
             return 0  # this boundary's writes were applied already: the next step finishes it
         k = limit
         for grp in self.groups.values():
@@ -174,24 +180,31 @@ class Gateway(ObservationFaults):
     def advance_idle(
         self, k: int, each: Callable[[Snapshot], None] | None = None, fresh: frozenset[str] = frozenset()
     ) -> Snapshot:
-        """``k`` ticks with nothing written (``k`` within :meth:`idle_horizon`): the devices'
-        timers count down as ``k`` boundaries would, the twin advances ``k`` ticks in one call
-        (:meth:`twin.Site.advance`) and the registers are encoded once, from the last tick
-        (every counter is a twin book, so none needs the ticks in between); then the
-        :attr:`on_tick` callbacks run once.
+        """``k`` ticks with nothing written (``k`` within :meth:`idle_horizon`; if this
+        boundary's writes were applied, the first tick is its and the stretch is quiet after
+        it): the devices' timers count down as ``k`` boundaries would, the twin advances ``k``
+        ticks in one call (:meth:`twin.Site.advance`) and the registers are encoded once, from
+        the last tick (every counter is a twin book, so none needs the ticks in between); then
+        the :attr:`on_tick` callbacks run once.
 
         ``each`` is given every tick's snapshot (a per-tick trace, expectations); before it,
         the device kinds in ``fresh`` are encoded from that tick (what an in-process
         controller reads at the quiet boundaries, :meth:`hil.ems.ScheduledController.observe`),
         and after it the next boundary's timers count down, as :meth:`step` orders them."""
-        times = self.boundary_times(k)
         dt = self.site.dt
+        first = int(self.boundary_done)  # this boundary's countdown done by apply_writes
+        times = self.boundary_times(k)
         if each is None:
             for grp in self.groups.values():
-                grp.behaviour.idle(grp.controls, times, dt, k)
+                grp.behaviour.idle(grp.controls, times[first:], dt, k - first)
             self.snapshot = self.site.advance(k)
         else:
+            # only the kinds encoded inside the stretch count down boundary by boundary (their
+            # registers show the timers); nobody reads the others before the stretch's end
             fresh_groups = [(kind, grp) for kind, grp in self.groups.items() if kind in fresh]
+            for kind, grp in self.groups.items():
+                if kind not in fresh:
+                    grp.behaviour.idle(grp.controls, times[first:], dt, k - first)
             done = 0
 
             def tick(snap: Snapshot) -> None:
@@ -202,11 +215,12 @@ class Gateway(ObservationFaults):
                 each(snap)
                 done += 1
                 if done < k:  # the next boundary's countdown
-                    for grp in self.groups.values():
+                    for _, grp in fresh_groups:
                         grp.behaviour.idle(grp.controls, times[done : done + 1], dt, 1)
 
-            for grp in self.groups.values():
-                grp.behaviour.idle(grp.controls, times[:1], dt, 1)
+            for _, grp in fresh_groups:
+                if not first:
+                    grp.behaviour.idle(grp.controls, times[:1], dt, 1)
             self.snapshot = self.site.advance(k, each=tick)
         self._boundary = self.site.tick - 1
         self._encode_all()

@@ -8,6 +8,7 @@ sure the chunks ran and that some stopped early at a discrete change."""
 from __future__ import annotations
 
 import itertools
+import math
 from collections.abc import Callable
 from typing import Any
 
@@ -17,6 +18,7 @@ import pytest
 import twin.chunk as chunk
 from hil.config import load_site
 from twin import Site
+from twin.errors import SolverError
 from twin.models.pv import clear_sky_ghi
 
 TICKS = 4000
@@ -137,3 +139,16 @@ def test_a_chunk_with_the_sky_overridden_computes_pv_tick_by_tick_alike() -> Non
     day, hour = fast.pv.sun((fast.tick - 1) * fast.dt + 0.5 * fast.dt)
     clear = clear_sky_ghi(hour, fast.pv.params.latitude_deg, day)
     assert b.scalars["pv.ghi_w_m2"] == pytest.approx(0.5 * clear, rel=1e-12)  # the override, not the sky
+
+
+def test_a_chunk_leaves_a_non_finite_state_to_the_per_tick_path_which_raises() -> None:
+    """A state that turns non-finite inside a chunk is not committed: the tick goes to
+    ``Site.step``'s path, which raises :class:`SolverError` with nothing advanced."""
+    s = load_site("lab_rack")
+    s.set("pcs.enable", 1)
+    s.step(5)
+    assert chunk.chunk_len(s, 100) == 100
+    s.battery.state.soc[0, 0] = math.nan
+    with pytest.raises(SolverError):
+        s.advance(100, each=lambda _snap: None)
+    assert s.tick == 5

@@ -19,10 +19,12 @@ one call (:meth:`Runner.advance_quiet`): the twin's :meth:`twin.Site.advance`, t
 timers counted down as the boundaries would, the registers encoded once. Where the trace, an
 expectation or the controller's observation needs the ticks inside the stretch, the twin
 hands over every tick's snapshot (``each=``) and they see each, as tick by tick; else the
-stretch ends at the next trace row. Servers may be up: their clients' writes wait for the
-stretch's end, as they wait for a tick's (their arrival against simulated time is arbitrary
-as fast as possible). The run is the same to the bit as tick by tick
-(``tests/unit/hil/run/test_chunked_run.py``); ``chunked=False`` steps every tick.
+stretch ends at the next trace row. Servers may be up while an in-process controller bounds
+the stretches: their clients' writes wait for the stretch's end, as they wait for a tick's
+(their arrival against simulated time is arbitrary as fast as possible); with the EMS on the
+wire (none in process, or it is silenced) every tick is stepped. The run is the same to the
+bit as tick by tick (``tests/unit/hil/run/test_chunked_run.py``); ``chunked=False`` steps
+every tick.
 """
 
 from __future__ import annotations
@@ -271,6 +273,8 @@ class Runner:
         until = math.inf  # the controller acts at no boundary before this time
         c = self.controller
         rows = False
+        if self.servers and (c is None or c.silenced):
+            return 0, False  # the EMS is on the wire: its writes are taken at the next tick
         if c is not None and not c.silenced:
             if not self._scheduled:  # it may act at any tick
                 return 0, False

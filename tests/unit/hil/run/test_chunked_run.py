@@ -64,12 +64,15 @@ def _scenario(
     }
 
 
-def _play(data: dict[str, Any], out: Path, *, chunked: bool) -> tuple[dict[str, Any], Any]:
+def _play(
+    data: dict[str, Any], out: Path, *, chunked: bool, serve: bool = False
+) -> tuple[dict[str, Any], Any]:
     prepared = prepare_run(parse_scenario(data, path=None, lines={}))
+    kw: dict[str, Any] = {"serve": False}
+    if serve:
+        kw = {"serve": True, "protocols": ["modbus"], "ports": (0, 0)}
     outcome = asyncio.run(
-        run_scenario(
-            prepared, out_dir=out, pacer=AsFastAsPossible(), serve=False, report=False, chunked=chunked
-        )
+        run_scenario(prepared, out_dir=out, pacer=AsFastAsPossible(), report=False, chunked=chunked, **kw)
     )
     return outcome.results, prepared
 
@@ -86,8 +89,8 @@ def _same_table(a: pa.Table, b: pa.Table) -> None:
             assert (x == y).all(), name
 
 
-def _compare(data: dict[str, Any], tmp_path: Path) -> dict[str, Any]:
-    res_c, prep_c = _play(data, tmp_path / "chunked", chunked=True)
+def _compare(data: dict[str, Any], tmp_path: Path, *, serve: bool = False) -> dict[str, Any]:
+    res_c, prep_c = _play(data, tmp_path / "chunked", chunked=True, serve=serve)
     res_t, prep_t = _play(data, tmp_path / "per_tick", chunked=False)
     assert res_t["chunks"] == {"stretches": 0, "ticks": 0}
     assert not res_c["interrupted"]
@@ -223,3 +226,19 @@ def test_the_stand_in_and_a_per_tick_trace_chunked_are_tick_by_tick(
     ticks = round(res["simulated_s"] / res["tick_s"])
     assert res["chunks"]["ticks"] > 0.8 * ticks
     assert res["expectations"][0]["passed"] is True
+
+
+@pytest.mark.timeout(240)
+def test_a_served_run_chunks_while_the_controller_is_in_process(tmp_path: Path) -> None:
+    """With the endpoints served (``hil run --fast``) the stand-in still bounds the stretches:
+    chunked, the same run to the bit as tick by tick unserved; with no controller in process
+    (the EMS on the wire) every tick is stepped."""
+    data = _scenario("lab_rack", "1 s", "1 min", "5 min", revert_s=3600.0)
+    data["controller"] = {"name": "standin", "period": "10 s"}
+    del data["trace"]
+    res = _compare(data, tmp_path, serve=True)
+    assert res["chunks"]["ticks"] > 200
+    data["controller"] = {"name": "external"}
+    wire, _ = _play(data, tmp_path / "wire", chunked=True, serve=True)
+    assert wire["chunks"] == {"stretches": 0, "ticks": 0}
+    assert round(wire["simulated_s"]) == 300

@@ -62,11 +62,11 @@ class Controller(Protocol):
 @runtime_checkable
 class ScheduledController(Controller, Protocol):
     """A controller whose :meth:`on_tick` at a boundary before ``quiet_until()`` (its next
-    decision) only calls :meth:`observe`, which writes nothing and reads only registers of
-    the device kinds in ``observes`` (the reference EMS: nothing; the stand-in: the import and
-    battery power it averages over a period)."""
+    decision) only calls :meth:`observe`, which writes nothing and reads only the points in
+    ``observes`` (``(device kind, point key)``; the reference EMS: none; the stand-in: the
+    import and battery power it averages over a period)."""
 
-    observes: frozenset[str]
+    observes: frozenset[tuple[str, str]]
 
     def quiet_until(self) -> float: ...
 

@@ -95,7 +95,7 @@ class ReferenceController:
     def rejected(self) -> int:
         return self.io.tally.refused
 
-    observes: frozenset[str] = frozenset()  # reads nothing between decisions
+    observes: frozenset[tuple[str, str]] = frozenset()  # reads nothing between decisions
 
     def observe(self, t_s: float) -> None:
         """Between decisions :meth:`on_tick` does nothing."""

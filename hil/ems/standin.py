@@ -161,7 +161,7 @@ class StandIn:
         self._acked: set[int] = set()
         self._warned: set[tuple[str, str, str]] = set()
         self.last: dict[str, float] = {}  # the last period's decision figures, for traces
-        self.observes = self._observed_kinds()
+        self.observes = self._observed_points()
 
     # -- the runner's hooks ---------------------------------------------------------------
     def on_tick(self, t_s: float) -> None:
@@ -181,22 +181,24 @@ class StandIn:
         (:meth:`observe`), so a run may advance to it in one chunk."""
         return -math.inf if self._next_act is None else self._next_act - 1e-9
 
-    def _observed_kinds(self) -> frozenset[str]:
-        """The kinds whose registers :meth:`_instant` reads, for a chunked run to keep fresh
-        every tick: the site totals, and the meter or the PCSs where the totals' map lacks the
-        point (a mapped total is encoded from a finite twin value, clipped to its type: it
-        never reads as not implemented, so that fallback is not taken at run time)."""
+    def _observed_points(self) -> frozenset[tuple[str, str]]:
+        """The points :meth:`_instant` reads, for a chunked run to keep fresh every tick: the
+        site totals', and the meter's or the PCSs' where the totals' map lacks the point (a
+        mapped total is encoded from a finite twin value, clipped to its type: it never reads
+        as not implemented, so that fallback is not taken at run time)."""
         tot = self.totals
-        kinds = {tot.kind} if tot is not None else set()
+        read: list[tuple[Device, str]] = []
+        if tot is not None:
+            read += [(tot, "64900.GridW"), (tot, "64900.BessW")]
         if tot is None or self._pt(tot, "64900.GridW") is None:
-            kinds.update(d.kind for d in (self.meter,) if d is not None)
+            read += [(d, "203.W") for d in (self.meter,) if d is not None]
         if tot is None or self._pt(tot, "64900.BessW") is None:
-            kinds.update(u.dev.kind for u in self.pcs)
-        return frozenset(kinds)
+            read += [(u.dev, "701.W") for u in self.pcs]
+        return frozenset((d.kind, key) for d, key in read if self._pt(d, key) is not None)
 
     def observe(self, t_s: float) -> None:
         """:meth:`on_tick` at a boundary before :meth:`quiet_until`: the sample alone (reads the
-        registers of :attr:`observes`, writes nothing)."""
+        points of :attr:`observes`, writes nothing)."""
         self._sample()
 
     # -- reads and writes -----------------------------------------------------------------

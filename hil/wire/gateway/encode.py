@@ -127,10 +127,16 @@ class EncodePlan:
         )
         self.other = [e for e in self.entries if e.source != "control"]
 
+    @property
+    def needs_derived(self) -> bool:
+        """Whether a value comes from the behaviour's ``derive`` (else it may be skipped)."""
+        return any(e.source == "derived" for e in self.entries)
+
     @classmethod
-    def build(cls, grp: KindGroup) -> EncodePlan:
+    def build(cls, grp: KindGroup, keys: frozenset[str] | None = None) -> EncodePlan:
         """The plan of ``grp``'s dynamic numeric bindings (strings are encoded apart, once);
-        index bindings (1, 2, 3 ... per repeat) are filled in here, once."""
+        index bindings (1, 2, 3 ... per repeat) are filled in here, once. ``keys``: only the
+        bindings of these points (``"64900.GridW"``), every repeat of each."""
         n = grp.n
         types: list[str] = []
         offsets: list[int] = []
@@ -141,6 +147,8 @@ class EncodePlan:
         index_cols: list[tuple[np.ndarray, int]] = []
         for b, insts in grp.dynamic:
             if insts[0].pdef.type == "string":
+                continue
+            if keys is not None and not any(p.key in keys for p in insts):
                 continue
             start = len(types)
             for p in insts:

@@ -51,6 +51,7 @@ class Gateway(ObservationFaults):
         self._boundary = -1  # the tick whose boundary writes were applied last
         self.groups: dict[str, KindGroup] = {}
         self.plans: dict[str, EncodePlan] = {}  # the per-tick encode of each kind
+        self._point_plans: dict[tuple[str, frozenset[str]], EncodePlan] = {}  # encode_points
         self.registers_changed = 0  # registers whose words changed in the encodes so far
         self.devices: list[Device] = []
         super().__init__()  # the observation faults: none
@@ -178,7 +179,10 @@ class Gateway(ObservationFaults):
         return k
 
     def advance_idle(
-        self, k: int, each: Callable[[Snapshot], None] | None = None, fresh: frozenset[str] = frozenset()
+        self,
+        k: int,
+        each: Callable[[Snapshot], None] | None = None,
+        fresh: frozenset[tuple[str, str]] = frozenset(),
     ) -> Snapshot:
         """``k`` ticks with nothing written (``k`` within :meth:`idle_horizon`; if this
         boundary's writes were applied, the first tick is its and the stretch is quiet after
@@ -188,9 +192,10 @@ class Gateway(ObservationFaults):
         the :attr:`on_tick` callbacks run once.
 
         ``each`` is given every tick's snapshot (a per-tick trace, expectations); before it,
-        the device kinds in ``fresh`` are encoded from that tick (what an in-process
-        controller reads at the quiet boundaries, :meth:`hil.ems.ScheduledController.observe`),
-        and after it the next boundary's timers count down, as :meth:`step` orders them."""
+        the points in ``fresh`` (``(kind, key)``) are encoded from that tick (what an
+        in-process controller reads at the quiet boundaries,
+        :meth:`hil.ems.ScheduledController.observe`), and after it their kinds' timers count
+        down to the next boundary, as :meth:`step` orders them."""
         dt = self.site.dt
         first = int(self.boundary_done)  # this boundary's countdown done by apply_writes
         times = self.boundary_times(k)
@@ -201,17 +206,20 @@ class Gateway(ObservationFaults):
         else:
             # only the kinds encoded inside the stretch count down boundary by boundary (their
             # registers show the timers); nobody reads the others before the stretch's end
-            fresh_groups = [(kind, grp) for kind, grp in self.groups.items() if kind in fresh]
+            kinds = {kind for kind, _ in fresh}
+            fresh_groups = [(kind, grp) for kind, grp in self.groups.items() if kind in kinds]
+            plans = [(grp, self._point_plan(kind, fresh)) for kind, grp in fresh_groups]
             for kind, grp in self.groups.items():
-                if kind not in fresh:
+                if kind not in kinds:
                     grp.behaviour.idle(grp.controls, times[first:], dt, k - first)
             done = 0
 
             def tick(snap: Snapshot) -> None:
                 nonlocal done
                 self.snapshot = snap
-                for kind, grp in fresh_groups:
-                    self._encode_group(kind, grp)
+                for grp, plan in plans:
+                    derived = grp.behaviour.derive(snap, grp.controls, dt=dt) if plan.needs_derived else {}
+                    self.registers_changed += plan.encode(snap, derived)
                 each(snap)
                 done += 1
                 if done < k:  # the next boundary's countdown
@@ -263,6 +271,18 @@ class Gateway(ObservationFaults):
             self._encode_group(kind, grp, first=first)
         if self._overrides or self._frozen:
             self._serve_faults()
+
+    def _point_plan(self, kind: str, fresh: frozenset[tuple[str, str]]) -> EncodePlan:
+        """The encode of just the points of ``kind`` in ``fresh`` (built on first use)."""
+        keys = frozenset(key for k, key in fresh if k == kind)
+        plan = self._point_plans.get((kind, keys))
+        if plan is None:
+            grp = self.groups[kind]
+            plan = EncodePlan.build(grp, keys)
+            derived = grp.behaviour.derive(self.snapshot, grp.controls, dt=0.0) if plan.needs_derived else {}
+            plan.classify(self.snapshot, derived)
+            self._point_plans[(kind, keys)] = plan
+        return plan
 
     def _encode_group(self, kind: str, grp: KindGroup, *, first: bool = False) -> None:
         snap = self.snapshot

@@ -350,7 +350,7 @@ def test_batch_reads_decide_exactly_as_reads_point_by_point() -> None:
     """The period's PCS points are read in one batch (``StandIn._pcs_reader``); a stand-in
     reading each point one by one (the batch switched off) makes the very same writes at the
     same instants over a run with a trip, an alarm reset, a restart, a grid outage and a PCS
-    taken to local control (each write drops the device's batch)."""
+    taken to local control (each write drops its point from the batch)."""
     logs = []
     for batch in (True, False):
         site, gw = bench("aidc_10k")
@@ -391,3 +391,6 @@ def test_batch_reads_decide_exactly_as_reads_point_by_point() -> None:
     assert ems._read(d, "704.WSetRvrtTms") == ems.opt.revert_s
     assert ems._write(d, "704.WSetRvrtTms", 7.0)
     assert ems._read(d, "704.WSetRvrtTms") == 7.0
+    # only the point written left the batch: its other points are still read from it
+    assert "704.WSetRvrtTms" not in ems._cached[d.name]
+    assert "701.W" in ems._cached[d.name]

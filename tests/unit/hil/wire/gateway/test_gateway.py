@@ -402,3 +402,25 @@ def test_der_mode_reports_each_units_own_mode_in_an_island(mode: str, expected: 
     site.set("grid.available", 0)
     gw.step(5)
     assert dev.value(dev.point("701.DERMode")) == expected
+
+
+def test_a_point_plan_encodes_its_points_as_the_whole_encode_does_and_nothing_else() -> None:
+    """The encode of a few points (what a controller observes inside a stretch,
+    ``Gateway.advance_idle(fresh=)``) writes the words the kind's whole encode writes for
+    them, and leaves every other register alone."""
+    gw = Gateway(load_site("aidc_10k"))
+    gw.site.set("pcs.enable", 1)
+    gw.step(30)
+    grp = gw.groups["site"]
+    whole = grp.image.copy()  # this tick's encode of every point
+    keys = ("64900.GridW", "64900.BessW")
+    cols = [c for key in keys for p in [grp.by_key[key]] for c in range(p.offset, p.offset + p.words)]
+    grp.image[:] = 0xFFFF
+    plan = gw._point_plan("site", frozenset(("site", k) for k in keys))
+    plan.encode(gw.snapshot, {})
+    assert not plan.needs_derived
+    np.testing.assert_array_equal(grp.image[:, cols], whole[:, cols])
+    others = np.ones(grp.image.shape[1], dtype=bool)
+    others[cols] = False
+    assert (grp.image[:, others] == 0xFFFF).all()
+    assert whole[:, cols].any()  # the points carry a value (the site imports)

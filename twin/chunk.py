@@ -280,7 +280,7 @@ def _run(site: Site, k: int, each: Callable[[Snapshot], None] | None = None) -> 
     )  # fmt: skip
     state = _Committed(
         soc, v_rc, tc, tj, i_pack, heat, cab, bms_state, pcs_state,
-        sc, acc, books, rack_est, ag_clock, ag_undirected,
+        sc, acc, books, rack_est, ag_clock, ag_undirected, out,
     )  # fmt: skip
 
     def exogenous(i: int) -> None:  # tick i's GPU draw and cooling target (mutates the fleet)
@@ -339,6 +339,7 @@ class _Committed:
     rack_est: np.ndarray
     ag_clock: np.ndarray
     ag_undirected: np.ndarray
+    out: np.ndarray  # the battery's outputs at the last tick's end (Battery.outputs_now's rows)
 
 
 def _commit(
@@ -392,8 +393,11 @@ def _commit(
     for i in range(first, end):
         site.tick = tick0 + i + 1
         site.demand.book(site.clock.local_time_s(site.t - dt), dt, float(rec[i]))
+    windows = site.aging.windows_applied if site.aging is not None else 0
     if site.aging is not None:
         _aging_done(site, st.ag_clock, st.ag_undirected)
+    if site.aging is None or site.aging.windows_applied == windows:  # else SoH and R changed
+        bat.outputs_ready = st.out.copy()  # the call computed them last (chunk_kernel.run)
     site._snapshot = _io.make_snapshot(site)
 
 

@@ -157,6 +157,9 @@ class Battery:
         self._sd_rate = params.self_discharge_pct_per_month / 100.0 / (30.0 * 86400.0)
         self.kernel = kernel
         self._kt: KernelTables | None = None
+        # outputs the chunk's compiled step already computed for the state as it stands, taken
+        # once by outputs_now (twin.chunk); None: compute them
+        self.outputs_ready: FloatArray | None = None
         if kernel == "compiled":
             try:
                 from twin.models.battery_kernel import cell_tables
@@ -408,20 +411,22 @@ class Battery:
         if self._kt is not None:
             from twin.models import battery_kernel as bk
 
-            o = np.empty((10, self.shape[0]))
-            bk.outputs_now(
-                self._kt,
-                self.i_pack,
-                st.soc,
-                st.v_rc,
-                st.t_cell_degc,
-                self.r_scale,
-                self.capacity_ah,
-                self.last_heat_w,
-                self._kscale,
-                o,
-                self._ocv_k,
-            )
+            o, self.outputs_ready = self.outputs_ready, None
+            if o is None:
+                o = np.empty((10, self.shape[0]))
+                bk.outputs_now(
+                    self._kt,
+                    self.i_pack,
+                    st.soc,
+                    st.v_rc,
+                    st.t_cell_degc,
+                    self.r_scale,
+                    self.capacity_ah,
+                    self.last_heat_w,
+                    self._kscale,
+                    o,
+                    self._ocv_k,
+                )
             return {
                 "soc_pct": o[0],
                 "soc_min_pct": o[1],

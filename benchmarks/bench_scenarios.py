@@ -1,9 +1,10 @@
 """How much faster than real time each shipped scenario runs with ``--fast``.
 
-Run:  .venv/bin/python benchmarks/bench_scenarios.py [NAME ...]
+Run:  .venv/bin/python benchmarks/bench_scenarios.py [--no-serve] [NAME ...]
 
 Each scenario is played exactly as ``hil run NAME --fast`` plays it (stand-in EMS, endpoints
-served on free ports, full trace and report). ``wall`` counts from before the servers start to
+served on free ports, full trace and report; ``--no-serve``: nothing served, as a pytest
+scenario item or a campaign run plays it). ``wall`` counts from before the servers start to
 the end of the report; ``run only`` excludes the servers' start-up and the report, which are
 fixed costs (asyncua builds its address space in ~2 s for aidc_10k); *ticks in chunks* is
 the share of ticks advanced in quiet stretches (``Runner.advance_quiet``). Prints a Markdown
@@ -28,9 +29,12 @@ ROOT = Path(__file__).resolve().parent.parent
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("names", nargs="*", help="scenario names (default: every shipped one)")
+    ap.add_argument("--no-serve", action="store_true", help="serve no endpoint (the in-process run alone)")
     opts = ap.parse_args()
     names = opts.names or sorted(p.stem for p in (ROOT / "profiles" / "scenarios").glob("*.yaml"))
-    print(f"Python {platform.python_version()}, {platform.machine()}\n")
+    serving: dict[str, Any] = {"serve": False} if opts.no_serve else {"ports": (0, 0)}
+    served = "nothing" if opts.no_serve else "endpoints"
+    print(f"Python {platform.python_version()}, {platform.machine()}, {served} served\n")
     print(
         "| scenario | site | tick | simulated | wall | × real time | run only | × (run only) "
         "| ticks in chunks | passed |"
@@ -57,7 +61,7 @@ def main() -> None:
         with tempfile.TemporaryDirectory() as out:
             t0 = time.perf_counter()
             res = asyncio.run(
-                run_scenario(name, out_dir=out, pacer=AsFastAsPossible(), ports=(0, 0), on_start=on_start)
+                run_scenario(name, out_dir=out, pacer=AsFastAsPossible(), on_start=on_start, **serving)
             )
             wall = time.perf_counter() - t0
         r = res.results

@@ -161,7 +161,15 @@ class StandIn:
         self._acked: set[int] = set()
         self._warned: set[tuple[str, str, str]] = set()
         self.last: dict[str, float] = {}  # the last period's decision figures, for traces
-        self.observes = self._observed_points()
+        # what the per-tick sample reads (_instant), in the order it falls back; a chunked run
+        # keeps the first of each fresh every tick (observes): a mapped point is encoded from a
+        # finite twin value clipped to its type, so it never reads as not implemented and the
+        # fallbacks after it are not taken at run time
+        self._imp_reads = self._mapped([(self.totals, "64900.GridW"), (self.meter, "203.W")])
+        self._bess_reads = self._mapped([(self.totals, "64900.BessW")])
+        self._pcs_w_reads = self._mapped([(u.dev, "701.W") for u in self.pcs])
+        reads = [*self._imp_reads[:1], *(self._bess_reads[:1] or self._pcs_w_reads)]
+        self.observes = frozenset((d.kind, key) for d, key in reads)
 
     # -- the runner's hooks ---------------------------------------------------------------
     def on_tick(self, t_s: float) -> None:
@@ -181,20 +189,8 @@ class StandIn:
         (:meth:`observe`), so a run may advance to it in one chunk."""
         return -math.inf if self._next_act is None else self._next_act - 1e-9
 
-    def _observed_points(self) -> frozenset[tuple[str, str]]:
-        """The points :meth:`_instant` reads, for a chunked run to keep fresh every tick: the
-        site totals', and the meter's or the PCSs' where the totals' map lacks the point (a
-        mapped total is encoded from a finite twin value, clipped to its type: it never reads
-        as not implemented, so that fallback is not taken at run time)."""
-        tot = self.totals
-        read: list[tuple[Device, str]] = []
-        if tot is not None:
-            read += [(tot, "64900.GridW"), (tot, "64900.BessW")]
-        if tot is None or self._pt(tot, "64900.GridW") is None:
-            read += [(d, "203.W") for d in (self.meter,) if d is not None]
-        if tot is None or self._pt(tot, "64900.BessW") is None:
-            read += [(u.dev, "701.W") for u in self.pcs]
-        return frozenset((d.kind, key) for d, key in read if self._pt(d, key) is not None)
+    def _mapped(self, reads: list[tuple[Device | None, str]]) -> list[tuple[Device, str]]:
+        return [(d, key) for d, key in reads if d is not None and self._pt(d, key) is not None]
 
     def observe(self, t_s: float) -> None:
         """:meth:`on_tick` at a boundary before :meth:`quiet_until`: the sample alone (reads the
@@ -279,16 +275,19 @@ class StandIn:
 
     def _instant(self) -> tuple[float | None, float]:
         """Grid import and BESS output (kW, + discharge) as read now."""
-        imp: float | None = None
-        bess: float | None = None
-        if self.totals is not None:
-            imp = self._read(self.totals, "64900.GridW")
-            bess = self._read(self.totals, "64900.BessW")
-        if imp is None and self.meter is not None:
-            imp = self._read(self.meter, "203.W")
+        imp = self._first(self._imp_reads)
+        bess = self._first(self._bess_reads)
         if bess is None:
-            bess = sum(self._read(u.dev, "701.W") or 0.0 for u in self.pcs)
+            bess = sum(self._read(d, key) or 0.0 for d, key in self._pcs_w_reads)
         return (None if imp is None else imp / 1000.0), bess / 1000.0
+
+    def _first(self, reads: list[tuple[Device, str]]) -> float | None:
+        """The first of ``reads`` that reads a value (the others are its fallbacks)."""
+        for d, key in reads:
+            v = self._read(d, key)
+            if v is not None:
+                return v
+        return None
 
     # -- the period -------------------------------------------------------------------------
     def _act(self, t: float) -> None:

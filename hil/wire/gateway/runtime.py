@@ -194,8 +194,9 @@ class Gateway(ObservationFaults):
         ``each`` is given every tick's snapshot (a per-tick trace, expectations); before it,
         the points in ``fresh`` (``(kind, key)``) are encoded from that tick (what an
         in-process controller reads at the quiet boundaries,
-        :meth:`hil.ems.ScheduledController.observe`), and after it their kinds' timers count
-        down to the next boundary, as :meth:`step` orders them."""
+        :meth:`hil.ems.ScheduledController.observe`), and after it the timers of the kinds
+        whose observed points come from derived values count down to the next boundary, as
+        :meth:`step` orders them."""
         dt = self.site.dt
         first = int(self.boundary_done)  # this boundary's countdown done by apply_writes
         times = self.boundary_times(k)
@@ -204,13 +205,13 @@ class Gateway(ObservationFaults):
                 grp.behaviour.idle(grp.controls, times[first:], dt, k - first)
             self.snapshot = self.site.advance(k)
         else:
-            # only the kinds encoded inside the stretch count down boundary by boundary (their
-            # registers show the timers); nobody reads the others before the stretch's end
             kinds = {kind for kind, _ in fresh}
-            fresh_groups = [(kind, grp) for kind, grp in self.groups.items() if kind in kinds]
-            plans = [(grp, self._point_plan(kind, fresh)) for kind, grp in fresh_groups]
-            for kind, grp in self.groups.items():
-                if kind not in kinds:
+            plans = [(g, self._point_plan(kind, fresh)) for kind, g in self.groups.items() if kind in kinds]
+            # a point encoded from the behaviour's derived values may show its timers: those
+            # kinds count down boundary by boundary; the others once, nobody reading them
+            stepwise = [grp for grp, plan in plans if plan.needs_derived]
+            for grp in self.groups.values():
+                if not any(grp is g for g in stepwise):
                     grp.behaviour.idle(grp.controls, times[first:], dt, k - first)
             done = 0
 
@@ -223,10 +224,10 @@ class Gateway(ObservationFaults):
                 each(snap)
                 done += 1
                 if done < k:  # the next boundary's countdown
-                    for _, grp in fresh_groups:
+                    for grp in stepwise:
                         grp.behaviour.idle(grp.controls, times[done : done + 1], dt, 1)
 
-            for _, grp in fresh_groups:
+            for grp in stepwise:
                 if not first:
                     grp.behaviour.idle(grp.controls, times[:1], dt, 1)
             self.snapshot = self.site.advance(k, each=tick)

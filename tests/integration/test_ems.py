@@ -95,9 +95,15 @@ async def test_reference_ems_over_modbus_matches_in_process(tmp_path: Path) -> N
     assert np.all(wire.complete_means() < TARGET_KW), wire.complete_means()
     demand = read_trace(tmp_path / "wire", ["grid.demand_15min_max_kw"]).column(0).to_numpy()
     assert demand[-1] < TARGET_KW  # the twin's own clock-aligned demand register agrees
-    # no export: every 1-s mean import is positive (single 100 ms ticks dip with the swings)
+    # no export: the EMS holds its *filtered* import (filter_s = 5 s) over the floor, so every
+    # 5-s mean import is positive. Single 100 ms ticks dip to -5 MW with the swings and 1-s means
+    # to +750 kW in a quiet run; a busy machine delays the wire reads and has taken a 1-s mean
+    # to -499 kW (about 1 run in 10, 2026-12-06), which the 5-s rule allows. Measured 5-s minimum
+    # on a loaded 2-core machine: 2.4-3.3 MW; a wrong sign or scale takes it far below zero.
     p = read_trace(tmp_path / "wire", ["grid.p_import_kw"]).column(0).to_numpy()
-    assert p[: p.size // 10 * 10].reshape(-1, 10).mean(axis=1).min() > 0.0
+    m5 = p[: p.size // 50 * 50].reshape(-1, 50).mean(axis=1)
+    i = int(m5.argmin())
+    assert m5[i] > 0.0, (i * 5, m5[i], np.round(p[i * 50 : i * 50 + 50]).tolist())
 
     # the EMS kept its watchdogs: a heartbeat to every PCS every period, none refused or late
     assert session.units == {"meter": 1, "utility": 1, "site": 1, "bess": 16}

@@ -283,41 +283,79 @@ def _run(site: Site, k: int, each: Callable[[Snapshot], None] | None = None) -> 
         sc, acc, books, rack_est, ag_clock, ag_undirected, out,
     )  # fmt: skip
 
+    lost = np.empty((k, 2))  # the GPU fleet's lost GPU-hours books after each tick
+
     def exogenous(i: int) -> None:  # tick i's GPU draw and cooling target (mutates the fleet)
         racks[i + 1] = gpu.mean_power_kw((tick0 + i) * dt, dt, site.powered)
         p_it[i] = float(racks[i + 1].sum())
         cool[i] = cooling_target_kw(fac, p_it[i], site.t_ambient) * site.chillers_on / fac.chiller_units
+        lost[i] = gpu.gpu_hours_lost_supply, gpu.gpu_hours_lost_failures
 
-    if each is None:  # the whole stretch in one call, the books after it
-        for i in range(k):
-            exogenous(i)
-        if pv is not None:
-            _pv_series(site, tick0, p_pv)
-        done = ck.run(k, dt, p_it, racks, cool, p_pv, *mid, rec_p_grid, *tail)  # type: ignore[call-arg]
-    else:  # one call a tick over the same prepared state, each tick's snapshot to ``each``
-        done = 0
-        while done < k:
-            exogenous(done)
-            if pv is not None:
-                pv.step((tick0 + done) * dt, dt)
-                p_pv[done] = pv.p_ac
-            sl = slice(done, done + 1)
-            rows = (p_it[sl], racks[done : done + 2], cool[sl], p_pv[sl])
-            if ck.run(1, dt, *rows, *mid, rec_p_grid[sl], *tail) == 0:  # type: ignore[call-arg]
-                break
-            _commit(site, state, racks, p_it, rec_p_grid, done, done + 1)
-            done += 1
-            each(site._snapshot)
+    for i in range(k):
+        exogenous(i)
+    if pv is not None:
+        _pv_series(site, tick0, p_pv)
+    # each tick's end for its snapshot, when ``each`` takes them (see _replay)
+    n_rec = k if each is not None else 0
+    rec_units = np.empty((n_rec, out.shape[0] + books.shape[0] + len(ck.RECORDED), n))
+    rec_sc = np.empty((n_rec, sc.shape[0] + acc.shape[0]))
+    done = ck.run(k, dt, p_it, racks, cool, p_pv, *mid, rec_p_grid, *tail, rec_units, rec_sc)  # type: ignore[call-arg]
     if done < k:  # the exogenous devices back to the last committed tick
         gpu.restore(saved_gpu)
         for i in range(done):
             racks[i + 1] = gpu.mean_power_kw((tick0 + i) * dt, dt, site.powered)
-    if pv is not None:  # the plant's outputs as the last committed tick (or the one before) left them
+    if done and each is not None:
+        _replay(site, state, racks, p_it, rec_p_grid, lost, rec_units, rec_sc, done, each)
+    elif pv is not None:  # the plant's outputs as the last committed tick (or the one before) left them
         pv.step((tick0 + done - 1) * dt, dt)
-    if done == 0 or each is not None:
-        return done
-    _commit(site, state, racks, p_it, rec_p_grid, 0, done)
+    if done and each is None:
+        _commit(site, state, racks, p_it, rec_p_grid, 0, done)
     return done
+
+
+def _replay(
+    site: Site,
+    state: _Committed,
+    racks: np.ndarray,
+    p_it: np.ndarray,
+    rec_p_grid: np.ndarray,
+    lost: np.ndarray,
+    rec_units: np.ndarray,
+    rec_sc: np.ndarray,
+    done: int,
+    each: Callable[[Snapshot], None],
+) -> None:
+    """Hand ``each`` the snapshot of every tick a chunk committed, from what the compiled call
+    recorded at each tick's end. For ticks before the last, the devices are given just what
+    :func:`twin.site_io.make_snapshot` reads that changes within a chunk (the recorded rows, the
+    GPU fleet's books, the PV plant stepped to the tick, the demand register booked); the last
+    tick is committed whole (:func:`_commit`: the devices' full state, the aging window)."""
+    pcs, bms, bat, gpu, pv = site.pcs, site.bms, site.battery, site.gpu, site.pv
+    dt = site.dt
+    tick0 = site.tick
+    n_out, n_books = state.out.shape[0], state.books.shape[0]
+    n_sc = state.sc.shape[0]
+    _hold_still(site)
+    for i in range(done):
+        if pv is not None:
+            pv.step((tick0 + i) * dt, dt)
+        gpu.gpu_hours_lost_supply, gpu.gpu_hours_lost_failures = (float(x) for x in lost[i])
+        if i == done - 1:
+            _commit(site, state, racks, p_it, rec_p_grid, i, i + 1)
+            each(site._snapshot)
+            return
+        r = rec_units[i]
+        bat.outputs_ready = r[:n_out]
+        site.pcs_books = r[n_out : n_out + n_books]
+        (pcs.p_ac, pcs.p_ac_mean, pcs.q_ac, pcs.p_dc, pcs.loss, pcs.aux, pcs.p_max_dis, pcs.p_max_ch,
+         pcs.throttle_pct, bms.ccl, bms.dcl, bms.soc_est, bat.i_pack) = r[n_out + n_books :]  # fmt: skip
+        _put_scalars(site, rec_sc[i, :n_sc], rec_sc[i, n_sc:])
+        site.p_it_racks = racks[i + 1]
+        site.p_it = float(p_it[i])
+        site.tick = tick0 + i + 1
+        site.demand.book(site.clock.local_time_s(site.t - dt), dt, float(rec_p_grid[i]))
+        site._snapshot = _io.make_snapshot(site)
+        each(site._snapshot)
 
 
 @dataclass(slots=True)
@@ -354,7 +392,7 @@ def _commit(
     """Put the chunk's state on the devices after its tick ``end - 1`` and book ticks
     ``first`` .. ``end - 1`` (the demand register, the aging window); the site's snapshot then
     is that tick's. The arrays are the call's own, so a later call updates them in place."""
-    pcs, bms, bat, ups = site.pcs, site.bms, site.battery, site.ups
+    pcs, bms, bat = site.pcs, site.bms, site.battery
     dt = site.dt
     tick0 = site.tick - first  # the chunk's first tick
     bat.state = EcmState(st.soc, st.v_rc, st.tc, st.tj)
@@ -368,23 +406,12 @@ def _commit(
      pcs.cessation, pcs.es_ramp, pcs.dp_fw, pcs.vw_lim, pcs.v_pu, pcs.i_lim_pu, pcs.s_cap, pcs.p_max_dis,
      pcs.p_max_ch, pcs.p_ac_mean, pcs.q_ac_mean, pcs.loss, pcs.aux, pcs.p_dc,
      pcs.throttle_pct) = st.pcs_state  # fmt: skip
-    sc = st.sc
-    (site.p_grid, site.q_grid, site.v, site.p_cool, site.p_cool_mean, site.healthy_for, site.live_for,
-     site.it_bus, site.ups_short, site.p_bus_load) = (float(x) for x in sc[:10])  # fmt: skip
-    if ups is not None:
-        ups.e_kwh, ups.p_in, ups.p_out, ups.p_batt, ups.loss = (float(x) for x in sc[10:])
-        ups.allowance_cap = ups.p_in + math.inf
-    en = site.energy
-    for j, name in enumerate(ck.ENERGY_FIELDS):
-        setattr(en, name, float(st.acc[j]))
+    _put_scalars(site, st.sc, st.acc)
     site.pcs_books = st.books
     site.rack_est = st.rack_est
     site.p_it_racks = racks[end].copy()
     site.p_it = float(p_it[end - 1])
-    site.base_now = site.params.facility.base_load_kw
-    site.outage_for = 0.0
-    site.f = site.grid_f_hz
-    site.rot_p = site.relief_p = 0.0
+    _hold_still(site)
     t_end = (tick0 + end - 1) * dt + dt
     site.pcs_monitor._t_end = t_end
     if site.pv_monitor is not None:
@@ -399,6 +426,27 @@ def _commit(
     if site.aging is None or site.aging.windows_applied == windows:  # else SoH and R changed
         bat.outputs_ready = st.out.copy()  # the call computed them last (chunk_kernel.run)
     site._snapshot = _io.make_snapshot(site)
+
+
+def _put_scalars(site: Site, sc: np.ndarray, acc: np.ndarray) -> None:
+    """The site's and the UPS's scalar state (``ck.SCALARS``) and the energy books from a chunk."""
+    v = sc.tolist()
+    (site.p_grid, site.q_grid, site.v, site.p_cool, site.p_cool_mean, site.healthy_for, site.live_for,
+     site.it_bus, site.ups_short, site.p_bus_load) = v[:10]  # fmt: skip
+    ups = site.ups
+    if ups is not None:
+        ups.e_kwh, ups.p_in, ups.p_out, ups.p_batt, ups.loss = v[10:]
+        ups.allowance_cap = ups.p_in + math.inf
+    vars(site.energy).update(zip(ck.ENERGY_FIELDS, acc.tolist(), strict=True))
+
+
+def _hold_still(site: Site) -> None:
+    """What a grid-connected quiet tick sets and a chunk holds: the base load, no outage, the
+    grid's frequency, no rotating or relief power."""
+    site.base_now = site.params.facility.base_load_kw
+    site.outage_for = 0.0
+    site.f = site.grid_f_hz
+    site.rot_p = site.relief_p = 0.0
 
 
 def _aging_args(site: Site) -> tuple[np.ndarray, np.ndarray, tuple[np.ndarray, ...]]:

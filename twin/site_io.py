@@ -12,11 +12,12 @@ import numpy as np
 from twin._interp import FloatArray
 from twin.pms import BusMode, Transfer
 from twin.site_fixed import PCS_BOOKS
+from twin.snapshot import Snapshot
 
 if TYPE_CHECKING:
     from twin.device import Device
     from twin.signals import SignalTable
-    from twin.site import Site, Snapshot
+    from twin.site import Site
 
 __all__ = ["build_inputs", "device_setter", "make_snapshot", "unit_counts"]
 
@@ -171,15 +172,13 @@ def device_setter(dev: Device, name: str) -> Callable[[float, int | None], None]
 
 
 def make_snapshot(site: Site) -> Snapshot:
-    from twin.site import Snapshot  # the type lives with the Site
-
     bat = site._bat_out = site.battery.outputs_now()
     pcs = site.pcs
     bms = site.bms
     energy = bat["energy_kwh"]
     e_total = float(energy.sum())
-    cap = site.battery.capacity_ah.sum(axis=1)
-    soc_site = float(np.sum(bat["soc_pct"] * cap) / cap.sum())
+    cap, cap_total, soh_pct = site.battery.unit_capacity()
+    soc_site = float(np.sum(bat["soc_pct"] * cap) / cap_total)
     arrays: dict[str, FloatArray] = {f"bess.{k}": v for k, v in bat.items()}
     arrays.update(zip(PCS_BOOKS, site.pcs_books.copy(), strict=True))
     arrays.update(
@@ -204,7 +203,7 @@ def make_snapshot(site: Site) -> Snapshot:
             "bms.cha_st": bms.cha_st.astype(float),
             "bms.contactor": bms.contactor.astype(float),
             "bms.soc_est_pct": 100.0 * bms.soc_est,
-            "bms.soh_pct": 100.0 * site.battery.soh.mean(axis=1),
+            "bms.soh_pct": soh_pct,
             "gpu.p_kw": site.p_it_racks.copy(),
             "gpu.powered": site.powered.astype(float),
         }
@@ -267,7 +266,7 @@ def make_snapshot(site: Site) -> Snapshot:
         "bess.aux_kwh": site.energy.aux_kwh,  # the PCS auxiliaries' (HVAC, controls) energy book
         "bess.discharge_kwh": site.energy.bess_discharge_kwh,
         "bms.alarm_count": float(np.count_nonzero(bms.alarm_bits)),
-        "pcs.running_count": float(np.sum(pcs.running)),
+        "pcs.running_count": float(pcs.running_count()),
         "genset.p_kw": float(g.p_mean.sum()) if g is not None else 0.0,
         "genset.fuel_l": float(g.fuel_l.sum()) if g is not None else 0.0,
     }

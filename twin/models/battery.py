@@ -131,6 +131,7 @@ class Battery:
         z_r = rng.standard_normal(self.shape)
         self.cap_factor = np.clip(1.0 + params.capacity_spread * z_q, 0.5, 1.5)
         self.r_factor = np.clip(1.0 + params.resistance_spread * z_r, 0.5, 2.0)
+        self._unit_capacity: tuple[FloatArray, float, FloatArray] | None = None
         self.soh = np.ones(self.shape)  # capacity fraction from aging
         self.r_aging = np.ones(self.shape)
         self.series_scale = params.n_series / k
@@ -182,6 +183,28 @@ class Battery:
             )
 
     # -- helpers -------------------------------------------------------------------------
+    @property
+    def soh(self) -> FloatArray:
+        """Each modelled cell's capacity fraction from aging (read-only: assign a new array)."""
+        return self._soh
+
+    @soh.setter
+    def soh(self, value: FloatArray) -> None:
+        value = np.array(value, dtype=float)
+        value.flags.writeable = False
+        self._soh = value
+        self._unit_capacity = None
+
+    def unit_capacity(self) -> tuple[FloatArray, float, FloatArray]:
+        """Each unit's capacity (A·h, the sum over its cells), their total and each unit's mean
+        SoH (%): kept until :attr:`soh` is replaced (read-only arrays)."""
+        if self._unit_capacity is None:
+            cap = self.capacity_ah.sum(axis=1)
+            soh = 100.0 * self.soh.mean(axis=1)
+            cap.flags.writeable = soh.flags.writeable = False
+            self._unit_capacity = (cap, float(cap.sum()), soh)
+        return self._unit_capacity
+
     @property
     def capacity_ah(self) -> FloatArray:
         """Capacity of each modelled cell (A·h), spread and aging included."""

@@ -176,6 +176,11 @@ class Pcs:
         """1 for units that can take a command at once: switching, or in hot standby."""
         return np.maximum(self.switching, self.hot.astype(float))
 
+    def running_count(self) -> int:
+        """How many units are :attr:`running`."""
+        s = self.state
+        return int(np.count_nonzero((s == _PCSSTATE_RUNNING) | (s == _PCSSTATE_THROTTLED) | (self.hot != 0)))
+
     def update_states(
         self,
         dt: float,

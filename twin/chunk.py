@@ -26,7 +26,6 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from twin import chunk_kernel as ck
-from twin import site_io as _io
 from twin.clock import day_of_year
 from twin.models import pcs_kernel as pk
 from twin.models import pv_kernel as pvk
@@ -39,6 +38,7 @@ from twin.models.pcs_params import ambient_derate_pu, grid_trip_alarm_bits
 from twin.models.pcs_step_kernel import _finish_params
 from twin.pms import BusMode, Transfer
 from twin.site_fixed import book_aging
+from twin.site_snapshot import MOVING_SCALARS, RECORDED, make_snapshot, stretch_snapshots
 from twin.snapshot import Snapshot
 
 if TYPE_CHECKING:
@@ -297,7 +297,7 @@ def _run(site: Site, k: int, each: Callable[[Snapshot], None] | None = None) -> 
         _pv_series(site, tick0, p_pv)
     # each tick's end for its snapshot, when ``each`` takes them (see _replay)
     n_rec = k if each is not None else 0
-    rec_units = np.empty((n_rec, out.shape[0] + books.shape[0] + len(ck.RECORDED), n))
+    rec_units = np.empty((n_rec, out.shape[0] + 1 + books.shape[0] + len(RECORDED), n))
     rec_sc = np.empty((n_rec, sc.shape[0] + acc.shape[0]))
     done = ck.run(k, dt, p_it, racks, cool, p_pv, *mid, rec_p_grid, *tail, rec_units, rec_sc)  # type: ignore[call-arg]
     if done < k:  # the exogenous devices back to the last committed tick
@@ -325,37 +325,88 @@ def _replay(
     done: int,
     each: Callable[[Snapshot], None],
 ) -> None:
-    """Hand ``each`` the snapshot of every tick a chunk committed, from what the compiled call
-    recorded at each tick's end. For ticks before the last, the devices are given just what
-    :func:`twin.site_io.make_snapshot` reads that changes within a chunk (the recorded rows, the
-    GPU fleet's books, the PV plant stepped to the tick, the demand register booked); the last
-    tick is committed whole (:func:`_commit`: the devices' full state, the aging window)."""
-    pcs, bms, bat, gpu, pv = site.pcs, site.bms, site.battery, site.gpu, site.pv
-    dt = site.dt
-    tick0 = site.tick
-    n_out, n_books = state.out.shape[0], state.books.shape[0]
-    n_sc = state.sc.shape[0]
+    """Hand ``each`` the snapshot of every tick a chunk committed. The ticks before the last are
+    built together from what the compiled call recorded at each tick's end
+    (:func:`twin.site_snapshot.stretch_snapshots`; the demand register booked and the PV plant
+    stepped tick by tick); the last is committed whole (:func:`_commit`: the devices' full
+    state, the aging window) and its snapshot taken from the devices."""
+    pv, dt, tick0 = site.pv, site.dt, site.tick
+    m = done - 1  # the ticks before the last
     _hold_still(site)
-    for i in range(done):
+    if m:
+        snaps = _recorded_snapshots(site, state, racks, p_it, rec_p_grid, lost, rec_units[:m], rec_sc[:m])
+        for i, snap in enumerate(snaps):
+            site.tick = tick0 + i + 1
+            site._snapshot = snap
+            each(snap)
+    if pv is not None:
+        pv.step((tick0 + m) * dt, dt)
+    _commit(site, state, racks, p_it, rec_p_grid, m, done)
+    each(site._snapshot)
+
+
+def _recorded_snapshots(
+    site: Site,
+    state: _Committed,
+    racks: np.ndarray,
+    p_it: np.ndarray,
+    rec_p_grid: np.ndarray,
+    lost: np.ndarray,
+    rec_units: np.ndarray,
+    rec_sc: np.ndarray,
+) -> list[Snapshot]:
+    """The snapshots of a chunk's first ``m`` ticks (the records' rows): the demand register
+    is booked and the PV plant stepped for each of them, in order."""
+    pv, ups, dt, tick0, clock, dem = site.pv, site.ups, site.dt, site.tick, site.clock, site.demand
+    m = rec_units.shape[0]
+    n_out, n_books, n_sc = state.out.shape[0], state.books.shape[0], state.sc.shape[0]
+    ticks = np.arange(tick0 + 1, tick0 + m + 1)
+    col = {name: np.zeros(m) for name in ("local_time", "demand_kw", "demand_prev_kw", "demand_max_kw",
+                                          "pv_p_ac", "pv_ghi", "pv_loss")}  # fmt: skip
+    for i in range(m):
+        t_end = int(ticks[i]) * dt  # Site.t after the tick
+        dem.book(clock.local_time_s(t_end - dt), dt, float(rec_p_grid[i]))
+        col["local_time"][i] = clock.local_time_s(t_end)
+        col["demand_kw"][i], col["demand_prev_kw"][i], col["demand_max_kw"][i] = (
+            dem.current_kw, dem.prev_kw, dem.max_kw,
+        )  # fmt: skip
         if pv is not None:
             pv.step((tick0 + i) * dt, dt)
-        gpu.gpu_hours_lost_supply, gpu.gpu_hours_lost_failures = (float(x) for x in lost[i])
-        if i == done - 1:
-            _commit(site, state, racks, p_it, rec_p_grid, i, i + 1)
-            each(site._snapshot)
-            return
-        r = rec_units[i]
-        bat.outputs_ready = r[:n_out]
-        site.pcs_books = r[n_out : n_out + n_books]
-        (pcs.p_ac, pcs.p_ac_mean, pcs.q_ac, pcs.p_dc, pcs.loss, pcs.aux, pcs.p_max_dis, pcs.p_max_ch,
-         pcs.throttle_pct, bms.ccl, bms.dcl, bms.soc_est, bat.i_pack) = r[n_out + n_books :]  # fmt: skip
-        _put_scalars(site, rec_sc[i, :n_sc], rec_sc[i, n_sc:])
-        site.p_it_racks = racks[i + 1]
-        site.p_it = float(p_it[i])
-        site.tick = tick0 + i + 1
-        site.demand.book(site.clock.local_time_s(site.t - dt), dt, float(rec_p_grid[i]))
-        site._snapshot = _io.make_snapshot(site)
-        each(site._snapshot)
+            col["pv_p_ac"][i], col["pv_ghi"][i], col["pv_loss"][i] = pv.p_ac, pv.ghi, pv.loss
+    sc, acc = rec_sc[:, :n_sc], rec_sc[:, n_sc:]
+    s = {name: sc[:, j] for j, name in enumerate(ck.SCALARS)}
+    e = {name: acc[:, j] for j, name in enumerate(ck.ENERGY_FIELDS)}
+    rows = rec_units[:, n_out + 1 + n_books :]
+    mv: dict[str, Any] = {name: rows[:, j] for j, name in enumerate(RECORDED)}
+    mv["bat"] = site.battery.outputs_of(rec_units[:, :n_out], rec_units[:, n_out])
+    mv["books"] = rec_units[:, n_out + 1 : n_out + 1 + n_books]
+    mv["racks"] = racks[1 : m + 1]
+    mv.update(col)
+    mv.update(
+        {
+            "t": ticks * dt,
+            "p_grid": s["p_grid"],
+            "q_grid": s["q_grid"],
+            "v": s["v"],
+            "import_kwh": e["grid_import_kwh"],
+            "export_kwh": e["grid_export_kwh"],
+            "p_it": p_it[:m],
+            "p_cool_mean": s["p_cool_mean"],
+            "gpu_lost": lost[:m, 0] + lost[:m, 1],
+            "gpu_lost_supply": lost[:m, 0],
+            "charge_kwh": e["bess_charge_kwh"],
+            "aux_kwh": e["aux_kwh"],
+            "discharge_kwh": e["bess_discharge_kwh"],
+            "pv_kwh": e["pv_kwh"],
+            "ups_p_in": s["ups_p_in"] if ups is not None else s["it_bus"],
+            "ups_p_out": s["ups_p_out"] if ups is not None else p_it[:m],
+            "ups_p_batt": s["ups_p_batt"] if ups is not None else 0.0,
+            "ups_loss": s["ups_loss"] if ups is not None else 0.0,
+            "ups_soc": ups.soc_of(s["ups_e_kwh"]) if ups is not None else 0.0,
+        }
+    )
+    assert set(mv) >= set(MOVING_SCALARS)
+    return stretch_snapshots(site, ticks, mv)
 
 
 @dataclass(slots=True)
@@ -425,7 +476,7 @@ def _commit(
         _aging_done(site, st.ag_clock, st.ag_undirected)
     if site.aging is None or site.aging.windows_applied == windows:  # else SoH and R changed
         bat.outputs_ready = st.out.copy()  # the call computed them last (chunk_kernel.run)
-    site._snapshot = _io.make_snapshot(site)
+    site._snapshot = make_snapshot(site)
 
 
 def _put_scalars(site: Site, sc: np.ndarray, acc: np.ndarray) -> None:

@@ -44,7 +44,7 @@ kernel_cache.drop_stale(__file__)  # before any kernel is loaded from numba's ca
 for _fn in (thevenin_v, input_ok, capability_kw, carry, book_pcs):
     register_jitable(_fn)  # the PCC's, the UPS's and the PCS books' formulas compiled from their own source
 
-__all__ = ["ENERGY_FIELDS", "RECORDED", "SCALARS", "run"]
+__all__ = ["ENERGY_FIELDS", "SCALARS", "run"]
 
 ENERGY_FIELDS = (
     "grid_kwh",
@@ -90,14 +90,6 @@ SCALARS = (
 
 (_P_GRID, _Q_GRID, _V, _P_COOL, _P_COOL_MEAN, _HEALTHY, _LIVE, _IT_BUS, _UPS_SHORT, _P_BUS_LOAD,
  _UPS_E, _UPS_P_IN, _UPS_P_OUT, _UPS_P_BATT, _UPS_LOSS) = range(15)  # fmt: skip
-
-RECORDED = (
-    "pcs.p_ac", "pcs.p_ac_mean", "pcs.q_ac", "pcs.p_dc", "pcs.loss", "pcs.aux", "pcs.p_max_dis",
-    "pcs.p_max_ch", "pcs.throttle_pct", "bms.ccl", "bms.dcl", "bms.soc_est", "battery.i_pack",
-)  # fmt: skip
-"""The per-unit arrays a chunk records at each tick's end for its snapshot (``rec_units``), after
-the battery's ten outputs (``out``) and the PCS books' rows; the rest of the devices' per-unit
-state in a snapshot holds still over a chunk (states, alarms, contactors: a change ends it)."""
 
 _RUNNING = _PCSSTATE_RUNNING
 _THROTTLED = _PCSSTATE_THROTTLED
@@ -300,8 +292,9 @@ def run(
     ag_clock: FloatArray,
     ag_undirected: np.ndarray,
     ag_state: tuple,
-    # -- each tick's end for its snapshot (twin.chunk), if these have rows: the battery's outputs,
-    # the PCS books and RECORDED per unit; SCALARS then ENERGY_FIELDS
+    # -- each tick's end for its snapshot (twin.chunk), if these have rows: per unit the battery's
+    # outputs, its pack current, the PCS books and twin.site_snapshot.RECORDED; SCALARS then
+    # ENERGY_FIELDS
     rec_units: FloatArray,
     rec_sc: FloatArray,
 ) -> int:
@@ -478,24 +471,26 @@ def run(
                         ag_undirected, ag_state)  # fmt: skip
         # the outputs the next tick's BMS reads (Battery.outputs_now)
         outputs_now(tb, i_pack, soc, v_rc, tc, r_scale, cap_ah, heat, kscale, out, ocv_k)
-        _record(k, rec_units, rec_sc, out, books, (p_ac, p_ac_mean, q_ac, p_dc, loss, aux, p_max_dis,
-                p_max_ch, throttle, ccl, dcl, soc_est, i_pack), sc, acc)  # fmt: skip
+        _record(k, rec_units, rec_sc, out, i_pack, books, (p_ac, p_ac_mean, q_ac, q_ac_mean, p_dc, loss, aux,
+                p_max_dis, p_max_ch, throttle, ccl, dcl, soc_est), sc, acc)  # fmt: skip
     return n_ticks
 
 
 @njit(cache=True, inline="always")
-def _record(k: int, rec_units: FloatArray, rec_sc: FloatArray, out: FloatArray, books: FloatArray,
-            units: tuple, sc: FloatArray, acc: FloatArray) -> None:  # fmt: skip
-    """Tick ``k``'s row of the battery's outputs, the PCS books and :data:`RECORDED`, and of the
-    scalars then the energy books, if the records have rows (a chunk with ``each``)."""
+def _record(k: int, rec_units: FloatArray, rec_sc: FloatArray, out: FloatArray, i_pack: FloatArray,
+            books: FloatArray, recorded: tuple, sc: FloatArray, acc: FloatArray) -> None:  # fmt: skip
+    """Tick ``k``'s row per unit of the battery's outputs, its pack current, the PCS books and
+    ``recorded`` (``twin.site_snapshot.RECORDED``'s order), and of the scalars then the energy
+    books, if the records have rows (a chunk with ``each``)."""
     if rec_units.shape[0] == 0:
         return
     rec, rec_s = rec_units[k], rec_sc[k]
     n_out, n_books = out.shape[0], books.shape[0]
     rec[:n_out] = out
-    rec[n_out : n_out + n_books] = books
-    j = n_out + n_books
-    for a in units:
+    rec[n_out] = i_pack
+    rec[n_out + 1 : n_out + 1 + n_books] = books
+    j = n_out + 1 + n_books
+    for a in recorded:
         rec[j] = a
         j += 1
     rec_s[: sc.shape[0]] = sc

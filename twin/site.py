@@ -43,6 +43,7 @@ from twin.params import from_dict, suggest
 from twin.pms import BusMode, Transfer
 from twin.signals import SignalTable, resolve_alias, split_name
 from twin.site_params import AgingParams, SiteParams, site_grid_code
+from twin.site_snapshot import make_snapshot
 from twin.snapshot import Snapshot
 from twin.transitions import TransitionLog
 
@@ -197,7 +198,7 @@ class Site:
         self._bat_out: dict[str, FloatArray] = {}
         self._batt_step: dict[str, FloatArray] = {}  # the battery step of the tick (for the books)
         _pms.settle_initial_state(self)
-        self._snapshot = _io.make_snapshot(self)
+        self._snapshot = make_snapshot(self)
         self._unit_counts = _io.unit_counts(self.signals, self._snapshot)
 
     @property
@@ -276,7 +277,7 @@ class Site:
         self.battery.apply_fault_heat(dt)
         self.tick += 1
         _fixed.bookkeeping(self, dt)
-        self._snapshot = _io.make_snapshot(self)
+        self._snapshot = make_snapshot(self)
 
     # discrete logic -------------------------------------------------------------------------
     def gpu_rack_nominal_kw(self) -> float:

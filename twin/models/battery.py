@@ -429,6 +429,25 @@ class Battery:
         return np.asarray(p_i + self.self_discharge_w(state))
 
     # -- outputs ---------------------------------------------------------------------------
+    @staticmethod
+    def outputs_of(o: FloatArray, i_pack: FloatArray) -> dict[str, FloatArray]:
+        """The outputs from the compiled kernel's ten rows ``o`` (``battery_kernel.outputs_now``)
+        and the pack current; ``o`` may carry a leading tick axis (``(k, 10, n)``, a chunk's)."""
+        return {
+            "soc_pct": o[..., 0, :],
+            "soc_min_pct": o[..., 1, :],
+            "v_dc_v": o[..., 2, :],
+            "i_dc_a": i_pack,
+            "p_dc_kw": o[..., 3, :],
+            "v_cell_min_v": o[..., 4, :],
+            "v_cell_max_v": o[..., 5, :],
+            "v_imbalance_mv": 1000.0 * (o[..., 5, :] - o[..., 4, :]),
+            "t_cell_min_degc": o[..., 6, :],
+            "t_cell_max_degc": o[..., 7, :],
+            "energy_kwh": o[..., 8, :],
+            "heat_kw": o[..., 9, :],
+        }
+
     def outputs_now(self) -> dict[str, FloatArray]:
         st = self.state
         if self._kt is not None:
@@ -450,20 +469,7 @@ class Battery:
                     o,
                     self._ocv_k,
                 )
-            return {
-                "soc_pct": o[0],
-                "soc_min_pct": o[1],
-                "v_dc_v": o[2],
-                "i_dc_a": self.i_pack.copy(),
-                "p_dc_kw": o[3],
-                "v_cell_min_v": o[4],
-                "v_cell_max_v": o[5],
-                "v_imbalance_mv": 1000.0 * (o[5] - o[4]),
-                "t_cell_min_degc": o[6],
-                "t_cell_max_degc": o[7],
-                "energy_kwh": o[8],
-                "heat_kw": o[9],
-            }
+            return self.outputs_of(o, self.i_pack.copy())
         n_p = self.params.n_parallel
         i_cell = (self.i_pack / n_p)[:, None]
         r0, _, _ = self.cell.rc_values(st.t_cell_degc, i_cell, st.soc)

@@ -26,7 +26,7 @@ current about 10 % of rating. The battery's own charge loss is not modelled (η_
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -98,7 +98,11 @@ class Ups:
 
     @property
     def soc(self) -> float:
-        return self.e_kwh / self.params.energy_kwh
+        return self.soc_of(self.e_kwh)
+
+    def soc_of(self, e_kwh: Any) -> Any:
+        """The state of charge (0–1) at stored energy ``e_kwh`` (a float or an array)."""
+        return e_kwh / self.params.energy_kwh
 
     def input_ok(self, live: bool, v_pu: float, f_hz: float, f_nom_hz: float) -> bool:
         p = self.params

@@ -31,6 +31,7 @@ def _script(s: Site, k: int) -> None:
         s.set("bess.p_set_kw", -1e9)  # charge as hard as the limits allow: the BMS tapers, the PCS throttles
     if k == 1500:
         s.set("bess.p_set_kw", 300.0)
+        s.set("pcs.q_set_kvar", 40.0)  # reactive power follows its lag inside a chunk too
     if k == 1700:
         s.set("grid.f_hz", 49.6)
     if k == 1800:

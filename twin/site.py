@@ -43,8 +43,7 @@ from twin.params import from_dict, suggest
 from twin.pms import BusMode, Transfer
 from twin.signals import SignalTable, resolve_alias, split_name
 from twin.site_params import AgingParams, SiteParams, site_grid_code
-from twin.site_snapshot import make_snapshot
-from twin.snapshot import Snapshot
+from twin.site_snapshot import Snapshot, make_snapshot
 from twin.transitions import TransitionLog
 
 __all__ = ["AgingParams", "Site", "SiteParams", "Snapshot"]

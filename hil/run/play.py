@@ -260,6 +260,7 @@ class Play:
         # (tick, order, callable, label)
         self._due: list[tuple[int, int, Callable[[], None], str, str]] = []
         self._profiles: list[Profile] = []
+        self._profile_set: dict[int, float] = {}  # what each profile set at its last boundary
         snap = site.snapshot()
         for ex in sc.expectations:
             self.checks.append(compile_check(ex, snap, sc.duration_s, self.dt, sc.line_of(ex.where)))
@@ -359,11 +360,11 @@ class Play:
             elif kind != "set":  # a set logged each input it set
                 self.log_event(kind, label, "", "")
         t_rel = site.t - self._t0
-        for p in self._profiles:
-            if p.t0 - 1e-9 <= t_rel < p.t1 - 1e-9:
-                site.set(p.name, p.fn(t_rel - p.t0))
-            elif p.t1 - 1e-9 <= t_rel < p.t1 + self.dt - 1e-9:
-                site.set(p.name, p.end)
+        for j, p in enumerate(self._profiles):
+            v = self._profile_value(p, t_rel)
+            if v is not None:
+                site.set(p.name, v)
+                self._profile_set[j] = v
         for af in self.faults:
             if not af.cleared and af.ftype.update is not None:
                 af.ftype.update(self.bench, af.targets, af.spec.params, site.t - af.start_s)
@@ -381,11 +382,26 @@ class Play:
             due = np.rint(t_rel / self.dt) >= self._due[self._i][0]
             if due.any():
                 k = min(k, int(np.argmax(due)))
-        for p in self._profiles:  # a ramp sets its input at every boundary of [t0, t1 + dt)
+        for j, p in enumerate(self._profiles):  # a ramp sets its input at every boundary of [t0, t1 + dt)
             on = (t_rel >= p.t0 - 1e-9) & (t_rel < p.t1 + self.dt - 1e-9)
-            if on.any():
-                k = min(k, int(np.argmax(on)))
+            if not on.any():
+                continue
+            prev = self._profile_set.get(j)  # a boundary that sets what is set already is quiet
+            for b in np.flatnonzero(on[:k]):
+                v = self._profile_value(p, float(t_rel[b]))
+                if v is None or prev is None or v != prev:
+                    k = int(b)
+                    break
+                prev = v
         return k
+
+    def _profile_value(self, p: Profile, t_rel: float) -> float | None:
+        """What ``p`` sets at the boundary at scenario time ``t_rel`` (None: nothing)."""
+        if p.t0 - 1e-9 <= t_rel < p.t1 - 1e-9:
+            return p.fn(t_rel - p.t0)
+        if p.t1 - 1e-9 <= t_rel < p.t1 + self.dt - 1e-9:
+            return p.end
+        return None
 
     def unseen_ticks(self, times: np.ndarray) -> int:
         """How many of the coming ticks (``times`` as :meth:`quiet_ticks`) end before the first

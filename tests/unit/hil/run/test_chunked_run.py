@@ -242,3 +242,21 @@ def test_a_served_run_chunks_while_the_controller_is_in_process(tmp_path: Path) 
     wire, _ = _play(data, tmp_path / "wire", chunked=True, serve=True)
     assert wire["chunks"] == {"stretches": 0, "ticks": 0}
     assert round(wire["simulated_s"]) == 300
+
+
+@pytest.mark.timeout(240)
+def test_a_cloud_held_at_its_depth_is_quiet_and_chunked_is_tick_by_tick(tmp_path: Path) -> None:
+    """A ramp sets its input at every boundary of its window; where it sets what it set at the
+    boundary before (a cloud held at its depth) nothing changes, so the stretches run on
+    through the hold and stop for the ramps in and out. The same run to the bit."""
+    data = _scenario("aidc_10k", "100 ms", "1 min", "60 s", revert_s=3600.0)
+    data["controller"] = {"name": "standin", "period": "1 s"}
+    data["start"] = "2026-06-21T12:00"  # midday sun
+    del data["trace"]
+    data["events"] = [{"at": "10 s", "cloud": {"index": 0.2, "duration": "30 s", "ramp": "5 s"}}]
+    res = _compare(data, tmp_path)
+    ticks = round(res["simulated_s"] / res["tick_s"])
+    ramps = 2 * 50 + 1  # the boundaries that move the index, and the one that ends the cloud
+    assert ticks - res["chunks"]["ticks"] < ramps + 60 + 10  # + a decision a second, + slack
+    pv = read_trace(tmp_path / "chunked", ["pv.p_ac_kw"]).column(0).to_numpy()
+    assert pv[250] < 0.5 * pv[50]  # the cloud was there (the diffuse light stays)

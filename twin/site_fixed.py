@@ -8,7 +8,7 @@ the island sub-stepped with the swing equation in energy form, and the energy bo
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -117,11 +117,8 @@ def island_fixed(site: Site, p_cmd: FloatArray, q_cmd: FloatArray, dt: float) ->
     load = site.it_bus + site.p_cool_mean + site.base_now
     hs = g.inertia_h_s * site.s_base_kva
     energy = hs * (site.f / site.f0) ** 2
-    acc_p = np.zeros(site.n_cab)
-    acc_q = np.zeros(site.n_cab)
-    acc_aux = np.zeros(site.n_cab)
-    acc_g = np.zeros(gs.n) if gs is not None else np.zeros(0)
-    acc_rot = acc_relief = 0.0
+    acc = (np.zeros(site.n_cab), np.zeros(site.n_cab), np.zeros(site.n_cab),
+           np.zeros(gs.n) if gs is not None else np.zeros(0))  # fmt: skip
     lags = pcs.island_lags(h)
     syncing = site.transfer == Transfer.SYNC
     gen_up = gs is not None and bool(np.any(gs.running > 0))
@@ -130,6 +127,48 @@ def island_fixed(site: Site, p_cmd: FloatArray, q_cmd: FloatArray, dt: float) ->
     if syncing:  # the sync check looks at the phase over the last tick
         site._phase_min = abs(site.phase_deg)
         site._phase_at_min = site.phase_deg
+    if pcs.kernel == "compiled":
+        bus = np.array([site.f, site.f0, energy, hs, load, pv, g.damping_pu, site.s_base_kva, target,
+                        site.sync_ref, pm.sync_t_s, site.grid_f_hz, site.phase_deg,
+                        getattr(site, "_phase_min", 0.0), getattr(site, "_phase_at_min", 0.0)])  # fmt: skip
+        acc_rot, acc_relief = _island_compiled(site, p_cmd, q_cmd, n_sub, h, lags, bus, syncing, gen_up, acc)
+        site.f, site.sync_ref = float(bus[0]), float(bus[9])
+        site.phase_deg = float(bus[12])
+        if syncing:
+            site._phase_min, site._phase_at_min = float(bus[13]), float(bus[14])
+    else:
+        start = (energy, hs, load, pv, target)
+        acc_rot, acc_relief = _island_numpy(site, p_cmd, q_cmd, n_sub, h, lags, start, acc)
+    acc_p, acc_q, acc_aux, acc_g = acc
+    pcs.p_ref = pcs.p_ac.copy()
+    pcs.p_ac_mean = acc_p / n_sub
+    pcs.q_ac_mean = acc_q / n_sub
+    site._aux_island = acc_aux / n_sub
+    if gs is not None:
+        gs.p_mean = acc_g / n_sub
+    site.rot_p = acc_rot / n_sub
+    site.relief_p = acc_relief / n_sub
+
+
+def _island_numpy(
+    site: Site,
+    p_cmd: FloatArray,
+    q_cmd: FloatArray,
+    n_sub: int,
+    h: float,
+    lags: tuple[Any, ...],
+    bus: tuple[float, float, float, float, float],
+    acc: tuple[FloatArray, FloatArray, FloatArray, FloatArray],
+) -> tuple[float, float]:
+    """The sub-steps in numpy (the reference for :mod:`twin.island_kernel`); ``bus``: the
+    rotating energy at the start, its scale, the load, the PV and the frequency target."""
+    energy, hs, load, pv, target = bus
+    g, pm = site.params.grid, site.params.pms
+    pcs, gs = site.pcs, site.genset
+    acc_p, acc_q, acc_aux, acc_g = acc
+    acc_rot = acc_relief = 0.0
+    syncing = site.transfer == Transfer.SYNC
+    gen_up = gs is not None and bool(np.any(gs.running > 0))
     for _ in range(n_sub):
         dev = (site.f - site.f0) / site.f0
         if syncing and not gen_up:  # storage-only island: an integrating synchroniser
@@ -157,14 +196,56 @@ def island_fixed(site: Site, p_cmd: FloatArray, q_cmd: FloatArray, dt: float) ->
             if abs(site.phase_deg) < site._phase_min:
                 site._phase_min = abs(site.phase_deg)
                 site._phase_at_min = site.phase_deg
-    pcs.p_ref = pcs.p_ac.copy()
-    pcs.p_ac_mean = acc_p / n_sub
-    pcs.q_ac_mean = acc_q / n_sub
-    site._aux_island = acc_aux / n_sub
+    return acc_rot, acc_relief
+
+
+def _island_compiled(
+    site: Site,
+    p_cmd: FloatArray,
+    q_cmd: FloatArray,
+    n_sub: int,
+    h: float,
+    lags: tuple[Any, ...],
+    bus: FloatArray,
+    syncing: bool,
+    gen_up: bool,
+    acc: tuple[FloatArray, FloatArray, FloatArray, FloatArray],
+) -> tuple[float, float]:
+    """The sub-steps in one compiled call (:func:`twin.island_kernel.substeps`)."""
+    from twin import island_kernel as ik  # numba is optional: the numpy path stands without it
+
+    pcs, gs = site.pcs, site.genset
+    pp = pcs.params
+    run, tau_p, e, e_q = lags
+    pcs.p_ac = np.array(pcs.p_ac, dtype=float)  # the call updates them in place: own copies
+    pcs.q_ac = np.array(pcs.q_ac, dtype=float)
+    n = site.n_cab
     if gs is not None:
-        gs.p_mean = acc_g / n_sub
-    site.rot_p = acc_rot / n_sub
-    site.relief_p = acc_relief / n_sub
+        gp = gs.params
+        gs.p = np.array(gs.p, dtype=float)
+        gs.p_sec = np.array(gs.p_sec, dtype=float)
+        g_arrays = (gs.p, gs.p_sec, *(_vec(x, gs.n) for x in (gs.p_set, gs.accept_ceiling, gs.running)))
+        g_consts = (float(gs.tau), math.exp(-h / gs.tau), gp.droop_pct / 100.0, float(gp.p_rated_kw),
+                    gp.governor == "isochronous", float(gp.iso_t_i_s))  # fmt: skip
+        g_mean = np.zeros(gs.n)  # scratch: the numpy path's gs.p_mean within the tick
+    else:
+        g_arrays = tuple(np.zeros(0) for _ in range(5))
+        g_consts = (1.0, 0.0, 1.0, 0.0, False, 1.0)
+        g_mean = np.zeros(0)
+    substeps: Any = ik.substeps  # a numba dispatcher: mypy cannot see its signature
+    rot, relief = substeps(
+        n_sub, h, bus, syncing, gen_up, pcs.p_ac, pcs.q_ac, np.asarray(run, dtype=np.bool_), _vec(tau_p, n),
+        _vec(e, n), float(e_q), float(pcs.tau_q), _vec(p_cmd, n), _vec(q_cmd, n),
+        np.broadcast_to(np.asarray(pcs.gfm, dtype=np.bool_), (n,)).copy(), _vec(pcs.p_set, n),
+        _vec(pcs.p_max_ch, n), _vec(pcs.p_max_dis, n), pp.gfm_droop_pct / 100.0, float(pp.p_rated_kw),
+        float(pp.gfm_overload_pu), pcs.aux_base_kw(), float(pp.hvac_frac), *g_arrays, *g_consts, *acc, g_mean,
+    )  # fmt: skip
+    return float(rot), float(relief)
+
+
+def _vec(x: Any, n: int) -> FloatArray:
+    """``x`` as a C-contiguous float array of ``n`` (broadcast if a scalar)."""
+    return np.ascontiguousarray(np.broadcast_to(np.asarray(x, dtype=float), (n,)))
 
 
 #: The per-PCS energy books (``Site.pcs_books``, one row each, in this order) and the snapshot

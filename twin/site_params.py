@@ -39,8 +39,8 @@ class SiteParams:
         "compiled",
         choices=("compiled", "numpy"),
         source="run choice (docs/design-decisions.md)",
-        doc="the battery's, BMS's and PCS's tick: compiled (numba, the default) or numpy (the reference "
-        "they are tested against)",
+        doc="the battery's, BMS's and PCS's tick and the island's sub-steps: compiled (numba, the "
+        "default) or numpy (the reference they are tested against)",
     )
     start: str = param(
         DEFAULT_START,

@@ -27,6 +27,7 @@ _TWIN = Path(__file__).resolve().parents[1]
 KERNEL_SOURCES = (
     "chunk_kernel.py",
     "aging_kernel.py",
+    "island_kernel.py",
     "models/battery_kernel.py",
     "models/bms_kernel.py",
     "models/pcs_kernel.py",

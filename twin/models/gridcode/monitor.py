@@ -169,6 +169,9 @@ class GridCodeMonitor:
         self._last_new = np.zeros(n, dtype=bool)
         self._last_mode = np.full(n, RIDE_THROUGH_MODES.index("continuous"), dtype=np.intp)
         self._quiet_status: tuple[int, GridCodeStatus] | None = None
+        # every unit out of service and the inputs outside the enter-service window: the next
+        # such tick changes nothing but the time (see update)
+        self._waiting_status: tuple[int, GridCodeStatus] | None = None
 
     def _select(self, units: npt.ArrayLike | None) -> BoolArray:
         mask = np.zeros(self.n, dtype=bool)
@@ -183,7 +186,7 @@ class GridCodeMonitor:
         out of service keep their reason but restart their enter-service delay."""
         if reason not in TRIP_REASONS[1:]:
             raise ValueError(f"unknown trip reason {reason!r}; one of {TRIP_REASONS[1:]}")
-        self._quiet_status = None
+        self._quiet_status = self._waiting_status = None
         sel = self._select(units)
         hit = sel & self._in_service
         self._trip_units(hit, np.full(self.n, float(t_s)), TRIP_REASONS.index(reason))
@@ -192,14 +195,14 @@ class GridCodeMonitor:
     def set_permit_service(self, enabled: bool, t_s: float, units: npt.ArrayLike | None = None) -> None:
         """IEEE 1547 "permit service": disabling trips the units (reason PERMIT) and keeps
         them out; enabling lets the enter-service delay start counting again."""
-        self._quiet_status = None
+        self._quiet_status = self._waiting_status = None
         sel = self._select(units)
         self._permit[sel] = enabled
         if not enabled:
             self.trip(t_s, sel, reason="PERMIT")
 
     def _trip_units(self, hit: BoolArray, t_trip: FloatArray, reason: int | npt.NDArray[Any]) -> None:
-        self._quiet_status = None
+        self._quiet_status = self._waiting_status = None
         self._tripped |= hit
         self._in_service &= ~hit
         self._trip_time = np.where(hit, t_trip, self._trip_time)
@@ -247,7 +250,20 @@ class GridCodeMonitor:
             ):
                 self._t_end = t + dt
                 return replace(qs[1], t_s=self._t_end)
-        self._quiet_status = None
+        ws = self._waiting_status
+        if ws is not None and islanded is False and type(v_pu) is float and type(f_hz) is float:
+            # the waiting repeat: no unit in service and still outside the enter-service window
+            r = abs(float(rocof_hz_per_s)) if isinstance(rocof_hz_per_s, float | int) else math.nan
+            if (
+                math.isfinite(v_pu)
+                and math.isfinite(f_hz)
+                and math.isfinite(r)
+                and not self._in_window(v_pu, f_hz)
+                and self._mode_py(v_pu) == ws[0]
+            ):
+                self._t_end = t + dt
+                return replace(ws[1], t_s=self._t_end)
+        self._quiet_status = self._waiting_status = None
         m = self._meas
         m[:, 0] = self._per_unit(v_pu, "v_pu")
         m[:, 1] = self._per_unit(f_hz, "f_hz")
@@ -319,7 +335,26 @@ class GridCodeMonitor:
             self._last_mode = np.full(self.n, _MAY_TRIP, dtype=np.intp)
         self._last_new = new
         self._t_end = t_end
-        return self.status
+        status = self.status
+        scalar = type(v_pu) is float and type(f_hz) is float and islanded is False
+        if (
+            self.quiet_path
+            and scalar
+            and not new.any()
+            and not self._in_service.any()
+            and not self._timers.any()
+            and not self._es_timer.any()
+            and not self._in_window(float(v[0]), float(f[0]))
+        ):
+            # nothing is in service to trip and nothing may enter: while the inputs stay out of
+            # the window in the same ride-through mode, a tick moves only the time
+            self._waiting_status = (int(self._last_mode[0]), status)
+        return status
+
+    def _in_window(self, v: float, f: float) -> bool:
+        """The enter-service window holds at ``v``, ``f`` (before the permit)."""
+        v_lo, v_hi, f_lo, f_hi = self._es
+        return v >= v_lo and v <= v_hi and f >= f_lo and f <= f_hi
 
     def _quiet(self, inputs: tuple[Any, ...], row: FloatArray) -> bool:
         """True when the tick cannot pick anything up: scalar inputs (one measurement for every

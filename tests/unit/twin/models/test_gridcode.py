@@ -577,25 +577,26 @@ _STEP = st.tuples(
     st.sampled_from([0.0, 0.0, 0.5, 3.5]),  # RoCoF
     st.sampled_from([False, False, False, True]),  # islanded
     st.sampled_from([0.1, 1.0, 5.0]),  # dt
-    st.sampled_from([-1, -1, -1, -1, 0, 2]),  # a manual trip of that unit, or none
+    st.sampled_from([-1, -1, -1, -1, 0, 2, -2]),  # a manual trip of that unit, of all (-2), or none
 )
 
 
 @settings(max_examples=60, deadline=None)
 @given(name=st.sampled_from([CAT_I, CAT_II, CAT_III, GBT]), steps=st.lists(_STEP, min_size=5, max_size=120))
 def test_quiet_path_gives_the_general_paths_state(name: str, steps: list[tuple[float, ...]]) -> None:
-    """The quiet path (nothing can pick up: one row instead of units × thresholds) leaves the
-    same state and returns the same status as the general path, tick by tick, through
-    excursions, trips, manual trips and re-entry."""
+    """The quiet paths (nothing can pick up: one row instead of units × thresholds; every unit
+    out of service and outside the enter-service window: only the time moves) leave the same
+    state and return the same status as the general path, tick by tick, through excursions,
+    trips, manual trips and re-entry."""
     code = load_grid_code(name)
     quiet = GridCodeMonitor(3, code)
     general = GridCodeMonitor(3, code)
     general.quiet_path = False
     t = 0.0
     for v, df, rocof, isl, dt, trip in steps:
-        if trip >= 0:
+        if trip != -1:
             for m in (quiet, general):
-                m.trip(t, [int(trip)])
+                m.trip(t, None if trip == -2 else [int(trip)])
         f = code.f_nom_hz + df
         a = quiet.update(t, dt, v, f, rocof, islanded=bool(isl))
         b = general.update(t, dt, v, f, rocof, islanded=bool(isl))
@@ -604,3 +605,28 @@ def test_quiet_path_gives_the_general_paths_state(name: str, steps: list[tuple[f
         for attr in ("_timers", "_in_service", "_es_timer", "_entered", "_last_mode", "_reason"):
             assert_array_equal(getattr(quiet, attr), getattr(general, attr), err_msg=attr)
         t += dt
+
+
+def test_a_monitor_waiting_outside_the_window_takes_the_waiting_path_alike() -> None:
+    """Every unit tripped, then an island's frequency held outside the enter-service window
+    for many ticks (the waiting repeat serves them), then back inside until the units
+    re-enter: the same statuses and state as the general path at every tick."""
+    code = load_grid_code(CAT_II)
+    fast, general = GridCodeMonitor(4, code), GridCodeMonitor(4, code)
+    general.quiet_path = False
+    f_out = code.f_nom_hz + 0.5  # over the window's 60.1 Hz, under every trip threshold
+    t, dt, waited = 0.0, 0.5, 0
+    for m in (fast, general):
+        m.trip(t)
+    for k in range(1200):  # 250 s outside, then 350 s inside (the enter-service delay: 300 s)
+        f = f_out if k < 500 else code.f_nom_hz
+        waited += fast._waiting_status is not None
+        a = fast.update(t, dt, 1.0, f)
+        b = general.update(t, dt, 1.0, f)
+        for field in GridCodeStatus.__dataclass_fields__:
+            assert_array_equal(np.asarray(getattr(a, field)), np.asarray(getattr(b, field)), err_msg=field)
+        for attr in ("_timers", "_in_service", "_es_timer", "_entered", "_last_mode", "_reason", "_tripped"):
+            assert_array_equal(getattr(fast, attr), getattr(general, attr), err_msg=attr)
+        t += dt
+    assert waited > 400  # the waiting repeat served the held excursion
+    assert fast._in_service.all()  # and the units came back in when the window held

@@ -305,7 +305,7 @@ def _run(site: Site, k: int, each: Callable[[Snapshot], None] | None = None) -> 
         for i in range(done):
             racks[i + 1] = gpu.mean_power_kw((tick0 + i) * dt, dt, site.powered)
     if done and each is not None:
-        _replay(site, state, racks, p_it, rec_p_grid, lost, rec_units, rec_sc, done, each)
+        _replay(site, state, _Records(racks, p_it, rec_p_grid, lost, rec_units, rec_sc), done, each)
     elif pv is not None:  # the plant's outputs as the last committed tick (or the one before) left them
         pv.step((tick0 + done - 1) * dt, dt)
     if done and each is None:
@@ -313,17 +313,21 @@ def _run(site: Site, k: int, each: Callable[[Snapshot], None] | None = None) -> 
     return done
 
 
+@dataclass(slots=True)
+class _Records:
+    """What a chunk left for each of its ticks: the exogenous series and the compiled call's
+    records of each tick's end (``twin.chunk_kernel.run``'s ``rec_units`` and ``rec_sc``)."""
+
+    racks: np.ndarray  # row 0: the draw before the chunk; row i + 1: tick i's
+    p_it: np.ndarray
+    p_grid: np.ndarray
+    lost: np.ndarray  # the GPU fleet's lost GPU-hours books (supply, failures)
+    units: np.ndarray
+    scalars: np.ndarray
+
+
 def _replay(
-    site: Site,
-    state: _Committed,
-    racks: np.ndarray,
-    p_it: np.ndarray,
-    rec_p_grid: np.ndarray,
-    lost: np.ndarray,
-    rec_units: np.ndarray,
-    rec_sc: np.ndarray,
-    done: int,
-    each: Callable[[Snapshot], None],
+    site: Site, state: _Committed, rec: _Records, done: int, each: Callable[[Snapshot], None]
 ) -> None:
     """Hand ``each`` the snapshot of every tick a chunk committed. The ticks before the last are
     built together from what the compiled call recorded at each tick's end
@@ -334,31 +338,23 @@ def _replay(
     m = done - 1  # the ticks before the last
     _hold_still(site)
     if m:
-        snaps = _recorded_snapshots(site, state, racks, p_it, rec_p_grid, lost, rec_units[:m], rec_sc[:m])
+        snaps = _recorded_snapshots(site, state, rec, m)
         for i, snap in enumerate(snaps):
             site.tick = tick0 + i + 1
             site._snapshot = snap
             each(snap)
     if pv is not None:
         pv.step((tick0 + m) * dt, dt)
-    _commit(site, state, racks, p_it, rec_p_grid, m, done)
+    _commit(site, state, rec.racks, rec.p_it, rec.p_grid, m, done)
     each(site._snapshot)
 
 
-def _recorded_snapshots(
-    site: Site,
-    state: _Committed,
-    racks: np.ndarray,
-    p_it: np.ndarray,
-    rec_p_grid: np.ndarray,
-    lost: np.ndarray,
-    rec_units: np.ndarray,
-    rec_sc: np.ndarray,
-) -> list[Snapshot]:
-    """The snapshots of a chunk's first ``m`` ticks (the records' rows): the demand register
-    is booked and the PV plant stepped for each of them, in order."""
+def _recorded_snapshots(site: Site, state: _Committed, rec: _Records, m: int) -> list[Snapshot]:
+    """The snapshots of a chunk's first ``m`` ticks: the demand register is booked and the PV
+    plant stepped for each of them, in order."""
     pv, ups, dt, tick0, clock, dem = site.pv, site.ups, site.dt, site.tick, site.clock, site.demand
-    m = rec_units.shape[0]
+    racks, p_it, rec_p_grid, lost = rec.racks, rec.p_it, rec.p_grid, rec.lost
+    rec_units, rec_sc = rec.units[:m], rec.scalars[:m]
     n_out, n_books, n_sc = state.out.shape[0], state.books.shape[0], state.sc.shape[0]
     ticks = np.arange(tick0 + 1, tick0 + m + 1)
     col = {name: np.zeros(m) for name in ("local_time", "demand_kw", "demand_prev_kw", "demand_max_kw",

@@ -30,7 +30,7 @@ from twin.snapshot import Snapshot
 if TYPE_CHECKING:
     from twin.site import Site
 
-__all__ = ["MOVING_SCALARS", "RECORDED", "make_snapshot", "stretch_snapshots"]
+__all__ = ["MOVING_SCALARS", "RECORDED", "Snapshot", "make_snapshot", "stretch_snapshots"]
 
 RECORDED = (
     "pcs.p_ac", "pcs.p_ac_mean", "pcs.q_ac", "pcs.q_ac_mean", "pcs.p_dc", "pcs.loss", "pcs.aux",
@@ -77,8 +77,11 @@ def make_snapshot(site: Site) -> Snapshot:
 def stretch_snapshots(site: Site, ticks: np.ndarray, moving: dict[str, Any]) -> list[Snapshot]:
     """The snapshots of the chunk's ``ticks`` (after each), from ``moving``'s stacks (leading
     axis: the ticks) and what the chunk holds still (read off the devices now). The arrays are
-    views into the stacks, which nobody writes to afterwards."""
+    views into the stacks, and the held arrays are shared by all the snapshots: both are made
+    read-only."""
     scalars, arrays = _assemble(site, _held(site), moving, one=False)
+    for a in arrays.values():
+        a.flags.writeable = False
     k = ticks.shape[0]
     table = np.empty((k, len(scalars)))
     for j, col in enumerate(scalars.values()):

@@ -4,9 +4,10 @@ twin/site_fixed.py, to the bit.
 aidc_10k is taken off the grid and through its island: the gensets start and carry the bus
 (droop or isochronous governor), the grid returns and the bus synchronises back; once more
 with the gensets failing to start, so the storage alone forms the island and its integrating
-synchroniser runs. At every islanded tick the site is copied and both paths take the tick's
-sub-steps from the same state with the same commands (some PCSs grid-forming, some stopped,
-reactive commands on): every value they leave must be equal.
+synchroniser runs. At every 4th islanded tick, and at every tick of the synchronisation, the
+site is copied and both paths take the tick's sub-steps from the same state with the same
+commands (some PCSs grid-forming, some stopped, reactive commands on): every value they leave
+must be equal.
 """
 
 from __future__ import annotations

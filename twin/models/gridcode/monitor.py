@@ -252,14 +252,15 @@ class GridCodeMonitor:
                 return replace(qs[1], t_s=self._t_end)
         ws = self._waiting_status
         if ws is not None and islanded is False and type(v_pu) is float and type(f_hz) is float:
-            # the waiting repeat: no unit in service and still outside the enter-service window
+            # the waiting repeat: no unit in service, so nothing trips; the enter-service timers
+            # count inside the window (or are zero outside it) until one would enter
             r = abs(float(rocof_hz_per_s)) if isinstance(rocof_hz_per_s, float | int) else math.nan
             if (
                 math.isfinite(v_pu)
                 and math.isfinite(f_hz)
                 and math.isfinite(r)
-                and not self._in_window(v_pu, f_hz)
                 and self._mode_py(v_pu) == ws[0]
+                and self._wait(dt, self._in_window(v_pu, f_hz))
             ):
                 self._t_end = t + dt
                 return replace(ws[1], t_s=self._t_end)
@@ -337,19 +338,26 @@ class GridCodeMonitor:
         self._t_end = t_end
         status = self.status
         scalar = type(v_pu) is float and type(f_hz) is float and islanded is False
-        if (
-            self.quiet_path
-            and scalar
-            and not new.any()
-            and not self._in_service.any()
-            and not self._timers.any()
-            and not self._es_timer.any()
-            and not self._in_window(float(v[0]), float(f[0]))
-        ):
-            # nothing is in service to trip and nothing may enter: while the inputs stay out of
-            # the window in the same ride-through mode, a tick moves only the time
+        idle = not (new.any() or self._in_service.any() or self._timers.any())
+        if self.quiet_path and scalar and idle:
+            # nothing is in service to trip: until a unit enters, or the ride-through mode
+            # changes, a tick moves only the time and the enter-service timers (see _wait)
             self._waiting_status = (int(self._last_mode[0]), status)
         return status
+
+    def _wait(self, dt: float, inside: bool) -> bool:
+        """The enter-service timers over a tick with no unit in service (the general path's
+        arithmetic): zero outside the window; inside it each permitted unit's counts ``dt``.
+        False, changing nothing, when a unit would enter this tick (the general path then)."""
+        es = self._es_timer
+        if not inside:
+            if es.any():
+                self._es_timer = np.zeros(self.n)
+            return True
+        if bool(np.any(self._permit & (es + dt >= self._es_delay - TIME_TOLERANCE_S))):
+            return False
+        self._es_timer = np.where(self._permit, es + dt, 0.0)
+        return True
 
     def _in_window(self, v: float, f: float) -> bool:
         """The enter-service window holds at ``v``, ``f`` (before the permit)."""

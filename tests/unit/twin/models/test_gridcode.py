@@ -609,18 +609,20 @@ def test_quiet_path_gives_the_general_paths_state(name: str, steps: list[tuple[f
 
 def test_a_monitor_waiting_outside_the_window_takes_the_waiting_path_alike() -> None:
     """Every unit tripped, then an island's frequency held outside the enter-service window
-    for many ticks (the waiting repeat serves them), then back inside until the units
-    re-enter: the same statuses and state as the general path at every tick."""
+    for many ticks, then back inside while the enter-service delay counts, until the units
+    re-enter (the waiting repeat serves both): the same statuses and state as the general path
+    at every tick, the enter-service timers included."""
     code = load_grid_code(CAT_II)
     fast, general = GridCodeMonitor(4, code), GridCodeMonitor(4, code)
     general.quiet_path = False
     f_out = code.f_nom_hz + 0.5  # over the window's 60.1 Hz, under every trip threshold
-    t, dt, waited = 0.0, 0.5, 0
+    t, dt, waited, counted = 0.0, 0.5, 0, 0
     for m in (fast, general):
         m.trip(t)
     for k in range(1200):  # 250 s outside, then 350 s inside (the enter-service delay: 300 s)
         f = f_out if k < 500 else code.f_nom_hz
         waited += fast._waiting_status is not None
+        counted += fast._waiting_status is not None and f == code.f_nom_hz
         a = fast.update(t, dt, 1.0, f)
         b = general.update(t, dt, 1.0, f)
         for field in GridCodeStatus.__dataclass_fields__:
@@ -629,4 +631,5 @@ def test_a_monitor_waiting_outside_the_window_takes_the_waiting_path_alike() -> 
             assert_array_equal(getattr(fast, attr), getattr(general, attr), err_msg=attr)
         t += dt
     assert waited > 400  # the waiting repeat served the held excursion
+    assert counted > 500  # and the enter-service delay counted inside the window
     assert fast._in_service.all()  # and the units came back in when the window held

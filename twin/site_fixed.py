@@ -8,6 +8,7 @@ the island sub-stepped with the swing equation in energy form, and the energy bo
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -114,32 +115,25 @@ def island_fixed(site: Site, p_cmd: FloatArray, q_cmd: FloatArray, dt: float) ->
     pcs, gs = site.pcs, site.genset
     n_sub = max(1, math.ceil(dt / g.island_substep_s - 1e-9))
     h = dt / n_sub
-    load = site.it_bus + site.p_cool_mean + site.base_now
     hs = g.inertia_h_s * site.s_base_kva
-    energy = hs * (site.f / site.f0) ** 2
-    acc = (np.zeros(site.n_cab), np.zeros(site.n_cab), np.zeros(site.n_cab),
-           np.zeros(gs.n) if gs is not None else np.zeros(0))  # fmt: skip
-    lags = pcs.island_lags(h)
     syncing = site.transfer == Transfer.SYNC
-    gen_up = gs is not None and bool(np.any(gs.running > 0))
-    target = (site.grid_f_hz + pm.sync_slip_hz - site.f0) / site.f0 if syncing else 0.0
-    pv = site.pv.p_ac if site.pv is not None else 0.0
+    isl = _Island(
+        p_cmd, q_cmd, n_sub, h, pcs.island_lags(h),
+        energy=hs * (site.f / site.f0) ** 2,
+        hs=hs,
+        load=site.it_bus + site.p_cool_mean + site.base_now,
+        pv=site.pv.p_ac if site.pv is not None else 0.0,
+        target=(site.grid_f_hz + pm.sync_slip_hz - site.f0) / site.f0 if syncing else 0.0,
+        syncing=syncing,
+        gen_up=gs is not None and bool(np.any(gs.running > 0)),
+        acc=(np.zeros(site.n_cab), np.zeros(site.n_cab), np.zeros(site.n_cab),
+             np.zeros(gs.n) if gs is not None else np.zeros(0)),
+    )  # fmt: skip
     if syncing:  # the sync check looks at the phase over the last tick
         site._phase_min = abs(site.phase_deg)
         site._phase_at_min = site.phase_deg
-    if pcs.kernel == "compiled":
-        bus = np.array([site.f, site.f0, energy, hs, load, pv, g.damping_pu, site.s_base_kva, target,
-                        site.sync_ref, pm.sync_t_s, site.grid_f_hz, site.phase_deg,
-                        getattr(site, "_phase_min", 0.0), getattr(site, "_phase_at_min", 0.0)])  # fmt: skip
-        acc_rot, acc_relief = _island_compiled(site, p_cmd, q_cmd, n_sub, h, lags, bus, syncing, gen_up, acc)
-        site.f, site.sync_ref = float(bus[0]), float(bus[9])
-        site.phase_deg = float(bus[12])
-        if syncing:
-            site._phase_min, site._phase_at_min = float(bus[13]), float(bus[14])
-    else:
-        start = (energy, hs, load, pv, target)
-        acc_rot, acc_relief = _island_numpy(site, p_cmd, q_cmd, n_sub, h, lags, start, acc)
-    acc_p, acc_q, acc_aux, acc_g = acc
+    acc_rot, acc_relief = (_island_compiled if pcs.kernel == "compiled" else _island_numpy)(site, isl)
+    acc_p, acc_q, acc_aux, acc_g = isl.acc
     pcs.p_ref = pcs.p_ac.copy()
     pcs.p_ac_mean = acc_p / n_sub
     pcs.q_ac_mean = acc_q / n_sub
@@ -150,25 +144,35 @@ def island_fixed(site: Site, p_cmd: FloatArray, q_cmd: FloatArray, dt: float) ->
     site.relief_p = acc_relief / n_sub
 
 
-def _island_numpy(
-    site: Site,
-    p_cmd: FloatArray,
-    q_cmd: FloatArray,
-    n_sub: int,
-    h: float,
-    lags: tuple[Any, ...],
-    bus: tuple[float, float, float, float, float],
-    acc: tuple[FloatArray, FloatArray, FloatArray, FloatArray],
-) -> tuple[float, float]:
-    """The sub-steps in numpy (the reference for :mod:`twin.island_kernel`); ``bus``: the
-    rotating energy at the start, its scale, the load, the PV and the frequency target."""
-    energy, hs, load, pv, target = bus
+@dataclass(frozen=True, slots=True)
+class _Island:
+    """One islanded tick's sub-step inputs, the same for both paths, and their sums (``acc``:
+    the PCSs' P, Q and auxiliaries and the gensets' P, summed over the sub-steps in place)."""
+
+    p_cmd: FloatArray
+    q_cmd: FloatArray
+    n_sub: int
+    h: float
+    lags: tuple[Any, ...]  # Pcs.island_lags
+    energy: float  # the rotating energy at the tick's start
+    hs: float  # its scale (inertia × base)
+    load: float
+    pv: float
+    target: float  # the frequency deviation the island heads for (the synchroniser's slip)
+    syncing: bool
+    gen_up: bool
+    acc: tuple[FloatArray, FloatArray, FloatArray, FloatArray]
+
+
+def _island_numpy(site: Site, isl: _Island) -> tuple[float, float]:
+    """The sub-steps in numpy (the reference for :mod:`twin.island_kernel`)."""
     g, pm = site.params.grid, site.params.pms
     pcs, gs = site.pcs, site.genset
-    acc_p, acc_q, acc_aux, acc_g = acc
+    p_cmd, q_cmd, n_sub, h, lags = isl.p_cmd, isl.q_cmd, isl.n_sub, isl.h, isl.lags
+    energy, hs, load, pv, target = isl.energy, isl.hs, isl.load, isl.pv, isl.target
+    syncing, gen_up = isl.syncing, isl.gen_up
+    acc_p, acc_q, acc_aux, acc_g = isl.acc
     acc_rot = acc_relief = 0.0
-    syncing = site.transfer == Transfer.SYNC
-    gen_up = gs is not None and bool(np.any(gs.running > 0))
     for _ in range(n_sub):
         dev = (site.f - site.f0) / site.f0
         if syncing and not gen_up:  # storage-only island: an integrating synchroniser
@@ -199,24 +203,18 @@ def _island_numpy(
     return acc_rot, acc_relief
 
 
-def _island_compiled(
-    site: Site,
-    p_cmd: FloatArray,
-    q_cmd: FloatArray,
-    n_sub: int,
-    h: float,
-    lags: tuple[Any, ...],
-    bus: FloatArray,
-    syncing: bool,
-    gen_up: bool,
-    acc: tuple[FloatArray, FloatArray, FloatArray, FloatArray],
-) -> tuple[float, float]:
+def _island_compiled(site: Site, isl: _Island) -> tuple[float, float]:
     """The sub-steps in one compiled call (:func:`twin.island_kernel.substeps`)."""
     from twin import island_kernel as ik  # numba is optional: the numpy path stands without it
 
+    g, pm = site.params.grid, site.params.pms
     pcs, gs = site.pcs, site.genset
     pp = pcs.params
-    run, tau_p, e, e_q = lags
+    h = isl.h
+    run, tau_p, e, e_q = isl.lags
+    bus = np.array([site.f, site.f0, isl.energy, isl.hs, isl.load, isl.pv, g.damping_pu, site.s_base_kva,
+                    isl.target, site.sync_ref, pm.sync_t_s, site.grid_f_hz, site.phase_deg,
+                    getattr(site, "_phase_min", 0.0), getattr(site, "_phase_at_min", 0.0)])  # fmt: skip
     pcs.p_ac = np.array(pcs.p_ac, dtype=float)  # the call updates them in place: own copies
     pcs.q_ac = np.array(pcs.q_ac, dtype=float)
     n = site.n_cab
@@ -234,12 +232,17 @@ def _island_compiled(
         g_mean = np.zeros(0)
     substeps: Any = ik.substeps  # a numba dispatcher: mypy cannot see its signature
     rot, relief = substeps(
-        n_sub, h, bus, syncing, gen_up, pcs.p_ac, pcs.q_ac, np.asarray(run, dtype=np.bool_), _vec(tau_p, n),
-        _vec(e, n), float(e_q), float(pcs.tau_q), _vec(p_cmd, n), _vec(q_cmd, n),
+        isl.n_sub, h, bus, isl.syncing, isl.gen_up, pcs.p_ac, pcs.q_ac, np.asarray(run, dtype=np.bool_),
+        _vec(tau_p, n), _vec(e, n), float(e_q), float(pcs.tau_q), _vec(isl.p_cmd, n), _vec(isl.q_cmd, n),
         np.broadcast_to(np.asarray(pcs.gfm, dtype=np.bool_), (n,)).copy(), _vec(pcs.p_set, n),
         _vec(pcs.p_max_ch, n), _vec(pcs.p_max_dis, n), pp.gfm_droop_pct / 100.0, float(pp.p_rated_kw),
-        float(pp.gfm_overload_pu), pcs.aux_base_kw(), float(pp.hvac_frac), *g_arrays, *g_consts, *acc, g_mean,
+        float(pp.gfm_overload_pu), pcs.aux_base_kw(), float(pp.hvac_frac), *g_arrays, *g_consts, *isl.acc,
+        g_mean,
     )  # fmt: skip
+    site.f, site.sync_ref = float(bus[0]), float(bus[9])
+    site.phase_deg = float(bus[12])
+    if isl.syncing:
+        site._phase_min, site._phase_at_min = float(bus[13]), float(bus[14])
     return float(rot), float(relief)
 
 

@@ -31,7 +31,7 @@ _SAMPLE: dict[ua.VariantType, Any] = {
     ua.VariantType.Float: 0.0,
     ua.VariantType.Boolean: False,
 }
-_LOGS = frozenset({"write_log", "writes_rejected", "_stats"})
+_LOGS = frozenset({"write_log", "writes_rejected", "_stats"}) | _img.CACHES
 
 
 def image(gw: Gateway) -> dict[str, bytes]:

@@ -15,6 +15,7 @@ from hil.wire.devices import BEHAVIOURS
 from hil.wire.gateway.encode import EncodePlan
 from hil.wire.gateway.layout import Device, KindGroup, PointInstance, WriteStatus, compile_group
 from hil.wire.gateway.observation import ObservationFaults
+from hil.wire.gateway.writes import HEARTBEATS, WriteSpec
 from hil.wire.points import load_point_map
 from hil.wire.sunspec import BASE_ADDRESS, decode_words, encode_value, usable_range
 from twin import Site
@@ -52,6 +53,7 @@ class Gateway(ObservationFaults):
         self.groups: dict[str, KindGroup] = {}
         self.plans: dict[str, EncodePlan] = {}  # the per-tick encode of each kind
         self._point_plans: dict[tuple[str, frozenset[str]], EncodePlan] = {}  # encode_points
+        self._write_specs: dict[tuple[str, str], WriteSpec | None] = {}  # (kind, key): write_value's checks
         self.registers_changed = 0  # registers whose words changed in the encodes so far
         self.devices: list[Device] = []
         super().__init__()  # the observation faults: none
@@ -341,6 +343,16 @@ class Gateway(ObservationFaults):
 
     def write_value(self, device: Device, key: str, value: Any) -> WriteStatus:
         """Write one point by key in engineering units (OPC UA, in-process controllers)."""
+        if type(value) is float or type(value) is int:  # the usual write: checks worked out once
+            spec = self._write_spec(device, key)
+            if spec is not None:
+                status, v = spec.check(device, value)
+                if status is not WriteStatus.OK:
+                    return self._log(device, key, value, status)
+                quantised = spec.quantise(v) if spec.quantise is not None else None
+                if quantised is not None:
+                    self._hold(device, spec.point, *quantised)
+                    return self._log(device, key, value, WriteStatus.OK)
         p = device.group.by_key.get(key)
         if p is None:
             return self._log(device, key, value, WriteStatus.NO_SUCH_POINT)
@@ -356,10 +368,19 @@ class Gateway(ObservationFaults):
         self._hold(device, p, float(q), words)  # type: ignore[arg-type]
         return self._log(device, key, value, WriteStatus.OK)
 
+    def _write_spec(self, device: Device, key: str) -> WriteSpec | None:
+        """The point's :class:`~hil.wire.gateway.writes.WriteSpec` (None: no such point, or a
+        text point; the general path answers those)."""
+        k = (device.kind, key)
+        if k not in self._write_specs:
+            p = device.group.by_key.get(key)
+            self._write_specs[k] = WriteSpec.of(device, p) if p is not None else None
+        return self._write_specs[k]
+
     def _check(self, device: Device, p: PointInstance, value: Any) -> tuple[WriteStatus, float]:
         if not p.writable:
             return WriteStatus.NOT_WRITABLE, 0.0
-        if device.local and p.pdef.name not in ("CtrlHb", "ControllerHb"):
+        if device.local and p.pdef.name not in HEARTBEATS:
             return WriteStatus.LOCAL_CONTROL, 0.0
         if value is None or not isinstance(value, (int, float)) or isinstance(value, bool):
             return WriteStatus.OUT_OF_RANGE if value is None else WriteStatus.TYPE_MISMATCH, 0.0

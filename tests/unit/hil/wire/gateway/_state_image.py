@@ -14,7 +14,11 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["diff", "state_image"]
+__all__ = ["CACHES", "diff", "state_image"]
+
+#: what a gateway builds on first use and keeps (not state a write may change): each point's
+#: write checks (hil.wire.gateway.writes)
+CACHES = frozenset({"_write_specs"})
 
 _SKIP_TYPES = (type, type(len), type(lambda: 0))
 

@@ -31,11 +31,11 @@ from hil.protocols.modbus.endpoint import ModbusEndpoint
 from hil.wire.gateway import Device, Gateway, PointInstance, WriteStatus
 from hil.wire.sunspec import BASE_ADDRESS, TYPES, decode_words, encode_value, usable_range
 
-from ._state_image import diff, state_image
+from ._state_image import CACHES, diff, state_image
 
 ILLEGAL_FUNCTION, ILLEGAL_ADDRESS, ILLEGAL_VALUE = 1, 2, 3
 # the logs record refusals on purpose; the point layout is frozen dataclasses built once
-_LOGS = frozenset({"write_log", "writes_rejected", "_stats", "by_key", "points", "point_map"})
+_LOGS = frozenset({"write_log", "writes_rejected", "_stats", "by_key", "points", "point_map"}) | CACHES
 # lab_rack with a small PV plant and two gensets: every point map in one small site
 PV_GENSET = {
     "pv": {"p_dc_stc_kw": 40.0, "s_inverter_kva": 36.0, "latitude_deg": 23.1, "longitude_deg": 113.3},

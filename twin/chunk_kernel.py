@@ -28,13 +28,13 @@ from numba.extending import register_jitable
 from twin._interp import FloatArray
 from twin.aging_kernel import feed
 from twin.models import kernel_cache
-from twin.models.battery_kernel import _current_for_power, outputs_now, pack_instant, step_power
+from twin.models.battery_kernel import outputs_now, pack_instant, step_power
 from twin.models.bms import Contactor
 from twin.models.bms_kernel import count, protect
 from twin.models.kernel_math import np_sum
 from twin.models.pcs_kernel import command, limits, update_states
 from twin.models.pcs_params import _PCSSTATE_RUNNING, _PCSSTATE_THROTTLED
-from twin.models.pcs_step_kernel import finish, follow, loss_kw
+from twin.models.pcs_step_kernel import end_current, finish, follow
 from twin.models.ups import capability_kw, carry, input_ok
 from twin.pms import thevenin_v
 from twin.site_fixed import book_pcs
@@ -163,21 +163,6 @@ def _ups_carries(
     for j in range(held.shape[0]):
         total += held[j]
     return not total > capability_kw(e_kwh, prm[6], dt, prm[5], prm[3], prm[4])
-
-
-@njit(cache=True, inline="always")
-def _end_current(p_ac: FloatArray, state: np.ndarray, hot: np.ndarray, fin: FloatArray, closed: FloatArray,
-                 pe: FloatArray, soc: FloatArray, tc: FloatArray, i_out: FloatArray) -> bool:  # fmt: skip
-    """``twin.integrate.end_current`` into ``i_out``; False if the state went non-finite."""
-    finite = True
-    for c in range(p_ac.shape[0]):
-        pa = p_ac[c]
-        p_w = (pa + loss_kw(pa, state[c], hot[c], fin)) * 1000.0 * closed[c]
-        i_out[c] = _current_for_power(pe[0, c], pe[1, c], p_w)[0] * closed[c]
-        finite = finite and math.isfinite(pa)
-        for j in range(soc.shape[1]):
-            finite = finite and math.isfinite(soc[c, j]) and math.isfinite(tc[c, j])
-    return finite
 
 
 @njit(cache=True, inline="always")
@@ -435,7 +420,7 @@ def run(
         )  # fmt: skip
         # end_current (twin.integrate): the current at the end of the tick
         pack_instant(tb, new_cab[0], new_soc, new_vrc, new_tc, r_scale, kscale, pe, ocv_k)
-        finite = _end_current(f_pac, c_state, c_hot, fin_prm, closed, pe, new_soc, new_tc, i_now)
+        finite = end_current(f_pac, c_state, c_hot, fin_prm, closed, pe, new_soc, new_tc, i_now)
         if not finite:  # the per-tick path raises SolverError and restores
             return k
         # ---- commit the tick

@@ -35,31 +35,46 @@ def advance(site: Site, t0: float, dt: float) -> None:
             continuous_ivp(site, t0, dt)
         else:
             continuous_fixed(site, t0, dt)
-        end_current(site)
-        _check_finite(site, t0)
+        _check_finite(site, t0, end_current(site))
     except SolverError:
         _restore(site, saved)
         raise
 
 
-def end_current(site: Site) -> None:
+def end_current(site: Site) -> bool | None:
     """Battery current at the end of the tick, from the PCS's end-of-tick power: both paths
-    report the same instant."""
+    report the same instant. With the battery and PCS kernels compiled, one compiled loop
+    (``pcs_step_kernel.end_current``, the chunk's arithmetic) that also says whether the state
+    is finite; None on the numpy path, which does not look."""
     bat, pcs = site.battery, site.pcs
     closed = (site.bms.contactor == _CONTACTOR_CLOSED).astype(float)
+    pe = bat.pack_instant_rows(bat.i_pack) if pcs.kernel == "compiled" else None
+    if pe is not None:
+        from twin.models import pcs_step_kernel as psk  # numba is optional
+
+        fin = psk._cached(pcs, "finish", lambda: psk._finish_params(pcs))
+        i_end = np.empty(pcs.n)
+        st = bat.state
+        finite = psk.end_current(pcs.p_ac, pcs.state, pcs.hot, fin, closed, pe, st.soc, st.t_cell_degc, i_end)
+        bat.i_pack = i_end
+        return bool(finite)
     e, r = bat.pack_instant(bat.state, bat.i_pack)
     p_dc = (pcs.p_ac + pcs.loss_now_kw(pcs.p_ac)) * 1000.0 * closed
     i_end, _ = bat.current_for_power(e, r, p_dc)
     bat.i_pack = i_end * closed
+    return None
 
 
-def _check_finite(site: Site, t0: float) -> None:
-    st = site.battery.state
-    if not (
-        np.all(np.isfinite(st.soc))
-        and np.all(np.isfinite(st.t_cell_degc))
-        and np.all(np.isfinite(site.pcs.p_ac))
-    ):
+def _check_finite(site: Site, t0: float, finite: bool | None = None) -> None:
+    """Raise if the battery or PCS state went non-finite (``finite``: already found out)."""
+    if finite is None:
+        st = site.battery.state
+        finite = bool(
+            np.all(np.isfinite(st.soc))
+            and np.all(np.isfinite(st.t_cell_degc))
+            and np.all(np.isfinite(site.pcs.p_ac))
+        )
+    if not finite:
         raise SolverError("bess", t0, "non-finite battery or PCS state")
 
 

@@ -388,27 +388,29 @@ class Battery:
     # -- continuous path ------------------------------------------------------------------
     def pack_instant(self, state: EcmState, i_lookup: FloatArray) -> tuple[FloatArray, FloatArray]:
         """Instantaneous pack E (OCV + Σ V_j) and R0 for a state (for the solve_ivp path)."""
-        if self._kt is not None and state is self.state:
-            from twin.models import battery_kernel as bk
-
-            out = np.empty((2, self.shape[0]))
-            bk.pack_instant(
-                self._kt,
-                i_lookup,
-                state.soc,
-                state.v_rc,
-                state.t_cell_degc,
-                self.r_scale,
-                self._kscale,
-                out,
-                self._ocv_k,
-            )
-            return out[0], out[1]
+        if state is self.state:
+            out = self.pack_instant_rows(i_lookup)
+            if out is not None:
+                return out[0], out[1]
         n_p = self.params.n_parallel
         r0, _, _ = self.cell.rc_values(state.t_cell_degc, (i_lookup / n_p)[:, None], state.soc)
         e = (self.cell.ocv(state.soc) + state.v_rc.sum(axis=0)).sum(axis=1) * self.series_scale
         r = (r0 * self.r_scale).sum(axis=1) * self.series_scale / n_p
         return e, r
+
+    def pack_instant_rows(self, i_lookup: FloatArray) -> FloatArray | None:
+        """:meth:`pack_instant` of the present state as one ``(2, n)`` array (E, R) from the
+        compiled kernel; None without it."""
+        if self._kt is None:
+            return None
+        from twin.models import battery_kernel as bk
+
+        st = self.state
+        out = np.empty((2, self.shape[0]))
+        bk.pack_instant(
+            self._kt, i_lookup, st.soc, st.v_rc, st.t_cell_degc, self.r_scale, self._kscale, out, self._ocv_k
+        )
+        return out
 
     def rhs(self, state: EcmState, i_pack: FloatArray, i_lookup: FloatArray) -> tuple[FloatArray, ...]:
         n_p = self.params.n_parallel

@@ -18,6 +18,7 @@ from numba import njit
 
 from twin._interp import FloatArray
 from twin.models import kernel_cache
+from twin.models.battery_kernel import _current_for_power
 from twin.models.pcs_kernel import _cached
 from twin.models.pcs_params import _PCSSTATE_RUNNING, _PCSSTATE_THROTTLED
 
@@ -26,7 +27,7 @@ kernel_cache.drop_stale(__file__)  # before any kernel is loaded from numba's ca
 if TYPE_CHECKING:
     from twin.models.pcs import Pcs
 
-__all__ = ["finish", "follow", "run_finish", "run_follow"]
+__all__ = ["end_current", "finish", "follow", "run_finish", "run_follow"]
 
 
 @njit(cache=True, error_model="numpy")
@@ -148,3 +149,21 @@ def run_finish(pcs: Pcs) -> None:
     pcs.loss, pcs.aux, pcs.p_dc = finish(
         np.asarray(pcs.p_ac_mean, dtype=float), pcs.state, pcs.hot, prm, pcs.aux_base_kw()
     )
+
+
+@njit(cache=True, inline="always")
+def end_current(p_ac: FloatArray, state: np.ndarray, hot: np.ndarray, fin: FloatArray, closed: FloatArray,
+                 pe: FloatArray, soc: FloatArray, tc: FloatArray, i_out: FloatArray) -> bool:  # fmt: skip
+    """``twin.integrate.end_current`` into ``i_out``: the pack current at the end of the tick
+    from the PCS's end-of-tick power and its loss, with the pack's instantaneous E and R in
+    ``pe`` (``battery_kernel.pack_instant``); False if the state went non-finite (the AC power,
+    or a cell's SoC or temperature), as ``twin.integrate._check_finite`` finds it."""
+    finite = True
+    for c in range(p_ac.shape[0]):
+        pa = p_ac[c]
+        p_w = (pa + loss_kw(pa, state[c], hot[c], fin)) * 1000.0 * closed[c]
+        i_out[c] = _current_for_power(pe[0, c], pe[1, c], p_w)[0] * closed[c]
+        finite = finite and math.isfinite(pa)
+        for j in range(soc.shape[1]):
+            finite = finite and math.isfinite(soc[c, j]) and math.isfinite(tc[c, j])
+    return finite

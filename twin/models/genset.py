@@ -127,6 +127,9 @@ class Genset:
         want = (self.start_cmd > 0) | (demand_start & p.auto_start)
         if self._idle(want):  # every unit off, at rest and not asked to start: nothing changes
             return
+        if self._steady(want):  # nothing starts, stops or times out: only the acceptance moves
+            self._accept(s == _GENSETSTATE_RUNNING)
+            return
         begin = (s == _GENSETSTATE_OFF) & want
         if np.any(begin):
             fails = (self.rng.random(self.n) < p.fail_to_start_prob) | (self.force_fail > 0)
@@ -150,14 +153,30 @@ class Genset:
         s = np.where((s == _GENSETSTATE_FAIL_TO_START) & (~want | retry), _GENSETSTATE_OFF, s)
         self._start_prev = self.start_cmd.copy()
         self.state = s
-        self.p = np.where(s == _GENSETSTATE_RUNNING, self.p, 0.0)
-        self.p_sec = np.where(s == _GENSETSTATE_RUNNING, self.p_sec, 0.0)
-        # load acceptance: the engine takes at most step_limit_frac of its rating above
-        # what it carries now (the lag then closes the gap with τ); more needs shedding
+        self._accept(s == _GENSETSTATE_RUNNING)
+
+    def _accept(self, running: npt.NDArray[np.bool_]) -> None:
+        """A unit that does not run carries nothing; one that runs accepts load up to its
+        acceptance ceiling: at most ``step_limit_frac`` of its rating above what it carries
+        now (the lag then closes the gap with τ); more needs shedding."""
+        p = self.params
+        self.p = np.where(running, self.p, 0.0)
+        self.p_sec = np.where(running, self.p_sec, 0.0)
         self.accept_ceiling = np.where(
-            s == _GENSETSTATE_RUNNING,
+            running,
             np.minimum(self.p + p.step_limit_frac * p.p_rated_kw, p.p_rated_kw),
             0.0,
+        )
+
+    def _steady(self, want: npt.NDArray[np.bool_]) -> bool:
+        """True when the state update would change no state or timer: every unit asked to
+        run, each running or failed to start, and the start command as on the last tick (no
+        rising edge to retry a failed start)."""
+        s = self.state
+        return (
+            bool(want.all())
+            and bool(((s == _GENSETSTATE_RUNNING) | (s == _GENSETSTATE_FAIL_TO_START)).all())
+            and np.array_equal(self.start_cmd, self._start_prev)
         )
 
     def _idle(self, want: npt.NDArray[np.bool_]) -> bool:

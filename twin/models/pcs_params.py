@@ -272,19 +272,34 @@ def lag_ramp_step(
     return y2, ref1, (int1 + int2) / dt
 
 
+_TRIP_ALARM_BIT = {
+    "OV": PCS_ALARM_BITS["AC_OVER_VOLT"],
+    "UV": PCS_ALARM_BITS["AC_UNDER_VOLT"],
+    "OF": PCS_ALARM_BITS["OVER_FREQUENCY"],
+    "UF": PCS_ALARM_BITS["UNDER_FREQUENCY"],
+    "RO": PCS_ALARM_BITS["GRID_DISCONNECT"],
+}
+
+
+def _trip_alarm_bits(reason: str) -> int:
+    """The 701 alarm bit value of one trip reason; any other reason is a grid disconnect."""
+    return 1 << _TRIP_ALARM_BIT.get(reason[:2].upper(), PCS_ALARM_BITS["GRID_DISCONNECT"])
+
+
+_BITS_OF: dict[str, int] = {}  # reason -> bit value, filled as reasons are seen
+
+
 def grid_trip_alarm_bits(reasons: Any, tripped: Any) -> Any:
     """SunSpec 701 alarm bits for grid-code trip reasons (``GridCodeStatus.trip_reason``)."""
-    table = {
-        "OV": PCS_ALARM_BITS["AC_OVER_VOLT"],
-        "UV": PCS_ALARM_BITS["AC_UNDER_VOLT"],
-        "OF": PCS_ALARM_BITS["OVER_FREQUENCY"],
-        "UF": PCS_ALARM_BITS["UNDER_FREQUENCY"],
-        "RO": PCS_ALARM_BITS["GRID_DISCONNECT"],
-    }
     out = np.zeros(len(tripped), dtype=np.int64)
     if not np.any(tripped):
         return out
-    for i, (r, t) in enumerate(zip(reasons, tripped, strict=False)):
-        if t and r:
-            out[i] = 1 << table.get(str(r)[:2].upper(), PCS_ALARM_BITS["GRID_DISCONNECT"])
+    n = min(len(reasons), len(tripped))
+    for i in np.flatnonzero(np.asarray(tripped)[:n]).tolist():
+        r = str(reasons[i])
+        if r:
+            bits = _BITS_OF.get(r)
+            if bits is None:
+                bits = _BITS_OF[r] = _trip_alarm_bits(r)
+            out[i] = bits
     return out

@@ -7,7 +7,9 @@ import math
 import numpy as np
 import pytest
 
+from twin.models.gridcode.settings import TRIP_REASONS
 from twin.models.pcs import PcsParams, ambient_derate_pu, lag_ramp_step, notton_efficiency, pcs_loss_kw
+from twin.models.pcs_params import PCS_ALARM_BITS, grid_trip_alarm_bits
 
 P = PcsParams()
 
@@ -106,3 +108,28 @@ def test_ambient_derate_closed_form() -> None:
     t = np.array([20.0, P.derate_t_start_degc, P.derate_t_start_degc + 10.0, 500.0])
     expected = [1.0, 1.0, 1.0 - 10.0 * P.derate_pu_per_degc, 0.0]
     np.testing.assert_allclose(ambient_derate_pu(t, P), expected, rtol=0, atol=1e-12)
+
+
+def test_grid_trip_alarm_bits_name_the_trip_by_its_function() -> None:
+    """A voltage or frequency trip raises its own 701 alarm bit; RoCoF, islanding, LVRT and the
+    external trips raise the grid-disconnect bit; a unit in service raises none, whatever its
+    last reason says."""
+    expected_bit = {
+        "OV": "AC_OVER_VOLT",
+        "UV": "AC_UNDER_VOLT",
+        "OF": "OVER_FREQUENCY",
+        "UF": "UNDER_FREQUENCY",
+    }
+    reasons = [r for r in TRIP_REASONS if r]
+    tripped = [True] * len(reasons)
+    bits = grid_trip_alarm_bits(np.array(reasons), np.array(tripped))
+    for r, b in zip(reasons, bits.tolist(), strict=True):
+        name = expected_bit.get(r[:2], "GRID_DISCONNECT")
+        assert b == 1 << PCS_ALARM_BITS[name], r
+    # not tripped, or tripped with no reason: no bit
+    none = grid_trip_alarm_bits(np.array(["OV1", "", "UF2"]), np.array([False, True, False]))
+    assert none.tolist() == [0, 0, 0]
+    assert grid_trip_alarm_bits(np.array(["UV1", "ROCOF"]), np.array([0.0, 1.0])).tolist() == [
+        0,
+        1 << PCS_ALARM_BITS["GRID_DISCONNECT"],
+    ]

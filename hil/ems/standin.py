@@ -3,7 +3,8 @@
 Every shipped scenario needs *some* controller on the other side of the protocol servers until
 a reference EMS exists, and the scenario expectations need to be shown to catch a bad one. This
 stand-in is deliberately simple but competent: it reads decoded point values from the devices'
-registers and writes with :meth:`Gateway.write_value` / :meth:`Gateway.command` only, so
+registers and writes with :meth:`Gateway.write_value` / :meth:`Gateway.command` only
+(:class:`~hil.ems.standin_io.PointClient`), so
 everything it does is visible in the gateway's write log and would work unchanged over Modbus
 or OPC UA. It never touches the twin.
 
@@ -55,10 +56,11 @@ from hil.ems._common import (
     in_hours,
     parse_hours,
 )
-from hil.wire.gateway import Device, Gateway, PointInstance, WriteStatus
+from hil.wire.gateway import Device, Gateway
 
 from ..errors import did_you_mean
 from .batch_read import BatchReader
+from .standin_io import PointClient
 from .standin_options import MODES, StandInOptions
 
 __all__ = ["MODES", "StandIn", "StandInOptions", "in_hours", "parse_hours"]
@@ -72,6 +74,8 @@ _PCS_READS = (
     "702.WMax", "702.WDisChaRteMax", "702.WChaRteMax", "802.WDisChaRteMax", "802.WChaRteMax",
     "704.WSetMod", "704.WSetEna", "704.WSetRvrt", "704.WSetEnaRvrt", "704.WSetRvrtTms",
 )  # fmt: skip
+#: the genset points a period reads, in one batch
+_GENSET_READS = ("701.InvSt", "704.WSetEna", "704.WSet")
 
 
 @dataclass
@@ -104,7 +108,7 @@ class _Genset:
     p_set_w: float = 0.0
 
 
-class StandIn:
+class StandIn(PointClient):
     """The scripted stand-in EMS (see the module docstring for what each mode does)."""
 
     name = "standin"
@@ -117,13 +121,11 @@ class StandIn:
             raise ValueError(f"StandIn: unknown mode {mode!r}{tail} (modes: {', '.join(MODES)})")
         if not period_s > 0:
             raise ValueError(f"StandIn: period_s must be > 0, got {period_s!r}")
-        self.gw = gateway
+        super().__init__(gateway)
         self.mode = mode
         self.period_s = float(period_s)
         self.opt = StandInOptions.from_kwargs(options)
         self.silenced = False
-        self.writes = 0
-        self.rejected = 0
         self.actions: list[tuple[float, str, str]] = []  # t, device, what (acks, resets, starts)
         self.limit_kw: float | None = self.opt.limit_kw
         by_kind: dict[str, list[Device]] = {}
@@ -140,9 +142,8 @@ class StandIn:
         self.totals = next(iter(by_kind.get("site", [])), None)
         self.meter = next(iter(by_kind.get("meter", [])), None)
         self.utility = next(iter(by_kind.get("utility", [])), None)
-        self._pts: dict[tuple[str, str], PointInstance | None] = {}
         self._pcs_reader = BatchReader([u.dev for u in self.pcs], _PCS_READS) if self.pcs else None
-        self._cached: dict[str, dict[str, float | None]] | None = None  # during a period (_act)
+        self._gen_reader = BatchReader([g.dev for g in self.gensets], _GENSET_READS) if self.gensets else None
         for u in self.pcs:
             u.w_rtg = self._read(u.dev, "702.WMaxRtg") or 0.0
         for g in self.gensets:
@@ -159,7 +160,6 @@ class StandIn:
         self._learn_t = 0.0
         self._outage_since: float | None = None
         self._acked: set[int] = set()
-        self._warned: set[tuple[str, str, str]] = set()
         self.last: dict[str, float] = {}  # the last period's decision figures, for traces
         # what the per-tick sample reads (_instant), in the order it falls back; a chunked run
         # keeps the first of each fresh every tick (observes): a mapped point is encoded from a
@@ -196,65 +196,6 @@ class StandIn:
         """:meth:`on_tick` at a boundary before :meth:`quiet_until`: the sample alone (reads the
         points of :attr:`observes`, writes nothing)."""
         self._sample()
-
-    # -- reads and writes -----------------------------------------------------------------
-    def _pt(self, dev: Device, key: str) -> PointInstance | None:
-        k = (dev.group.kind, key)
-        if k not in self._pts:
-            self._pts[k] = dev.group.by_key.get(key)
-        return self._pts[k]
-
-    def _read(self, dev: Device, key: str) -> float | None:
-        """The engineering value a client reads; None if absent or not implemented."""
-        if self._cached is not None:
-            vals = self._cached.get(dev.name)
-            if vals is not None and key in vals:
-                return vals[key]
-        p = self._pt(dev, key)
-        if p is None:
-            return None
-        v = dev.value(p)
-        return float(v) if isinstance(v, int | float) else None
-
-    def _write(self, dev: Device, key: str, value: float) -> bool:
-        if self._pt(dev, key) is None:
-            return False
-        self._forget(dev, key)
-        return self._count(dev, key, self.gw.write_value(dev, key, value))
-
-    def _command(self, dev: Device, name: str) -> bool:
-        spec = dev.group.behaviour.commands.get(name)
-        if spec is not None:
-            self._forget(dev, spec[0])
-        return self._count(dev, name, self.gw.command(dev, name))
-
-    def _forget(self, dev: Device, key: str) -> None:
-        """A write changes what its point reads back (its own registers only: the others
-        change at the next encode): that point's batch-read value is stale."""
-        if self._cached is not None:
-            vals = self._cached.get(dev.name)
-            if vals is not None:
-                vals.pop(key, None)
-
-    def _count(self, dev: Device, what: str, status: WriteStatus) -> bool:
-        if status is WriteStatus.OK:
-            self.writes += 1
-            return True
-        self.rejected += 1
-        key = (dev.name, what, status.value)
-        if key not in self._warned:
-            self._warned.add(key)
-            log.warning("standin: write %s %s refused: %s", dev.name, what, status.value)
-        return False
-
-    def _ensure(self, dev: Device, key: str, value: float) -> None:
-        """Write a configuration point only when its read-back differs (the device may have
-        reverted it, or someone else changed it)."""
-        cur = self._read(dev, key)
-        if cur is None and self._pt(dev, key) is None:
-            return
-        if cur is None or abs(cur - value) > 1e-6:
-            self._write(dev, key, value)
 
     def _note(self, t: float, dev: str, what: str) -> None:
         log.info("standin t=%.1f %s: %s", t, dev, what)
@@ -294,8 +235,12 @@ class StandIn:
         # the PCS points of the period read in one batch (the values a client reads point by
         # point, hil.ems.batch_read); nothing but this controller's own writes changes them
         # before the period ends, and a write drops its point's value from the batch (_forget)
-        if self._pcs_reader is not None:
-            self._cached = {u.dev.name: v for u, v in zip(self.pcs, self._pcs_reader.read(), strict=True)}
+        devs = (
+            ([u.dev for u in self.pcs], self._pcs_reader),
+            ([g.dev for g in self.gensets], self._gen_reader),
+        )
+        batch = {d.name: v for ds, r in devs if r is not None for d, v in zip(ds, r.read(), strict=True)}
+        self._cached = batch or None
         try:
             self._act_on_readings(t)
         finally:

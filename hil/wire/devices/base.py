@@ -122,9 +122,12 @@ class Behaviour:
         else:
             for i in np.flatnonzero(units):
                 self.site.set(f"{dev}[{i}].{sig}", float(values[i]))
-        for i in np.flatnonzero(units):
-            cause = why if isinstance(why, str) else str(why[i])
-            self.pushed.append((int(i), f"{dev}[{i}].{sig}", float(values[i]), cause))
+        idx = np.flatnonzero(units).tolist()
+        vals = np.asarray(values, dtype=float)[idx].tolist()
+        causes = [why] * len(idx) if isinstance(why, str) else np.asarray(why)[idx].tolist()
+        self.pushed.extend(
+            (i, f"{dev}[{i}].{sig}", v, str(cause)) for i, v, cause in zip(idx, vals, causes, strict=True)
+        )
 
     def push_scalar(self, name: str, value: float, why: str) -> None:
         """Set a site-wide twin input (``"pv.p_limit_pct"``) from this kind's single device."""

@@ -280,17 +280,20 @@ class BessBehaviour(Behaviour):
                 p = np.clip(p, -cap, cap)
             p = np.clip(p, -_c(c, "702.WChaRteMax", np.inf, n), _c(c, "702.WDisChaRteMax", np.inf, n))
             var_max = self.ratings["var_max"]
-            if "704.VarSetEna" in c:
-                vena = _c(c, "704.VarSetEna", 0, n) > 0
+            vena = _c(c, "704.VarSetEna", 0, n) > 0
+            if vena.any():  # (a function no unit enables changes nothing: skipped, exactly)
                 vt = self._var_target(c, p, wmax, var_max)
                 q = np.where(vena, vt, 0.0)
             for grp, sign_p in (("PFWInj", 1.0), ("PFWAbs", -1.0)):
-                q_follows_p |= (_c(c, f"704.{grp}Ena", 0, n) > 0) & ~(_c(c, "704.VarSetEna", 0, n) > 0)
-                ena_pf = (_c(c, f"704.{grp}Ena", 0, n) > 0) & (np.sign(p) == sign_p)
+                pf_ena = _c(c, f"704.{grp}Ena", 0, n) > 0
+                if not pf_ena.any():
+                    continue
+                q_follows_p |= pf_ena & ~vena
+                ena_pf = pf_ena & (np.sign(p) == sign_p)
                 pf = np.clip(_c(c, f"704.{grp}.PF", 1.0, n), 0.01, 1.0)
                 under = _c(c, f"704.{grp}.Ext", 0, n) == _EXT["UNDER_EXCITED"]
                 q_pf = np.abs(p) * np.tan(np.arccos(pf)) * np.where(under, -1.0, 1.0)
-                q = np.where(ena_pf & ~(_c(c, "704.VarSetEna", 0, n) > 0), q_pf, q)
+                q = np.where(ena_pf & ~vena, q_pf, q)
         elif "124.StorCtl_Mod" in c:  # legacy personality
             mod = _c(c, "124.StorCtl_Mod", 0, n).astype(int)
             wmax124 = np.minimum(_c(c, "124.WChaMax", np.nan, n), w_rtg)

@@ -68,6 +68,7 @@ from hil.trace.bill import run_bill, site_storage
 from hil.trace.store import TraceWriter
 from hil.wire.gateway import Gateway
 from twin import Site, Snapshot
+from twin.warm import warm_kernels
 
 #: The longest stretch advanced in one call (the event loop runs between stretches).
 CHUNK_MAX_TICKS = 1024
@@ -156,6 +157,7 @@ class Runner:
         if self.serve:
             await self._start_servers()
         if not isinstance(self.pacer, Manual):
+            warm_kernels(self.site)  # loaded now, not on the first tick, chunk or islanded tick
             gc.collect()
             gc.freeze()
             self._gc_frozen = True

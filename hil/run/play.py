@@ -175,8 +175,10 @@ class Check:
         }
 
 
-def _value_of(v: np.ndarray, score: Callable[[np.ndarray], float]) -> float:
+def _value_of(v: Any, score: Callable[[Any], float]) -> float:
     """The unit value that scores worst (for ``[*]`` signals), as a plain float."""
+    if isinstance(v, float):  # a site-wide signal read as a float (_scalar_check)
+        return v
     if v.size == 1:
         return float(v.reshape(-1)[0])
     scores = np.array([score(np.asarray([x])) for x in v])
@@ -194,9 +196,36 @@ def _getter(target: str, snap: Snapshot) -> Callable[[Snapshot], np.ndarray]:
     return lambda s: np.asarray([s.arrays[key][i]], dtype=float)
 
 
+def _scalar_check(ex: Expectation, snap: Snapshot) -> tuple[Any, Any, Any] | None:
+    """A bound on a site-wide signal with no trailing mean, as (get, ok, score) on a plain
+    float: the same comparisons and scores as the array forms below on its one-element array
+    (``np.all``/``np.max``/``np.min`` of one value are that value), without numpy per tick.
+    None for anything else."""
+    _dev, idx, _sig = split_name(ex.target)
+    target = ex.target
+    if ex.what != "signal" or ex.mean_s > 0 or idx is not None or target not in snap.scalars:
+        return None
+    b = ex.bounds
+    get = lambda s: float(s.scalars[target])  # noqa: E731
+    if ex.op == "lt":
+        return get, (lambda v: v < b[0]), (lambda v: v)
+    if ex.op == "le":
+        return get, (lambda v: v <= b[0]), (lambda v: v)
+    if ex.op == "gt":
+        return get, (lambda v: v > b[0]), (lambda v: -v)
+    if ex.op == "ge":
+        return get, (lambda v: v >= b[0]), (lambda v: -v)
+    lo, hi = b
+    mid = 0.5 * (lo + hi)
+    return get, (lambda v: lo <= v <= hi), (lambda v: abs(v - mid))
+
+
 def compile_check(ex: Expectation, snap: Snapshot, duration_s: float, dt: float, line: int | None) -> Check:
-    get = _getter(ex.target, snap)
     t_end = ex.window(duration_s)[1]
+    scalar = _scalar_check(ex, snap)
+    if scalar is not None:
+        return Check(ex, t_end, *scalar, line, dt=dt)
+    get = _getter(ex.target, snap)
     ok: Callable[[np.ndarray], bool]
     score: Callable[[np.ndarray], float]
     if ex.what == "signal":

@@ -20,6 +20,7 @@ many ticks it committed.
 from __future__ import annotations
 
 import math
+from operator import attrgetter
 
 import numpy as np
 from numba import njit
@@ -44,7 +45,7 @@ kernel_cache.drop_stale(__file__)  # before any kernel is loaded from numba's ca
 for _fn in (thevenin_v, input_ok, capability_kw, carry, book_pcs):
     register_jitable(_fn)  # the PCC's, the UPS's and the PCS books' formulas compiled from their own source
 
-__all__ = ["ENERGY_FIELDS", "SCALARS", "run"]
+__all__ = ["ENERGY_FIELDS", "SCALARS", "book_tick", "run"]
 
 ENERGY_FIELDS = (
     "grid_kwh",
@@ -68,6 +69,9 @@ ENERGY_FIELDS = (
     "it_unserved_kwh",
 )
 """The :class:`twin.bus.Energy` accumulators a grid-connected tick books, in ``acc``'s order."""
+
+energy_of = attrgetter(*ENERGY_FIELDS)
+"""An :class:`twin.bus.Energy`'s :data:`ENERGY_FIELDS`, as a tuple in that order."""
 
 SCALARS = (
     "p_grid",
@@ -167,21 +171,28 @@ def _ups_carries(
 
 @njit(cache=True, inline="always")
 def _book(sc: FloatArray, acc: FloatArray, books: FloatArray, p_ac_mean: FloatArray,
-          q_ac_mean: FloatArray, aux: FloatArray, loss: FloatArray, p_dc: FloatArray, cab: FloatArray,
-          pv: float, it: float, base_now: float, tan_phi: float, u_loss: float, u_batt: float,
-          short: float, grid: FloatArray, h: float) -> float:  # fmt: skip
-    """``twin.site_fixed.bookkeeping`` on the grid (no genset running, no island terms): the
-    bus's import and voltage into ``sc``, the energy books into ``acc``; returns the import."""
+          q_ac_mean: FloatArray, aux: FloatArray, loss: FloatArray, p_dc: FloatArray, p_dc_w: FloatArray,
+          p_chem_w: FloatArray, pv: float, it: float, base_now: float, tan_phi: float, u_loss: float,
+          u_batt: float, short: float, grid: FloatArray, h: float, p_gen: float, rot_p: float,
+          on_grid: bool) -> float:  # fmt: skip
+    """``twin.site_fixed.bookkeeping``: the bus's import and voltage (on the grid; 0 and held
+    off it) into ``sc``, the energy books into ``acc`` (:data:`ENERGY_FIELDS`); returns the
+    import. ``p_gen``: the gensets' tick mean; ``rot_p``: the rotating masses' share of an
+    island's imbalance (a chunk, on the grid with no genset running, passes 0 for both)."""
     p_bess = np_sum(p_ac_mean)
     aux_t = np_sum(aux)
     load = sc[_IT_BUS] + sc[_P_COOL_MEAN] + base_now + aux_t
     sc[_P_BUS_LOAD] = load
-    p_grid = load - p_bess - pv - 0.0
-    q_grid = (load - aux_t) * tan_phi - np_sum(q_ac_mean)
-    sc[_P_GRID], sc[_Q_GRID] = p_grid, q_grid
-    sc[_V] = thevenin_v(grid[0], grid[1], grid[2], grid[3], p_grid, q_grid)
-    chem = np_sum(cab[2]) / 1000.0
-    p_dc_del = np_sum(cab[1]) / 1000.0
+    if on_grid:
+        p_grid = load - p_bess - pv - p_gen
+        q_grid = (load - aux_t) * tan_phi - np_sum(q_ac_mean)
+        sc[_P_GRID], sc[_Q_GRID] = p_grid, q_grid
+        sc[_V] = thevenin_v(grid[0], grid[1], grid[2], grid[3], p_grid, q_grid)
+    else:
+        p_grid = 0.0
+        sc[_P_GRID], sc[_Q_GRID] = 0.0, 0.0
+    chem = np_sum(p_chem_w) / 1000.0
+    p_dc_del = np_sum(p_dc_w) / 1000.0
     acc[0] += p_grid * h
     acc[1] += max(p_grid, 0.0) * h
     acc[2] += max(-p_grid, 0.0) * h
@@ -189,11 +200,11 @@ def _book(sc: FloatArray, acc: FloatArray, books: FloatArray, p_ac_mean: FloatAr
     ch = np.maximum(-p_ac_mean, 0.0) * h
     books[0] += dis
     books[1] += ch
-    book_pcs(books, p_ac_mean, q_ac_mean, cab[1], h)
+    book_pcs(books, p_ac_mean, q_ac_mean, p_dc_w, h)
     acc[3] += np_sum(dis)
     acc[4] += np_sum(ch)
     acc[5] += pv * h
-    acc[6] += 0.0 * h
+    acc[6] += p_gen * h
     acc[7] += it * h
     acc[8] += sc[_P_COOL_MEAN] * h
     acc[9] += base_now * h
@@ -203,10 +214,22 @@ def _book(sc: FloatArray, acc: FloatArray, books: FloatArray, p_ac_mean: FloatAr
     acc[13] += (chem - p_dc_del) * h
     acc[14] += u_loss * h
     acc[15] += u_batt * h
-    acc[16] += (max(p_grid, 0.0) + pv + 0.0 + max(chem, 0.0) + max(u_batt, 0.0) + 0.0) * h
+    acc[16] += (max(p_grid, 0.0) + pv + p_gen + max(chem, 0.0) + max(u_batt, 0.0) + max(-rot_p, 0.0)) * h
     acc[17] += (np_sum(p_dc) - p_dc_del) * h
     acc[18] += short * h
     return p_grid
+
+
+@njit(cache=True, error_model="numpy")
+def book_tick(sc: FloatArray, acc: FloatArray, books: FloatArray, p_ac_mean: FloatArray,
+              q_ac_mean: FloatArray, aux: FloatArray, loss: FloatArray, p_dc: FloatArray, p_dc_w: FloatArray,
+              p_chem_w: FloatArray, p_gen_mean: FloatArray, prm: FloatArray, grid: FloatArray,
+              on_grid: bool) -> float:  # fmt: skip
+    """:func:`_book` for one tick outside a chunk (``twin.site_fixed.bookkeeping``'s compiled
+    path): ``prm`` holds pv, it, base_now, tan_phi, u_loss, u_batt, short, h and rot_p."""
+    p_gen = np_sum(p_gen_mean) if p_gen_mean.shape[0] else 0.0
+    return _book(sc, acc, books, p_ac_mean, q_ac_mean, aux, loss, p_dc, p_dc_w, p_chem_w, prm[0], prm[1],
+                 prm[2], prm[3], prm[4], prm[5], prm[6], grid, prm[7], p_gen, prm[8], on_grid)  # fmt: skip
 
 
 @njit(cache=True, inline="always")
@@ -448,8 +471,8 @@ def run(
         sc[_UPS_SHORT] = short
         sc[_IT_BUS] = it_bus
         sc[_P_COOL], sc[_P_COOL_MEAN] = p_cool, p_cool_mean
-        p_grid = _book(sc, acc, books, p_ac_mean, q_ac_mean, aux, loss, p_dc, cab, p_pv[k], it,
-                       base_now, tan_phi, u_loss, u_batt, short, grid, h)  # fmt: skip
+        p_grid = _book(sc, acc, books, p_ac_mean, q_ac_mean, aux, loss, p_dc, cab[1], cab[2], p_pv[k], it,
+                       base_now, tan_phi, u_loss, u_batt, short, grid, h, 0.0, 0.0, True)  # fmt: skip
         rec_p_grid[k] = p_grid
         if aging_on:
             _feed_aging(dt, soc, tc, i_pack, cap_ah, n_par, ag_soc, ag_tk, ag_c, ag_hyst, ag_clock,

@@ -277,6 +277,13 @@ def book_pcs(
 
 
 def bookkeeping(site: Site, dt: float) -> None:
+    """The tick's books: the bus's load, import and PCC voltage, the energy accumulators, the
+    PCS books, the demand register and the aging model. With the PCS kernels compiled, the
+    arithmetic runs in ``twin.chunk_kernel.book_tick`` (the chunk's, to the bit:
+    ``tests/unit/twin/test_book_tick.py``); this is the reference."""
+    if site.pcs.kernel == "compiled" and "cab" in site._batt_step:
+        _book_compiled(site, dt)
+        return
     h = dt / 3600.0
     en = site.energy
     pcs = site.pcs
@@ -331,9 +338,45 @@ def bookkeeping(site: Site, dt: float) -> None:
     # mismatch between what the PCS asked of the DC side and what the cells delivered
     en.unserved_kwh += (float(pcs.p_dc.sum()) - p_dc_del) * h
     en.it_unserved_kwh += site.ups_short * h
+    _age_tick(site, dt)
+
+
+def _age_tick(site: Site, dt: float) -> None:
     if site.aging is not None:
         st = site.battery.state
         age(site, st.soc, st.t_cell_degc, site.battery.i_pack, dt)
+
+
+def _book_compiled(site: Site, dt: float) -> None:
+    """:func:`bookkeeping` through the compiled ``book_tick``: the same books, in one call."""
+    from twin import chunk_kernel as ck  # numba is optional
+
+    h = dt / 3600.0
+    en, pcs, ups, gs = site.energy, site.pcs, site.ups, site.genset
+    sc = np.zeros(len(ck.SCALARS))
+    sc[ck._IT_BUS], sc[ck._P_COOL_MEAN], sc[ck._V] = site.it_bus, site.p_cool_mean, site.v
+    acc = np.array(ck.energy_of(en))
+    prm = np.array([
+        site.pv.p_ac if site.pv is not None else 0.0, site.p_it, site.base_now, site._load_tan_phi,
+        ups.loss if ups is not None else 0.0, ups.p_batt if ups is not None else 0.0, site.ups_short,
+        h, site.rot_p,
+    ])  # fmt: skip
+    grid = np.array([site.grid_v_pu, site._thev_r, site._thev_x, site.s_sc_kva])
+    cab = site._batt_step["cab"]
+    p_gen = gs.p_mean if gs is not None else np.zeros(0)
+    ck.book_tick(
+        sc, acc, site.pcs_books, pcs.p_ac_mean, pcs.q_ac_mean, pcs.aux, pcs.loss, pcs.p_dc, cab[1], cab[2],
+        np.asarray(p_gen, dtype=float), prm, grid, site.bus == BusMode.GRID,
+    )  # fmt: skip
+    for name, value in zip(ck.ENERGY_FIELDS, acc.tolist(), strict=True):
+        setattr(en, name, value)
+    en.rotating_kwh += site.rot_p * h
+    en.damping_kwh += site.relief_p * h
+    out = sc.tolist()
+    site.p_bus_load, site.p_grid, site.q_grid = out[ck._P_BUS_LOAD], out[ck._P_GRID], out[ck._Q_GRID]
+    site.v = out[ck._V]
+    site.demand.book(site.clock.local_time_s(site.t - dt), dt, site.p_grid)
+    _age_tick(site, dt)
 
 
 def age(site: Site, soc: FloatArray, t_cell_degc: FloatArray, i_pack: FloatArray, dt: float) -> None:

@@ -344,7 +344,10 @@ class Battery:
         self.state = new
         self.i_pack = cab[0].copy()
         self.last_heat_w = heat
-        return {"i_a": cab[0], "p_dc_w": cab[1], "p_chem_w": cab[2], "p_sd_w": cab[3], "limited": cab[4]}
+        return {
+            "i_a": cab[0], "p_dc_w": cab[1], "p_chem_w": cab[2], "p_sd_w": cab[3], "limited": cab[4],
+            "cab": cab,  # all five rows, for the compiled books (twin.site_fixed.bookkeeping)
+        }  # fmt: skip
 
     def step_current(self, i_pack: FloatArray, dt: float) -> FloatArray:
         """Advance with pack current held; returns the mean chemical power (W), self-discharge

@@ -54,7 +54,11 @@ def _raw_in_range(draw: st.DrawFn) -> tuple[str, int]:
 def test_a_raw_integer_round_trips_at_every_scale_factor(case: tuple[str, int], sf: int) -> None:
     name, raw = case
     t = TYPES[name]
-    assume(t.words < 4 or abs(raw) < 2**53)  # a float64 value holds integers up to 2**53 exactly
+    # a 64-bit raw value comes back exactly only where the roundings of the float scaling (raw
+    # / 10**k here; 10**-k as a double and the division by it in encode) cannot add up to half
+    # a unit: each is at most 2**-53 relative, so |raw| < 2**50 bounds the three by 3/8 (2**53
+    # did not: 2,949,487,039,042,497 at SF -1 encoded as ...496, one Hypothesis draw in many)
+    assume(t.words < 4 or abs(raw) < 2**50)
     value = raw / 10 ** (-sf) if sf < 0 else raw * 10.0**sf
     words = encode_value(value, name, t.words, sf)
     assert words == _words_of(raw, t.words)

@@ -4,7 +4,6 @@ registers), reads, validated writes, commands and local control."""
 from __future__ import annotations
 
 import logging
-import math
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -15,9 +14,9 @@ from hil.wire.devices import BEHAVIOURS
 from hil.wire.gateway.encode import EncodePlan
 from hil.wire.gateway.layout import Device, KindGroup, PointInstance, WriteStatus, compile_group
 from hil.wire.gateway.observation import ObservationFaults
-from hil.wire.gateway.writes import HEARTBEATS, WriteSpec
+from hil.wire.gateway.writes import WriteSpec
 from hil.wire.points import load_point_map
-from hil.wire.sunspec import BASE_ADDRESS, decode_words, encode_value, usable_range
+from hil.wire.sunspec import BASE_ADDRESS, decode_words, encode_value
 from twin import Site
 from twin.site import Snapshot
 
@@ -369,8 +368,7 @@ class Gateway(ObservationFaults):
         return self._log(device, key, value, WriteStatus.OK)
 
     def _write_spec(self, device: Device, key: str) -> WriteSpec | None:
-        """The point's :class:`~hil.wire.gateway.writes.WriteSpec` (None: no such point, or a
-        text point; the general path answers those)."""
+        """The point's :class:`~hil.wire.gateway.writes.WriteSpec` (None: no such point)."""
         k = (device.kind, key)
         if k not in self._write_specs:
             p = device.group.by_key.get(key)
@@ -378,30 +376,10 @@ class Gateway(ObservationFaults):
         return self._write_specs[k]
 
     def _check(self, device: Device, p: PointInstance, value: Any) -> tuple[WriteStatus, float]:
-        if not p.writable:
-            return WriteStatus.NOT_WRITABLE, 0.0
-        if device.local and p.pdef.name not in HEARTBEATS:
-            return WriteStatus.LOCAL_CONTROL, 0.0
-        if value is None or not isinstance(value, (int, float)) or isinstance(value, bool):
-            return WriteStatus.OUT_OF_RANGE if value is None else WriteStatus.TYPE_MISMATCH, 0.0
-        try:
-            v = float(value)
-        except OverflowError:  # an int past 1e308 (an in-process controller's bug)
-            return WriteStatus.OUT_OF_RANGE, 0.0
-        if not math.isfinite(v):
-            return WriteStatus.OUT_OF_RANGE, 0.0
-        pdef = p.pdef
-        is_enum = bool(pdef.symbols) and pdef.type.startswith("enum")
-        if is_enum and (int(v) != v or int(v) not in pdef.symbols.values()):
-            return WriteStatus.OUT_OF_RANGE, 0.0
-        lo, hi = device.group.ranges[p.path]
-        tl, th = usable_range(pdef.type)
-        sf = device.sf_of(p)
-        if not (lo[device.index] - 1e-9 <= v <= hi[device.index] + 1e-9):
-            return WriteStatus.OUT_OF_RANGE, 0.0
-        if not (tl * 10.0**sf <= v <= th * 10.0**sf):
-            return WriteStatus.OUT_OF_RANGE, 0.0
-        return WriteStatus.OK, v
+        """Whether ``device`` accepts ``value`` at ``p`` (:meth:`WriteSpec.check`)."""
+        spec = self._write_spec(device, p.key)
+        assert spec is not None  # p is one of the device's points
+        return spec.check(device, value)
 
     def _hold(self, device: Device, p: PointInstance, value: float, words: list[int] | None = None) -> None:
         """Hold ``value`` in the point's control and its register words (``words``: already

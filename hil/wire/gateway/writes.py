@@ -4,7 +4,8 @@
 (access, local control, finite, enum, the binding's range, the type's range at the point's
 scale factor), quantises it as the register holds it, and holds the words. Scale factors are
 static (:class:`~hil.wire.gateway.layout.KindGroup`), so everything but the value is a
-property of the point: :class:`WriteSpec` holds it, built on a point's first write.
+property of the point: :class:`WriteSpec` holds it, built on a point's first write, and
+every write path checks through it (``Gateway._check``).
 
 For the integer types of at most 32 bits, :class:`Quantiser` gives the words and the
 value read back with the arithmetic of :func:`~hil.wire.sunspec.encode_value` and
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any
 
 from hil.wire.gateway.layout import Device, PointInstance, WriteStatus
 from hil.wire.sunspec import TYPES, scale_of, usable_range, usable_range_int
@@ -93,13 +95,11 @@ class WriteSpec:
     quantise: Quantiser | None  # None: the general path quantises
 
     @classmethod
-    def of(cls, device: Device, p: PointInstance) -> WriteSpec | None:
-        """None for a point that is not a number (a string takes the general path)."""
+    def of(cls, device: Device, p: PointInstance) -> WriteSpec:
         pdef = p.pdef
-        if pdef.type not in TYPES or pdef.type == "pad":
-            return None
         sf = device.sf_of(p)
-        tl, th = usable_range(pdef.type)
+        # a text point has no numeric range: a number written to it is out of range
+        tl, th = usable_range(pdef.type) if pdef.type in TYPES else (math.nan, math.nan)
         is_enum = bool(pdef.symbols) and pdef.type.startswith("enum")
         return cls(
             point=p,
@@ -111,12 +111,16 @@ class WriteSpec:
             quantise=Quantiser.of_type(pdef.type, sf),
         )
 
-    def check(self, device: Device, value: float | int) -> tuple[WriteStatus, float]:
-        """``Gateway._check`` for an ``int`` or ``float`` value (not a ``bool``), in its order."""
+    def check(self, device: Device, value: Any) -> tuple[WriteStatus, float]:
+        """Whether ``device`` accepts ``value`` at this point, and the value as a float: access,
+        local control, type, finite, enum, the binding's range, the type's range at the point's
+        scale factor, in that order (the first that fails answers)."""
         if not self.writable:
             return WriteStatus.NOT_WRITABLE, 0.0
         if device.local and not self.heartbeat:
             return WriteStatus.LOCAL_CONTROL, 0.0
+        if value is None or not isinstance(value, int | float) or isinstance(value, bool):
+            return WriteStatus.OUT_OF_RANGE if value is None else WriteStatus.TYPE_MISMATCH, 0.0
         try:
             v = float(value)
         except OverflowError:  # an int past 1e308 (an in-process controller's bug)

@@ -437,15 +437,17 @@ class Play:
         snapshot an expectation looks at (1: the next one; a trailing mean looks at every
         tick): a chunk that long needs only its last snapshot for :meth:`after_tick`."""
         k = len(times) - 1
-        t_snap = times[1:] - self._t0  # each tick's snapshot's scenario time
+        t_snap = times[1:] - self._t0  # each tick's snapshot's scenario time (ascending)
         for c in self.checks:
             if c.done:
                 continue
             if c.ex.mean_s > 0:
                 return 1
-            seen = t_snap >= c.ex.t0 - 1e-9
-            if seen.any():
-                k = min(k, int(np.argmax(seen)) + 1)
+            first = int(np.searchsorted(t_snap, c.ex.t0 - 1e-9))  # the first snapshot seen
+            if first < t_snap.size:
+                k = min(k, first + 1)
+                if k <= 1:
+                    return k  # the next snapshot is seen: no check can make it sooner
         return k
 
     def after_tick(self, snap: Snapshot) -> None:

@@ -240,6 +240,9 @@ class Reversion:
         tms = self._served_tms(c)
         if tms is None or not self._running or limit <= 0:
             return limit
+        counting = (self.rem > 0) & (tms > 0)
+        if not counting.any() or float(self.rem[counting].min()) > (limit + 1) * dt:
+            return limit  # no countdown can reach 0 within the limit (a tick's margin for rounding)
         seq, counting = self._idle_counts(tms, dt, limit)
         fires = (seq <= 1e-9) & counting  # countdown fires where a running timer reaches 0
         hit = fires.any(axis=1)

@@ -227,7 +227,9 @@ class BessBehaviour(Behaviour):
             return 0  # an alarm reset written and not yet pushed
         k = len(times)
         watched = np.isfinite(self.last_hb_t) & ~self.comms_lost
-        if watched.any():  # the first boundary at which the heartbeat watchdog fires
+        # the first boundary at which the heartbeat watchdog fires (none if even the last
+        # boundary is within the watchdog of the oldest heartbeat: the largest difference)
+        if watched.any() and len(times) and times[-1] - self.last_hb_t[watched].min() > self.watchdog_s:
             late = (times[:, None] - self.last_hb_t[None, watched]) > self.watchdog_s
             hit = late.any(axis=1)
             if hit.any():

@@ -183,7 +183,6 @@ class BessBehaviour(Behaviour):
                 fired, paths = r.step(c, written, dt, newly_lost), r.paths
             if fired.any():
                 _mark(reverted, paths, fired)
-        why_rv = np.where(newly_lost, BY_WATCHDOG, BY_REVERSION)
         # start / stop / standby (715 OpCtl, 802 SetInvState)
         if "715.OpCtl" in written:
             op = c["715.OpCtl"][:, 0]
@@ -218,8 +217,8 @@ class BessBehaviour(Behaviour):
         p_w, q_var, q_follows_p = self._commands(c)
         q_wr |= p_wr & q_follows_p
         q_rv |= p_rv & q_follows_p
-        self.push("pcs.p_set_kw", p_w / 1000.0, p_wr | p_rv, np.where(p_wr, BY_WRITE, why_rv))
-        self.push("pcs.q_set_kvar", q_var / 1000.0, q_wr | q_rv, np.where(q_wr, BY_WRITE, why_rv))
+        self.push("pcs.p_set_kw", p_w / 1000.0, p_wr | p_rv, _cause(p_wr, newly_lost))
+        self.push("pcs.q_set_kvar", q_var / 1000.0, q_wr | q_rv, _cause(q_wr, newly_lost))
 
     def idle_horizon(self, controls: dict[str, Arr], times: Arr, dt: float) -> int:
         c = controls
@@ -367,3 +366,11 @@ class BessBehaviour(Behaviour):
             "legacy_rvrt_rem": rv["legacy"].remaining,
             "serial": self.serials,
         }
+
+
+def _cause(written: Arr, lost: Arr) -> Arr | str:
+    """Why each unit's setpoint is pushed: a write, else the heartbeat watchdog or a reversion
+    (the one string when every unit was written, the usual period)."""
+    if written.all():
+        return BY_WRITE
+    return np.where(written, BY_WRITE, np.where(lost, BY_WATCHDOG, BY_REVERSION))

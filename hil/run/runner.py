@@ -157,7 +157,10 @@ class Runner:
         if self.serve:
             await self._start_servers()
         if not isinstance(self.pacer, Manual):
-            warm_kernels(self.site)  # loaded now, not on the first tick, chunk or islanded tick
+            try:  # the kernels loaded now, not on the first tick, chunk or islanded tick
+                warm_kernels(self.site)
+            except Exception:  # an optimisation only: a site it cannot copy loads them lazily
+                log.debug("kernels not warmed: they load on first use", exc_info=True)
             gc.collect()
             gc.freeze()
             self._gc_frozen = True

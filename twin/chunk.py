@@ -35,7 +35,7 @@ from twin.models.grid import cooling_target_kw
 from twin.models.gridcode.monitor import _MAY_TRIP
 from twin.models.pcs import _OVER_TEMP, _SELF_CLEARING
 from twin.models.pcs_params import ambient_derate_pu, grid_trip_alarm_bits
-from twin.models.pcs_step_kernel import _finish_params
+from twin.models.pcs_step_kernel import finish_params
 from twin.pms import BusMode, Transfer
 from twin.site_fixed import book_aging
 from twin.site_snapshot import MOVING_SCALARS, RECORDED, make_snapshot, stretch_snapshots
@@ -253,7 +253,7 @@ def _run(site: Site, k: int, each: Callable[[Snapshot], None] | None = None) -> 
         float(ambient_derate_pu(pcs.t_ambient_degc, pr)), bool(pr.volt_watt),
         cmd_prm, flags, alpha_fw, alpha_vw, vv_v, vv_q, _f(pcs.p_set, n), _f(pcs.q_set, n),
         _f(pcs.derate, n), float(pcs.rate_kw_s), float(pcs.tau), float(pcs.tau_q),
-        pk._cached(pcs, "finish", lambda: _finish_params(pcs)), float(pcs.aux_base_kw()),
+        finish_params(pcs), float(pcs.aux_base_kw()),
     )  # fmt: skip
     pcs_state = (
         np.array(pcs.state), _f(pcs.alarm_bits, n, np.int64), _f(pcs.trip_count, n), _f(pcs.start_left, n),

@@ -52,7 +52,7 @@ def end_current(site: Site) -> bool | None:
     if pe is not None:
         from twin.models import pcs_step_kernel as psk  # numba is optional
 
-        fin = psk._cached(pcs, "finish", lambda: psk._finish_params(pcs))
+        fin = psk.finish_params(pcs)
         i_end = np.empty(pcs.n)
         st = bat.state
         finite = psk.end_current(pcs.p_ac, pcs.state, pcs.hot, fin, closed, pe, st.soc, st.t_cell_degc, i_end)

@@ -31,6 +31,7 @@ class BatchReader:
         if any(d.group is not self.group for d in devices):
             raise ValueError("a BatchReader reads devices of one kind")
         self.rows = np.array([d.index for d in devices], dtype=np.intp)
+        self.names = [d.name for d in devices]
         pts = [(k, self.group.by_key[k]) for k in keys if k in self.group.by_key]
         self.keys = [k for k, _ in pts]
         self.points = [p for _, p in pts]
@@ -112,3 +113,7 @@ class BatchReader:
         for row, miss in zip(vals.tolist(), none.tolist(), strict=True):
             out.append({k: (None if miss[j] else row[j]) for j, k in enumerate(keys)})
         return out
+
+    def read_named(self) -> dict[str, dict[str, float | None]]:
+        """:meth:`read` keyed by device name."""
+        return dict(zip(self.names, self.read(), strict=True))

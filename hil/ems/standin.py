@@ -235,11 +235,10 @@ class StandIn(PointClient):
         # the PCS points of the period read in one batch (the values a client reads point by
         # point, hil.ems.batch_read); nothing but this controller's own writes changes them
         # before the period ends, and a write drops its point's value from the batch (_forget)
-        devs = (
-            ([u.dev for u in self.pcs], self._pcs_reader),
-            ([g.dev for g in self.gensets], self._gen_reader),
-        )
-        batch = {d.name: v for ds, r in devs if r is not None for d, v in zip(ds, r.read(), strict=True)}
+        batch: dict[str, dict[str, float | None]] = {}
+        for reader in (self._pcs_reader, self._gen_reader):
+            if reader is not None:
+                batch.update(reader.read_named())
         self._cached = batch or None
         try:
             self._act_on_readings(t)

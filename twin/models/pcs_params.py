@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import IntEnum
+from functools import cache
 from typing import Any
 
 import numpy as np
@@ -281,12 +282,10 @@ _TRIP_ALARM_BIT = {
 }
 
 
+@cache
 def _trip_alarm_bits(reason: str) -> int:
     """The 701 alarm bit value of one trip reason; any other reason is a grid disconnect."""
     return 1 << _TRIP_ALARM_BIT.get(reason[:2].upper(), PCS_ALARM_BITS["GRID_DISCONNECT"])
-
-
-_BITS_OF: dict[str, int] = {}  # reason -> bit value, filled as reasons are seen
 
 
 def grid_trip_alarm_bits(reasons: Any, tripped: Any) -> Any:
@@ -298,8 +297,5 @@ def grid_trip_alarm_bits(reasons: Any, tripped: Any) -> Any:
     for i in np.flatnonzero(np.asarray(tripped)[:n]).tolist():
         r = str(reasons[i])
         if r:
-            bits = _BITS_OF.get(r)
-            if bits is None:
-                bits = _BITS_OF[r] = _trip_alarm_bits(r)
-            out[i] = bits
+            out[i] = _trip_alarm_bits(r)
     return out

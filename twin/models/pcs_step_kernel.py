@@ -27,7 +27,7 @@ kernel_cache.drop_stale(__file__)  # before any kernel is loaded from numba's ca
 if TYPE_CHECKING:
     from twin.models.pcs import Pcs
 
-__all__ = ["end_current", "finish", "follow", "run_finish", "run_follow"]
+__all__ = ["end_current", "finish", "finish_params", "follow", "run_finish", "run_follow"]
 
 
 @njit(cache=True, error_model="numpy")
@@ -143,9 +143,15 @@ def _finish_params(pcs: Pcs) -> FloatArray:
     )
 
 
+def finish_params(pcs: Pcs) -> FloatArray:
+    """What :func:`finish` and :func:`end_current` take of the fleet's settings, built once."""
+    prm: FloatArray = _cached(pcs, "finish", lambda: _finish_params(pcs))
+    return prm
+
+
 def run_finish(pcs: Pcs) -> None:
     """:meth:`Pcs.finish_tick`."""
-    prm = _cached(pcs, "finish", lambda: _finish_params(pcs))  # the settings, built once
+    prm = finish_params(pcs)
     pcs.loss, pcs.aux, pcs.p_dc = finish(
         np.asarray(pcs.p_ac_mean, dtype=float), pcs.state, pcs.hot, prm, pcs.aux_base_kw()
     )

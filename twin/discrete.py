@@ -8,11 +8,14 @@ limits, then the PMS's load management (:mod:`twin.pms`), and last the event rec
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+import numpy.typing as npt
 
+from twin._interp import FloatArray
 from twin.models.bms import Contactor
+from twin.models.gridcode.monitor import GridCodeStatus
 from twin.models.pcs_params import grid_trip_alarm_bits
 from twin.pms import BusMode, Transfer, breaker, pms_loads, set_bus
 
@@ -53,11 +56,7 @@ def discrete_step(site: Site, t: float, dt: float) -> None:
     f_meas = site.f if live else site.f0
     rocof = site.grid_rocof if not islanded else 0.0
     status = site.pcs_monitor.update(t, dt, site.v, f_meas, rocof)  # one PCC voltage for all
-    grid_trip = np.asarray(status.tripped, dtype=float)
-    if islanded or not site.grid_available:
-        # grid-forming units hold the island; protection watches the grid side only
-        grid_trip = np.where(site.pcs.gfm, 0.0, grid_trip)
-    trip_bits = grid_trip_alarm_bits(status.trip_reason, grid_trip > 0)
+    grid_trip, trip_bits = _grid_trips(site, status, islanded or not site.grid_available)
     grid_ok = np.asarray(status.may_energize, dtype=float) * (0.0 if islanded else 1.0)
     if site.pv is not None and site.pv_monitor is not None:
         pst = site.pv_monitor.update(t, dt, site.v, f_meas, rocof)
@@ -86,3 +85,22 @@ def discrete_step(site: Site, t: float, dt: float) -> None:
     site.pcs.limits(site.bms.dcl, site.bms.ccl, bat_out["v_dc_v"], v_pu=site.v, t_ambient_degc=site.t_ambient)
     pms_loads(site, t, dt)
     site.transitions.update(site, t)
+
+
+def _grid_trips(site: Site, status: GridCodeStatus, masked: bool) -> tuple[FloatArray, npt.NDArray[Any]]:
+    """Each PCS's grid-code trip (1.0 or 0.0) and its 701 alarm bits. ``masked``: islanded or
+    without grid, grid-forming units hold the island and protection watches the grid side only.
+
+    A monitor's repeated status (a quiet or waiting tick) shares its arrays with the last one,
+    so the answer for the same arrays and mask is kept (``site._trip_memo``) rather than worked
+    out unit by unit at every islanded tick; the memo holds the arrays, so their identity is
+    not reused while it is checked."""
+    memo = site._trip_memo
+    if memo is not None and memo[0] is status.tripped and memo[1] is status.trip_reason and memo[2] == masked:
+        return memo[3], memo[4]
+    grid_trip = np.asarray(status.tripped, dtype=float)
+    if masked:
+        grid_trip = np.where(site.pcs.gfm, 0.0, grid_trip)
+    trip_bits = grid_trip_alarm_bits(status.trip_reason, grid_trip > 0)
+    site._trip_memo = (status.tripped, status.trip_reason, masked, grid_trip, trip_bits)
+    return grid_trip, trip_bits

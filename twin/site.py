@@ -163,8 +163,7 @@ class Site:
         self.sync_ref = 0.0
         self.reclose_check = (math.nan, math.nan, math.nan)
         self.gen_unload_ref = np.zeros(self.genset.n if self.genset is not None else 0)
-        self.p_bus_load = 0.0
-        self.it_bus = 0.0
+        self.p_bus_load = self.it_bus = 0.0
         self.base_now = params.facility.base_load_kw
         self.ups_short = 0.0
         self.rot_p = 0.0
@@ -191,6 +190,7 @@ class Site:
         self._racks_dark_prev = 0
         self.bess_p_set_total: float | None = None
         self.bms_disconnect = np.zeros(n)
+        self._trip_memo: tuple[Any, ...] | None = None  # twin.discrete._grid_trips
         self.s_base_kva = max(_pms.s_base_kva(self), 1.0)
         self.s_sc_kva = g.scr * _pms.s_ref_kva(self)
         self._inputs = _io.build_inputs(self)  # checked against the declarations

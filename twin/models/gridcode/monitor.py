@@ -6,7 +6,7 @@ Part of :mod:`twin.models.gridcode`.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -58,6 +58,14 @@ class GridCodeStatus:
     may_energize: BoolArray
     ramp_limit_pu: FloatArray
     ride_through_mode: StrArray
+
+    def at(self, t_s: float) -> GridCodeStatus:
+        """The same status at ``t_s`` (the arrays shared): ``dataclasses.replace`` without its
+        per-call field lookups (a monitor's repeated status, at every quiet tick)."""
+        return GridCodeStatus(
+            t_s, self.tripped, self.trip_time_s, self.trip_reason, self.new_trip, self.cessation,
+            self.may_energize, self.ramp_limit_pu, self.ride_through_mode,
+        )  # fmt: skip
 
     @property
     def output_limit_pu(self) -> FloatArray:
@@ -249,7 +257,7 @@ class GridCodeMonitor:
                 and self._mode_py(v_pu) == qs[0]
             ):
                 self._t_end = t + dt
-                return replace(qs[1], t_s=self._t_end)
+                return qs[1].at(self._t_end)
         ws = self._waiting_status
         if ws is not None and islanded is False and type(v_pu) is float and type(f_hz) is float:
             # the waiting repeat: no unit in service, so nothing trips; the enter-service timers
@@ -263,7 +271,7 @@ class GridCodeMonitor:
                 and self._wait(dt, self._in_window(v_pu, f_hz))
             ):
                 self._t_end = t + dt
-                return replace(ws[1], t_s=self._t_end)
+                return ws[1].at(self._t_end)
         self._quiet_status = self._waiting_status = None
         m = self._meas
         m[:, 0] = self._per_unit(v_pu, "v_pu")

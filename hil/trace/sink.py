@@ -10,6 +10,7 @@ event log (:mod:`hil.trace.store`) and the long-run trace (:mod:`hil.trace.full`
 from __future__ import annotations
 
 import contextlib
+import difflib
 import json
 import logging
 from collections.abc import Sequence
@@ -66,6 +67,29 @@ def fill_row(snap: Snapshot, row: np.ndarray, n_scalars: int, n_units: int) -> N
         raise ValueError(
             f"snapshot at tick {snap.tick} has different signals than the first row: {exc}"
         ) from None
+
+
+def choose_columns(
+    snap: Snapshot, signals: Sequence[str], full: list[str], extras: list[str]
+) -> tuple[list[str], np.ndarray]:
+    """The columns a trace keeps of ``full`` (:func:`snapshot_columns` and ``extras``) for
+    ``signals`` (``dev[*].sig`` stands for every unit; the extras always stay), and where each
+    is in ``full``. ValueError, with a did-you-mean, naming every unknown signal."""
+    index = {name: i for i, name in enumerate(full)}
+    units: dict[str, list[str]] = {}
+    for key, arr in snap.arrays.items():
+        dev, _, sig = key.partition(".")
+        units[f"{dev}[*].{sig}"] = [f"{dev}[{i}].{sig}" for i in range(arr.shape[0])]
+    bad = [s for s in signals if s not in index and s not in units]
+    if bad:
+        known = [*full, *units]
+        hints = []
+        for s in bad:
+            close = difflib.get_close_matches(s, known, n=3)
+            hints.append(f"{s!r}" + (f" (did you mean {', '.join(close)}?)" if close else ""))
+        raise ValueError(f"unknown signal(s) for the trace: {'; '.join(hints)}")
+    chosen = list(dict.fromkeys([*(n for s in signals for n in (units.get(s) or [s])), *extras]))
+    return chosen, np.array([index[s] for s in chosen], dtype=np.intp)
 
 
 def stream_path(final: Path) -> Path:

@@ -45,9 +45,11 @@ Before the first row group the stream is also flushed early and small: after
 :data:`FIRST_FLUSH_BYTES` (64 KB) of rows, then after twice as many each time, so even a run
 on a nearly full disk (or killed in its first seconds) leaves its first rows readable.
 
-The encoding and writing run on one background thread (``background=True``): the tick
-only pays for copying the buffered rows once per flush (~3-7 ms per 1000 rows of the 10k-GPU
-site); Arrow and Parquet release the GIL while they compress and write. Measured on
+The encoding and writing run on one background thread (``background=True``), from two
+row buffers in turn: the tick pays for none of it. What that thread does while holding the
+GIL takes the run's time, so it is kept to a few calls per flush (one transposed copy, one
+Arrow array whose slices are the columns); Arrow and Parquet release the GIL while they
+compress and write. Measured on
 aidc_10k interleaved with ``Site.step()``: ~8.5 µs median, ~13 µs mean per append
 including flushes (synchronous writing: ~60 µs mean). At most two flushes wait for the
 thread, then :meth:`TraceWriter.append` waits (bounded memory). A failed write (disk full)
@@ -76,7 +78,6 @@ that set the same input the later row is the value the twin ran with.
 
 from __future__ import annotations
 
-import difflib
 import json
 import logging
 import math
@@ -97,6 +98,7 @@ from hil.trace.disk import DiskBudget
 from hil.trace.full import FullTrace
 from hil.trace.sink import META_KEY, WRITER_KEY, fill_row, read_schema, schema_meta, snapshot_columns
 from hil.trace.sink import DualSink as _DualSink
+from hil.trace.sink import choose_columns as _choose_columns
 from hil.trace.sink import partial_path as _partial_path
 from hil.trace.sink import read_table as _read
 from hil.trace.sink import stream_path as _stream_path
@@ -221,6 +223,9 @@ class TraceWriter:
         self._local_col: int | None = None  # index of site.local_time_s among the columns
         self._scratch: np.ndarray | None = None
         self._buf = np.empty((0, 0))
+        self._bufs: list[np.ndarray] = []  # the two buffers, self._buf is self._bufs[self._cur]
+        self._cur = 0
+        self._buf_read: list[Future[None] | None] = [None, None]  # the last job reading each buffer
         self._t = np.empty(self.row_group_rows)
         self._tick = np.empty(self.row_group_rows, dtype=np.int64)
         self._n = 0  # buffered rows
@@ -319,26 +324,11 @@ class TraceWriter:
         if self._signals is None:
             self.columns = full
         else:
-            index = {name: i for i, name in enumerate(full)}
-            units: dict[str, list[str]] = {}
-            for key, arr in snap.arrays.items():
-                dev, _, sig = key.partition(".")
-                units[f"{dev}[*].{sig}"] = [f"{dev}[{i}].{sig}" for i in range(arr.shape[0])]
-            bad = [s for s in self._signals if s not in index and s not in units]
-            if bad:
-                known = [*full, *units]
-                hints = []
-                for s in bad:
-                    close = difflib.get_close_matches(s, known, n=3)
-                    hints.append(f"{s!r}" + (f" (did you mean {', '.join(close)}?)" if close else ""))
-                raise ValueError(f"unknown signal(s) for the trace: {'; '.join(hints)}")
-            # dev[*].sig stands for every unit; extras always stay (the runner's diagnostics)
-            wanted = [n for s in self._signals for n in (units.get(s) or [s])]
-            chosen = list(dict.fromkeys([*wanted, *extras]))
-            self.columns = chosen
-            self._take = np.array([index[s] for s in chosen], dtype=np.intp)
+            self.columns, self._take = _choose_columns(snap, self._signals, full, extras)
             self._scratch = np.empty(len(full))
-        self._buf = np.empty((self.row_group_rows, len(self.columns)))
+        # two buffers: the writer thread reads one row group while the next fills the other
+        self._bufs = [np.empty((self.row_group_rows, len(self.columns))) for _ in range(2)]
+        self._buf = self._bufs[0]
         fields = [pa.field("t_s", pa.float64(), nullable=False), pa.field("tick", pa.int64(), nullable=False)]
         # each signal column carries its declared unit (field metadata ``unit``)
         col_units = [snap.unit(c) if c not in extras else None for c in self.columns]
@@ -389,10 +379,9 @@ class TraceWriter:
         """Hand what is not on disk yet to the writer; with ``parquet`` also the row groups.
 
         Timed flushes (``parquet=False``) only touch the stream, so the Parquet row groups
-        keep their size in real-time runs. The caller only copies the buffered rows (one
-        transposed copy, ~2 ms per 10 MB); building the Arrow arrays, compressing and
-        writing run on the writer thread, which releases the GIL while it encodes.
-        """
+        keep their size in real-time runs. The writer thread transposes the rows, builds the
+        Arrow arrays, compresses and writes; the buffer it reads is not written until it is
+        done (rows after ``n`` until a row group, then the other buffer)."""
         self._check_worker()
         job_trace: Callable[[], None] | None = None
         sink = self._trace
@@ -400,11 +389,8 @@ class TraceWriter:
         if sink is not None and (n > s or (parquet and n)):
             a = 0 if parquet else s
             t, tick = self._t[a:n].copy(), self._tick[a:n].copy()
-            cols = np.ascontiguousarray(self._buf[a:n].T)
-            job_trace = partial(self._write_trace, sink, t, tick, cols, s - a, parquet)
+            job_trace = partial(self._write_trace, sink, t, tick, self._buf[a:n], s - a, parquet)
             self._streamed = n
-        if parquet:
-            self._n = self._streamed = 0
 
         job_events: Callable[[], None] | None = None
         ne, es = len(self._events["t_s"]), self._ev_streamed
@@ -421,6 +407,16 @@ class TraceWriter:
         self._last_flush = time.monotonic()
         if job_trace is not None or job_events is not None:
             self._submit(job_trace, job_events)
+            if job_trace is not None and self._pending:
+                self._buf_read[self._cur] = self._pending[-1]
+        if parquet:
+            self._n = self._streamed = 0
+            if self._bufs:  # the next row group fills the other buffer, once nothing reads it
+                self._cur = k = 1 - self._cur
+                busy = self._buf_read[k]
+                if busy is not None:
+                    busy.exception()  # waits; a failure is raised by _check_worker as any other
+                self._buf = self._bufs[k]
         if wait:
             self._drain()
 
@@ -429,16 +425,22 @@ class TraceWriter:
         sink: _DualSink,
         t: np.ndarray,
         tick: np.ndarray,
-        cols: np.ndarray,
+        rows: np.ndarray,
         first_new: int,
         parquet: bool,
     ) -> None:
         """Writer thread: rows ``first_new:`` to the stream, all rows as a row group if asked."""
-
+        cols = np.ascontiguousarray(rows.T)
+        n = cols.shape[1]
+        flat = pa.array(cols.ravel())  # one Arrow array, each column a slice of it: no call per column
         local = self._local_col
 
         def batch(a: int) -> pa.RecordBatch:
-            arrays = [pa.array(t[a:]), pa.array(tick[a:]), *(pa.array(c[a:]) for c in cols)]
+            arrays = [
+                pa.array(t[a:]),
+                pa.array(tick[a:]),
+                *(flat.slice(i * n + a, n - a) for i in range(len(cols))),
+            ]
             if local is not None:
                 arrays.append(pa.array(_local_timestamps(cols[local][a:]), type=pa.timestamp("s")))
             return pa.RecordBatch.from_arrays(arrays, schema=sink.schema)

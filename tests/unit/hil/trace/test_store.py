@@ -160,6 +160,29 @@ def test_timed_flush_streams_but_keeps_row_groups_whole(tmp_path: Path, snaps: l
     assert pq.ParquetFile(tmp_path / "trace.parquet").metadata.num_row_groups == 2
 
 
+def test_a_slow_writer_thread_reads_rows_nobody_overwrote(
+    tmp_path: Path, snaps: list[Snapshot], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The writer thread transposes a row group's rows from the buffer it was handed, after
+    append has gone on: a thread that lags must still read the rows as appended (the next row
+    group fills the other buffer, which is only reused once its last reader is done)."""
+    slow = TraceWriter._write_trace
+
+    def lagging(self: TraceWriter, *args: object) -> None:
+        time.sleep(0.02)  # the rows appended meanwhile must not land in the rows read here
+        slow(self, *args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(TraceWriter, "_write_trace", lagging)
+    with TraceWriter(tmp_path, row_group_rows=16, flush_every_s=-1.0) as w:
+        for k, s in enumerate(snaps):
+            w.append(s, {"runner.lag_s": float(k)})
+    cols = read_trace(tmp_path).to_pydict()
+    assert cols["tick"] == [s.tick for s in snaps]
+    assert cols["runner.lag_s"] == [float(k) for k in range(len(snaps))]
+    for name in ("bess.soc_pct", "site.p_it_kw", "pcs[0].p_ac_kw"):
+        np.testing.assert_array_equal(np.array(cols[name]), np.array([s[name] for s in snaps]), name)
+
+
 def test_writer_error_surfaces(
     tmp_path: Path, snaps: list[Snapshot], monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -160,7 +160,6 @@ def _run(site: Site, k: int, each: Callable[[Snapshot], None] | None = None) -> 
     racks[0] = site.p_it_racks
     p_it = np.empty(k)
     cool = np.empty(k)
-    p_pv = np.zeros(k)
     mon = site.pcs_monitor
     thr = np.array(mon._thr_py, dtype=float).reshape(-1, 3)
     reg = np.array(mon._reg_py, dtype=float).reshape(-1, 3)
@@ -293,8 +292,10 @@ def _run(site: Site, k: int, each: Callable[[Snapshot], None] | None = None) -> 
 
     for i in range(k):
         exogenous(i)
+    pv_rec = np.zeros((3, k))  # each tick's PV AC power, irradiance and losses (Pv.step's)
     if pv is not None:
-        _pv_series(site, tick0, p_pv)
+        _pv_series(site, tick0, pv_rec)
+    p_pv = pv_rec[0]
     # each tick's end for its snapshot, when ``each`` takes them (see _replay)
     n_rec = k if each is not None else 0
     rec_units = np.empty((n_rec, out.shape[0] + 1 + books.shape[0] + len(RECORDED), n))
@@ -305,7 +306,7 @@ def _run(site: Site, k: int, each: Callable[[Snapshot], None] | None = None) -> 
         for i in range(done):
             racks[i + 1] = gpu.mean_power_kw((tick0 + i) * dt, dt, site.powered)
     if done and each is not None:
-        _replay(site, state, _Records(racks, p_it, rec_p_grid, lost, rec_units, rec_sc), done, each)
+        _replay(site, state, _Records(racks, p_it, rec_p_grid, lost, pv_rec, rec_units, rec_sc), done, each)
     elif pv is not None:  # the plant's outputs as the last committed tick (or the one before) left them
         pv.step((tick0 + done - 1) * dt, dt)
     if done and each is None:
@@ -322,6 +323,7 @@ class _Records:
     p_it: np.ndarray
     p_grid: np.ndarray
     lost: np.ndarray  # the GPU fleet's lost GPU-hours books (supply, failures)
+    pv: np.ndarray  # the PV plant's AC power, irradiance and losses (rows), as Pv.step leaves them
     units: np.ndarray
     scalars: np.ndarray
 
@@ -331,8 +333,8 @@ def _replay(
 ) -> None:
     """Hand ``each`` the snapshot of every tick a chunk committed. The ticks before the last are
     built together from what the compiled call recorded at each tick's end
-    (:func:`twin.site_snapshot.stretch_snapshots`; the demand register booked and the PV plant
-    stepped tick by tick); the last is committed whole (:func:`_commit`: the devices' full
+    (:func:`twin.site_snapshot.stretch_snapshots`; the demand register booked tick by tick, the PV
+    plant's outputs from its series); the last is committed whole (:func:`_commit`: the devices' full
     state, the aging window) and its snapshot taken from the devices."""
     pv, dt, tick0 = site.pv, site.dt, site.tick
     m = done - 1  # the ticks before the last
@@ -350,15 +352,14 @@ def _replay(
 
 
 def _recorded_snapshots(site: Site, state: _Committed, rec: _Records, m: int) -> list[Snapshot]:
-    """The snapshots of a chunk's first ``m`` ticks: the demand register is booked and the PV
-    plant stepped for each of them, in order."""
-    pv, ups, dt, tick0, clock, dem = site.pv, site.ups, site.dt, site.tick, site.clock, site.demand
+    """The snapshots of a chunk's first ``m`` ticks: the demand register is booked for each of
+    them, in order; the PV plant's outputs are the chunk's series (``_pv_series``)."""
+    ups, dt, tick0, clock, dem = site.ups, site.dt, site.tick, site.clock, site.demand
     racks, p_it, rec_p_grid, lost = rec.racks, rec.p_it, rec.p_grid, rec.lost
     rec_units, rec_sc = rec.units[:m], rec.scalars[:m]
     n_out, n_books, n_sc = state.out.shape[0], state.books.shape[0], state.sc.shape[0]
     ticks = np.arange(tick0 + 1, tick0 + m + 1)
-    col = {name: np.zeros(m) for name in ("local_time", "demand_kw", "demand_prev_kw", "demand_max_kw",
-                                          "pv_p_ac", "pv_ghi", "pv_loss")}  # fmt: skip
+    col = {name: np.zeros(m) for name in ("local_time", "demand_kw", "demand_prev_kw", "demand_max_kw")}
     for i in range(m):
         t_end = int(ticks[i]) * dt  # Site.t after the tick
         dem.book(clock.local_time_s(t_end - dt), dt, float(rec_p_grid[i]))
@@ -366,9 +367,7 @@ def _recorded_snapshots(site: Site, state: _Committed, rec: _Records, m: int) ->
         col["demand_kw"][i], col["demand_prev_kw"][i], col["demand_max_kw"][i] = (
             dem.current_kw, dem.prev_kw, dem.max_kw,
         )  # fmt: skip
-        if pv is not None:
-            pv.step((tick0 + i) * dt, dt)
-            col["pv_p_ac"][i], col["pv_ghi"][i], col["pv_loss"][i] = pv.p_ac, pv.ghi, pv.loss
+    col["pv_p_ac"], col["pv_ghi"], col["pv_loss"] = rec.pv[:, :m]  # Pv.step's at each tick (_pv_series)
     sc, acc = rec_sc[:, :n_sc], rec_sc[:, n_sc:]
     s = {name: sc[:, j] for j, name in enumerate(ck.SCALARS)}
     e = {name: acc[:, j] for j, name in enumerate(ck.ENERGY_FIELDS)}
@@ -516,15 +515,16 @@ def _aging_done(site: Site, clock: np.ndarray, undirected: np.ndarray) -> None:
     book_aging(site)
 
 
-def _pv_series(site: Site, tick0: int, p_pv: np.ndarray) -> None:
-    """The PV plant's mean AC power for each tick of the chunk (``Pv.step``), in one compiled
-    call when the plant follows the site clock and nothing overrides its sky; else tick by tick."""
-    pv, dt, k = site.pv, site.dt, p_pv.shape[0]
+def _pv_series(site: Site, tick0: int, rec: np.ndarray) -> None:
+    """The PV plant's mean AC power, irradiance and losses for each tick of the chunk (rows of
+    ``rec``, as ``Pv.step`` leaves ``p_ac``, ``ghi`` and ``loss``), in one compiled call when the
+    plant follows the site clock and nothing overrides its sky; else tick by tick."""
+    pv, dt, k = site.pv, site.dt, rec.shape[1]
     assert pv is not None
     if pv.legacy_clock or pv.irradiance_override is not None or pv.cloud_override is not None:
         for i in range(k):
             pv.step((tick0 + i) * dt, dt)
-            p_pv[i] = pv.p_ac
+            rec[:, i] = pv.p_ac, pv.ghi, pv.loss
         return
     clock = site.clock
     t_first, t_last = tick0 * dt + 0.5 * dt, (tick0 + k - 1) * dt + 0.5 * dt
@@ -536,5 +536,5 @@ def _pv_series(site: Site, tick0: int, p_pv: np.ndarray) -> None:
     clouds = np.array([pv._cloud_index(m) for m in range(m_first, m_last + 1)])
     pvk.series(
         tick0, dt, clock.utc0_s, clock.longitude_deg, pv.params.latitude_deg, d_first, doys, pv._minute0,
-        m_first, clouds, np.array(pv.inverter_params()), pv.enabled and not pv.tripped, p_pv,
+        m_first, clouds, np.array(pv.inverter_params()), pv.enabled and not pv.tripped, *rec,
     )  # fmt: skip

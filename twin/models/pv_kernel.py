@@ -43,8 +43,11 @@ def series(
     inv: FloatArray,
     on: bool,
     p_ac: FloatArray,
+    ghi_out: FloatArray,
+    loss_out: FloatArray,
 ) -> None:
-    """Each tick's mean AC power into ``p_ac``: irradiance at the tick's midpoint (held)."""
+    """Each tick's mean AC power into ``p_ac``, and the irradiance and the losses
+    (``Pv.ghi``, ``Pv.loss``) into the others: irradiance at the tick's midpoint (held)."""
     for i in range(p_ac.shape[0]):
         t = (tick0 + i) * dt + 0.5 * dt
         mean_s = utc0_s + t + longitude_deg * 240.0
@@ -54,4 +57,7 @@ def series(
         m = minute0 + t / 60.0
         m0 = math.floor(m)
         g = ghi * cloud_blend(m - m0, clouds[m0 - minute_first], clouds[m0 + 1 - minute_first])
-        p_ac[i] = inverter_ac(g, inv[0], inv[1], inv[2], inv[3], inv[4], inv[5], inv[6], inv[7], on)[0]
+        ac, dc = inverter_ac(g, inv[0], inv[1], inv[2], inv[3], inv[4], inv[5], inv[6], inv[7], on)
+        p_ac[i] = ac
+        ghi_out[i] = g
+        loss_out[i] = dc - ac

@@ -221,6 +221,9 @@ def pcs_loss_kw(p_ac_kw: FloatArray, params: PcsParams) -> FloatArray:
 def ambient_derate_pu(t_ambient_degc: float | FloatArray, params: PcsParams) -> FloatArray:
     """Apparent-power derating for the ambient temperature: 1 up to ``derate_t_start_degc``,
     then ``derate_pu_per_degc`` less per °C, not below 0."""
+    if type(t_ambient_degc) is float:  # the PCS's one ambient, every tick: the same arithmetic on floats
+        over_f = max(t_ambient_degc - params.derate_t_start_degc, 0.0)  # NaN stays NaN, as np.maximum's
+        return np.asarray(min(max(1.0 - params.derate_pu_per_degc * over_f, 0.0), 1.0))
     over = np.maximum(np.asarray(t_ambient_degc, dtype=float) - params.derate_t_start_degc, 0.0)
     return np.asarray(np.clip(1.0 - params.derate_pu_per_degc * over, 0.0, 1.0))
 

@@ -110,6 +110,19 @@ def test_ambient_derate_closed_form() -> None:
     np.testing.assert_allclose(ambient_derate_pu(t, P), expected, rtol=0, atol=1e-12)
 
 
+@pytest.mark.parametrize(
+    "t", [-40.0, 0.0, -0.0, 44.999, 45.0, 45.001, 60.0, 94.9, 95.0, 500.0, math.inf, -math.inf, math.nan]
+)
+def test_ambient_derate_of_one_float_is_the_array_formula(t: float) -> None:
+    """A float (the PCS's one ambient, every tick) takes a float path: the same value, bit for
+    bit, as the array formula, NaN and infinities included, and a 0-d array as before."""
+    one = ambient_derate_pu(t, P)
+    many = ambient_derate_pu(np.array([t]), P)
+    assert one.shape == ()
+    np.testing.assert_array_equal(one, many[0])
+    assert np.signbit(one) == np.signbit(many[0])
+
+
 def test_grid_trip_alarm_bits_name_the_trip_by_its_function() -> None:
     """A voltage or frequency trip raises its own 701 alarm bit; RoCoF, islanding, LVRT and the
     external trips raise the grid-disconnect bit; a unit in service raises none, whatever its

@@ -27,6 +27,7 @@ import numpy as np
 
 from twin import chunk_kernel as ck
 from twin.clock import day_of_year
+from twin.discrete import grid_trips
 from twin.models import pcs_kernel as pk
 from twin.models import pv_kernel as pvk
 from twin.models.battery import EcmState
@@ -34,7 +35,7 @@ from twin.models.bms import _TRIP_MASK
 from twin.models.grid import cooling_target_kw
 from twin.models.gridcode.monitor import _MAY_TRIP
 from twin.models.pcs import _OVER_TEMP, _SELF_CLEARING
-from twin.models.pcs_params import ambient_derate_pu, grid_trip_alarm_bits
+from twin.models.pcs_params import ambient_derate_pu
 from twin.models.pcs_step_kernel import finish_params
 from twin.pms import BusMode, Transfer
 from twin.site_fixed import book_aging
@@ -144,8 +145,7 @@ def _run(site: Site, k: int, each: Callable[[Snapshot], None] | None = None) -> 
     assert qs is not None
     status = qs[1]
     # the discrete step's inputs that hold over the chunk (twin.discrete.discrete_step)
-    grid_trip = np.asarray(status.tripped, dtype=float)
-    trip_bits = np.asarray(grid_trip_alarm_bits(status.trip_reason, grid_trip > 0), dtype=np.int64)
+    grid_trip, trip_bits = grid_trips(site, status, False)  # grid-connected: nothing masked
     grid_ok = np.asarray(status.may_energize, dtype=float) * 1.0
     if pv is not None:
         pq = site.pv_monitor._quiet_status if site.pv_monitor is not None else None

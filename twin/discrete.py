@@ -22,7 +22,7 @@ from twin.pms import BusMode, Transfer, breaker, pms_loads, set_bus
 if TYPE_CHECKING:
     from twin.site import Site
 
-__all__ = ["discrete_step"]
+__all__ = ["discrete_step", "grid_trips"]
 
 _CONTACTOR_CLOSED = int(Contactor.CLOSED)
 _CONTACTOR_FAULT = int(Contactor.FAULT)
@@ -56,7 +56,7 @@ def discrete_step(site: Site, t: float, dt: float) -> None:
     f_meas = site.f if live else site.f0
     rocof = site.grid_rocof if not islanded else 0.0
     status = site.pcs_monitor.update(t, dt, site.v, f_meas, rocof)  # one PCC voltage for all
-    grid_trip, trip_bits = _grid_trips(site, status, islanded or not site.grid_available)
+    grid_trip, trip_bits = grid_trips(site, status, islanded or not site.grid_available)
     grid_ok = np.asarray(status.may_energize, dtype=float) * (0.0 if islanded else 1.0)
     if site.pv is not None and site.pv_monitor is not None:
         pst = site.pv_monitor.update(t, dt, site.v, f_meas, rocof)
@@ -87,14 +87,14 @@ def discrete_step(site: Site, t: float, dt: float) -> None:
     site.transitions.update(site, t)
 
 
-def _grid_trips(site: Site, status: GridCodeStatus, masked: bool) -> tuple[FloatArray, npt.NDArray[Any]]:
+def grid_trips(site: Site, status: GridCodeStatus, masked: bool) -> tuple[FloatArray, npt.NDArray[Any]]:
     """Each PCS's grid-code trip (1.0 or 0.0) and its 701 alarm bits. ``masked``: islanded or
     without grid, grid-forming units hold the island and protection watches the grid side only.
 
     A monitor's repeated status (a quiet or waiting tick) shares its arrays with the last one,
     so the answer for the same arrays and mask is kept (``site._trip_memo``) rather than worked
-    out unit by unit at every islanded tick; the memo holds the arrays, so their identity is
-    not reused while it is checked."""
+    out unit by unit at every islanded tick (a chunk asks for the same); the memo holds the
+    arrays, so their identity is not reused while it is checked."""
     memo = site._trip_memo
     if memo is not None and memo[0] is status.tripped and memo[1] is status.trip_reason and memo[2] == masked:
         return memo[3], memo[4]

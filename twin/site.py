@@ -190,7 +190,7 @@ class Site:
         self._racks_dark_prev = 0
         self.bess_p_set_total: float | None = None
         self.bms_disconnect = np.zeros(n)
-        self._trip_memo: tuple[Any, ...] | None = None  # twin.discrete._grid_trips
+        self._trip_memo: tuple[Any, ...] | None = None  # twin.discrete.grid_trips
         self.s_base_kva = max(_pms.s_base_kva(self), 1.0)
         self.s_sc_kva = g.scr * _pms.s_ref_kva(self)
         self._inputs = _io.build_inputs(self)  # checked against the declarations

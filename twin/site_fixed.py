@@ -234,7 +234,7 @@ def _island_compiled(site: Site, isl: _Island) -> tuple[float, float]:
     rot, relief = substeps(
         isl.n_sub, h, bus, isl.syncing, isl.gen_up, pcs.p_ac, pcs.q_ac, np.asarray(run, dtype=np.bool_),
         _vec(tau_p, n), _vec(e, n), float(e_q), float(pcs.tau_q), _vec(isl.p_cmd, n), _vec(isl.q_cmd, n),
-        _gfm(pcs.gfm, n), _vec(pcs.p_set, n),
+        _vec(pcs.gfm, n, np.bool_), _vec(pcs.p_set, n),
         _vec(pcs.p_max_ch, n), _vec(pcs.p_max_dis, n), pp.gfm_droop_pct / 100.0, float(pp.p_rated_kw),
         float(pp.gfm_overload_pu), pcs.aux_base_kw(), float(pp.hvac_frac), *g_arrays, *g_consts, *isl.acc,
         g_mean,
@@ -246,19 +246,13 @@ def _island_compiled(site: Site, isl: _Island) -> tuple[float, float]:
     return float(rot), float(relief)
 
 
-def _gfm(x: Any, n: int) -> np.ndarray:
-    """The grid-forming flags as a C-contiguous bool array of ``n`` (broadcast if a scalar)."""
-    if type(x) is np.ndarray and x.shape == (n,) and x.dtype == np.bool_ and x.flags.c_contiguous:
+def _vec(x: Any, n: int, dtype: type = np.float64) -> np.ndarray:
+    """``x`` as a C-contiguous array of ``n`` of ``dtype`` (a copy, broadcast if a scalar); an
+    array that is one already is passed as it is (the kernel only reads it), without
+    np.broadcast_to's ≈ 2 µs."""
+    if type(x) is np.ndarray and x.shape == (n,) and x.dtype == dtype and x.flags.c_contiguous:
         return x
-    return np.broadcast_to(np.asarray(x, dtype=np.bool_), (n,)).copy()
-
-
-def _vec(x: Any, n: int) -> FloatArray:
-    """``x`` as a C-contiguous float array of ``n`` (broadcast if a scalar); an array that is
-    one already is passed as it is (the kernel only reads it), without np.broadcast_to's ≈ 2 µs."""
-    if type(x) is np.ndarray and x.shape == (n,) and x.dtype == np.float64 and x.flags.c_contiguous:
-        return x
-    return np.ascontiguousarray(np.broadcast_to(np.asarray(x, dtype=float), (n,)))
+    return np.broadcast_to(np.asarray(x, dtype=dtype), (n,)).copy()
 
 
 #: The per-PCS energy books (``Site.pcs_books``, one row each, in this order) and the snapshot

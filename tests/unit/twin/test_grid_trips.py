@@ -1,7 +1,7 @@
-"""The PCS grid-code trips of a tick (``twin.discrete._grid_trips``) and a monitor's repeated
+"""The PCS grid-code trips of a tick (``twin.discrete.grid_trips``) and a monitor's repeated
 status (``GridCodeStatus.at``): the shortcuts give the full computation's answer.
 
-``_grid_trips`` keeps its answer for a repeated status (the same arrays) and the same mask; a
+``grid_trips`` keeps its answer for a repeated status (the same arrays) and the same mask; a
 new status, or a change of mask, is worked out again. ``GridCodeStatus.at`` is
 ``dataclasses.replace(status, t_s=...)`` with every other field shared.
 """
@@ -56,25 +56,25 @@ def test_the_mask_and_a_new_status_are_worked_out_again() -> None:
     site: Any = SimpleNamespace(_trip_memo=None, pcs=SimpleNamespace(gfm=np.array([True, False])))
     st = _status([True, True], ["OF", "UV"])
     of, uv = 1 << PCS_ALARM_BITS["OVER_FREQUENCY"], 1 << PCS_ALARM_BITS["AC_UNDER_VOLT"]
-    trip, bits = discrete._grid_trips(site, st, False)
+    trip, bits = discrete.grid_trips(site, st, False)
     np.testing.assert_array_equal(trip, [1.0, 1.0])
     np.testing.assert_array_equal(bits, [of, uv])
     # the same status, masked (islanded): the grid-forming unit holds the island, not tripped
-    trip, bits = discrete._grid_trips(site, st, True)
+    trip, bits = discrete.grid_trips(site, st, True)
     np.testing.assert_array_equal(trip, [0.0, 1.0])
     np.testing.assert_array_equal(bits, [0, uv])
-    again = discrete._grid_trips(site, st, True)
+    again = discrete.grid_trips(site, st, True)
     assert again[0] is trip
     assert again[1] is bits
     # a new status with other values (fresh arrays): worked out again
-    trip, bits = discrete._grid_trips(site, _status([False, True], ["", "OF"]), True)
+    trip, bits = discrete.grid_trips(site, _status([False, True], ["", "OF"]), True)
     np.testing.assert_array_equal(trip, [0.0, 1.0])
     np.testing.assert_array_equal(bits, [0, of])
 
 
 def test_kept_answers_equal_fresh_ones_through_an_outage(monkeypatch: pytest.MonkeyPatch) -> None:
     site = load_site("aidc_10k")
-    orig = discrete._grid_trips
+    orig = discrete.grid_trips
     seen = {"kept": 0, "fresh": 0, "tripped": 0}
 
     def checked(s: Any, status: GridCodeStatus, masked: bool) -> Any:
@@ -90,7 +90,7 @@ def test_kept_answers_equal_fresh_ones_through_an_outage(monkeypatch: pytest.Mon
         seen["tripped"] += int(np.any(want_trip > 0))
         return got
 
-    monkeypatch.setattr(discrete, "_grid_trips", checked)
+    monkeypatch.setattr(discrete, "grid_trips", checked)
     buses = set()
     site.step(20)
     site.set("grid.available", 0.0)
